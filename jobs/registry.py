@@ -1,0 +1,70 @@
+"""Every task and cron schedule, shared by the arq workers and the embedded in-process runner."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from arq.cron import CronJob, cron
+from arq.worker import Function, Retry, func
+
+from server.metrics import Metrics
+from server.runtime import Runtime
+
+log = structlog.get_logger("jobs")
+
+Task = Callable[..., Awaitable[Any]]
+FUNCTIONS: dict[str, Function] = {}
+CRON_JOBS: list[CronJob] = []
+
+
+def task(name: str, *, timeout: float | None = None, max_tries: int = 5) -> Callable[[Task], Task]:
+    """Register a task under `name`, measured and logged the same way wherever it runs."""
+
+    def register(fn: Task) -> Task:
+        @functools.wraps(fn)
+        async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
+            metrics: Metrics | None = ctx.get("metrics")
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                return await fn(ctx, **kwargs)
+            except Retry:
+                outcome = "retry"
+                raise
+            except Exception:
+                outcome = "error"
+                log.exception("job.failed", task=name, job_id=ctx.get("job_id"))
+                raise
+            finally:
+                if metrics is not None:
+                    metrics.jobs.labels(name, outcome).inc()
+                    metrics.job_duration.labels(name).observe(time.perf_counter() - started)
+
+        FUNCTIONS[name] = func(run, name=name, timeout=timeout, max_tries=max_tries)
+        return run
+
+    return register
+
+
+def schedule(name: str, **when: Any) -> None:
+    """Run the registered task `name` on a cron schedule (arq's `cron` fields)."""
+    function = FUNCTIONS[name]
+    CRON_JOBS.append(
+        cron(
+            function.coroutine, name=f"cron:{name}", unique=True, timeout=function.timeout_s, **when
+        )
+    )
+
+
+def runtime_of(ctx: dict[str, Any]) -> Runtime:
+    runtime: Runtime = ctx["runtime"]
+    return runtime
+
+
+def load_tasks() -> None:
+    """Import every task module so its tasks register."""
+    from jobs import platform  # noqa: F401

@@ -1,0 +1,1 @@
+"""Socket.IO: the server factory, the namespace, event delivery and recovery."""

@@ -1,0 +1,74 @@
+"""The Socket.IO server and its client managers (in-memory, Redis, write-only Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import socketio
+from aiohttp import web
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from server.settings import Settings
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class OrjsonShim:
+    """python-socketio's `json` interface backed by orjson (which returns bytes)."""
+
+    @staticmethod
+    def dumps(obj: Any, **_kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, **_kwargs: Any) -> Any:
+        return orjson.loads(data)
+
+
+class UncompressedWebSocket(eio_aiohttp.WebSocket):
+    """engine.io's aiohttp websocket without permessage-deflate.
+
+    aiohttp compresses each frame per socket by default: a zlib state per connection and a
+    compression per recipient of a broadcast. Browsers and socket.io-client 3+ need neither.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
+def client_manager(settings: Settings, *, write_only: bool = False) -> socketio.AsyncManager:
+    """Redis pub/sub across instances in production, memory in the embedded mode."""
+    if settings.redis_url is None:
+        return socketio.AsyncManager()
+    return socketio.AsyncRedisManager(
+        settings.redis_url,
+        channel=settings.channel("socketio"),
+        write_only=write_only,
+        json=OrjsonShim,
+    )
+
+
+def create_socket_server(settings: Settings) -> socketio.AsyncServer:
+    origins: list[str] | str = settings.cors_origins
+    if not origins and settings.environment != "production":
+        origins = "*"  # development convenience; production refuses to start with "*"
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager(settings),
+        json=OrjsonShim,
+        cors_allowed_origins=origins,
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
+        http_compression=False,
+        ping_interval=25,
+        ping_timeout=20,
+    )
+    sio.eio._async = {**sio.eio._async, "websocket": UncompressedWebSocket}
+    return sio

@@ -1,0 +1,95 @@
+"""Database engine and the unit of work: one transaction, its outbox, hand-off after commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from server.outbox import Outbox
+
+AfterCommit = Callable[[list[int]], Awaitable[object]]
+
+# Errors that mean "the database is unreachable or overloaded", answered as 503.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, PoolTimeout, OSError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when an error says the database could not be reached, not that a query was wrong."""
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+class UnitOfWork:
+    """A session and its outbox; both commit or roll back together."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.outbox = Outbox(session)
+
+
+class Database:
+    """The engine, a session factory and the unit-of-work entry point."""
+
+    def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.after_commit = after_commit
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Commit on success, roll back on error; relay outbox rows only after commit."""
+        async with self.sessions() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        ids = uow.outbox.written_ids
+        if ids and self.after_commit is not None:
+            await self.after_commit(ids)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,165 @@
+"""Rate limits.
+
+Two paths, both built on the `limits` library's rate items:
+
+* General limits (per IP on every request, per account on authenticated ones) count locally and
+  sync to Redis in one pipeline every `rate_limit_sync_seconds`. A Redis round trip per request
+  would cost more than the rest of a cheap request; batching keeps the hot path in memory while
+  every instance still sees the cluster-wide count within one sync interval. These FAIL OPEN:
+  while Redis is down each instance enforces the limit on its own traffic alone.
+* Security throttles (login attempts, code sends) use `limits`' moving window on Redis (memory
+  when embedded), exact on every call. These FAIL CLOSED: without Redis they answer 503, because
+  letting guesses through unmetered is worse than a short outage of login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.http.errors import RateLimited, ServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _Window:
+    key: str
+    ends_at: float
+    limit: int
+    seen: int = 0  # cluster-wide count at the last sync, our own flushed hits included
+    pending: int = 0  # our hits not yet flushed
+
+
+class WindowCounter:
+    """Fixed-window counts kept in memory and reconciled with Redis in batches."""
+
+    def __init__(self, redis: Redis | None, prefix: str, sync_seconds: float = 0.1) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._sync_seconds = sync_seconds
+        self._windows: dict[str, _Window] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._redis_ok = True
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> int:
+        """Count one hit; return 0 if allowed, else the seconds until the window resets."""
+        now = time.time()
+        period = item.get_expiry()
+        start = now - (now % period)
+        name = item.key_for(*identifiers)
+        window = self._windows.get(name)
+        if window is None or window.ends_at <= now:
+            window = _Window(f"{self._prefix}:rl:{name}:{int(start)}", start + period, item.amount)
+            self._windows[name] = window
+        if window.seen + window.pending >= window.limit:
+            return max(1, math.ceil(window.ends_at - now))
+        window.pending += 1
+        return 0
+
+    async def sync(self) -> None:
+        """Flush local hits and learn the cluster-wide counts."""
+        now = time.time()
+        for name in [n for n, w in self._windows.items() if w.ends_at <= now]:
+            del self._windows[name]
+        dirty = [w for w in self._windows.values() if w.pending]
+        if not dirty or self._redis is None:
+            return
+        flushed = [w.pending for w in dirty]
+        pipe = self._redis.pipeline(transaction=False)
+        for window in dirty:
+            pipe.incrby(window.key, window.pending)
+            pipe.expireat(window.key, int(window.ends_at) + 1)
+        try:
+            results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            if self._redis_ok:
+                log.warning("ratelimit.redis_unavailable", error=repr(exc))
+            self._redis_ok = False
+            return
+        self._redis_ok = True
+        for window, sent, total in zip(dirty, flushed, results[::2], strict=True):
+            window.pending -= sent
+            window.seen = int(total)
+
+    def start(self) -> None:
+        if self._redis is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ratelimit-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(RedisError, OSError):
+            await self.sync()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._sync_seconds)
+            await self.sync()
+
+
+class RateLimiter:
+    """General limits per IP and per account, and exact security throttles."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis | None,
+        redis_url: str | None,
+        prefix: str,
+        per_ip: str,
+        per_account: str,
+        sync_seconds: float,
+    ) -> None:
+        self.counter = WindowCounter(redis, prefix, sync_seconds)
+        self.per_ip = parse(per_ip)
+        self.per_account = parse(per_account)
+        storage: Storage
+        if redis_url:
+            storage = RedisStorage(
+                "async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}:throttle"
+            )
+        else:
+            storage = MemoryStorage()
+        self.throttles = MovingWindowRateLimiter(storage)
+
+    def check_ip(self, ip: str) -> None:
+        retry_after = self.counter.hit(self.per_ip, "ip", ip)
+        if retry_after:
+            raise RateLimited(retry_after)
+
+    def check_account(self, user_id: int) -> None:
+        retry_after = self.counter.hit(self.per_account, "account", str(user_id))
+        if retry_after:
+            raise RateLimited(retry_after)
+
+    async def throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
+        """Exact limit for security-sensitive actions; fails closed when Redis is down."""
+        item = parse(rate) if isinstance(rate, str) else rate
+        try:
+            allowed = await self.throttles.hit(item, *identifiers)
+            if allowed:
+                return
+            stats = await self.throttles.get_window_stats(item, *identifiers)
+        except (RedisError, OSError, ConnectionError) as exc:
+            log.warning("ratelimit.throttle_unavailable", error=repr(exc))
+            raise ServiceUnavailable() from exc
+        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def reset_throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
+        item = parse(rate) if isinstance(rate, str) else rate
+        with contextlib.suppress(RedisError, OSError, ConnectionError):
+            await self.throttles.clear(item, *identifiers)

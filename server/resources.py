@@ -1,0 +1,65 @@
+"""Cleanup contexts: each resource is opened at start-up and closed at shutdown, in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from jobs.inprocess import InProcessJobRunner
+from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
+from jobs.sinks import ArqJobSink
+from realtime.events import SocketEventSink
+from server.http.ratelimit import RateLimiter
+from server.keys import JOB_RUNNER, METRICS, RATE_LIMITER, RUNTIME, SETTINGS, SOCKETS
+from server.runtime import Runtime
+
+log = structlog.get_logger("server")
+
+
+async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database engine and the Redis client."""
+    runtime = await Runtime.open(app[SETTINGS])
+    app[RUNTIME] = runtime
+    yield
+    await runtime.close()
+
+
+async def rate_limit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Rate limits, synced to Redis in the background."""
+    settings, runtime = app[SETTINGS], app[RUNTIME]
+    limiter = RateLimiter(
+        redis=runtime.redis,
+        redis_url=settings.redis_url,
+        prefix=settings.key_prefix,
+        per_ip=settings.rate_limit_ip,
+        per_account=settings.rate_limit_account,
+        sync_seconds=settings.rate_limit_sync_seconds,
+    )
+    app[RATE_LIMITER] = limiter
+    limiter.counter.start()
+    yield
+    await limiter.counter.stop()
+
+
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Where outbox rows go: arq on Redis, or the in-process runner in the embedded mode."""
+    settings, runtime = app[SETTINGS], app[RUNTIME]
+    events = SocketEventSink(app[SOCKETS])
+    if runtime.redis is not None:
+        runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
+        yield
+        return
+    load_tasks()
+    runner = InProcessJobRunner(
+        FUNCTIONS,
+        CRON_JOBS,
+        {"runtime": runtime, "metrics": app[METRICS]},
+        default_timeout=settings.job_timeout_seconds,
+    )
+    runtime.attach(jobs=runner, events=events)
+    app[JOB_RUNNER] = runner
+    runner.start()
+    yield
+    await runner.stop()

@@ -1,0 +1,72 @@
+"""Runtime: what a service needs, built the same way by the web process, workers and sockets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from arq.connections import ArqRedis
+
+from server.clock import Clock
+from server.db import Database, create_engine
+from server.outbox import EventSink, JobSink, OutboxRelay
+from server.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Runtime:
+    """Database, Redis, relay, clock and settings; a composition root attaches the sinks."""
+
+    def __init__(self, settings: Settings, db: Database, redis: ArqRedis | None) -> None:
+        self.settings = settings
+        self.db = db
+        self.redis = redis
+        self.clock = Clock()
+        self.relay: OutboxRelay | None = None
+        self.jobs: JobSink | None = None
+        self.events: EventSink | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        if settings.sqlalchemy_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            settings.sqlalchemy_url,
+            pool_size=settings.database_pool_size,
+            echo=settings.database_echo,
+        )
+        redis = open_redis(settings.redis_url) if settings.redis_url else None
+        return cls(settings, Database(engine), redis)
+
+    def attach(self, *, jobs: JobSink, events: EventSink) -> None:
+        """Plug in where jobs and events go; from now on commits hand outbox rows over at once."""
+        self.jobs = jobs
+        self.events = events
+        self.relay = OutboxRelay(
+            self.db.sessions,
+            jobs,
+            events,
+            sweep_after=timedelta(seconds=self.settings.outbox_sweep_after_seconds),
+            batch_size=self.settings.outbox_batch_size,
+        )
+        self.db.after_commit = self.relay.deliver
+
+    async def close(self) -> None:
+        self.db.after_commit = None
+        await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def open_redis(url: str, **options: Any) -> ArqRedis:
+    """The one Redis client configuration: short timeouts so an outage fails fast."""
+    return ArqRedis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=False,
+        **options,
+    )

@@ -1,0 +1,102 @@
+"""Settings, read once from the environment (12-factor)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the process. Unset DATABASE_URL and REDIS_URL select the embedded mode."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+
+    database_url: str | None = None
+    database_pool_size: int = 10
+    database_echo: bool = False
+    redis_url: str | None = None
+    key_prefix: str = "sharestack"
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_ip: str = "600/minute"
+    rate_limit_account: str = "300/minute"
+    rate_limit_sync_seconds: float = 0.1
+    trust_forwarded_for: bool = False
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    outbox_sweep_after_seconds: float = 5.0
+    outbox_batch_size: int = 200
+    job_timeout_seconds: int = 300
+    worker_max_jobs: int = 100
+    worker_poll_delay: float = 0.05
+    worker_metrics_port: int | None = None
+
+    jwt_private_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str = "sharestack"
+    jwt_audience: str = "sharestack-api"
+
+    business_tz: str = "Asia/Shanghai"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """One process, SQLite, in-process events and jobs: for trying and developing."""
+        return self.redis_url is None
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sharestack.db').resolve()}"
+
+    def channel(self, name: str) -> str:
+        """A Redis key or pub/sub channel name under this deployment's prefix."""
+        return f"{self.key_prefix}:{name}"
+
+    def check_production(self) -> list[str]:
+        """What a production process refuses to start without."""
+        problems: list[str] = []
+        if self.environment != "production":
+            return problems
+        if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):
+            problems.append("DATABASE_URL must point at MySQL/MariaDB")
+        if not self.redis_url:
+            problems.append("REDIS_URL is required")
+        if self.jwt_private_key is None or not self.jwt_public_key:
+            problems.append("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY are required")
+        if "*" in self.cors_origins:
+            problems.append("CORS_ORIGINS may not contain '*'")
+        return problems
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept mysql:// and mariadb:// URLs and pin the async drivers and utf8mb4."""
+    for prefix in ("mysql://", "mariadb://", "mysql+asyncmy://", "mariadb+asyncmy://"):
+        if url.startswith(prefix):
+            url = "mysql+asyncmy://" + url[len(prefix) :]
+            if "charset=" not in url:
+                url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+            return url
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url

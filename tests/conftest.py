@@ -1,0 +1,145 @@
+"""Shared fixtures: a MariaDB database and Redis DB number of this test run's own.
+
+The suite never touches data it did not create: databases are named `sharestack_test_*`, Redis
+DB numbers 10-15 belong to the tests, and pub/sub channels carry a per-run prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+import models
+from server.__main__ import migrate
+from server.app import create_app
+from server.http.registry import RouteTable
+from server.settings import Settings
+
+MYSQL_BASE = os.environ.get(
+    "SHARESTACK_TEST_MYSQL_URL", "mysql+asyncmy://sharestack_test:sharestack_test@127.0.0.1:3306"
+).rstrip("/")
+REDIS_BASE = os.environ.get("SHARESTACK_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
+DATABASE_NAME = f"sharestack_test_{WORKER}"
+REDIS_DB = 10 + WORKER_INDEX
+RUN_PREFIX = f"sst{secrets.token_hex(3)}"
+
+
+async def create_database(name: str) -> str:
+    """(Re)create one of our own databases and return its URL."""
+    if not name.startswith("sharestack_test_"):
+        raise ValueError("tests only create databases named sharestack_test_*")
+    server = create_async_engine(f"{MYSQL_BASE}/")
+    async with server.begin() as conn:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        await conn.execute(
+            text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    await server.dispose()
+    return f"{MYSQL_BASE}/{name}?charset=utf8mb4"
+
+
+async def drop_database(name: str) -> None:
+    if not name.startswith("sharestack_test_"):
+        raise ValueError("tests only drop databases named sharestack_test_*")
+    server = create_async_engine(f"{MYSQL_BASE}/")
+    async with server.begin() as conn:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    await server.dispose()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "redis_url": f"{REDIS_BASE}/{REDIS_DB}",
+        "key_prefix": RUN_PREFIX,
+        "log_level": "WARNING",
+        "rate_limit_ip": "100000/minute",
+        "rate_limit_account": "100000/minute",
+        "rate_limit_sync_seconds": 0.02,
+        "outbox_sweep_after_seconds": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    url = await create_database(DATABASE_NAME)
+    await asyncio.to_thread(migrate, make_settings(database_url=url))
+    yield url
+    await drop_database(DATABASE_NAME)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(f"{REDIS_BASE}/{REDIS_DB}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After each test that touched them: empty every table and our Redis DB."""
+    yield
+    if "engine" in request.fixturenames or "settings" in request.fixturenames:
+        engine: AsyncEngine = request.getfixturevalue("engine")
+        async with engine.begin() as conn:
+            for table in reversed(models.Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+        client = Redis.from_url(f"{REDIS_BASE}/{REDIS_DB}")
+        await client.flushdb()
+        await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, engine: AsyncEngine) -> Settings:
+    """Production-mode settings on the test database and Redis DB."""
+    return make_settings(database_url=database_url)
+
+
+AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, settings: Settings) -> AppClient:
+    """Start the real application (optionally with extra route tables) and a client for it."""
+
+    async def start(
+        app_settings: Settings | None = None,
+        *,
+        extra_tables: list[RouteTable] | None = None,
+        configure: Callable[[web.Application], None] | None = None,
+    ) -> TestClient[web.Request, web.Application]:
+        from server.app import ROUTE_TABLES
+
+        app = create_app(app_settings or settings, route_tables=ROUTE_TABLES + (extra_tables or []))
+        if configure is not None:
+            configure(app)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+        return client
+
+    return start
+
+
+@pytest.fixture
+async def client(make_client: AppClient) -> TestClient[web.Request, web.Application]:
+    return await make_client()

@@ -1,0 +1,382 @@
+"""The arq workers against real MariaDB and Redis: settings, the outbox's fast path, the sweep.
+
+Workers run in burst mode (they stop once their queue is empty) on the tests' own Redis DB and
+a queue under the run's key prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.jobs import Job as ArqJob
+from arq.worker import Worker, create_worker
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+import jobs.worker
+from jobs.registry import CRON_JOBS, FUNCTIONS
+from jobs.sinks import ArqJobSink, queue_names
+from jobs.worker import MediaWorkerSettings, WorkerSettings
+from models.platform import IdempotencyKey, OutboxMessage
+from realtime.events import SocketEventSink
+from server.outbox import Event
+from server.runtime import Runtime
+from server.settings import Settings
+from tests.conftest import make_settings
+
+# arq's Worker.close() still calls redis-py's deprecated close().
+pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+
+PURGE = "platform.purge_idempotency_keys"
+SWEEP = "platform.sweep_outbox"
+
+
+class RecordingEvents:
+    """An EventSink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        self.sent.append(event)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(settings)
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+def events() -> RecordingEvents:
+    return RecordingEvents()
+
+
+@pytest.fixture
+def attached(runtime: Runtime, settings: Settings, events: RecordingEvents) -> Runtime:
+    """The Runtime as the worker wires it: jobs to arq, events to a recorder."""
+    assert runtime.redis is not None
+    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
+    return runtime
+
+
+async def worker_pool(settings: Settings) -> ArqRedis:
+    assert settings.redis_url is not None
+    return await create_pool(
+        RedisSettings.from_dsn(settings.redis_url),
+        default_queue_name=queue_names(settings)[None],
+    )
+
+
+async def run_burst(settings: Settings, ctx: dict[str, Any], **overrides: Any) -> Worker:
+    """Run a default-queue worker until its queue is empty, then close it."""
+    options: dict[str, Any] = {
+        "functions": list(FUNCTIONS.values()),
+        "queue_name": queue_names(settings)[None],
+        "redis_pool": await worker_pool(settings),
+        "burst": True,
+        "poll_delay": 0,
+        "handle_signals": False,
+        "keep_result": WorkerSettings.keep_result,
+        "job_timeout": 10,
+        "ctx": ctx,
+    }
+    options.update(overrides)
+    worker = Worker(**options)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    return worker
+
+
+async def queued_job_ids(redis: Redis, settings: Settings) -> list[str]:
+    return [j.decode() for j in await redis.zrange(queue_names(settings)[None], 0, -1)]
+
+
+def idempotency_key(key: str, *, expires_in: timedelta, now: Any) -> IdempotencyKey:
+    return IdempotencyKey(
+        scope="1:POST /api/v1/orders",
+        key=key,
+        request_hash="0" * 64,
+        user_id=1,
+        created_at=now - timedelta(days=1),
+        expires_at=now + expires_in,
+    )
+
+
+async def remaining_keys(runtime: Runtime) -> list[str]:
+    async with runtime.db.sessions() as session:
+        return list((await session.scalars(select(IdempotencyKey.key))).all())
+
+
+async def outbox_count(runtime: Runtime) -> int:
+    async with runtime.db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
+
+
+async def insert_outbox_row(runtime: Runtime, *, age: timedelta, row_id: int | None = None) -> int:
+    """A job row written without the fast path, as if the process died right after commit."""
+    row = OutboxMessage(
+        kind="job",
+        name=PURGE,
+        payload={"kwargs": {}},
+        created_at=runtime.clock.now() - age,
+    )
+    if row_id is not None:
+        row.id = row_id
+    async with runtime.db.sessions() as session:
+        session.add(row)
+        await session.commit()
+    return row.id
+
+
+async def insert_keys(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.db.sessions() as session:
+        session.add(idempotency_key("expired", expires_in=-timedelta(minutes=1), now=now))
+        session.add(idempotency_key("fresh", expires_in=timedelta(hours=23), now=now))
+        await session.commit()
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def test_worker_settings_register_every_task_and_the_outbox_sweep_cron() -> None:
+    assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS)
+    assert {SWEEP, PURGE} <= set(FUNCTIONS)
+    assert WorkerSettings.cron_jobs == CRON_JOBS
+    sweeps = [c for c in WorkerSettings.cron_jobs if c.coroutine is FUNCTIONS[SWEEP].coroutine]
+    assert len(sweeps) == 1
+    assert sweeps[0].unique, "one sweep per tick, however many workers run"
+
+
+def test_media_worker_settings_have_no_cron_jobs_and_their_own_queue() -> None:
+    assert MediaWorkerSettings.cron_jobs == []
+    assert MediaWorkerSettings.queue_name != WorkerSettings.queue_name
+    assert MediaWorkerSettings.health_check_key != WorkerSettings.health_check_key
+
+
+def test_worker_queues_live_under_the_deployment_key_prefix() -> None:
+    settings = make_settings(key_prefix="acme")
+    queues = queue_names(settings)
+    assert queues[None] == queues["default"] == "acme:queue"
+    assert queues["media"] == "acme:queue:media"
+
+
+def test_arq_builds_the_default_worker_from_its_settings_class() -> None:
+    # `arq jobs.worker.WorkerSettings` builds its Worker with arq.worker.create_worker.
+    worker = create_worker(WorkerSettings, handle_signals=False)
+    assert set(worker.functions) == set(FUNCTIONS) | {c.name for c in CRON_JOBS}
+    assert worker.queue_name == WorkerSettings.queue_name
+    assert worker.on_startup is jobs.worker.startup
+    assert worker.on_shutdown is jobs.worker.shutdown
+    assert worker.redis_settings == WorkerSettings.redis_settings
+
+
+def test_arq_builds_the_media_worker_with_every_task_and_the_startup_hooks() -> None:
+    # `arq jobs.worker.MediaWorkerSettings` builds its Worker with arq.worker.create_worker.
+    worker = create_worker(MediaWorkerSettings, handle_signals=False)
+    assert set(worker.functions) == set(FUNCTIONS)
+    assert worker.cron_jobs == []
+    assert worker.queue_name == MediaWorkerSettings.queue_name
+    assert worker.on_startup is jobs.worker.startup
+    assert worker.on_shutdown is jobs.worker.shutdown
+    assert worker.redis_settings == WorkerSettings.redis_settings
+
+
+# --- end to end: the fast path --------------------------------------------------------------------
+
+
+async def test_a_committed_outbox_job_is_queued_at_once_and_the_worker_runs_it(
+    attached: Runtime, settings: Settings, redis: Redis, events: RecordingEvents
+) -> None:
+    now = attached.clock.now()
+    async with attached.db.unit_of_work() as uow:
+        uow.session.add(idempotency_key("expired", expires_in=-timedelta(seconds=1), now=now))
+        uow.session.add(idempotency_key("fresh", expires_in=timedelta(hours=1), now=now))
+        uow.outbox.enqueue(PURGE)
+        uow.outbox.publish("notification.created", {"id": 7}, user_id=42)
+    job_row, event_row = uow.outbox.written_ids
+
+    # Fast path: right after commit, the job is on the arq queue and the event was sent.
+    assert await queued_job_ids(redis, settings) == [f"outbox:{job_row}"]
+    assert events.sent == [
+        Event(
+            type="notification.created",
+            data={"id": 7},
+            user_ids=(42,),
+            room=None,
+            dedupe_id=f"outbox:{event_row}",
+        )
+    ]
+    assert await outbox_count(attached) == 0
+
+    worker = await run_burst(settings, {"runtime": attached})
+
+    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+    assert await remaining_keys(attached) == ["fresh"]
+    result = await ArqJob(f"outbox:{job_row}", redis).result_info()
+    assert result is not None and result.success and result.result == 1
+    assert await queued_job_ids(redis, settings) == []
+
+
+async def test_a_rolled_back_unit_of_work_queues_nothing(
+    attached: Runtime, settings: Settings, redis: Redis
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with attached.db.unit_of_work() as uow:
+            uow.outbox.enqueue(PURGE)
+            await uow.session.flush()
+            raise RuntimeError("the service failed")
+
+    assert await queued_job_ids(redis, settings) == []
+    assert await outbox_count(attached) == 0
+
+
+# --- the sweep ------------------------------------------------------------------------------------
+
+
+async def test_the_sweep_task_relays_rows_the_fast_path_missed(
+    attached: Runtime, settings: Settings, redis: Redis
+) -> None:
+    await insert_keys(attached)
+    stale = await insert_outbox_row(attached, age=timedelta(minutes=1))
+    recent = await insert_outbox_row(attached, age=timedelta(0))  # may still be in flight
+    assert attached.redis is not None
+    await attached.redis.enqueue_job(SWEEP, _queue_name=queue_names(settings)[None])
+
+    worker = await run_burst(settings, {"runtime": attached})
+
+    sweep_result = worker.jobs_complete, worker.jobs_failed
+    assert sweep_result == (2, 0), "the sweep and the job it relayed"
+    async with attached.db.sessions() as session:
+        left = list((await session.scalars(select(OutboxMessage.id))).all())
+    assert left == [recent]
+    relayed = await ArqJob(f"outbox:{stale}", redis).result_info()
+    assert relayed is not None and relayed.success and relayed.result == 1
+    assert await remaining_keys(attached) == ["fresh"]
+
+
+async def test_the_sweep_without_attached_sinks_relays_nothing(
+    runtime: Runtime, settings: Settings, redis: Redis
+) -> None:
+    stale = await insert_outbox_row(runtime, age=timedelta(minutes=1))
+    assert runtime.redis is not None
+    await runtime.redis.enqueue_job(SWEEP, _queue_name=queue_names(settings)[None])
+
+    worker = await run_burst(settings, {"runtime": runtime})
+
+    assert worker.jobs_complete == 1
+    assert await ArqJob(f"outbox:{stale}", redis).result_info() is None
+    assert await outbox_count(runtime) == 1
+
+
+async def test_relaying_the_same_row_twice_enqueues_one_job(
+    attached: Runtime, settings: Settings, redis: Redis
+) -> None:
+    assert attached.relay is not None
+    row_id = await insert_outbox_row(attached, age=timedelta(minutes=1))
+
+    assert await attached.relay.sweep() == 1
+    # The same row again, as after a crash between enqueueing and deleting it.
+    await insert_outbox_row(attached, age=timedelta(minutes=1), row_id=row_id)
+    assert await attached.relay.sweep() == 1
+
+    assert await queued_job_ids(redis, settings) == [f"outbox:{row_id}"]
+    assert await outbox_count(attached) == 0
+
+    worker = await run_burst(settings, {"runtime": attached})
+    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+
+    # Once it ran, its kept result still refuses a late duplicate.
+    await insert_outbox_row(attached, age=timedelta(minutes=1), row_id=row_id)
+    assert await attached.relay.sweep() == 1
+    assert await queued_job_ids(redis, settings) == []
+    assert await outbox_count(attached) == 0
+
+
+# --- startup / shutdown ---------------------------------------------------------------------------
+
+
+async def test_startup_builds_a_runtime_wired_to_arq_and_socketio_and_shutdown_closes_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs.worker, "settings", settings)
+    ctx: dict[str, Any] = {}
+
+    await jobs.worker.startup(ctx)
+    runtime: Runtime = ctx["runtime"]
+    try:
+        assert runtime.settings is settings
+        assert isinstance(runtime.jobs, ArqJobSink)
+        assert isinstance(runtime.events, SocketEventSink)
+        assert runtime.relay is not None
+        assert runtime.db.after_commit is not None
+        assert ctx["metrics"] is not None
+        await runtime.db.ping()
+        assert runtime.redis is not None
+        assert await runtime.redis.ping()
+    finally:
+        await jobs.worker.shutdown(ctx)
+
+    assert runtime.db.after_commit is None
+    assert runtime.db.engine.pool.checkedout() == 0
+
+
+async def test_shutdown_without_a_runtime_does_nothing() -> None:
+    await jobs.worker.shutdown({})
+
+
+async def test_startup_refuses_to_run_without_redis(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        jobs.worker, "settings", make_settings(database_url=database_url, redis_url=None)
+    )
+    ctx: dict[str, Any] = {}
+    with pytest.raises(RuntimeError, match="REDIS_URL"):
+        await jobs.worker.startup(ctx)
+    assert "runtime" not in ctx
+
+
+async def test_a_worker_built_from_worker_settings_runs_a_task_through_its_own_runtime(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, redis: Redis
+) -> None:
+    monkeypatch.setattr(jobs.worker, "settings", settings)
+    observer = await Runtime.open(settings)
+    try:
+        await insert_keys(observer)
+        assert observer.redis is not None
+        await observer.redis.enqueue_job(
+            PURGE, _job_id="purge-1", _queue_name=queue_names(settings)[None]
+        )
+
+        pool = await worker_pool(settings)
+        worker = create_worker(
+            WorkerSettings,
+            cron_jobs=[],
+            queue_name=queue_names(settings)[None],
+            redis_pool=pool,
+            burst=True,
+            poll_delay=0,
+            handle_signals=False,
+        )
+        try:
+            await worker.async_run()
+            runtime: Runtime = worker.ctx["runtime"]
+        finally:
+            await worker.close()  # runs on_shutdown
+
+        assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+        assert runtime.db.after_commit is None, "on_shutdown closed the worker's runtime"
+        assert await remaining_keys(observer) == ["fresh"]
+        result = await ArqJob("purge-1", redis).result_info()
+        assert result is not None and result.success and result.result == 1
+    finally:
+        await observer.close()
