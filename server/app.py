@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
-from aiohttp.typedefs import Middleware
-from aiohttp_middlewares import cors_middleware
-from aiohttp_middlewares.cors import DEFAULT_ALLOW_HEADERS
 
 from realtime.server import create_socket_server
 from server.http import system
+from server.http.cors import CorsPolicy
 from server.http.idempotency import idempotent
-from server.http.limits import limit_per_account, limit_per_ip
-from server.http.middleware import observe
+from server.http.limits import limit_per_account
+from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, SETTINGS, SOCKETS
 from server.metrics import Metrics
@@ -24,17 +20,10 @@ from server.settings import Settings
 ROUTE_TABLES = [system.routes]
 
 
-def cors(settings: Settings) -> Middleware:
-    """CORS for the HTTP API; Socket.IO checks origins itself."""
-    return cors_middleware(
-        allow_all=not settings.cors_origins and settings.environment != "production",
-        origins=settings.cors_origins,
-        urls=[re.compile(r"^/(api|healthz|readyz)")],
-        allow_headers=(*DEFAULT_ALLOW_HEADERS, "idempotency-key", "x-request-id"),
-        expose_headers=("X-Request-ID", "Retry-After", "Idempotent-Replayed"),
-        allow_credentials=True,
-        max_age=600,
-    )
+def cors_policy(settings: Settings) -> CorsPolicy:
+    """Origins from settings; any origin in development when none is configured."""
+    allow_any = not settings.cors_origins and settings.environment != "production"
+    return CorsPolicy(settings.cors_origins, allow_any=allow_any)
 
 
 def create_app(
@@ -42,7 +31,13 @@ def create_app(
 ) -> web.Application:
     settings = settings or Settings()
     app = web.Application(
-        middlewares=[cors(settings), observe, limit_per_ip],
+        middlewares=[
+            pipeline(
+                cors_policy(settings),
+                access_log=settings.logs_requests,
+                trust_forwarded_for=settings.trust_forwarded_for,
+            )
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -51,7 +46,7 @@ def create_app(
     registry = RouteRegistry()
     for table in ROUTE_TABLES if route_tables is None else route_tables:
         registry.include(table)
-    registry.before_handler.append(limit_per_account)
+    registry.after_auth.append(limit_per_account)
     registry.around_handler = idempotent
     registry.mount(app)
     app[ROUTES] = registry

@@ -12,7 +12,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.http.ratelimit import RateLimiter
-    from server.http.registry import Route, RouteRegistry
+    from server.http.registry import RouteRegistry
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -26,4 +26,3 @@ JOB_RUNNER: web.AppKey[Any] = web.AppKey("job_runner")
 # Per-request values.
 REQUEST_ID = web.RequestKey("request_id", str)
 USER_ID = web.RequestKey("user_id", int)
-ROUTE: web.RequestKey[Route] = web.RequestKey("route")

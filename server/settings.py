@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def logs_requests(self) -> bool:
+        """Whether the access log is on: one line per request at INFO or DEBUG."""
+        return self.log_level.upper() in ("DEBUG", "INFO")
+
+    @property
     def embedded(self) -> bool:
         """One process, SQLite, in-process events and jobs: for trying and developing."""
         return self.redis_url is None

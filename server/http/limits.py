@@ -1,30 +1,20 @@
-"""Applying the general rate limits: per IP in the middleware, per account after authentication."""
+"""Applying the general rate limits: per IP in the pipeline, per account after authentication."""
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from server.http.registry import Route
-from server.keys import RATE_LIMITER, SETTINGS, USER_ID
-
-# Probes and scrapes are not clients; limiting them would only blind operators.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+from server.keys import RATE_LIMITER, USER_ID
 
 
-def client_ip(request: web.Request) -> str:
-    if request.app[SETTINGS].trust_forwarded_for:
+def client_ip(request: web.Request, trust_forwarded_for: bool = False) -> str:
+    """The caller's address; X-Forwarded-For only behind a proxy we were told to trust."""
+    if trust_forwarded_for:
         forwarded = request.headers.get("X-Forwarded-For")
         if forwarded:
             return forwarded.split(",")[0].strip()
     return request.remote or "unknown"
-
-
-@web.middleware
-async def limit_per_ip(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path not in EXEMPT_PATHS:
-        request.app[RATE_LIMITER].check_ip(client_ip(request))
-    return await handler(request)
 
 
 async def limit_per_account(request: web.Request, route: Route) -> None:

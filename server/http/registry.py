@@ -23,7 +23,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.http.errors import InvalidJson, Unauthorized, UnsupportedMediaType, ValidationFailed
 from server.http.validation import validation_error
-from server.keys import ROUTE, USER_ID
+from server.keys import USER_ID
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -157,7 +157,7 @@ class RouteRegistry:
     def __init__(self) -> None:
         self.tables: list[RouteTable] = []
         self.authenticate: Authenticator | None = None
-        self.before_handler: list[Callable[[web.Request, Route], Awaitable[None]]] = []
+        self.after_auth: list[Callable[[web.Request, Route], Awaitable[None]]] = []
         self.around_handler: BodyHook | None = None
 
     def include(self, table: RouteTable) -> None:
@@ -175,13 +175,12 @@ class RouteRegistry:
         registry = self
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            request[ROUTE] = route
             if route.auth:
                 if registry.authenticate is None:
                     raise Unauthorized()
                 request[USER_ID] = await registry.authenticate(request)
-            for hook in registry.before_handler:
-                await hook(request, route)
+                for hook in registry.after_auth:
+                    await hook(request, route)
             kwargs: dict[str, Any] = {}
             if route.params is not None:
                 kwargs["params"] = _validate(route.params, dict(request.match_info), "path")
@@ -191,12 +190,13 @@ class RouteRegistry:
             if route.body is not None:
                 kwargs["body"] = await read_json_body(request, route.body)
 
-            async def run() -> web.StreamResponse:
-                return render(route, await route.handler(request, **kwargs))
-
             if route.idempotent and registry.around_handler is not None:
+
+                async def run() -> web.StreamResponse:
+                    return render(route, await route.handler(request, **kwargs))
+
                 return await registry.around_handler(request, route, run)
-            return await run()
+            return render(route, await route.handler(request, **kwargs))
 
         endpoint.__name__ = route.handler.__name__
         return endpoint

@@ -73,7 +73,10 @@ async def get_meta(request: web.Request) -> Meta:
     mode: Literal["embedded", "production"] = (
         "embedded" if runtime.settings.embedded else "production"
     )
-    return Meta(name="ShareStack", version=__version__, mode=mode, time=runtime.clock.now())
+    # Trusted values: construct without validation on this hot public endpoint.
+    return Meta.model_construct(
+        name="ShareStack", version=__version__, mode=mode, time=runtime.clock.now()
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
