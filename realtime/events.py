@@ -30,8 +30,10 @@ class SocketEventSink:
         self._emitter = emitter
 
     async def send(self, event: Event) -> None:
+        # User events are recoverable and carry an id clients de-duplicate by; room events are
+        # ephemeral (`event_id` null) and refetched after a reconnect.
+        payload = envelope(event.type, event.data, event.dedupe_id)
         for user_id in event.user_ids:
-            payload = envelope(event.type, event.data)
             await self._emitter.emit(event.type, payload, room=user_room(user_id), namespace="/")
         if event.room is not None:
             await self._emitter.emit(

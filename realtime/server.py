@@ -44,15 +44,38 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):
         return self._sock
 
 
+class RedisManager(socketio.AsyncRedisManager):
+    """AsyncRedisManager whose publish fails loudly.
+
+    The library logs and swallows a failed publish; the outbox relay would then believe the event
+    was sent and delete it. Raising keeps the row for the sweep.
+    """
+
+    connected: bool
+
+    async def _publish(self, data: Any) -> Any:
+        for retries_left in (1, 0):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                return await self.redis.publish(self.channel, self.json.dumps(data))
+            except Exception:
+                self.connected = False
+                if not retries_left:
+                    raise
+        return None
+
+
 def client_manager(settings: Settings, *, write_only: bool = False) -> socketio.AsyncManager:
     """Redis pub/sub across instances in production, memory in the embedded mode."""
     if settings.redis_url is None:
         return socketio.AsyncManager()
-    return socketio.AsyncRedisManager(
+    return RedisManager(
         settings.redis_url,
         channel=settings.channel("socketio"),
         write_only=write_only,
         json=OrjsonShim,
+        redis_options={"socket_connect_timeout": 2, "socket_timeout": 5},
     )
 
 
