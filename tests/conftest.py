@@ -31,7 +31,7 @@ MYSQL_BASE = os.environ.get(
 REDIS_BASE = os.environ.get("SHARESTACK_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
-DATABASE_NAME = f"sharestack_test_{WORKER}"
+DATABASE_NAME = f"sharestack_test_{WORKER}_{os.getpid()}"
 REDIS_DB = 10 + WORKER_INDEX
 RUN_PREFIX = f"sst{secrets.token_hex(3)}"
 
