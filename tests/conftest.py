@@ -99,9 +99,10 @@ async def redis() -> AsyncIterator[Redis]:
 @pytest.fixture(autouse=True)
 async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """After each test that touched them: empty every table and our Redis DB."""
+    touches = {"engine", "settings", "redis"} & set(request.fixturenames)
+    engine: AsyncEngine | None = request.getfixturevalue("engine") if touches else None
     yield
-    if "engine" in request.fixturenames or "settings" in request.fixturenames:
-        engine: AsyncEngine = request.getfixturevalue("engine")
+    if engine is not None:
         async with engine.begin() as conn:
             for table in reversed(models.Base.metadata.sorted_tables):
                 await conn.execute(table.delete())

@@ -52,15 +52,15 @@ class WindowCounter:
         self._task: asyncio.Task[None] | None = None
         self._redis_ok = True
 
-    def hit(self, item: RateLimitItem, *identifiers: str) -> int:
-        """Count one hit; return 0 if allowed, else the seconds until the window resets."""
+    def hit(self, item: RateLimitItem, name: str) -> int:
+        """Count one hit on `name`; 0 if allowed, else the seconds until the window resets."""
         now = time.time()
-        period = item.get_expiry()
-        start = now - (now % period)
-        name = item.key_for(*identifiers)
         window = self._windows.get(name)
         if window is None or window.ends_at <= now:
-            window = _Window(f"{self._prefix}:rl:{name}:{int(start)}", start + period, item.amount)
+            period = item.get_expiry()
+            start = now - (now % period)
+            key = f"{self._prefix}:rl:{item.amount}/{period}:{name}:{int(start)}"
+            window = _Window(key, start + period, item.amount)
             self._windows[name] = window
         if window.seen + window.pending >= window.limit:
             return max(1, math.ceil(window.ends_at - now))
@@ -137,12 +137,12 @@ class RateLimiter:
         self.throttles = MovingWindowRateLimiter(storage)
 
     def check_ip(self, ip: str) -> None:
-        retry_after = self.counter.hit(self.per_ip, "ip", ip)
+        retry_after = self.counter.hit(self.per_ip, "ip:" + ip)
         if retry_after:
             raise RateLimited(retry_after)
 
     def check_account(self, user_id: int) -> None:
-        retry_after = self.counter.hit(self.per_account, "account", str(user_id))
+        retry_after = self.counter.hit(self.per_account, f"account:{user_id}")
         if retry_after:
             raise RateLimited(retry_after)
 
