@@ -50,6 +50,7 @@ class WindowCounter:
         self._sync_seconds = sync_seconds
         self._windows: dict[str, _Window] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._redis_ok = True
 
     def hit(self, item: RateLimitItem, name: str) -> int:
@@ -94,19 +95,25 @@ class WindowCounter:
 
     def start(self) -> None:
         if self._redis is not None and self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="ratelimit-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            # On Python 3.11 a cancel that lands as redis-py's `wait_for` completes is swallowed
+            # (CPython gh-86296), so cancel until the task is really done.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                task.result()
         with contextlib.suppress(RedisError, OSError):
             await self.sync()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._sync_seconds)
             await self.sync()
 
