@@ -13,6 +13,7 @@ from server.http.registry import Route, RouteRegistry
 
 REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_UNSAFE_NAME = re.compile(r"[^a-zA-Z0-9._-]")
 
 
 class ErrorBody(BaseModel):
@@ -37,14 +38,20 @@ class _Components:
         schema = TypeAdapter(annotation).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
         self.schemas.update(schema.pop("$defs", {}))
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            self.schemas[annotation.__name__] = schema
-            return {"$ref": REF.format(model=annotation.__name__)}
+            name = component_name(annotation)
+            self.schemas[name] = schema
+            return {"$ref": REF.format(model=name)}
         return schema
+
+
+def component_name(model: type[BaseModel]) -> str:
+    """OpenAPI allows [a-zA-Z0-9._-] in component names; generics like Page[Item] have more."""
+    return _UNSAFE_NAME.sub("_", model.__name__)
 
 
 def _parameters(components: _Components, model: type[BaseModel], where: str) -> list[Any]:
     schema = components.schema_for(model)
-    target = components.schemas.get(model.__name__, schema)
+    target = components.schemas.get(component_name(model), schema)
     required = set(target.get("required", []))
     params = []
     for name, prop in target.get("properties", {}).items():
@@ -58,7 +65,7 @@ def _parameters(components: _Components, model: type[BaseModel], where: str) -> 
             param["description"] = prop["description"]
         params.append(param)
     # Parameter models are inlined, not components of their own.
-    components.schemas.pop(model.__name__, None)
+    components.schemas.pop(component_name(model), None)
     return params
 
 
