@@ -32,9 +32,24 @@ REDACTED_KEYS = frozenset(
 )
 
 
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if str(k).lower() in REDACTED_KEYS else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in event.keys() & REDACTED_KEYS:
-        event[key] = "[redacted]"
+    """Replace sensitive values wherever they appear, nested dicts and lists included."""
+    for key, value in event.items():
+        if key.lower() in REDACTED_KEYS:
+            event[key] = "[redacted]"
+        elif isinstance(value, dict | list | tuple):
+            event[key] = _scrub(value)
     return event
 
 
