@@ -34,8 +34,6 @@ from server.http.limits import client_ip
 from server.http.validation import validation_error
 from server.keys import METRICS, RATE_LIMITER, REQUEST_ID
 
-log = structlog.get_logger("server.http")
-
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 _HTTP_ERRORS: dict[int, type[ApiError]] = {
@@ -77,6 +75,7 @@ def pipeline(
     cors: CorsPolicy, *, access_log: bool = True, trust_forwarded_for: bool = False
 ) -> Middleware:
     """The middleware; `access_log=False` skips the per-request log call when INFO is off."""
+    log = structlog.get_logger("server.http")  # one per application, cached on first use
 
     @web.middleware
     async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
