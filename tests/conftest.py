@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
@@ -94,6 +95,12 @@ async def redis() -> AsyncIterator[Redis]:
     client = Redis.from_url(f"{REDIS_BASE}/{REDIS_DB}")
     yield client
     await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Each test starts from structlog's defaults, whatever an earlier one configured."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)

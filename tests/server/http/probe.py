@@ -63,7 +63,7 @@ async def get_item(request: web.Request, params: ItemPath) -> Item:
 @routes.get("/api/v1/probe/items", query=PageQuery, response=Page[Item], auth=False)
 async def list_items(request: web.Request, query: PageQuery) -> Page[Item]:
     after = (decode_cursor(query.cursor) or {}).get("after", 0)
-    rows = [Item(id=i) for i in range(after + 1, min(after + query.limit + 1, 46) + 1)]
+    rows = [Item(id=i) for i in range(after + 1, min(after + query.limit + 1, 45) + 1)]
     return page_of(rows, query.limit, lambda item: {"after": item.id})
 
 
