@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -95,3 +97,17 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     )
     sio.eio._async = {**sio.eio._async, "websocket": UncompressedWebSocket}
     return sio
+
+
+async def close_socket_server(sio: socketio.AsyncServer) -> None:
+    """Stop background work: engine.io's service task, the pub/sub listener and its connection."""
+    await sio.shutdown()
+    manager = sio.manager
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task) and not listener.done():
+        listener.cancel()
+        await asyncio.wait({listener}, timeout=2)
+    for client in (getattr(manager, "pubsub", None), getattr(manager, "redis", None)):
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()

@@ -13,7 +13,7 @@ from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, SETTINGS, SOCKETS
 from server.metrics import Metrics
-from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx
+from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
 from server.settings import Settings
 
 # Domains add their route tables here, in the order they appear in the API document.
@@ -56,5 +56,5 @@ def create_app(
     sockets.attach(app)
     app[SOCKETS] = sockets
 
-    app.cleanup_ctx.extend([runtime_ctx, rate_limit_ctx, jobs_ctx])
+    app.cleanup_ctx.extend([runtime_ctx, sockets_ctx, rate_limit_ctx, jobs_ctx])
     return app

@@ -11,6 +11,7 @@ from jobs.inprocess import InProcessJobRunner
 from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
 from jobs.sinks import ArqJobSink
 from realtime.events import SocketEventSink
+from realtime.server import close_socket_server
 from server.http.ratelimit import RateLimiter
 from server.keys import JOB_RUNNER, METRICS, RATE_LIMITER, RUNTIME, SETTINGS, SOCKETS
 from server.runtime import Runtime
@@ -24,6 +25,12 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RUNTIME] = runtime
     yield
     await runtime.close()
+
+
+async def sockets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Socket.IO server's background work and pub/sub connection, closed at shutdown."""
+    yield
+    await close_socket_server(app[SOCKETS])
 
 
 async def rate_limit_ctx(app: web.Application) -> AsyncIterator[None]:
