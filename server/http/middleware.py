@@ -14,7 +14,6 @@ import time
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,7 +30,6 @@ from server.http.errors import (
     error_response,
 )
 from server.http.limits import client_ip
-from server.http.validation import validation_error
 from server.keys import METRICS, RATE_LIMITER, REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -59,8 +57,8 @@ def to_api_error(exc: BaseException) -> ApiError | None:
     """Map anything raised by a handler to the error a client sees; None means a bug (500)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, ValidationError):
-        return validation_error(exc)
+    # A pydantic ValidationError here is a server bug (requests are validated by the registry
+    # and turned into 422s there), so it stays a 500.
     if isinstance(exc, web.HTTPException):
         cls = _HTTP_ERRORS.get(exc.status)
         if cls is not None:
