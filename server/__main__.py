@@ -1,9 +1,10 @@
-"""`python -m server serve | migrate | routes`."""
+"""`python -m server serve | migrate | createadmin`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,52 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings), revision)
+
+
+async def create_admin(
+    settings: Settings, *, email: str, password: str | None, nickname: str | None
+) -> tuple[int, bool]:
+    """Create or promote the admin account and log it, in one transaction."""
+    from server.admin.service import ensure_admin
+    from server.clock import Clock
+    from server.db import Database, create_engine
+
+    db = Database(create_engine(settings.sqlalchemy_url, pool_size=1))
+    try:
+        async with db.unit_of_work() as uow:
+            return await ensure_admin(
+                uow.session, email=email, password=password, nickname=nickname, clock=Clock()
+            )
+    finally:
+        await db.dispose()
+
+
+def createadmin(settings: Settings, args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from server.admin.schemas import AdminAccount
+    from server.admin.service import PasswordRequired
+    from server.auth.service import AccountExists
+
+    password = args.password or os.environ.get("SHARESTACK_ADMIN_PASSWORD") or None
+    try:
+        account = AdminAccount(email=args.email, password=password, nickname=args.nickname)
+        user_id, created = asyncio.run(
+            create_admin(
+                settings,
+                email=account.email,
+                password=account.password,
+                nickname=account.nickname,
+            )
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"createadmin: {problems}")
+    except (PasswordRequired, AccountExists) as exc:
+        sys.exit(f"createadmin: {exc}")
+    if not created:
+        print("existing account promoted to admin; its password is unchanged", file=sys.stderr)
+    print(user_id)
 
 
 def serve(settings: Settings) -> None:
@@ -76,6 +123,14 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--port", type=int)
     up = commands.add_parser("migrate", help="apply database migrations")
     up.add_argument("revision", nargs="?", default="head")
+    admin = commands.add_parser(
+        "createadmin", help="create an admin account, or make an existing account admin"
+    )
+    admin.add_argument("--email", required=True)
+    admin.add_argument(
+        "--password", help="for a new account; or set SHARESTACK_ADMIN_PASSWORD (no shell history)"
+    )
+    admin.add_argument("--nickname")
     args = parser.parse_args(argv)
 
     overrides = {k: v for k, v in vars(args).items() if k in ("host", "port") and v is not None}
@@ -83,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         migrate(settings, args.revision)
+    elif args.command == "createadmin":
+        createadmin(settings, args)
     else:
         serve(settings)
 

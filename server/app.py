@@ -5,19 +5,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from realtime.server import create_socket_server
+from server.auth import routes as auth_routes
+from server.auth.sessions import SessionGuard
+from server.auth.tokens import TokenService
 from server.http import system
 from server.http.cors import CorsPolicy
 from server.http.idempotency import idempotent
 from server.http.limits import limit_per_account
 from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
-from server.keys import METRICS, ROUTES, SETTINGS, SOCKETS
+from server.keys import METRICS, ROUTES, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.metrics import Metrics
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
 from server.settings import Settings
+from server.users import routes as users_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
-ROUTE_TABLES = [system.routes]
+ROUTE_TABLES = [system.routes, auth_routes.routes, users_routes.routes]
 
 
 def cors_policy(settings: Settings) -> CorsPolicy:
@@ -42,10 +46,14 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    # Reads (or, outside production, generates once) the signing key pair.
+    app[TOKENS] = tokens = TokenService.from_settings(settings)
+    app[SESSION_GUARD] = guard = SessionGuard(tokens, cache_seconds=settings.session_cache_seconds)
 
     registry = RouteRegistry()
     for table in ROUTE_TABLES if route_tables is None else route_tables:
         registry.include(table)
+    registry.authenticate = guard
     registry.after_auth.append(limit_per_account)
     registry.around_handler = idempotent
     registry.mount(app)

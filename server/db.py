@@ -56,6 +56,11 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     )
 
 
+class KeepsChanges(Exception):
+    """Mixin for errors raised after changes that must persist (a revocation on token reuse):
+    the unit of work commits them, then lets the error through."""
+
+
 class UnitOfWork:
     """A session and its outbox; both commit or roll back together."""
 
@@ -75,17 +80,22 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit on success, roll back on error; relay outbox rows only after commit."""
+        kept: KeepsChanges | None = None
         async with self.sessions() as session:
             uow = UnitOfWork(session)
             try:
                 yield uow
-                await session.commit()
+            except KeepsChanges as exc:
+                kept = exc
             except BaseException:
                 await session.rollback()
                 raise
+            await session.commit()
         ids = uow.outbox.written_ids
         if ids and self.after_commit is not None:
             await self.after_commit(ids)
+        if kept is not None:
+            raise kept
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -44,10 +44,27 @@ class Settings(BaseSettings):
     worker_poll_delay: float = 0.05
     worker_metrics_port: int | None = None
 
+    # Socket.IO: client events per socket (token bucket), session re-checks, per-user streams.
+    socket_event_rate: float = Field(20.0, gt=0)
+    socket_event_burst: int = Field(40, gt=0)
+    socket_revalidate_seconds: float = Field(5.0, gt=0)
+    event_stream_maxlen: int = Field(1000, gt=0)
+    event_stream_ttl_seconds: int = Field(7 * 24 * 3600, gt=0)
+
     jwt_private_key: SecretStr | None = None
     jwt_public_key: str | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
     jwt_issuer: str = "sharestack"
     jwt_audience: str = "sharestack-api"
+    access_token_seconds: int = Field(15 * 60, gt=0)
+    refresh_token_seconds: int = Field(7 * 24 * 3600, gt=0)
+    # A second refresh of the same token within this window is a client race (409), not theft.
+    refresh_grace_seconds: float = Field(10.0, ge=0)
+    # How long a process trusts its cached session state; revocations show within this.
+    session_cache_seconds: float = Field(2.0, gt=0, le=4.0)
+    login_throttle_account: str = "5/15 minutes"
+    login_throttle_ip: str = "50/15 minutes"
 
     business_tz: str = "Asia/Shanghai"
 
@@ -87,8 +104,10 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at MySQL/MariaDB")
         if not self.redis_url:
             problems.append("REDIS_URL is required")
-        if self.jwt_private_key is None or not self.jwt_public_key:
-            problems.append("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY are required")
+        has_private = self.jwt_private_key is not None or self.jwt_private_key_file is not None
+        has_public = bool(self.jwt_public_key) or self.jwt_public_key_file is not None
+        if not (has_private and has_public):
+            problems.append("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (or their *_FILE) are required")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS may not contain '*'")
         return problems

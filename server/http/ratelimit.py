@@ -166,6 +166,18 @@ class RateLimiter:
             raise ServiceUnavailable() from exc
         raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
+    async def check_throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
+        """Raise 429 if `throttle` would refuse now, without counting a hit; fails closed."""
+        item = parse(rate) if isinstance(rate, str) else rate
+        try:
+            if await self.throttles.test(item, *identifiers):
+                return
+            stats = await self.throttles.get_window_stats(item, *identifiers)
+        except (RedisError, OSError, ConnectionError) as exc:
+            log.warning("ratelimit.throttle_unavailable", error=repr(exc))
+            raise ServiceUnavailable() from exc
+        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
     async def reset_throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
         item = parse(rate) if isinstance(rate, str) else rate
         with contextlib.suppress(RedisError, OSError, ConnectionError):

@@ -22,8 +22,9 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.http.errors import InvalidJson, Unauthorized, UnsupportedMediaType, ValidationFailed
+from server.http.guards import require_role
 from server.http.validation import validation_error
-from server.keys import USER_ID
+from server.keys import PRINCIPAL, USER_ID
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -53,6 +54,7 @@ class Route:
     query: type[BaseModel] | None = None
     params: type[BaseModel] | None = None
     auth: bool = True
+    roles: frozenset[str] = frozenset()  # any one of these is required (after authentication)
     idempotent: bool = False
     errors: frozenset[int] = frozenset()
     description: str | None = None
@@ -71,6 +73,8 @@ class Route:
             codes |= {413, 415}
         if self.auth:
             codes |= {401, 403}
+        if self.roles:
+            codes.add(403)
         if self.params:
             codes.add(404)
         if self.idempotent:
@@ -89,6 +93,9 @@ class RouteTable:
     def route(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             summary = options.pop("summary", None) or (handler.__doc__ or "").strip()
+            options["roles"] = frozenset(options.get("roles", ()))
+            if options["roles"] and options.get("auth") is False:
+                raise ValueError(f"{path}: a route with roles must be authenticated")
             route = Route(method, path, handler, summary=summary, tag=self.tag, **options)
             if route.response is not None:
                 route.adapter = TypeAdapter(route.response)
@@ -179,6 +186,8 @@ class RouteRegistry:
                 if registry.authenticate is None:
                     raise Unauthorized()
                 request[USER_ID] = await registry.authenticate(request)
+                if route.roles:
+                    require_role(request.get(PRINCIPAL), *route.roles)
                 for hook in registry.after_auth:
                     await hook(request, route)
             kwargs: dict[str, Any] = {}

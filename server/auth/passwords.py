@@ -1,0 +1,41 @@
+"""Password hashing with argon2id, off the event loop (each hash takes tens of milliseconds)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id.
+_hasher = PasswordHasher()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; with no hash (unknown account) spend the same time and say no."""
+    if password_hash is None:
+        await asyncio.to_thread(_verify, _dummy_hash(), password)
+        return False
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not a password anyone has")
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with older parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)

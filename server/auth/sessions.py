@@ -1,0 +1,94 @@
+"""The authenticator: bearer token -> principal, with the session's state cached briefly.
+
+Revocation must reach every instance within 5 s and keep working while Redis is down, and the
+hot path must not pay a round trip per request. So each process keeps session state (revoked?
+disabled? roles) for `session_cache_seconds` (at most 4 s), read from the database by primary
+key on a miss. Redis plays no part: the database is the one source, the TTL the one bound.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from aiohttp import web
+
+from server.auth import queries
+from server.auth.queries import SessionState
+from server.auth.service import AccountDisabled
+from server.auth.tokens import InvalidToken, TokenService
+from server.http.errors import Unauthorized
+from server.http.guards import Principal
+from server.keys import PRINCIPAL, RUNTIME
+from server.runtime import Runtime
+
+# last_seen_at is written at most this often per session.
+TOUCH_EVERY = timedelta(minutes=1)
+MAX_CACHED_SESSIONS = 100_000
+
+
+class SessionRevoked(Unauthorized):
+    code, message = "auth.session_revoked", "This session has ended; sign in again."
+
+
+def bearer_token(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    return token.strip()
+
+
+class SessionGuard:
+    """Plugged in as the route registry's authenticator; usable by the socket layer too."""
+
+    def __init__(self, tokens: TokenService, *, cache_seconds: float) -> None:
+        self.tokens = tokens
+        self.cache_seconds = cache_seconds
+        self._cache: dict[int, tuple[float, SessionState | None]] = {}
+
+    async def __call__(self, request: web.Request) -> int:
+        principal = await self.principal(request.app[RUNTIME], bearer_token(request))
+        request[PRINCIPAL] = principal
+        return principal.user_id
+
+    async def principal(self, runtime: Runtime, token: str) -> Principal:
+        """Who holds this access token, if its session is still live."""
+        claims = self.tokens.decode_access(token)
+        state = await self.session_state(runtime, claims.session_id)
+        if state is None or state.user_id != claims.user_id:
+            raise InvalidToken()
+        if state.revoked:
+            raise SessionRevoked()
+        if state.disabled:
+            raise AccountDisabled()
+        return Principal(claims.user_id, claims.session_id, state.roles, claims.expires_at)
+
+    async def session_state(self, runtime: Runtime, session_id: int) -> SessionState | None:
+        now = time.monotonic()
+        cached = self._cache.get(session_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with runtime.db.unit_of_work() as uow:
+            state = await queries.session_state(uow.session, session_id=session_id)
+            wall_clock = runtime.clock.now()
+            if (
+                state is not None
+                and not state.revoked
+                and state.last_seen_at < wall_clock - TOUCH_EVERY
+            ):
+                await queries.touch_session(
+                    uow.session, session_id=session_id, now=wall_clock, every=TOUCH_EVERY
+                )
+        if len(self._cache) >= MAX_CACHED_SESSIONS:
+            self._evict(now)
+        self._cache[session_id] = (now + self.cache_seconds, state)
+        return state
+
+    def forget(self, session_id: int) -> None:
+        """Drop a session this process just changed, so it sees the change at once."""
+        self._cache.pop(session_id, None)
+
+    def _evict(self, now: float) -> None:
+        self._cache = {sid: entry for sid, entry in self._cache.items() if entry[0] > now}
+        if len(self._cache) >= MAX_CACHED_SESSIONS:
+            self._cache.clear()
