@@ -1,7 +1,8 @@
 """Shared fixtures: a MariaDB database and Redis DB number of this test run's own.
 
 The suite never touches data it did not create: databases are named `sharestack_test_*`, Redis
-DB numbers 10-15 belong to the tests, and pub/sub channels carry a per-run prefix.
+DB numbers 10-13 belong to the tests (14 to the benchmarks), and pub/sub channels carry a per-run
+prefix.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import cache
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 import models
 from server.__main__ import migrate
 from server.app import create_app
+from server.auth.tokens import generate_private_pem
 from server.http.registry import RouteTable
 from server.settings import Settings
 
@@ -33,7 +36,8 @@ REDIS_BASE = os.environ.get("SHARESTACK_TEST_REDIS_URL", "redis://127.0.0.1:6379
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
 DATABASE_NAME = f"sharestack_test_{WORKER}_{os.getpid()}"
-REDIS_DB = 10 + WORKER_INDEX
+# Concurrent test runs on one machine rarely share a DB number.
+REDIS_DB = 10 + (WORKER_INDEX + os.getpid()) % 4
 RUN_PREFIX = f"sst{secrets.token_hex(3)}"
 
 
@@ -60,8 +64,15 @@ async def drop_database(name: str) -> None:
     await server.dispose()
 
 
+@cache
+def session_private_key() -> str:
+    """One RSA key pair per test session: generating one per app would slow every test."""
+    return generate_private_pem().decode()
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "jwt_private_key": session_private_key(),
         "environment": "test",
         "redis_url": f"{REDIS_BASE}/{REDIS_DB}",
         "key_prefix": RUN_PREFIX,

@@ -1,0 +1,22 @@
+"""Fixtures shared by the domain tests: the real application with test-friendly auth settings."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.settings import Settings
+from tests.conftest import AppClient, make_settings
+
+
+@pytest.fixture
+def auth_settings(database_url: str, settings: Settings) -> Settings:
+    """A short session cache so revocation tests wait 0.2 s, not seconds."""
+    return make_settings(
+        database_url=database_url, session_cache_seconds=0.2, trust_forwarded_for=True
+    )
+
+
+@pytest.fixture
+async def api(make_client: AppClient, auth_settings: Settings) -> TestClient:
+    return await make_client(auth_settings)
