@@ -8,6 +8,7 @@ key on a miss. Redis plays no part: the database is the one source, the TTL the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -45,6 +46,7 @@ class SessionGuard:
         self.tokens = tokens
         self.cache_seconds = cache_seconds
         self._cache: dict[int, tuple[float, SessionState | None]] = {}
+        self._loading: dict[int, asyncio.Future[SessionState | None]] = {}
 
     async def __call__(self, request: web.Request) -> int:
         principal = await self.principal(request.app[RUNTIME], bearer_token(request))
@@ -68,6 +70,21 @@ class SessionGuard:
         cached = self._cache.get(session_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+        # When an entry expires, every request of that session misses at once: one reads.
+        pending = self._loading.get(session_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(self._load(runtime, session_id, now))
+        self._loading[session_id] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._loading.pop(session_id, None)
+            else:
+                task.add_done_callback(lambda _: self._loading.pop(session_id, None))
+
+    async def _load(self, runtime: Runtime, session_id: int, now: float) -> SessionState | None:
         async with runtime.db.unit_of_work() as uow:
             state = await queries.session_state(uow.session, session_id=session_id)
             wall_clock = runtime.clock.now()

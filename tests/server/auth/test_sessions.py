@@ -226,3 +226,30 @@ async def test_the_session_cache_stays_bounded(api, monkeypatch) -> None:
     for token in tokens:
         assert await me_status(api, token) == 200
     assert len(api.app[SESSION_GUARD]._cache) <= 2
+
+
+async def test_concurrent_requests_after_expiry_share_one_session_read(api) -> None:
+    data = await register(api)
+    db = api.app[RUNTIME].db
+    assert await me_status(api, data["access_token"]) == 200
+    await asyncio.sleep(CACHE_TTL + 0.05)  # the cached state has expired
+    opened = 0
+    real = db.unit_of_work
+
+    def counting():
+        nonlocal opened
+        opened += 1
+        return real()
+
+    db.unit_of_work = counting  # type: ignore[method-assign]
+    try:
+        statuses = await asyncio.gather(
+            *(
+                api.get("/api/v1/auth/verify", headers=bearer(data["access_token"]))
+                for _ in range(20)
+            )
+        )
+    finally:
+        db.unit_of_work = real  # type: ignore[method-assign]
+    assert [r.status for r in statuses] == [200] * 20
+    assert opened == 1
