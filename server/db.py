@@ -97,6 +97,12 @@ class Database:
         if kept is not None:
             raise kept
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: no outbox and no commit round trip."""
+        async with self.sessions() as session:
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -15,8 +15,8 @@ routes = RouteTable("users", "Profiles.")
 @routes.get("/api/v1/me", response=UserOut)
 async def get_me(request: web.Request) -> UserOut:
     """The signed-in user"""
-    async with request.app[RUNTIME].db.unit_of_work() as uow:
-        return await service.get_profile(uow.session, user_id=request[USER_ID])
+    async with request.app[RUNTIME].db.read() as session:
+        return await service.get_profile(session, user_id=request[USER_ID])
 
 
 @routes.patch("/api/v1/me", body=ProfilePatch, response=UserOut)
