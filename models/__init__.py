@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.identity import AdminLog, AuthSession, RefreshToken, User
+from models.notifications import Notification
 from models.platform import IdempotencyKey, OutboxMessage
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "IdempotencyKey",
+    "Notification",
     "OutboxMessage",
     "RefreshToken",
     "User",

@@ -46,7 +46,7 @@ async def register(request: web.Request, body: RegisterIn) -> SignedIn:
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
         return await service.register(
-            uow.session,
+            uow,
             tokens=request.app[TOKENS],
             email=body.email,
             phone=body.phone,

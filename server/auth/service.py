@@ -15,7 +15,7 @@ from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.auth.schemas import SignedIn, TokenPair
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
-from server.db import KeepsChanges
+from server.db import KeepsChanges, UnitOfWork
 from server.http.errors import Conflict, Forbidden, Unauthorized
 from server.users import service as users_service
 
@@ -92,7 +92,7 @@ def default_nickname(email: str | None, phone: str | None) -> str:
 
 
 async def register(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     tokens: TokenService,
     email: str | None,
@@ -102,7 +102,8 @@ async def register(
     client: Client,
     now: datetime,
 ) -> SignedIn:
-    """Create a reader account and sign it in."""
+    """Create a reader account, sign it in, and queue its welcome notification."""
+    session = uow.session
     user_id = await create_user(
         session, email=email, phone=phone, password=password, nickname=nickname
     )
@@ -110,6 +111,7 @@ async def register(
         session, tokens=tokens, user_id=user_id, roles=DEFAULT_ROLES, client=client, now=now
     )
     user = await users_service.get_profile(session, user_id=user_id)
+    uow.outbox.enqueue("notifications.welcome", job_id=f"welcome:{user_id}", user_id=user_id)
     return SignedIn(**pair.model_dump(), user=user)
 
 

@@ -1,0 +1,1 @@
+"""Notifications: persisted, pushed live, counted and marked read."""
