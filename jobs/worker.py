@@ -17,6 +17,7 @@ from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
 from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
+from realtime.streams import event_streams
 from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime
@@ -33,7 +34,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     runtime = await Runtime.open(settings)
     assert runtime.redis is not None
     emitter = client_manager(settings, write_only=True)
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=SocketEventSink(emitter))
+    # User events get their ids from the same per-user Redis streams as the web process's.
+    events = SocketEventSink(emitter, streams=event_streams(settings, runtime.redis))
+    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
     metrics = Metrics()
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, registry=metrics.registry)

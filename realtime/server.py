@@ -46,8 +46,52 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):
         return self._sock
 
 
-class RedisManager(socketio.AsyncRedisManager):
-    """AsyncRedisManager whose publish fails loudly.
+class HoldingManager(socketio.AsyncManager):
+    """The in-memory manager, able to hold a socket's user events while its recovery replays.
+
+    A socket that reconnects with `last_event_id` joins its user room at once (so nothing
+    published meanwhile is missed) but is put on hold: this process's emits to `user:<id>` rooms
+    queue for it instead of going out, and the namespace sends them after the replay. Holding
+    happens where each process delivers locally, after pub/sub, so events from workers and
+    other instances are held too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: dict[str, list[tuple[str, Any]]] = {}
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        room = to or room
+        if self.held and callback is None and isinstance(room, str) and room.startswith("user:"):
+            held = [
+                sid for sid, _ in self.get_participants(namespace or "/", room) if sid in self.held
+            ]
+            for sid in held:
+                self.held[sid].append((event, data))
+            if held:
+                skips = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+                skip_sid = [s for s in skips if s is not None] + held
+        return await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+    async def send_direct(self, event: str, data: Any, sid: str, namespace: str = "/") -> None:
+        """Emit to one local socket now: no pub/sub round trip, no hold."""
+        await socketio.AsyncManager.emit(self, event, data, namespace, room=sid)
+
+
+class RedisManager(socketio.AsyncRedisManager, HoldingManager):
+    """AsyncRedisManager whose publish fails loudly, delivering locally through HoldingManager.
 
     The library logs and swallows a failed publish; the outbox relay would then believe the event
     was sent and delete it. Raising keeps the row for the sweep.
@@ -71,7 +115,7 @@ class RedisManager(socketio.AsyncRedisManager):
 def client_manager(settings: Settings, *, write_only: bool = False) -> socketio.AsyncManager:
     """Redis pub/sub across instances in production, memory in the embedded mode."""
     if settings.redis_url is None:
-        return socketio.AsyncManager()
+        return HoldingManager()
     return RedisManager(
         settings.redis_url,
         channel=settings.channel("socketio"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from realtime.namespace import ROOMS
+from realtime.rooms import RoomAccess, requires_role
 from realtime.server import create_socket_server
 from server.auth import routes as auth_routes
 from server.auth.sessions import SessionGuard
@@ -16,12 +18,18 @@ from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.metrics import Metrics
+from server.notifications import routes as notifications_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
 from server.settings import Settings
 from server.users import routes as users_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
-ROUTE_TABLES = [system.routes, auth_routes.routes, users_routes.routes]
+ROUTE_TABLES = [
+    system.routes,
+    auth_routes.routes,
+    users_routes.routes,
+    notifications_routes.routes,
+]
 
 
 def cors_policy(settings: Settings) -> CorsPolicy:
@@ -63,6 +71,9 @@ def create_app(
     sockets = create_socket_server(settings)
     sockets.attach(app)
     app[SOCKETS] = sockets
+    # Who may join which room; domains add their checks here (they never import realtime).
+    app[ROOMS] = rooms = RoomAccess()
+    rooms.register("dashboard:platform", requires_role("admin"))
 
     app.cleanup_ctx.extend([runtime_ctx, sockets_ctx, rate_limit_ctx, jobs_ctx])
     return app

@@ -11,9 +11,19 @@ from jobs.inprocess import InProcessJobRunner
 from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
 from jobs.sinks import ArqJobSink
 from realtime.events import SocketEventSink
+from realtime.namespace import REALTIME, ROOMS, RealtimeNamespace
 from realtime.server import close_socket_server
+from realtime.streams import event_streams
 from server.http.ratelimit import RateLimiter
-from server.keys import JOB_RUNNER, METRICS, RATE_LIMITER, RUNTIME, SETTINGS, SOCKETS
+from server.keys import (
+    JOB_RUNNER,
+    METRICS,
+    RATE_LIMITER,
+    RUNTIME,
+    SESSION_GUARD,
+    SETTINGS,
+    SOCKETS,
+)
 from server.runtime import Runtime
 
 log = structlog.get_logger("server")
@@ -28,8 +38,22 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def sockets_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The Socket.IO server's background work and pub/sub connection, closed at shutdown."""
+    """The Socket.IO namespace (auth, rooms, recovery, revocation checks) and the server's
+    background work and pub/sub connection, closed at shutdown."""
+    settings, runtime = app[SETTINGS], app[RUNTIME]
+    namespace = RealtimeNamespace(
+        settings=settings,
+        guard=app[SESSION_GUARD],
+        runtime=runtime,
+        streams=event_streams(settings, runtime.redis),
+        rooms=app[ROOMS],
+        metrics=app[METRICS],
+    )
+    app[SOCKETS].register_namespace(namespace)
+    app[REALTIME] = namespace
+    namespace.start()
     yield
+    await namespace.stop()
     await close_socket_server(app[SOCKETS])
 
 
@@ -53,7 +77,7 @@ async def rate_limit_ctx(app: web.Application) -> AsyncIterator[None]:
 async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
     """Where outbox rows go: arq on Redis, or the in-process runner in the embedded mode."""
     settings, runtime = app[SETTINGS], app[RUNTIME]
-    events = SocketEventSink(app[SOCKETS])
+    events = SocketEventSink(app[SOCKETS], streams=app[REALTIME].streams)
     if runtime.redis is not None:
         runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
         yield

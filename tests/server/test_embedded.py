@@ -65,8 +65,18 @@ async def connect_socket(
 
         client.on(name, on_event)
     clients.append(client)
+    # Sockets authenticate with an access token: sign up a fresh account for each one.
+    signed_up = await embedded.post(
+        "/api/v1/auth/register",
+        json={"email": f"socket{len(clients)}@example.com", "password": "correct horse battery"},
+    )
+    assert signed_up.status == 201
+    token = (await signed_up.json())["access_token"]
+    await embedded.app[JOB_RUNNER].drain()  # sign-up's own events go out before we connect
     url = str(embedded.make_url("/")).rstrip("/")
-    await client.connect(url, transports=["websocket"], wait_timeout=EVENT_TIMEOUT)
+    await client.connect(
+        url, auth={"token": token}, transports=["websocket"], wait_timeout=EVENT_TIMEOUT
+    )
     return client, received
 
 

@@ -1,0 +1,366 @@
+"""The default namespace: connect auth, the user room, recovery, client events, revocation.
+
+Connect: `auth = {"token": "<access token>", "last_event_id": "<optional>"}`. The token is
+checked by the same SessionGuard as REST; a refusal is `connect_error` with message
+`auth.invalid_token` and `data.code` naming the precise reason. The principal is kept in the
+socket session and the socket joins `user:<id>`.
+
+Recovery ordering: a socket reconnecting with `last_event_id` joins its user room at once but
+on hold (see HoldingManager): live user events for it are queued, not sent. Once the CONNECT
+packet is out, a task reads the stream after `last_event_id`, sends those entries, then sends
+the held ones (skipping any the replay already covered, by stream id) and lifts the hold. So the
+client sees old events in order before any new one, and nothing published during the replay is
+lost: joining the room before reading the stream means every event is in the read or in the
+hold, or both. An unknown, trimmed or malformed id gets `recovery.failed` instead.
+
+Client events are answered through the ack: `{"ok": true, "data": ...}` or
+`{"ok": false, "error": {...}}` in the REST error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Any, NoReturn, Protocol
+
+import socketio
+import structlog
+from aiohttp import web
+
+from realtime.events import envelope
+from realtime.rooms import RoomAccess, user_room
+from realtime.streams import EventStreams, RecoveryFailed, id_key
+from server.http.errors import (
+    ApiError,
+    Forbidden,
+    InternalError,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+from server.http.guards import Principal
+from server.metrics import Metrics
+from server.runtime import Runtime
+from server.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+NAMESPACE = "/"
+# How long a recovery waits for the CONNECT packet to be queued before it gives up.
+CONNECT_WAIT_SECONDS = 5.0
+MAX_ROOM_NAME = 200
+
+
+class Authenticator(Protocol):
+    """What the socket layer needs of server.auth.sessions.SessionGuard."""
+
+    async def principal(self, runtime: Runtime, token: str) -> Principal: ...
+
+    async def session_state(self, runtime: Runtime, session_id: int) -> Any: ...
+
+
+class InvalidSocketToken(Unauthorized):
+    code, message = "auth.invalid_token", "The access token is invalid or has expired."
+
+
+class UnknownEvent(ApiError):
+    status, code, message = 400, "realtime.unknown_event", "There is no such event."
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; one per client event."""
+
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> float:
+        """0 if allowed, else the seconds until a token is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+Handler = Callable[[str, Principal, dict[str, Any]], Awaitable[Any]]
+
+
+class RealtimeNamespace(socketio.AsyncNamespace):
+    """Class-based handlers for `/`; dependencies come from the composition root."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        guard: Authenticator,
+        runtime: Runtime,
+        streams: EventStreams,
+        rooms: RoomAccess,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__(NAMESPACE)
+        self.settings = settings
+        self.guard = guard
+        self.runtime = runtime
+        self.streams = streams
+        self.rooms = rooms
+        self.metrics = metrics
+        self.handlers: dict[str, Handler] = {
+            "subscribe": self.subscribe,
+            "unsubscribe": self.unsubscribe,
+            "auth.refresh": self.refresh,
+        }
+        self._connected: set[str] = set()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._session_of: dict[str, int] = {}
+        self.sockets_by_session: dict[int, set[str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._revalidator: asyncio.Task[None] | None = None
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self.on_connect(*args)
+        if event == "disconnect":
+            return await self.on_disconnect(args[0])
+        return await self.client_event(args[0], event, args[1:])
+
+    async def client_event(self, sid: str, event: str, payload: tuple[Any, ...]) -> dict[str, Any]:
+        handler = self.handlers.get(event)
+        self.metrics.socket_events.labels("in", event if handler else "unknown").inc()
+        try:
+            bucket = self._buckets.get(sid)
+            wait = bucket.take() if bucket is not None else 0.0
+            if wait:
+                raise RateLimited(int(wait) + 1, "Too many events on this socket; slow down.")
+            if handler is None:
+                raise UnknownEvent()
+            if len(payload) != 1 or not isinstance(payload[0], dict):
+                raise ValidationFailed("The event's payload must be one JSON object.")
+            session = await self.get_session(sid)
+            principal = session.get("principal")
+            if not isinstance(principal, Principal):
+                raise Unauthorized()
+            data = await handler(sid, principal, payload[0])
+        except ApiError as exc:
+            return {"ok": False, "error": exc.body()["error"]}
+        except Exception as exc:
+            log.exception("socket.event_failed", socket_event=event, error=repr(exc))
+            return {"ok": False, "error": InternalError().body()["error"]}
+        return {"ok": True, "data": data}
+
+    # -- connect / disconnect ----------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            refuse(InvalidSocketToken())
+        try:
+            principal = await self.guard.principal(self.runtime, token)
+        except ApiError as exc:
+            refuse(exc)
+        except Exception as exc:  # the database is unreachable: not the client's fault
+            log.warning("socket.connect_unavailable", error=repr(exc))
+            unavailable = ServiceUnavailable()
+            raise socketio.exceptions.ConnectionRefusedError(
+                unavailable.code, {"code": unavailable.code, "message": unavailable.message}
+            ) from exc
+        await self.save_session(sid, {"principal": principal})
+        self._connected.add(sid)
+        self._bind(sid, principal.session_id)
+        self._buckets[sid] = TokenBucket(
+            self.settings.socket_event_rate, self.settings.socket_event_burst
+        )
+        self.metrics.sockets_connected.inc()
+        assert isinstance(auth, dict)
+        if "last_event_id" in auth and auth["last_event_id"] is not None:
+            self.server.manager.held[sid] = []
+            await self.enter_room(sid, user_room(principal.user_id))
+            task = asyncio.create_task(
+                self.recover(sid, principal.user_id, auth["last_event_id"]), name="socket-recover"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            await self.enter_room(sid, user_room(principal.user_id))
+
+    async def on_disconnect(self, sid: str) -> None:
+        if sid not in self._connected:
+            return
+        self._connected.discard(sid)
+        self._buckets.pop(sid, None)
+        self._unbind(sid)
+        self.server.manager.held.pop(sid, None)
+        self.metrics.sockets_connected.dec()
+
+    def _bind(self, sid: str, session_id: int) -> None:
+        self._unbind(sid)
+        self._session_of[sid] = session_id
+        self.sockets_by_session.setdefault(session_id, set()).add(sid)
+
+    def _unbind(self, sid: str) -> None:
+        session_id = self._session_of.pop(sid, None)
+        if session_id is None:
+            return
+        sids = self.sockets_by_session.get(session_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self.sockets_by_session[session_id]
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def recover(self, sid: str, user_id: int, last_event_id: Any) -> None:
+        """Replay after `last_event_id`, then the events held meanwhile; then lift the hold."""
+        manager = self.server.manager
+        try:
+            if not await self._wait_connected(sid):
+                return
+            last: str | None = None
+            try:
+                entries = await self.streams.after(user_id, last_event_id)
+            except RecoveryFailed as exc:
+                await self._recovery_failed(sid, exc.reason)
+            except Exception as exc:  # Redis down: the client refetches
+                log.warning("socket.recovery_unavailable", error=repr(exc))
+                await self._recovery_failed(sid, "unavailable")
+            else:
+                for entry in entries:
+                    payload = envelope(entry.type, entry.data, entry.event_id, entry.ts)
+                    await manager.send_direct(entry.type, payload, sid)
+                last = entries[-1].event_id if entries else str(last_event_id)
+            queue = manager.held.get(sid)
+            while queue:
+                event, data = queue.pop(0)
+                if last is not None and replayed(data, last):
+                    continue
+                await manager.send_direct(event, data, sid)
+        except Exception as exc:
+            log.exception("socket.recovery_error", error=repr(exc))
+        finally:
+            manager.held.pop(sid, None)
+
+    async def _recovery_failed(self, sid: str, reason: str) -> None:
+        payload = envelope("recovery.failed", {"reason": reason})
+        await self.server.manager.send_direct("recovery.failed", payload, sid)
+
+    async def _wait_connected(self, sid: str) -> bool:
+        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        while sid in self._connected and time.monotonic() < deadline:
+            if self.server.manager.is_connected(sid, NAMESPACE):
+                return True
+            await asyncio.sleep(0.005)
+        return False
+
+    # -- client events -----------------------------------------------------------------------
+
+    async def subscribe(self, sid: str, principal: Principal, body: dict[str, Any]) -> Any:
+        room = room_name(body)
+        await self.rooms.authorize(await self.current(principal), room)
+        await self.enter_room(sid, room)
+        return {"room": room}
+
+    async def unsubscribe(self, sid: str, principal: Principal, body: dict[str, Any]) -> Any:
+        room = room_name(body)
+        if room == user_room(principal.user_id):
+            raise Forbidden("A socket stays in its own user room.")
+        await self.leave_room(sid, room)
+        return {"room": room}
+
+    async def refresh(self, sid: str, principal: Principal, body: dict[str, Any]) -> Any:
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            raise ValidationFailed(fields={"token": "A non-empty access token is required."})
+        fresh = await self.guard.principal(self.runtime, token)
+        if fresh.user_id != principal.user_id:
+            raise Forbidden("The token belongs to another account.")
+        await self.save_session(sid, {"principal": fresh})
+        self._bind(sid, fresh.session_id)
+        expires = fresh.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return {"user_id": fresh.user_id, "expires_at": expires}
+
+    async def current(self, principal: Principal) -> Principal:
+        """The principal with its session's present roles (cached by the guard for seconds)."""
+        state = await self.guard.session_state(self.runtime, principal.session_id)
+        if state is None or state.revoked or state.disabled:
+            raise Unauthorized(
+                "This session has ended; sign in again.", code="auth.session_revoked"
+            )
+        return Principal(principal.user_id, principal.session_id, state.roles, principal.expires_at)
+
+    # -- revocation --------------------------------------------------------------------------
+
+    async def revalidate(self) -> int:
+        """Disconnect the sockets of sessions now revoked or disabled; how many were."""
+        closed = 0
+        for session_id, sids in list(self.sockets_by_session.items()):
+            try:
+                state = await self.guard.session_state(self.runtime, session_id)
+            except Exception as exc:  # the database is down: keep everyone connected
+                log.warning("socket.revalidate_failed", error=repr(exc))
+                return closed
+            if state is None or state.revoked or state.disabled:
+                for sid in list(sids):
+                    await self.disconnect(sid)
+                    closed += 1
+        return closed
+
+    def start(self) -> None:
+        if self._revalidator is None:
+            self._revalidator = asyncio.create_task(self._revalidate_forever(), name="socket-auth")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._revalidator, *self._tasks) if t is not None]
+        self._revalidator = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+
+    async def _revalidate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.socket_revalidate_seconds)
+            try:
+                await self.revalidate()
+            except Exception as exc:
+                log.warning("socket.revalidate_failed", error=repr(exc))
+
+
+def refuse(error: ApiError) -> NoReturn:
+    """connect_error with message `auth.invalid_token` and the precise code in `data.code`."""
+    raise socketio.exceptions.ConnectionRefusedError(
+        InvalidSocketToken.code, {"code": error.code, "message": error.message}
+    )
+
+
+def room_name(body: dict[str, Any]) -> str:
+    room = body.get("room")
+    if not isinstance(room, str) or not room or len(room) > MAX_ROOM_NAME:
+        raise ValidationFailed(fields={"room": "A room name of 1 to 200 characters is required."})
+    return room
+
+
+def replayed(data: Any, last: str) -> bool:
+    """Whether a held event was already sent by the replay (its stream id is not newer)."""
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    if not isinstance(event_id, str):
+        return False
+    try:
+        return id_key(event_id) <= id_key(last)
+    except ValueError:
+        return False
+
+
+REALTIME: web.AppKey[RealtimeNamespace] = web.AppKey("realtime", RealtimeNamespace)
+ROOMS: web.AppKey[RoomAccess] = web.AppKey("rooms", RoomAccess)

@@ -1,0 +1,221 @@
+"""Per-user bounded event streams: every user event gets its id here, and recovery reads them.
+
+Production keeps one Redis stream per user (`<prefix>:events:user:<id>`, XADD with MAXLEN ~ N and
+a TTL), so any web instance or worker can append and any web instance can replay. The embedded
+mode keeps a bounded deque per user in memory with ids of the same `<n>-<m>` shape.
+
+The outbox may hand the same event over twice (fast path and sweep, or a retry after a failed
+publish). An append with a `dedupe_id` already seen for that user returns the first entry's id
+instead of adding a second entry, so a re-sent event is re-emitted with the same id and clients
+drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+
+from server.settings import Settings
+
+EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# Dedupe ids remembered by the in-memory streams (the Redis ones expire with the stream TTL).
+MEMORY_DEDUPE_LIMIT = 100_000
+
+
+class RecoveryFailed(Exception):
+    """The events after this id cannot be replayed; the client must refetch by REST."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    ts: str
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """Stream ids in their order (`<ms>-<seq>`); compare these, never the strings."""
+    first, _, second = event_id.partition("-")
+    return int(first), int(second or 0)
+
+
+def dedupe_token(dedupe_id: str, event_type: str, data: dict[str, Any]) -> str:
+    """The dedupe id plus a digest of the content.
+
+    The outbox names an event by its row id, and SQLite (the embedded mode) reuses the id of a
+    deleted row: the digest keeps a later, different event under a reused id from being taken
+    for a duplicate.
+    """
+    digest = hashlib.blake2b(event_type.encode() + b"\0" + orjson.dumps(data), digest_size=8)
+    return f"{dedupe_id}:{digest.hexdigest()}"
+
+
+def check_event_id(value: object) -> str:
+    if not isinstance(value, str) or not EVENT_ID.match(value):
+        raise RecoveryFailed("malformed_event_id")
+    return value
+
+
+class EventStreams(Protocol):
+    async def append(
+        self,
+        user_id: int,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        ts: str,
+        dedupe_id: str | None = None,
+    ) -> str:
+        """Add an event to the user's stream (once per dedupe id); its id."""
+        ...
+
+    async def after(self, user_id: int, last_event_id: object) -> list[StreamEntry]:
+        """The user's events after `last_event_id`, oldest first; RecoveryFailed if unknowable."""
+        ...
+
+
+class MemoryEventStreams:
+    """The embedded mode's streams: nothing survives a restart."""
+
+    def __init__(self, *, maxlen: int) -> None:
+        self._maxlen = maxlen
+        self._streams: dict[int, deque[StreamEntry]] = {}
+        self._dedupe: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._counter = itertools.count(1)
+
+    async def append(
+        self,
+        user_id: int,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        ts: str,
+        dedupe_id: str | None = None,
+    ) -> str:
+        if dedupe_id is not None:
+            dedupe_id = dedupe_token(dedupe_id, event_type, data)
+            seen = self._dedupe.get((user_id, dedupe_id))
+            if seen is not None:
+                return seen
+        event_id = f"{next(self._counter)}-0"
+        stream = self._streams.get(user_id)
+        if stream is None:
+            stream = self._streams[user_id] = deque(maxlen=self._maxlen)
+        stream.append(StreamEntry(event_id, event_type, data, ts))
+        if dedupe_id is not None:
+            self._dedupe[(user_id, dedupe_id)] = event_id
+            if len(self._dedupe) > MEMORY_DEDUPE_LIMIT:
+                self._dedupe.popitem(last=False)
+        return event_id
+
+    async def after(self, user_id: int, last_event_id: object) -> list[StreamEntry]:
+        last = check_event_id(last_event_id)
+        entries = list(self._streams.get(user_id, ()))
+        for index, entry in enumerate(entries):
+            if entry.event_id == last:
+                return entries[index + 1 :]
+        raise RecoveryFailed("unknown_or_trimmed")
+
+
+# Atomic append-once: a dedupe key remembers the entry id it produced for that user.
+APPEND_SCRIPT = """
+if ARGV[6] == '1' then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then return seen end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                      'type', ARGV[3], 'data', ARGV[4], 'ts', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[6] == '1' then redis.call('SET', KEYS[2], id, 'EX', ARGV[2]) end
+return id
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _field(fields: dict[Any, Any], name: str) -> Any:
+    return fields[name.encode()] if name.encode() in fields else fields[name]
+
+
+class RedisEventStreams:
+    """Redis streams, usable from any process that has the Redis client (web or worker)."""
+
+    def __init__(self, redis: Redis, *, prefix: str, maxlen: int, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._maxlen = maxlen
+        self._ttl = ttl_seconds
+        self._append = redis.register_script(APPEND_SCRIPT)
+
+    def stream_key(self, user_id: int) -> str:
+        return f"{self._prefix}:events:user:{user_id}"
+
+    def dedupe_key(self, user_id: int, dedupe_id: str) -> str:
+        return f"{self._prefix}:events:dedupe:{dedupe_id}:{user_id}"
+
+    async def append(
+        self,
+        user_id: int,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        ts: str,
+        dedupe_id: str | None = None,
+    ) -> str:
+        token = dedupe_token(dedupe_id, event_type, data) if dedupe_id else "-"
+        keys = [self.stream_key(user_id), self.dedupe_key(user_id, token)]
+        args: list[bytes | str | int] = [
+            self._maxlen,
+            self._ttl,
+            event_type,
+            orjson.dumps(data),
+            ts,
+            int(bool(dedupe_id)),
+        ]
+        return _text(await self._append(keys=keys, args=args))
+
+    async def after(self, user_id: int, last_event_id: object) -> list[StreamEntry]:
+        last = check_event_id(last_event_id)
+        key = self.stream_key(user_id)
+        # Trimming drops the oldest entries, so if `last` is still there nothing after it is gone.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xrange(key, min=last, max=last, count=1)
+            pipe.xrange(key, min=f"({last}", max="+")
+            anchor, entries = await pipe.execute()
+        if not anchor:
+            raise RecoveryFailed("unknown_or_trimmed")
+        return [
+            StreamEntry(
+                _text(entry_id),
+                _text(_field(fields, "type")),
+                orjson.loads(_field(fields, "data")),
+                _text(_field(fields, "ts")),
+            )
+            for entry_id, fields in entries
+        ]
+
+
+def event_streams(settings: Settings, redis: Redis | None) -> EventStreams:
+    """Redis streams in production, memory in the embedded mode."""
+    if redis is None:
+        return MemoryEventStreams(maxlen=settings.event_stream_maxlen)
+    return RedisEventStreams(
+        redis,
+        prefix=settings.key_prefix,
+        maxlen=settings.event_stream_maxlen,
+        ttl_seconds=settings.event_stream_ttl_seconds,
+    )

@@ -1,0 +1,155 @@
+"""Real Socket.IO clients against a real listening server on MariaDB and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.keys import RUNTIME
+from server.settings import Settings
+from tests.conftest import make_settings
+
+TIMEOUT = 5
+PASSWORD = "correct horse battery"
+_emails = itertools.count(1)
+
+
+class Socket:
+    """A connected client and everything it received, in order."""
+
+    def __init__(self, client: socketio.AsyncClient) -> None:
+        self.client = client
+        self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.connect_errors: list[Any] = []
+        self.disconnected = asyncio.Event()
+
+    async def next(self) -> tuple[str, Any]:
+        return await asyncio.wait_for(self.events.get(), TIMEOUT)
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        return await self.client.call(event, data, timeout=TIMEOUT)
+
+
+def realtime_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "session_cache_seconds": 0.2,
+        "socket_revalidate_seconds": 0.1,
+    }
+    values.update(overrides)
+    return make_settings(**values)
+
+
+@pytest.fixture
+def rt_settings(database_url: str, settings: Settings) -> Settings:
+    return realtime_settings(database_url)
+
+
+@pytest.fixture
+async def make_server(aiohttp_client: Any, rt_settings: Settings) -> Any:
+    async def start(app_settings: Settings | None = None) -> TestClient:
+        client: TestClient = await aiohttp_client(create_app(app_settings or rt_settings))
+        return client
+
+    return start
+
+
+@pytest.fixture
+async def server(make_server: Any) -> TestClient:
+    return await make_server()
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[list[Socket]]:
+    opened: list[Socket] = []
+    yield opened
+    for socket in opened:
+        if socket.client.connected:
+            await socket.client.disconnect()
+
+
+Connect = Callable[..., Awaitable[Socket]]
+
+
+@pytest.fixture
+def connect(sockets: list[Socket]) -> Connect:
+    async def open_socket(
+        server: TestClient,
+        auth: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        expect_error: bool = False,
+    ) -> Socket:
+        client = socketio.AsyncClient(reconnection=False)
+        socket = Socket(client)
+
+        @client.on("*")
+        async def any_event(event: str, data: Any) -> None:
+            await socket.events.put((event, data))
+
+        @client.on("connect_error")
+        async def connect_error(data: Any) -> None:
+            socket.connect_errors.append(data)
+
+        @client.on("disconnect")
+        async def disconnected(*_args: Any) -> None:
+            socket.disconnected.set()
+
+        sockets.append(socket)
+        url = str(server.make_url("/")).rstrip("/")
+        try:
+            await client.connect(
+                url,
+                auth=auth,
+                headers=headers or {},
+                transports=["websocket"],
+                wait_timeout=TIMEOUT,
+            )
+        except socketio.exceptions.ConnectionError:
+            if not expect_error:
+                raise
+        else:
+            assert not expect_error, "the connection was expected to be refused"
+        return socket
+
+    return open_socket
+
+
+async def sign_up(server: TestClient, email: str | None = None) -> dict[str, Any]:
+    """Register a fresh account through the API: its tokens and user."""
+    email = email or f"user{next(_emails)}@example.com"
+    response = await server.post(
+        "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    body = await response.json()
+    assert response.status == 201, body
+    return body
+
+
+async def sign_in(server: TestClient, email: str) -> dict[str, Any]:
+    response = await server.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    body = await response.json()
+    assert response.status == 200, body
+    return body
+
+
+async def publish(server: TestClient, event_type: str, data: dict[str, Any], **target: Any) -> None:
+    """Publish through the outbox in a committed unit of work (the relay's fast path sends it)."""
+    runtime = server.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        uow.outbox.publish(event_type, data, **target)
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
