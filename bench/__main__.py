@@ -15,9 +15,10 @@ import sys
 from bench.common import BenchError, Benchmark, Options, install_signal_handlers, log
 from bench.report import render, write_json
 
-# id -> module exposing ``BENCHMARK``; B2..B8 slot in here, in the order they run.
+# id -> module exposing ``BENCHMARK``; B3..B8 slot in here, in the order they run.
 REGISTRY: dict[str, str] = {
     "b1": "bench.b1_public_json",
+    "b2": "bench.b2_me",
 }
 
 

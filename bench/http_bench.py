@@ -28,8 +28,12 @@ from bench.common import (
 )
 from bench.report import BenchResult, Goal, PeerResult
 
-# Looks at one answer (peer name, headers, body); returns notes for the report.
+# Looks at one answer (peer name, headers, body); returns notes for the report, or raises
+# BenchError when the answer is unfit to measure (that server is then left out).
 Inspector = Callable[[str, Mapping[str, str], bytes], list[str]]
+# Runs once every server is up, before any is probed (e.g. to sign a user in through ours); gets
+# the running servers and the benchmark's ExitStack, returns headers added to every request.
+Preparer = Callable[[Mapping[str, RunningServer], contextlib.ExitStack], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class HttpBenchmark:
     goals: Sequence[Goal]
     headers: Mapping[str, str] = field(default_factory=dict)
     inspect: Inspector | None = None
+    prepare: Preparer | None = None
+    # Header values shown as "<redacted>" in the JSON results (e.g. a bearer token).
+    secret_headers: frozenset[str] = frozenset()
 
 
 def run_http_benchmark(bench: HttpBenchmark, options: Options) -> BenchResult:
@@ -62,7 +69,6 @@ def run_http_benchmark(bench: HttpBenchmark, options: Options) -> BenchResult:
             try:
                 env = stack.enter_context(spec.environment())
                 server = start_server(spec, env, stack)
-                notes += _check_answer(bench, server)
             except BenchError as exc:
                 if server is not None:
                     server.keep_log = True
@@ -70,9 +76,26 @@ def run_http_benchmark(bench: HttpBenchmark, options: Options) -> BenchResult:
                 log(f"{bench.id}: {spec.name} failed: {exc}")
             else:
                 running[spec.name] = server
+        headers = dict(bench.headers)
+        if bench.prepare is not None and running:
+            try:
+                headers.update(bench.prepare(running, stack))
+            except BenchError as exc:
+                for name in running:
+                    peers[name].error = f"not measured: {exc}"
+                log(f"{bench.id}: preparation failed: {exc}")
+                running.clear()
+        for name, server in list(running.items()):
+            try:
+                notes += _check_answer(bench, server, headers)
+            except BenchError as exc:
+                server.keep_log = True
+                peers[name].error = str(exc)
+                log(f"{bench.id}: {name} failed: {exc}")
+                del running[name]
         for round_no in range(1, options.rounds + 1):
             for name, server in running.items():
-                _measure(bench, options, generator, server, peers[name], round_no)
+                _measure(bench, options, generator, server, peers[name], round_no, headers)
     return BenchResult(
         id=bench.id,
         title=bench.title,
@@ -85,7 +108,10 @@ def run_http_benchmark(bench: HttpBenchmark, options: Options) -> BenchResult:
         goals=list(bench.goals),
         settings={
             "path": bench.path,
-            "headers": dict(bench.headers),
+            "headers": {
+                key: "<redacted>" if key in bench.secret_headers else value
+                for key, value in headers.items()
+            },
             "rounds": options.rounds,
             "duration_s": options.duration,
             "warmup_s": options.warmup,
@@ -106,6 +132,7 @@ def _measure(
     server: RunningServer,
     peer: PeerResult,
     round_no: int,
+    headers: Mapping[str, str],
 ) -> None:
     if peer.error:
         return
@@ -115,8 +142,8 @@ def _measure(
     url = server.base_url + bench.path
     try:
         if options.warmup > 0:
-            generator.run(url, options.connections, options.warmup, bench.headers)
-        sample = generator.run(url, options.connections, options.duration, bench.headers)
+            generator.run(url, options.connections, options.warmup, headers)
+        sample = generator.run(url, options.connections, options.duration, headers)
     except BenchError as exc:
         server.keep_log = True
         if not server.alive():
@@ -146,11 +173,13 @@ def _died(server: RunningServer, peer: PeerResult) -> None:
     )
 
 
-def _check_answer(bench: HttpBenchmark, server: RunningServer) -> list[str]:
+def _check_answer(
+    bench: HttpBenchmark, server: RunningServer, request_headers: Mapping[str, str]
+) -> list[str]:
     """One request before measuring: it must be a 200 with a JSON body, or nothing is measured."""
     url = server.base_url + bench.path
     try:
-        status, headers, body = http_get(url, bench.headers)
+        status, headers, body = http_get(url, request_headers)
     except OSError as exc:
         raise BenchError(f"GET {bench.path} failed: {exc}") from exc
     if status != 200:
