@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,23 @@ from server.keys import RUNTIME
 from tests.server.auth.conftest import bearer, error_code, login, register
 
 CACHE_TTL = 0.2  # auth_settings.session_cache_seconds
+
+
+@contextmanager
+def counting_units_of_work(db: Any) -> Iterator[list[int]]:
+    """Count the units of work `db` opens inside the block."""
+    opened = [0]
+    real = db.unit_of_work
+
+    def counting() -> Any:
+        opened[0] += 1
+        return real()
+
+    db.unit_of_work = counting
+    try:
+        yield opened
+    finally:
+        db.unit_of_work = real
 
 
 async def refresh(client, token: str) -> Any:
@@ -182,22 +201,11 @@ async def test_authenticated_requests_within_the_ttl_do_not_read_the_database(ap
     data = await register(api)
     db = api.app[RUNTIME].db
     assert await me_status(api, data["access_token"]) == 200
-    opened = 0
-    real = db.unit_of_work
-
-    def counting():
-        nonlocal opened
-        opened += 1
-        return real()
-
-    db.unit_of_work = counting  # type: ignore[method-assign]
-    try:
+    with counting_units_of_work(db) as opened:
         for _ in range(5):
             response = await api.get("/api/v1/auth/verify", headers=bearer(data["access_token"]))
             assert response.status == 200
-    finally:
-        db.unit_of_work = real  # type: ignore[method-assign]
-    assert opened == 0
+    assert opened == [0]
 
 
 async def test_last_seen_is_written_at_most_once_a_minute(api, engine: AsyncEngine) -> None:
@@ -233,23 +241,12 @@ async def test_concurrent_requests_after_expiry_share_one_session_read(api) -> N
     db = api.app[RUNTIME].db
     assert await me_status(api, data["access_token"]) == 200
     await asyncio.sleep(CACHE_TTL + 0.05)  # the cached state has expired
-    opened = 0
-    real = db.unit_of_work
-
-    def counting():
-        nonlocal opened
-        opened += 1
-        return real()
-
-    db.unit_of_work = counting  # type: ignore[method-assign]
-    try:
+    with counting_units_of_work(db) as opened:
         statuses = await asyncio.gather(
             *(
                 api.get("/api/v1/auth/verify", headers=bearer(data["access_token"]))
                 for _ in range(20)
             )
         )
-    finally:
-        db.unit_of_work = real  # type: ignore[method-assign]
     assert [r.status for r in statuses] == [200] * 20
-    assert opened == 1
+    assert opened == [1]
