@@ -155,22 +155,19 @@ class RateLimiter:
 
     async def throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
         """Exact limit for security-sensitive actions; fails closed when Redis is down."""
-        item = parse(rate) if isinstance(rate, str) else rate
-        try:
-            allowed = await self.throttles.hit(item, *identifiers)
-            if allowed:
-                return
-            stats = await self.throttles.get_window_stats(item, *identifiers)
-        except (RedisError, OSError, ConnectionError) as exc:
-            log.warning("ratelimit.throttle_unavailable", error=repr(exc))
-            raise ServiceUnavailable() from exc
-        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+        await self._throttle(rate, identifiers, count=True)
 
     async def check_throttle(self, rate: str | RateLimitItem, *identifiers: str) -> None:
         """Raise 429 if `throttle` would refuse now, without counting a hit; fails closed."""
+        await self._throttle(rate, identifiers, count=False)
+
+    async def _throttle(
+        self, rate: str | RateLimitItem, identifiers: tuple[str, ...], *, count: bool
+    ) -> None:
         item = parse(rate) if isinstance(rate, str) else rate
+        check = self.throttles.hit if count else self.throttles.test
         try:
-            if await self.throttles.test(item, *identifiers):
+            if await check(item, *identifiers):
                 return
             stats = await self.throttles.get_window_stats(item, *identifiers)
         except (RedisError, OSError, ConnectionError) as exc:
