@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,6 +85,19 @@ def make_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+async def migrated_embedded_settings(data_dir: Path) -> Settings:
+    """Embedded-mode settings (SQLite in `data_dir`, no Redis), migrated."""
+    settings = Settings(
+        data_dir=data_dir,
+        environment="development",
+        log_level="WARNING",
+        database_url=None,
+        redis_url=None,
+    )
+    await asyncio.to_thread(migrate, settings)
+    return settings
 
 
 @pytest.fixture(scope="session")

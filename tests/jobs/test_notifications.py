@@ -14,11 +14,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from jobs.inprocess import InProcessJobRunner
 from jobs.progress import percent_of, report_progress
 from jobs.registry import FUNCTIONS
-from server.__main__ import migrate
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.outbox import Event, Job
 from server.settings import Settings
+from tests.conftest import migrated_embedded_settings
 from tests.jobs.test_worker import queued_job_ids, run_burst
 from tests.server.auth.conftest import bearer, register
 
@@ -103,14 +103,7 @@ async def test_a_failed_sign_up_queues_no_welcome_job(client, settings: Settings
 async def test_in_the_embedded_mode_sign_up_produces_the_welcome_notification_in_process(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        environment="development",
-        log_level="WARNING",
-        database_url=None,
-        redis_url=None,
-    )
-    await asyncio.to_thread(migrate, settings)
+    settings = await migrated_embedded_settings(tmp_path)
     embedded = await aiohttp_client(create_app(settings))
 
     signed_in = await register(embedded, email="ann@example.com")

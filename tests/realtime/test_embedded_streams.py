@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,10 @@ import pytest
 from realtime.namespace import REALTIME
 from realtime.rooms import RoomAccess, UnknownRoom, requires_role
 from realtime.streams import MemoryEventStreams, RecoveryFailed, id_key
-from server.__main__ import migrate
 from server.app import create_app
 from server.http.errors import Forbidden
 from server.keys import JOB_RUNNER
-from server.settings import Settings
+from tests.conftest import migrated_embedded_settings
 from tests.realtime.conftest import publish, sign_up
 
 TS = "2026-01-01T00:00:00.000Z"
@@ -90,14 +88,7 @@ async def test_room_access_resolves_the_longest_kind_and_guards_user_rooms() -> 
 
 @pytest.fixture
 async def embedded(aiohttp_client: Any, tmp_path: Path) -> Any:
-    settings = Settings(
-        data_dir=tmp_path,
-        environment="development",
-        log_level="WARNING",
-        database_url=None,
-        redis_url=None,
-    )
-    await asyncio.to_thread(migrate, settings)
+    settings = await migrated_embedded_settings(tmp_path)
     return await aiohttp_client(create_app(settings))
 
 

@@ -16,24 +16,17 @@ import socketio
 from sqlalchemy import func, select
 
 from models.platform import IdempotencyKey, OutboxMessage
-from server.__main__ import migrate
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME, SOCKETS
 from server.settings import Settings
+from tests.conftest import migrated_embedded_settings
 
 EVENT_TIMEOUT = 5
 
 
 @pytest.fixture
 async def embedded_settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        data_dir=tmp_path,
-        environment="development",
-        log_level="WARNING",
-        database_url=None,
-        redis_url=None,
-    )
-    await asyncio.to_thread(migrate, settings)
+    settings = await migrated_embedded_settings(tmp_path)
     return settings
 
 

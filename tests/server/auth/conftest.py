@@ -9,24 +9,24 @@ from aiohttp.test_utils import TestClient
 PASSWORD = "correct horse battery"
 
 
-async def register(client: TestClient, status: int = 201, **body: Any) -> dict[str, Any]:
+async def _sign_in(
+    client: TestClient, path: str, status: int, body: dict[str, Any]
+) -> dict[str, Any]:
     body.setdefault("password", PASSWORD)
     if "phone" not in body:
         body.setdefault("email", "ann@example.com")
-    response = await client.post("/api/v1/auth/register", json=body)
+    response = await client.post(path, json=body)
     data = await response.json()
     assert response.status == status, data
     return data
+
+
+async def register(client: TestClient, status: int = 201, **body: Any) -> dict[str, Any]:
+    return await _sign_in(client, "/api/v1/auth/register", status, body)
 
 
 async def login(client: TestClient, status: int = 200, **body: Any) -> dict[str, Any]:
-    body.setdefault("password", PASSWORD)
-    if "phone" not in body:
-        body.setdefault("email", "ann@example.com")
-    response = await client.post("/api/v1/auth/login", json=body)
-    data = await response.json()
-    assert response.status == status, data
-    return data
+    return await _sign_in(client, "/api/v1/auth/login", status, body)
 
 
 def bearer(token: str) -> dict[str, str]:
