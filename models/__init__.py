@@ -1,17 +1,32 @@
 """SQLAlchemy declarative models, one module per domain. No business logic."""
 
 from models.base import Base
+from models.creators import CreatorApplication, DataExport
+from models.follows import Follow
 from models.identity import AdminLog, AuthSession, RefreshToken, User
 from models.notifications import Notification
+from models.oauth import OAuthAccount, OAuthState
 from models.platform import IdempotencyKey, OutboxMessage
+from models.security import Device, LoginChallenge, RecoveryCode, TotpSecret
+from models.verification import VerificationCode
 
 __all__ = [
     "AdminLog",
     "AuthSession",
     "Base",
+    "CreatorApplication",
+    "DataExport",
+    "Device",
+    "Follow",
     "IdempotencyKey",
+    "LoginChallenge",
     "Notification",
+    "OAuthAccount",
+    "OAuthState",
     "OutboxMessage",
+    "RecoveryCode",
     "RefreshToken",
+    "TotpSecret",
     "User",
+    "VerificationCode",
 ]

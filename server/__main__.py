@@ -22,6 +22,8 @@ def alembic_config(settings: Settings) -> Config:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["sqlalchemy_url"] = settings.sqlalchemy_url
+    # Data migrations that encrypt personal data need the deployment's keys.
+    config.attributes["settings"] = settings
     return config
 
 
@@ -39,13 +41,19 @@ async def create_admin(
     """Create or promote the admin account and log it, in one transaction."""
     from server.admin.service import ensure_admin
     from server.clock import Clock
+    from server.crypto import PiiCipher
     from server.db import Database, create_engine
 
     db = Database(create_engine(settings.sqlalchemy_url, pool_size=1))
     try:
         async with db.unit_of_work() as uow:
             return await ensure_admin(
-                uow.session, email=email, password=password, nickname=nickname, clock=Clock()
+                uow.session,
+                PiiCipher.from_settings(settings),
+                email=email,
+                password=password,
+                nickname=nickname,
+                clock=Clock(),
             )
     finally:
         await db.dispose()
@@ -131,7 +139,13 @@ def main(argv: list[str] | None = None) -> None:
         "--password", help="for a new account; or set SHARESTACK_ADMIN_PASSWORD (no shell history)"
     )
     admin.add_argument("--nickname")
+    commands.add_parser("newkey", help="print a fresh base64 key for PII_ENCRYPTION_KEY/HASH_KEY")
     args = parser.parse_args(argv)
+    if args.command == "newkey":
+        from server.crypto import new_key
+
+        print(new_key())
+        return
 
     overrides = {k: v for k, v in vars(args).items() if k in ("host", "port") and v is not None}
     settings = Settings(**overrides)

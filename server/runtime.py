@@ -9,6 +9,7 @@ import structlog
 from arq.connections import ArqRedis
 
 from server.clock import Clock
+from server.crypto import PiiCipher
 from server.db import Database, create_engine
 from server.outbox import EventSink, JobSink, OutboxRelay
 from server.settings import Settings
@@ -19,11 +20,18 @@ log = structlog.get_logger(__name__)
 class Runtime:
     """Database, Redis, relay, clock and settings; a composition root attaches the sinks."""
 
-    def __init__(self, settings: Settings, db: Database, redis: ArqRedis | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        redis: ArqRedis | None,
+        pii: PiiCipher | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis
         self.clock = Clock()
+        self.pii = pii or PiiCipher.from_settings(settings)
         self.relay: OutboxRelay | None = None
         self.jobs: JobSink | None = None
         self.events: EventSink | None = None

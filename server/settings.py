@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     login_throttle_ip: str = "50/15 minutes"
 
     business_tz: str = "Asia/Shanghai"
+    # Where clients reach this deployment: OAuth redirect URIs, media and download links.
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # Personal data at rest (phone, real name, ID number): AES-256-GCM key and HMAC lookup key,
+    # base64 of 32 bytes each. Generated into DATA_DIR outside production.
+    pii_encryption_key: SecretStr | None = None
+    pii_hash_key: SecretStr | None = None
+
+    # --- Verification codes, email and SMS ---
+
+    # --- OAuth providers ---
+
+    # --- Two-factor authentication, devices and push ---
+
+    # --- Profiles, avatars, storage and follows ---
+
+    # --- Creators (real-name verification) and account lifecycle ---
+    # A deactivated account reopens when its owner signs in within this many days; after that
+    # it is deleted (personal data erased).
+    account_reactivation_days: int = Field(30, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -108,6 +128,8 @@ class Settings(BaseSettings):
         has_public = bool(self.jwt_public_key) or self.jwt_public_key_file is not None
         if not (has_private and has_public):
             problems.append("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (or their *_FILE) are required")
+        if self.pii_encryption_key is None or self.pii_hash_key is None:
+            problems.append("PII_ENCRYPTION_KEY and PII_HASH_KEY are required")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS may not contain '*'")
         return problems

@@ -27,6 +27,7 @@ import models
 from server.__main__ import migrate
 from server.app import create_app
 from server.auth.tokens import generate_private_pem
+from server.crypto import new_key
 from server.http.registry import RouteTable
 from server.settings import Settings
 
@@ -40,6 +41,8 @@ DATABASE_NAME = f"sharestack_test_{WORKER}_{os.getpid()}"
 # Concurrent test runs on one machine rarely share a DB number.
 REDIS_DB = 10 + (WORKER_INDEX + os.getpid()) % 4
 RUN_PREFIX = f"sst{secrets.token_hex(3)}"
+# Personal-data keys of this test run (every app and process of the run shares them).
+PII_KEYS = {"pii_encryption_key": new_key(), "pii_hash_key": new_key()}
 
 
 async def create_database(name: str) -> str:
@@ -82,6 +85,7 @@ def make_settings(**overrides: Any) -> Settings:
         "rate_limit_account": "100000/minute",
         "rate_limit_sync_seconds": 0.02,
         "outbox_sweep_after_seconds": 0.5,
+        **PII_KEYS,
     }
     values.update(overrides)
     return Settings(**values)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.identity import AdminLog
 from server.auth import service as auth_service
 from server.clock import Clock
+from server.crypto import PiiCipher
 from server.users import service as users_service
 
 
@@ -44,6 +45,7 @@ class PasswordRequired(ValueError):
 
 async def ensure_admin(
     session: AsyncSession,
+    pii: PiiCipher,
     *,
     email: str,
     password: str | None,
@@ -54,13 +56,14 @@ async def ensure_admin(
 
     An existing account keeps its password: promoting someone never changes how they sign in.
     """
-    user_id = await users_service.find_user_id(session, email=email)
+    user_id = await users_service.find_user_id(session, pii, email=email)
     created = user_id is None
     if user_id is None:
         if not password:
             raise PasswordRequired("a password is needed to create the account")
         user_id = await auth_service.create_user(
             session,
+            pii,
             email=email,
             phone=None,
             password=password,

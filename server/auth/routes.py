@@ -48,6 +48,7 @@ async def register(request: web.Request, body: RegisterIn) -> SignedIn:
         return await service.register(
             uow,
             tokens=request.app[TOKENS],
+            pii=runtime.pii,
             email=body.email,
             phone=body.phone,
             password=body.password,
@@ -72,6 +73,7 @@ async def login(request: web.Request, body: LoginIn) -> SignedIn:
         return await service.login(
             uow.session,
             tokens=request.app[TOKENS],
+            pii=runtime.pii,
             throttle=throttle,
             email=body.email,
             phone=body.phone,

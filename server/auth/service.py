@@ -15,6 +15,7 @@ from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.auth.schemas import SignedIn, TokenPair
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from server.crypto import PiiCipher
 from server.db import KeepsChanges, UnitOfWork
 from server.http.errors import Conflict, Forbidden, Unauthorized
 from server.users import service as users_service
@@ -58,23 +59,33 @@ class Client:
 
 async def create_user(
     session: AsyncSession,
+    pii: PiiCipher,
     *,
     email: str | None,
     phone: str | None,
-    password: str,
+    password: str | None,
     nickname: str | None,
     roles: list[str] | None = None,
+    verified: bool = False,
+    now: datetime | None = None,
 ) -> int:
-    """Insert an account (email and phone already normalised); 409 if either is taken."""
-    if await users_service.find_user_id(session, email=email, phone=phone) is not None:
+    """Insert an account (email and phone already normalised); 409 if either is taken.
+
+    `password=None` makes an account that signs in by code or OAuth only; `verified` marks the
+    given email or phone as proven (a code was just checked, or the provider vouched for it).
+    """
+    taken = email is not None and await users_service.find_user_id(session, pii, email=email)
+    if taken or (phone is not None and await users_service.find_user_id(session, pii, phone=phone)):
         raise AccountExists()
-    values = {
+    values: dict[str, Any] = {
         "email": email,
-        "phone": phone,
-        "password_hash": await hash_password(password),
+        **users_service.phone_columns(pii, phone),
+        "password_hash": None if password is None else await hash_password(password),
         "nickname": nickname or default_nickname(email, phone),
         "roles": list(roles or DEFAULT_ROLES),
     }
+    if verified and now is not None:
+        values["email_verified_at" if email is not None else "phone_verified_at"] = now
     user = User(**values)
     session.add(user)
     try:
@@ -95,6 +106,7 @@ async def register(
     uow: UnitOfWork,
     *,
     tokens: TokenService,
+    pii: PiiCipher,
     email: str | None,
     phone: str | None,
     password: str,
@@ -105,20 +117,22 @@ async def register(
     """Create a reader account, sign it in, and queue its welcome notification."""
     session = uow.session
     user_id = await create_user(
-        session, email=email, phone=phone, password=password, nickname=nickname
+        session, pii, email=email, phone=phone, password=password, nickname=nickname
     )
-    pair = await start_session(
-        session, tokens=tokens, user_id=user_id, roles=DEFAULT_ROLES, client=client, now=now
-    )
-    user = await users_service.get_profile(session, user_id=user_id)
+    welcome_new_user(uow, user_id=user_id)
+    return await complete_sign_in(session, tokens=tokens, user_id=user_id, client=client, now=now)
+
+
+def welcome_new_user(uow: UnitOfWork, *, user_id: int) -> None:
+    """What every new account gets, however it was created: the welcome notification."""
     uow.outbox.enqueue("notifications.welcome", job_id=f"welcome:{user_id}", user_id=user_id)
-    return SignedIn(**pair.model_dump(), user=user)
 
 
 async def login(
     session: AsyncSession,
     *,
     tokens: TokenService,
+    pii: PiiCipher,
     throttle: LoginThrottle,
     email: str | None,
     phone: str | None,
@@ -133,24 +147,59 @@ async def login(
     """
     identifier = email or phone or ""
     await throttle.check(identifier=identifier, ip=client.ip or "unknown")
-    column, value = (User.email, email) if email is not None else (User.phone, phone)
-    query = select(User.id, User.password_hash, User.status, User.roles).where(column == value)
-    row = (await session.execute(query)).one_or_none()
+    clause = users_service.identifier_clause(pii, email=email, phone=phone)
+    row = (await session.execute(select(User.id, User.password_hash).where(clause))).one_or_none()
     verified = await verify_password(row.password_hash if row else None, password)
     if row is None or not verified:
         await throttle.failed(identifier=identifier, ip=client.ip or "unknown")
         raise InvalidCredentials()
     await throttle.succeeded(identifier=identifier)
-    if row.status != "active":
-        raise AccountDisabled()
     if needs_rehash(row.password_hash):
         new_hash = await hash_password(password)
         await session.execute(update(User).where(User.id == row.id).values(password_hash=new_hash))
+    return await complete_sign_in(session, tokens=tokens, user_id=row.id, client=client, now=now)
+
+
+async def complete_sign_in(
+    session: AsyncSession,
+    *,
+    tokens: TokenService,
+    user_id: int,
+    client: Client,
+    now: datetime,
+) -> SignedIn:
+    """The last step of every sign-in (password, code, OAuth), once the first factor passed.
+
+    Refuses banned and deleted accounts; reopens a deactivated one within its grace period.
+    """
+    row = (
+        await session.execute(
+            select(User.status, User.roles, User.deactivated_at)
+            .where(User.id == user_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise InvalidCredentials()
+    if row.status == "deactivated" and _within_grace(row.deactivated_at, tokens, now):
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(status="active", deactivated_at=None, updated_at=now)
+        )
+    elif row.status != "active":
+        raise AccountDisabled()
     pair = await start_session(
-        session, tokens=tokens, user_id=row.id, roles=list(row.roles), client=client, now=now
+        session, tokens=tokens, user_id=user_id, roles=list(row.roles), client=client, now=now
     )
-    user = await users_service.get_profile(session, user_id=row.id)
+    user = await users_service.get_profile(session, user_id=user_id)
     return SignedIn(**pair.model_dump(), user=user)
+
+
+def _within_grace(deactivated_at: datetime | None, tokens: TokenService, now: datetime) -> bool:
+    if deactivated_at is None:
+        return False
+    return now - deactivated_at < timedelta(days=tokens.reactivation_grace_days)
 
 
 async def start_session(

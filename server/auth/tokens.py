@@ -58,6 +58,7 @@ class TokenService:
         access_seconds: int,
         refresh_seconds: int = 7 * 24 * 3600,
         refresh_grace_seconds: float = 10.0,
+        reactivation_grace_days: int = 30,
         public_key: rsa.RSAPublicKey | None = None,
     ) -> None:
         self._private_key = private_key
@@ -68,6 +69,8 @@ class TokenService:
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
         self.refresh_grace_seconds = refresh_grace_seconds
+        # Signing in within this many days of deactivating reopens the account.
+        self.reactivation_grace_days = reactivation_grace_days
         public_jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
         self.kid = jwk_thumbprint(public_jwk)
         self.jwk: dict[str, str] = {
@@ -90,6 +93,7 @@ class TokenService:
             access_seconds=settings.access_token_seconds,
             refresh_seconds=settings.refresh_token_seconds,
             refresh_grace_seconds=settings.refresh_grace_seconds,
+            reactivation_grace_days=settings.account_reactivation_days,
         )
 
     def issue_access(

@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import ROLES, User
 from server.clock import Clock
+from server.crypto import PiiCipher
 from server.http.errors import NotFound
 from server.users.schemas import ProfilePatch, UserOut, mask_phone
 
 _PROFILE_COLUMNS = (
     User.id,
     User.email,
-    User.phone,
+    User.phone_masked,
     User.nickname,
     User.avatar_url,
     User.roles,
@@ -35,7 +36,7 @@ async def get_profile(session: AsyncSession, *, user_id: int) -> UserOut:
     return UserOut.model_construct(
         id=row.id,
         email=row.email,
-        phone=mask_phone(row.phone),
+        phone=row.phone_masked,
         nickname=row.nickname,
         avatar_url=row.avatar_url,
         roles=list(row.roles),
@@ -56,12 +57,44 @@ async def update_profile(
     return await get_profile(session, user_id=user_id)
 
 
+PHONE_CONTEXT = "users.phone"
+
+
+def phone_hash(pii: PiiCipher, phone: str) -> str:
+    """The lookup hash of a normalised (E.164) phone number."""
+    return pii.lookup_hash(phone, context=PHONE_CONTEXT)
+
+
+def phone_columns(pii: PiiCipher, phone: str | None) -> dict[str, str | None]:
+    """The stored form of a phone number: keyed hash, ciphertext and masked display."""
+    if phone is None:
+        return {"phone_hash": None, "phone_enc": None, "phone_masked": None}
+    return {
+        "phone_hash": phone_hash(pii, phone),
+        "phone_enc": pii.encrypt(phone, context=PHONE_CONTEXT),
+        "phone_masked": mask_phone(phone),
+    }
+
+
+def identifier_clause(pii: PiiCipher, *, email: str | None, phone: str | None) -> Any:
+    """The WHERE clause finding an account by its normalised email, else by its phone."""
+    if email is not None:
+        return User.email == email
+    return User.phone_hash == phone_hash(pii, phone or "")
+
+
 async def find_user_id(
-    session: AsyncSession, *, email: str | None = None, phone: str | None = None
+    session: AsyncSession, pii: PiiCipher, *, email: str | None = None, phone: str | None = None
 ) -> int | None:
     """The id of the account with this normalised email or phone, if any."""
-    column, value = (User.email, email) if email is not None else (User.phone, phone)
-    return await session.scalar(select(User.id).where(column == value))
+    clause = identifier_clause(pii, email=email, phone=phone)
+    return await session.scalar(select(User.id).where(clause))
+
+
+async def read_phone(session: AsyncSession, pii: PiiCipher, *, user_id: int) -> str | None:
+    """The user's phone number in clear (E.164), for sending them an SMS."""
+    token = await session.scalar(select(User.phone_enc).where(User.id == user_id))
+    return None if token is None else pii.decrypt(token, context=PHONE_CONTEXT)
 
 
 async def grant_role(session: AsyncSession, *, user_id: int, role: str, clock: Clock) -> None:

@@ -25,6 +25,8 @@ COMPLETE_PRODUCTION = {
     "jwt_private_key": "-----BEGIN PRIVATE KEY-----...",
     "jwt_public_key": "-----BEGIN PUBLIC KEY-----...",
     "cors_origins": ["https://app.example"],
+    "pii_encryption_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "pii_hash_key": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
 }
 
 
@@ -121,9 +123,10 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 4
+    assert len(problems) == 5
     text = "\n".join(problems)
-    for requirement in ("DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "'*'"):
+    requirements = ("DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "PII_", "'*'")
+    for requirement in requirements:
         assert requirement in text, requirement
 
 
@@ -137,6 +140,8 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"jwt_public_key": None}, "JWT_PUBLIC_KEY"),
         ({"jwt_public_key": ""}, "JWT_PUBLIC_KEY"),
         ({"cors_origins": ["*"]}, "CORS_ORIGINS"),
+        ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
+        ({"pii_hash_key": None}, "PII_HASH_KEY"),
     ],
 )
 def test_production_names_the_one_missing_requirement(override: dict, mentions: str) -> None:

@@ -21,7 +21,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import REDIS_BASE, REDIS_DB, RUN_PREFIX
+from tests.conftest import PII_KEYS, REDIS_BASE, REDIS_DB, RUN_PREFIX
 from tests.system.harness import (
     FaultProxy,
     ProcessGroup,
@@ -83,6 +83,7 @@ def system_settings(database_url: str, engine: AsyncEngine, redis_url: str) -> d
         "outbox_sweep_after_seconds": 0.5,
         "job_timeout_seconds": 10,
         "worker_poll_delay": 0.05,
+        **PII_KEYS,
     }
 
 

@@ -11,6 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import AuthSession, User
+from server.crypto import PiiCipher
+from server.keys import SETTINGS
+from server.users.service import PHONE_CONTEXT
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
 
 
@@ -44,11 +47,16 @@ async def test_register_by_phone_stores_e164_and_answers_it_masked(
     assert data["user"]["email"] is None
     assert data["user"]["nickname"] == "user5678"
     async with engine.connect() as conn:
-        stored = await conn.scalar(select(User.phone))
-        password_hash = await conn.scalar(select(User.password_hash))
-    assert stored == "+8613812345678"
-    assert password_hash.startswith("$argon2id$")
-    assert PASSWORD not in password_hash
+        row = (
+            await conn.execute(select(User.phone_enc, User.phone_hash, User.password_hash))
+        ).one()
+    # The number is personal data: never stored in clear, but recoverable with the key.
+    assert "13812345678" not in f"{row.phone_enc}{row.phone_hash}"
+    pii = PiiCipher.from_settings(api.app[SETTINGS])
+    assert pii.decrypt(row.phone_enc, context=PHONE_CONTEXT) == "+8613812345678"
+    assert row.phone_hash == pii.lookup_hash("+8613812345678", context=PHONE_CONTEXT)
+    assert row.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in row.password_hash
 
 
 async def test_phone_with_a_country_code_and_punctuation_is_the_same_account(api) -> None:
