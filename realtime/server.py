@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from typing import Any
 
 import orjson
 import socketio
 from aiohttp import web
+from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio import packet as sio_packet
 
 from server.settings import Settings
 
@@ -42,8 +45,48 @@ class UncompressedWebSocket(eio_aiohttp.WebSocket):
         )
         await self._sock.prepare(request)
         self.environ = environ
-        await self.handler(self)
+        # The engine.io socket this websocket serves: broadcasts may write to its transport.
+        owner = getattr(self.handler, "__self__", None)
+        if owner is not None:
+            owner.ws_transport = request.transport
+        try:
+            await self.handler(self)
+        finally:
+            if owner is not None:
+                owner.ws_transport = None
         return self._sock
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One final, unmasked, uncompressed websocket text frame, as aiohttp's writer sends it."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+def idle_transport(socket: Any) -> asyncio.Transport | None:
+    """The websocket transport of an engine.io socket that nothing else is writing to now.
+
+    Writing a frame straight to it keeps order only if the socket has nothing queued or in
+    flight (its writer task is parked on an empty queue: `_unfinished_tasks` counts a packet
+    from `put` until the writer has taken it, right before it writes) and nothing is buffered
+    (the writer is not waiting for a drain). Otherwise None: use the queue.
+    """
+    transport = getattr(socket, "ws_transport", None)
+    if (
+        transport is None
+        or socket.closed
+        or socket.upgrading
+        or not socket.upgraded
+        or socket.queue._unfinished_tasks
+        or transport.is_closing()
+        or transport.get_write_buffer_size()
+    ):
+        return None
+    return transport
 
 
 class HoldingManager(socketio.AsyncManager):
@@ -81,9 +124,50 @@ class HoldingManager(socketio.AsyncManager):
             if held:
                 skips = skip_sid if isinstance(skip_sid, list) else [skip_sid]
                 skip_sid = [s for s in skips if s is not None] + held
+        if callback is None:
+            sent = await self.broadcast(event, data, namespace or "/", room, skip_sid)
+            if sent:
+                return None
         return await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
+
+    async def broadcast(
+        self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any
+    ) -> bool:
+        """Deliver to this process's sockets in `room`: encoded once, one loop, no task each.
+
+        Each idle websocket gets the same pre-built frame written to its transport; any other
+        socket (long-polling, upgrading, or with packets queued) gets the packet through its
+        engine.io queue as the library would send it. False if the library must do it (a
+        binary payload, an unknown namespace).
+        """
+        if namespace not in self.rooms:
+            return False
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[event, *args]
+        ).encode()
+        if not isinstance(encoded, str):  # binary attachments: several engine.io packets
+            return False
+        message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        skips = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        sockets = self.server.eio.sockets
+        frame: bytes | None = None
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skips:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None:
+                continue
+            transport = idle_transport(socket)
+            if transport is not None:
+                if frame is None:
+                    frame = text_frame(message.encode().encode())
+                transport.write(frame)
+            else:
+                await socket.send(message)
+        return True
 
     async def send_direct(self, event: str, data: Any, sid: str, namespace: str = "/") -> None:
         """Emit to one local socket now: no pub/sub round trip, no hold."""
