@@ -7,9 +7,13 @@ from aiohttp import web
 from realtime.namespace import ROOMS
 from realtime.rooms import RoomAccess, requires_role
 from realtime.server import create_socket_server
+from server.accounts import routes as accounts_routes
+from server.admin import routes as admin_routes
 from server.auth import routes as auth_routes
 from server.auth.sessions import SessionGuard
 from server.auth.tokens import TokenService
+from server.creators import routes as creators_routes
+from server.follows import routes as follows_routes
 from server.http import system
 from server.http.cors import CorsPolicy
 from server.http.idempotency import idempotent
@@ -19,16 +23,26 @@ from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.metrics import Metrics
 from server.notifications import routes as notifications_routes
+from server.oauth import routes as oauth_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
+from server.sessions import routes as sessions_routes
 from server.settings import Settings
 from server.users import routes as users_routes
+from server.verification import routes as verification_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
 ROUTE_TABLES = [
     system.routes,
     auth_routes.routes,
+    verification_routes.routes,
+    oauth_routes.routes,
+    sessions_routes.routes,
     users_routes.routes,
+    follows_routes.routes,
+    creators_routes.routes,
+    accounts_routes.routes,
     notifications_routes.routes,
+    admin_routes.routes,
 ]
 
 

@@ -65,6 +65,10 @@ class PiiCipher:
         except (InvalidTag, ValueError) as exc:
             raise PiiError("ciphertext does not verify") from exc
 
+    def derive_key(self, purpose: str) -> bytes:
+        """A secret for another purpose, derived from the hash key (development defaults)."""
+        return hmac.new(self._hash_key, f"derive\x00{purpose}".encode(), hashlib.sha256).digest()
+
     def lookup_hash(self, value: str, *, context: str) -> str:
         """A stable keyed hash of `value` (already normalised) for equality lookups."""
         message = f"{context}\x00{value}".encode()

@@ -13,12 +13,15 @@ from server.crypto import PiiCipher
 from server.db import Database, create_engine
 from server.outbox import EventSink, JobSink, OutboxRelay
 from server.settings import Settings
+from server.signing import UrlSigner
+from server.storage import Storage, storage_from_settings
 
 log = structlog.get_logger(__name__)
 
 
 class Runtime:
-    """Database, Redis, relay, clock and settings; a composition root attaches the sinks."""
+    """Database, Redis, relay, clock, settings, personal-data cipher, file storage and link
+    signer; a composition root attaches the sinks."""
 
     def __init__(
         self,
@@ -32,6 +35,12 @@ class Runtime:
         self.redis = redis
         self.clock = Clock()
         self.pii = pii or PiiCipher.from_settings(settings)
+        self.storage: Storage = storage_from_settings(settings)
+        secret = settings.url_signing_secret
+        self.signer = UrlSigner(
+            secret.get_secret_value().encode() if secret else self.pii.derive_key("url-signing"),
+            settings.public_base_url,
+        )
         self.relay: OutboxRelay | None = None
         self.jobs: JobSink | None = None
         self.events: EventSink | None = None

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     pii_encryption_key: SecretStr | None = None
     pii_hash_key: SecretStr | None = None
 
+    # Files (uploads, avatars, exports): the local backend's directory (DATA_DIR/files when
+    # unset) and the secret that signs expiring links to them.
+    storage_dir: Path | None = None
+    url_signing_secret: SecretStr | None = None
+
     # --- Verification codes, email and SMS ---
 
     # --- OAuth providers ---
@@ -128,6 +133,8 @@ class Settings(BaseSettings):
         has_public = bool(self.jwt_public_key) or self.jwt_public_key_file is not None
         if not (has_private and has_public):
             problems.append("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (or their *_FILE) are required")
+        if self.url_signing_secret is None:
+            problems.append("URL_SIGNING_SECRET is required")
         if self.pii_encryption_key is None or self.pii_hash_key is None:
             problems.append("PII_ENCRYPTION_KEY and PII_HASH_KEY are required")
         if "*" in self.cors_origins:

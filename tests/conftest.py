@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,8 @@ REDIS_DB = 10 + (WORKER_INDEX + os.getpid()) % 4
 RUN_PREFIX = f"sst{secrets.token_hex(3)}"
 # Personal-data keys of this test run (every app and process of the run shares them).
 PII_KEYS = {"pii_encryption_key": new_key(), "pii_hash_key": new_key()}
+# Files the apps of this run store (avatars, exports) live here, not in the checkout.
+FILES_DIR = Path(tempfile.gettempdir()) / f"sharestack-files-{RUN_PREFIX}"
 
 
 async def create_database(name: str) -> str:
@@ -85,6 +88,7 @@ def make_settings(**overrides: Any) -> Settings:
         "rate_limit_account": "100000/minute",
         "rate_limit_sync_seconds": 0.02,
         "outbox_sweep_after_seconds": 0.5,
+        "storage_dir": FILES_DIR,
         **PII_KEYS,
     }
     values.update(overrides)

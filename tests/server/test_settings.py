@@ -27,6 +27,7 @@ COMPLETE_PRODUCTION = {
     "cors_origins": ["https://app.example"],
     "pii_encryption_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "pii_hash_key": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
+    "url_signing_secret": "a-long-random-string-for-signing-links",
 }
 
 
@@ -123,9 +124,9 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 5
+    assert len(problems) == 6
     text = "\n".join(problems)
-    requirements = ("DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "PII_", "'*'")
+    requirements = ("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "'*'")
     for requirement in requirements:
         assert requirement in text, requirement
 
@@ -142,6 +143,7 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"cors_origins": ["*"]}, "CORS_ORIGINS"),
         ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
         ({"pii_hash_key": None}, "PII_HASH_KEY"),
+        ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
     ],
 )
 def test_production_names_the_one_missing_requirement(override: dict, mentions: str) -> None:

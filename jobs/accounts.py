@@ -1,0 +1,3 @@
+"""Account tasks: building data exports, erasing deleted accounts."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Deactivating, deleting and exporting one's own account."""

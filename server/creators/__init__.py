@@ -1,0 +1,1 @@
+"""Applying to become a creator, with real-name verification."""

@@ -1,0 +1,7 @@
+"""Following creators and readers."""
+
+from __future__ import annotations
+
+from server.http.registry import RouteTable
+
+routes = RouteTable("follows", "Following creators and readers.")

@@ -1,0 +1,1 @@
+"""Signed-in sessions, two-factor authentication and push devices."""

@@ -1,0 +1,1 @@
+"""Verification codes by email and SMS, code sign-in, password reset and change."""
