@@ -15,10 +15,12 @@ import sys
 from bench.common import BenchError, Benchmark, Options, install_signal_handlers, log
 from bench.report import render, write_json
 
-# id -> module exposing ``BENCHMARK``; B3..B8 slot in here, in the order they run.
+# id -> module exposing ``BENCHMARK``; B3, B5, B6 and B8 slot in here, in the order they run.
 REGISTRY: dict[str, str] = {
     "b1": "bench.b1_public_json",
     "b2": "bench.b2_me",
+    "b4": "bench.b4_fanout",
+    "b7": "bench.b7_idle_memory",
 }
 
 
@@ -38,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds measured per peer per round")
     parser.add_argument("--warmup", type=float, help="seconds of discarded load before each")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 64)")
+    parser.add_argument("--clients", type=int, help="Socket.IO clients (B4 2,000; B7 10,000)")
+    parser.add_argument("--rates", help="B4 broadcasts per second, e.g. 5,10,20,40")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--only", help="comma-separated peer names, e.g. floor,peer")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/")
@@ -58,7 +62,16 @@ def options_from(args: argparse.Namespace) -> Options:
         if getattr(args, name) is not None
     }
     only = frozenset(name.strip() for name in args.only.split(",")) if args.only else None
-    return dataclasses.replace(base, **overrides, loadgen=args.loadgen, only=only)
+    rates = tuple(float(rate) for rate in args.rates.split(",")) if args.rates else None
+    return dataclasses.replace(
+        base,
+        **overrides,
+        loadgen=args.loadgen,
+        only=only,
+        clients=args.clients,
+        rates=rates,
+        overridden=frozenset(overrides),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

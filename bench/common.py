@@ -264,6 +264,9 @@ class Options:
     smoke: bool = False
     loadgen: LoadgenChoice = "auto"
     only: frozenset[str] | None = None  # peer names to run; None for all
+    clients: int | None = None  # Socket.IO clients (B4, B7); None for each benchmark's own
+    rates: tuple[float, ...] | None = None  # B4 broadcast rates per second
+    overridden: frozenset[str] = frozenset()  # option names given on the command line
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,19 @@ class Goal:
     denominator: str
     at_least: float
     metric: str = "rps"
+    # For costs (memory per connection): the ratio must be at most ``at_least`` instead.
+    lower_is_better: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.numerator}/{self.denominator}"
+
+    @property
+    def wanted(self) -> str:
+        return f"{'<=' if self.lower_is_better else '>='} {self.at_least:.2f}x"
+
+    def met(self, value: float) -> bool:
+        return value <= self.at_least if self.lower_is_better else value >= self.at_least
 
 
 @dataclass
@@ -36,8 +45,12 @@ class PeerResult:
     label: str
     samples: list[LoadResult] = field(default_factory=list)
     error: str | None = None
+    # Figures of benchmarks that are not request/response (B4, B7): metric -> value.
+    figures: dict[str, float] = field(default_factory=dict)
 
     def median(self, metric: str) -> float | None:
+        if metric in self.figures:
+            return self.figures[metric]
         return median([float(getattr(sample, metric)) for sample in self.samples])
 
     @property
@@ -58,6 +71,10 @@ class BenchResult:
     goals: list[Goal]
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Benchmarks that are not request/response render their own table (lines) and add their
+    # own detail to the JSON; ``None`` gives the req/s table.
+    table: list[str] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def peer(self, name: str) -> PeerResult | None:
         return next((peer for peer in self.peers if peer.name == name), None)
@@ -85,8 +102,8 @@ class BenchResult:
         missed = []
         for goal in self.goals:
             value = self.ratio(goal)
-            if value is not None and value < goal.at_least:
-                missed.append(f"{self.id} {goal.label} {value:.2f}x < {goal.at_least:.2f}x")
+            if value is not None and not goal.met(value):
+                missed.append(f"{self.id} {goal.label} {value:.2f}x, wanted {goal.wanted}")
         return missed
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +127,7 @@ class BenchResult:
                         metric: peer.median(metric)
                         for metric in ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms")
                     },
+                    "figures": peer.figures,
                     "socket_errors": peer.socket_errors,
                     "non_2xx": peer.non_2xx,
                     "samples": [sample.to_json() for sample in peer.samples],
@@ -121,18 +139,20 @@ class BenchResult:
                     "ratio": goal.label,
                     "metric": goal.metric,
                     "at_least": goal.at_least,
+                    "lower_is_better": goal.lower_is_better,
                     "value": self.ratio(goal),
                     "status": _status(self.ratio(goal), goal),
                 }
                 for goal in self.goals
             ],
+            "detail": self.detail,
         }
 
 
 def _status(value: float | None, goal: Goal) -> str:
     if value is None:
         return "n/a"
-    return "PASS" if value >= goal.at_least else "MISS"
+    return "PASS" if goal.met(value) else "MISS"
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -141,6 +161,21 @@ def _num(value: float | None, spec: str) -> str:
 
 def render(result: BenchResult) -> str:
     lines = [f"{result.id.upper()}  {result.title}", f"  {result.method}", ""]
+    if result.table is not None:
+        lines += [f"  {line}" for line in result.table]
+    else:
+        lines += _load_table(result)
+    lines += ["", f"  {'ratio':<12} {'value':>7}  {'goal':<10} result"]
+    for goal in result.goals:
+        value = result.ratio(goal)
+        shown = "-" if value is None else f"{value:.2f}x"
+        lines.append(f"  {goal.label:<12} {shown:>7}  {goal.wanted:<10} {_status(value, goal)}")
+    lines += [f"  note: {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _load_table(result: BenchResult) -> list[str]:
+    lines: list[str] = []
     header = (
         f"  {'name':<6} {'server':<44} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'sock err':>8} {'non-2xx':>7}  by round"
@@ -159,14 +194,7 @@ def render(result: BenchResult) -> str:
         )
         if peer.error:
             lines.append(f"  {'':<6} ERROR: {peer.error}")
-    lines += ["", f"  {'ratio':<12} {'value':>7}  {'goal':<10} result"]
-    for goal in result.goals:
-        value = result.ratio(goal)
-        shown = "-" if value is None else f"{value:.2f}x"
-        wanted = f">= {goal.at_least:.2f}x"
-        lines.append(f"  {goal.label:<12} {shown:>7}  {wanted:<10} {_status(value, goal)}")
-    lines += [f"  note: {note}" for note in result.notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_json(result: BenchResult, out_dir: Path = RESULTS_DIR) -> Path:
