@@ -21,19 +21,6 @@ def meta_payload() -> dict[str, object]:
     }
 
 
-def mask_phone(e164: str | None) -> str | None:
-    """As ours masks a phone number (``+8613812345678`` -> ``+86 138****5678``)."""
-    if e164 is None:
-        return None
-    import phonenumbers
-
-    number = phonenumbers.parse(e164)
-    national = str(number.national_number)
-    keep_start = min(3, max(0, len(national) - 6))
-    hidden = len(national) - keep_start - 4
-    return f"+{number.country_code} {national[:keep_start]}{'*' * hidden}{national[-4:]}"
-
-
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
     """A key object, as ours passes to PyJWT: the PEM is not parsed again per request."""
     key = serialization.load_pem_public_key(pem)

@@ -30,7 +30,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, String
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bench.peers import load_public_key, mask_phone
+from bench.peers import load_public_key
 
 ISSUER, AUDIENCE = "sharestack", "sharestack-api"
 DATABASE_URL = os.environ.get("DATABASE_URL", "mysql+asyncmy://localhost/sharestack_test_bench")
@@ -52,8 +52,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(20))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # Stored masked; the number itself is encrypted in another column.
+    phone: Mapped[str | None] = mapped_column("phone_masked", String(32))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     nickname: Mapped[str] = mapped_column(String(32))
     avatar_url: Mapped[str | None] = mapped_column(String(500))
     roles: Mapped[list[str]] = mapped_column(JSON)
@@ -72,11 +73,6 @@ class UserOut(BaseModel):
     avatar_url: str | None
     roles: list[str]
     created_at: datetime
-
-    @field_validator("phone")
-    @classmethod
-    def _mask(cls, value: str | None) -> str | None:
-        return mask_phone(value)
 
     @field_validator("created_at")
     @classmethod

@@ -30,7 +30,7 @@ import uvloop
 from aiohttp import web
 from asyncmy.pool import Pool
 
-from bench.peers import load_public_key, mask_phone
+from bench.peers import load_public_key
 
 ISSUER, AUDIENCE = "sharestack", "sharestack-api"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "iss", "aud"]
@@ -40,7 +40,8 @@ SESSION_SQL = (
     "JOIN users u ON u.id = s.user_id WHERE s.id = %s"
 )
 USER_SQL = (
-    "SELECT id, email, phone, nickname, avatar_url, roles, created_at FROM users WHERE id = %s"
+    "SELECT id, email, phone_masked, nickname, avatar_url, roles, created_at"
+    " FROM users WHERE id = %s"
 )
 POOL = web.AppKey("pool", Pool)
 
@@ -98,7 +99,7 @@ class Floor:
         body = {
             "id": row[0],
             "email": row[1],
-            "phone": mask_phone(row[2]),
+            "phone": row[2],  # stored masked (the number itself is encrypted)
             "nickname": row[3],
             "avatar_url": row[4],
             "roles": orjson.loads(row[5]),
