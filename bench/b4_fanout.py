@@ -282,11 +282,12 @@ def run(options: Options) -> BenchResult:
         "ratio: deliveries/s at each peer's highest rate with p99 < 100 ms and none lost",
     ]
     by_name = {peer.name: peer.figures.get("best_deliveries_per_s") for peer in peers}
-    if by_name.get("floor") and by_name.get("node"):
-        notes.append(f"floor/node {by_name['floor'] / by_name['node']:.2f}x (no goal)")
+    floor_best, node_best = by_name.get("floor"), by_name.get("node")
+    if floor_best and node_best:
+        notes.append(f"floor/node {floor_best / node_best:.2f}x (no goal)")
     for name in ("ours", "node"):
-        peer = next((p for p in peers if p.name == name and not p.error), None)
-        if peer is not None and "best_deliveries_per_s" not in peer.figures:
+        found = next((p for p in peers if p.name == name and not p.error), None)
+        if found is not None and "best_deliveries_per_s" not in found.figures:
             notes.append(f"{name} kept p99 < {P99_LIMIT_MS:.0f} ms at none of the rates: no ratio")
     return BenchResult(
         id="b4",
