@@ -10,6 +10,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 from server.outbox import Outbox
 
 AfterCommit = Callable[[list[int]], Awaitable[object]]
+# What a read-only query function accepts: a session, or a bare connection on hot paths.
+Reader = AsyncSession | AsyncConnection
 
 # Errors that mean "the database is unreachable or overloaded", answered as 503.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, PoolTimeout, OSError)
@@ -50,7 +53,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request). A connection the server closed
+        # fails its first statement; SQLAlchemy then invalidates the whole pool, so after a
+        # database restart one request answers 503 and the next ones get fresh connections.
+        pool_pre_ping=False,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
@@ -102,6 +108,12 @@ class Database:
         """A session for reads only: no outbox and no commit round trip."""
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for Core reads on hot paths: no ORM session to build and close."""
+        async with self.engine.connect() as conn:
+            yield conn
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import AuthSession, User
+from server.db import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,20 +23,23 @@ class SessionState:
     last_seen_at: datetime
 
 
-async def session_state(session: AsyncSession, *, session_id: int) -> SessionState | None:
-    """The session's liveness and its user's roles: one primary-key read (and a join on one)."""
-    query = (
-        select(
-            AuthSession.user_id,
-            AuthSession.revoked_at,
-            AuthSession.last_seen_at,
-            User.status,
-            User.roles,
-        )
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
+# Built once: constructing a select costs more than its cached compilation.
+_SESSION_STATE = (
+    select(
+        AuthSession.user_id,
+        AuthSession.revoked_at,
+        AuthSession.last_seen_at,
+        User.status,
+        User.roles,
     )
-    row = (await session.execute(query)).one_or_none()
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
+async def session_state(reader: Reader, *, session_id: int) -> SessionState | None:
+    """The session's liveness and its user's roles: one primary-key read (and a join on one)."""
+    row = (await reader.execute(_SESSION_STATE, {"session_id": session_id})).one_or_none()
     if row is None:
         return None
     return SessionState(

@@ -85,14 +85,15 @@ class SessionGuard:
                 task.add_done_callback(lambda _: self._loading.pop(session_id, None))
 
     async def _load(self, runtime: Runtime, session_id: int, now: float) -> SessionState | None:
-        async with runtime.db.unit_of_work() as uow:
-            state = await queries.session_state(uow.session, session_id=session_id)
-            wall_clock = runtime.clock.now()
-            if (
-                state is not None
-                and not state.revoked
-                and state.last_seen_at < wall_clock - TOUCH_EVERY
-            ):
+        async with runtime.db.connection() as conn:
+            state = await queries.session_state(conn, session_id=session_id)
+        wall_clock = runtime.clock.now()
+        if (
+            state is not None
+            and not state.revoked
+            and state.last_seen_at < wall_clock - TOUCH_EVERY
+        ):
+            async with runtime.db.unit_of_work() as uow:
                 await queries.touch_session(
                     uow.session, session_id=session_id, now=wall_clock, every=TOUCH_EVERY
                 )

@@ -19,20 +19,20 @@ CACHE_TTL = 0.2  # auth_settings.session_cache_seconds
 
 
 @contextmanager
-def counting_units_of_work(db: Any) -> Iterator[list[int]]:
-    """Count the units of work `db` opens inside the block."""
+def counting_opens(db: Any, method: str = "connection") -> Iterator[list[int]]:
+    """Count the connections (or units of work) `db` opens inside the block."""
     opened = [0]
-    real = db.unit_of_work
+    real = getattr(db, method)
 
     def counting() -> Any:
         opened[0] += 1
         return real()
 
-    db.unit_of_work = counting
+    setattr(db, method, counting)
     try:
         yield opened
     finally:
-        db.unit_of_work = real
+        setattr(db, method, real)
 
 
 async def refresh(client, token: str) -> Any:
@@ -201,7 +201,7 @@ async def test_authenticated_requests_within_the_ttl_do_not_read_the_database(ap
     data = await register(api)
     db = api.app[RUNTIME].db
     assert await me_status(api, data["access_token"]) == 200
-    with counting_units_of_work(db) as opened:
+    with counting_opens(db) as opened:
         for _ in range(5):
             response = await api.get("/api/v1/auth/verify", headers=bearer(data["access_token"]))
             assert response.status == 200
@@ -241,7 +241,7 @@ async def test_concurrent_requests_after_expiry_share_one_session_read(api) -> N
     db = api.app[RUNTIME].db
     assert await me_status(api, data["access_token"]) == 200
     await asyncio.sleep(CACHE_TTL + 0.05)  # the cached state has expired
-    with counting_units_of_work(db) as opened:
+    with counting_opens(db) as opened:
         statuses = await asyncio.gather(
             *(
                 api.get("/api/v1/auth/verify", headers=bearer(data["access_token"]))
