@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     # A deactivated account reopens when its owner signs in within this many days; after that
     # it is deleted (personal data erased).
     account_reactivation_days: int = Field(30, gt=0)
+    # Who checks that a real name and a resident ID number belong together: `fake` (development:
+    # any checksum-valid number matches) or `http` (the provider at IDENTITY_VERIFY_URL, requests
+    # signed with HMAC-SHA256 under IDENTITY_VERIFY_SECRET).
+    identity_verify_provider: Literal["fake", "http"] = "fake"
+    identity_verify_url: str | None = None
+    identity_verify_app_id: str = "sharestack"
+    identity_verify_secret: SecretStr | None = None
+    identity_verify_timeout_seconds: float = Field(5.0, gt=0)
+    # Identity checks one account may ask for (each one may cost money at the provider).
+    identity_verify_attempts: str = "5/day"
+    # Wrong passwords allowed when confirming a deactivation or deletion.
+    account_password_attempts: str = "5/15 minutes"
+    # How long a finished data export stays downloadable, and how long each download link lives.
+    data_export_ttl_days: int = Field(7, gt=0)
+    data_export_link_seconds: int = Field(900, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
