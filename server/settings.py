@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # --- Two-factor authentication, devices and push ---
 
     # --- Profiles, avatars, storage and follows ---
+    # Largest avatar upload in bytes (413 past it), and the most pixels (width x height) an
+    # avatar may decode to: a small file that would expand to more is a decompression bomb (422).
+    avatar_max_bytes: int = Field(5 * 1024 * 1024, gt=0)
+    avatar_max_pixels: int = Field(40_000_000, gt=0)
+    # How long browsers and CDNs may keep public files (avatars; their keys never change).
+    public_files_max_age_seconds: int = Field(365 * 24 * 3600, ge=0)
 
     # --- Creators (real-name verification) and account lifecycle ---
     # A deactivated account reopens when its owner signs in within this many days; after that

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import ROLES, User
 from server.clock import Clock
 from server.crypto import PiiCipher
+from server.db import UnitOfWork
+from server.follows import queries as follow_queries
 from server.http.errors import NotFound
-from server.users.schemas import ProfilePatch, UserOut, mask_phone
+from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.users.schemas import (
+    PUBLIC_ROLES,
+    Preferences,
+    Privacy,
+    ProfileOut,
+    ProfilePatch,
+    ProfileUpdate,
+    PublicProfileOut,
+    UserOut,
+    UserSummary,
+    mask_phone,
+    zodiac_of,
+)
 
 _PROFILE_COLUMNS = (
     User.id,
@@ -110,3 +125,189 @@ async def grant_role(session: AsyncSession, *, user_id: int, role: str, clock: C
             .where(User.id == user_id)
             .values(roles=[*roles, role], updated_at=clock.now())
         )
+
+
+AVATAR_TASK = "users.process_avatar"
+MEDIA_QUEUE = "media"
+
+
+def queue_avatar(uow: UnitOfWork, *, user_id: int, key: str) -> None:
+    """Have a media worker make the sizes of an accepted upload once this commits."""
+    uow.outbox.enqueue(
+        AVATAR_TASK, job_id=f"avatar:{key}", queue=MEDIA_QUEUE, user_id=user_id, key=key
+    )
+
+
+# --- Profiles (ID4) -------------------------------------------------------------------------------
+
+_FULL_PROFILE_COLUMNS = (
+    User.id,
+    User.nickname,
+    User.avatar_url,
+    User.bio,
+    User.gender,
+    User.birthday,
+    User.mbti,
+    User.zodiac,
+    User.preferences,
+    User.privacy,
+    User.roles,
+    User.follower_count,
+    User.following_count,
+    User.created_at,
+    User.status,
+)
+SUMMARY_COLUMNS = (User.id, User.nickname, User.avatar_url, User.bio, User.roles)
+
+
+def public_roles(roles: list[str] | None) -> list[str]:
+    """The badges others see (staff roles are not advertised)."""
+    return [role for role in roles or () if role in PUBLIC_ROLES]
+
+
+def summary_of(row: Any) -> UserSummary:
+    """A list item from a row of SUMMARY_COLUMNS."""
+    return UserSummary.model_construct(
+        id=row.id,
+        nickname=row.nickname,
+        avatar_url=row.avatar_url,
+        bio=row.bio,
+        roles=public_roles(row.roles),
+    )
+
+
+async def _profile_row(session: AsyncSession, user_id: int) -> Any:
+    query = select(*_FULL_PROFILE_COLUMNS).where(User.id == user_id)
+    return (await session.execute(query)).one_or_none()
+
+
+async def visible_user(session: AsyncSession, *, user_id: int) -> Any:
+    """The profile row of an active account; UserNotFound for unknown, banned, gone ones."""
+    row = await _profile_row(session, user_id)
+    if row is None or row.status != "active":
+        raise UserNotFound()
+    return row
+
+
+async def get_own_profile(session: AsyncSession, *, user_id: int) -> ProfileOut:
+    """The whole profile, settings filled with their defaults."""
+    row = await _profile_row(session, user_id)
+    if row is None:
+        raise UserNotFound()
+    return ProfileOut.model_construct(
+        id=row.id,
+        nickname=row.nickname,
+        avatar_url=row.avatar_url,
+        bio=row.bio,
+        gender=row.gender or "unspecified",
+        birthday=row.birthday,
+        mbti=row.mbti,
+        zodiac=row.zodiac,
+        preferences=Preferences.stored(row.preferences),
+        privacy=Privacy.stored(row.privacy),
+        roles=list(row.roles),
+        follower_count=row.follower_count,
+        following_count=row.following_count,
+        created_at=row.created_at,
+    )
+
+
+async def update_own_profile(
+    session: AsyncSession, *, user_id: int, changes: ProfileUpdate, clock: Clock
+) -> ProfileOut:
+    """Apply the fields sent; settings merge field by field; a new birthday sets the zodiac."""
+    given = changes.model_fields_set
+    values: dict[str, Any] = {
+        name: getattr(changes, name)
+        for name in ("nickname", "bio", "gender", "birthday", "mbti", "zodiac")
+        if name in given
+    }
+    if values.get("bio") == "":
+        values["bio"] = None
+    if values.get("gender") == "unspecified":
+        values["gender"] = None
+    if changes.birthday is not None and "zodiac" not in given:
+        values["zodiac"] = zodiac_of(changes.birthday)
+    if changes.preferences is not None or changes.privacy is not None:
+        stored = (
+            await session.execute(
+                select(User.preferences, User.privacy).where(User.id == user_id).with_for_update()
+            )
+        ).one_or_none()
+        if stored is None:
+            raise UserNotFound()
+        if changes.preferences is not None:
+            merged = Preferences.stored(stored.preferences).merged(changes.preferences)
+            values["preferences"] = merged.model_dump(mode="json")
+        if changes.privacy is not None:
+            merged_privacy = Privacy.stored(stored.privacy).merged(changes.privacy)
+            values["privacy"] = merged_privacy.model_dump(mode="json")
+    values["updated_at"] = clock.now()
+    await session.execute(update(User).where(User.id == user_id).values(**values))
+    return await get_own_profile(session, user_id=user_id)
+
+
+async def get_public_profile(
+    session: AsyncSession, *, user_id: int, viewer_id: int | None
+) -> PublicProfileOut:
+    """A user as `viewer_id` (None: signed out) may see them; the owner sees every count."""
+    row = await visible_user(session, user_id=user_id)
+    privacy = Privacy.stored(row.privacy)
+    own = viewer_id == user_id
+    is_following = follows_you = None
+    if viewer_id is not None and not own:
+        is_following, follows_you = await follow_queries.relation(
+            session, viewer_id=viewer_id, user_id=user_id
+        )
+    return PublicProfileOut.model_construct(
+        id=row.id,
+        nickname=row.nickname,
+        avatar_url=row.avatar_url,
+        bio=row.bio,
+        gender=row.gender or "unspecified",
+        mbti=row.mbti,
+        zodiac=row.zodiac,
+        birthday=row.birthday if own or privacy.show_birthday else None,
+        roles=public_roles(row.roles),
+        follower_count=row.follower_count if own or privacy.show_followers else None,
+        following_count=row.following_count if own or privacy.show_following else None,
+        created_at=row.created_at,
+        is_following=is_following,
+        follows_you=follows_you,
+    )
+
+
+def searchable_clause(dialect: str) -> ColumnElement[bool]:
+    """Users who did not turn `privacy.searchable` off (the JSON is read per dialect)."""
+    if dialect == "sqlite":
+        flag: Any = func.json_extract(User.privacy, "$.searchable")
+        return or_(flag.is_(None), flag != 0)
+    # MariaDB's JSON_EXTRACT answers text, MySQL's a JSON value: unquoted, both say 'false'.
+    flag = func.json_unquote(func.json_extract(User.privacy, "$.searchable"))
+    return or_(flag.is_(None), flag != "false")
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards in `text` escaped by '!' (a backslash means different
+    things to MySQL's and SQLite's string literals)."""
+    escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+async def search_users(
+    session: AsyncSession, *, q: str, limit: int, cursor: str | None
+) -> Page[UserSummary]:
+    """Active, searchable users whose nickname contains `q`, newest accounts first."""
+    position = decode_cursor(cursor)
+    before = None if position is None else position.get("id")
+    if position is not None and (type(before) is not int or before < 1):
+        raise InvalidCursor()
+    query = select(*SUMMARY_COLUMNS).where(
+        User.status == "active",
+        User.nickname.like(like_pattern(q), escape="!"),
+        searchable_clause(session.get_bind().dialect.name),
+    )
+    if before is not None:
+        query = query.where(User.id < before)
+    rows = (await session.execute(query.order_by(User.id.desc()).limit(limit + 1))).all()
+    return page_of([summary_of(row) for row in rows], limit, lambda item: {"id": item.id})

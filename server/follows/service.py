@@ -1,0 +1,250 @@
+"""The follow graph: follow, unfollow, the two lists and creator suggestions.
+
+Counters on users change in the same transaction as the follow rows, and only when a row was
+really inserted or deleted, so they equal the rows however many requests race.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.follows import Follow
+from models.identity import User
+from server.db import UnitOfWork
+from server.follows import queries
+from server.follows.schemas import FollowItem, FollowState, SuggestedCreator
+from server.http.errors import BadRequest, Forbidden
+from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from server.notifications import service as notifications
+from server.users import service as users
+from server.users.schemas import Privacy
+
+FOLLOW_CREATED = "follow.created"
+
+
+class FollowSelf(BadRequest):
+    code, message = "follows.self", "You cannot follow yourself."
+
+
+class FollowsHidden(Forbidden):
+    code, message = "follows.hidden", "This user keeps this list private."
+
+
+async def _state(session: AsyncSession, *, followee_id: int, following: bool) -> FollowState:
+    row = (
+        await session.execute(
+            select(User.follower_count, User.privacy).where(User.id == followee_id)
+        )
+    ).one()
+    shown = Privacy.stored(row.privacy).show_followers
+    return FollowState(following=following, follower_count=row.follower_count if shown else None)
+
+
+async def follow(
+    uow: UnitOfWork, *, follower_id: int, followee_id: int, now: datetime
+) -> FollowState:
+    """Follow an active user (again is a no-op); a new follow notifies them."""
+    if follower_id == followee_id:
+        raise FollowSelf()
+    session = uow.session
+    await users.visible_user(session, user_id=followee_id)
+    inserted = await queries.insert_follow(
+        session, follower_id=follower_id, followee_id=followee_id, now=now
+    )
+    if inserted:
+        await queries.shift_counts(
+            session, follower_id=follower_id, followee_id=followee_id, delta=1
+        )
+        nickname = await session.scalar(select(User.nickname).where(User.id == follower_id))
+        await notifications.notify(
+            uow,
+            user_id=followee_id,
+            type=FOLLOW_CREATED,
+            title="New follower",
+            body=f"{nickname} followed you.",
+            data={"follower_id": follower_id},
+            actor_id=follower_id,
+        )
+    return await _state(session, followee_id=followee_id, following=True)
+
+
+async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> FollowState:
+    """Stop following a user (not following is a no-op); works on banned accounts too."""
+    if follower_id == followee_id:
+        raise FollowSelf()
+    session = uow.session
+    if await session.scalar(select(User.id).where(User.id == followee_id)) is None:
+        raise users.UserNotFound()
+    if await queries.delete_follow(session, follower_id=follower_id, followee_id=followee_id):
+        await queries.shift_counts(
+            session, follower_id=follower_id, followee_id=followee_id, delta=-1
+        )
+    return await _state(session, followee_id=followee_id, following=False)
+
+
+def _before_id(cursor: str | None) -> int | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    before = position.get("id")
+    if type(before) is not int or before < 1:
+        raise InvalidCursor()
+    return before
+
+
+async def _follow_list(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    viewer_id: int | None,
+    followers: bool,
+    limit: int,
+    cursor: str | None,
+) -> Page[FollowItem]:
+    """One list in three queries whatever the page size: owner, page, mutual flags."""
+    owner = await users.visible_user(session, user_id=owner_id)
+    privacy = Privacy.stored(owner.privacy)
+    shown = privacy.show_followers if followers else privacy.show_following
+    if viewer_id != owner_id and not shown:
+        raise FollowsHidden()
+    before = _before_id(cursor)
+    # Followers: rows pointing at the owner, listing their followers; following: the reverse.
+    mine, theirs = (
+        (Follow.followee_id, Follow.follower_id)
+        if followers
+        else (Follow.follower_id, Follow.followee_id)
+    )
+    query = (
+        select(Follow.id.label("follow_id"), Follow.created_at, *users.SUMMARY_COLUMNS)
+        .join(User, User.id == theirs)
+        .where(mine == owner_id, User.status == "active")
+    )
+    if before is not None:
+        query = query.where(Follow.id < before)
+    rows = (await session.execute(query.order_by(Follow.id.desc()).limit(limit + 1))).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    mutual: set[int] = set()
+    if rows:
+        # The other direction: rows where the owner is on the listed users' side.
+        back = await session.scalars(
+            select(mine).where(theirs == owner_id, mine.in_([row.id for row in rows]))
+        )
+        mutual = set(back)
+    items = [
+        FollowItem.model_construct(
+            user=users.summary_of(row), followed_at=row.created_at, mutual=row.id in mutual
+        )
+        for row in rows
+    ]
+    next_cursor = encode_cursor({"id": rows[-1].follow_id}) if more else None
+    return Page[FollowItem](items=items, next_cursor=next_cursor)
+
+
+async def list_followers(
+    session: AsyncSession, *, owner_id: int, viewer_id: int | None, limit: int, cursor: str | None
+) -> Page[FollowItem]:
+    """Who follows `owner_id`, newest first; 403 when hidden from `viewer_id`."""
+    return await _follow_list(
+        session, owner_id=owner_id, viewer_id=viewer_id, followers=True, limit=limit, cursor=cursor
+    )
+
+
+async def list_following(
+    session: AsyncSession, *, owner_id: int, viewer_id: int | None, limit: int, cursor: str | None
+) -> Page[FollowItem]:
+    """Whom `owner_id` follows, newest first; 403 when hidden from `viewer_id`."""
+    return await _follow_list(
+        session, owner_id=owner_id, viewer_id=viewer_id, followers=False, limit=limit, cursor=cursor
+    )
+
+
+def _suggestion_position(cursor: str | None) -> tuple[int, int] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    count, before = position.get("c"), position.get("id")
+    if type(count) is not int or type(before) is not int or count < 0 or before < 1:
+        raise InvalidCursor()
+    return count, before
+
+
+async def suggested_creators(
+    session: AsyncSession, *, user_id: int, limit: int, cursor: str | None
+) -> Page[SuggestedCreator]:
+    """Active creators the user does not follow, most followed first, in one query."""
+    position = _suggestion_position(cursor)
+    already = exists().where(Follow.follower_id == user_id, Follow.followee_id == User.id)
+    query = select(*users.SUMMARY_COLUMNS, User.follower_count, User.privacy).where(
+        User.status == "active",
+        User.id != user_id,
+        # roles is a small JSON list of known words: a text match is exact and portable.
+        cast(User.roles, String).like('%"creator"%'),
+        ~already,
+    )
+    if position is not None:
+        count, before = position
+        query = query.where(
+            or_(
+                User.follower_count < count,
+                and_(User.follower_count == count, User.id < before),
+            )
+        )
+    query = query.order_by(User.follower_count.desc(), User.id.desc()).limit(limit + 1)
+    rows = (await session.execute(query)).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    items = [
+        SuggestedCreator.model_construct(
+            **users.summary_of(row).__dict__,
+            follower_count=(
+                row.follower_count if Privacy.stored(row.privacy).show_followers else None
+            ),
+        )
+        for row in rows
+    ]
+    last = rows[-1] if rows else None
+    next_cursor = (
+        encode_cursor({"c": last.follower_count, "id": last.id}) if more and last else None
+    )
+    return Page[SuggestedCreator](items=items, next_cursor=next_cursor)
+
+
+async def remove_all_follows(uow: UnitOfWork, *, user_id: int) -> int:
+    """Drop every follow to and from a user (account erasure), keeping the others' counters
+    exact; how many rows went."""
+    session = uow.session
+    followees = select(Follow.followee_id).where(Follow.follower_id == user_id)
+    followers = select(Follow.follower_id).where(Follow.followee_id == user_id)
+    await session.execute(
+        update(User)
+        .where(User.id.in_(followees))
+        .values(follower_count=User.follower_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(User)
+        .where(User.id.in_(followers))
+        .values(following_count=User.following_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    removed: Any = await session.execute(
+        delete(Follow).where(or_(Follow.follower_id == user_id, Follow.followee_id == user_id))
+    )
+    await session.execute(
+        update(User).where(User.id == user_id).values(follower_count=0, following_count=0)
+    )
+    return int(removed.rowcount or 0)
+
+
+async def count_rows(session: AsyncSession, *, user_id: int) -> tuple[int, int]:
+    """(followers, following) counted from the rows, for checking the counters."""
+    followers = await session.scalar(
+        select(func.count()).select_from(Follow).where(Follow.followee_id == user_id)
+    )
+    following = await session.scalar(
+        select(func.count()).select_from(Follow).where(Follow.follower_id == user_id)
+    )
+    return int(followers or 0), int(following or 0)
