@@ -81,6 +81,35 @@ class Settings(BaseSettings):
     url_signing_secret: SecretStr | None = None
 
     # --- Verification codes, email and SMS ---
+    # One-time codes: lifetime, wrong guesses a code survives, and how often one address (over
+    # every purpose) and one IP may be sent a code ("N/<period>", several joined by ";").
+    verification_code_seconds: int = Field(600, gt=0)
+    verification_max_attempts: int = Field(5, gt=0)
+    verification_sends_per_target: str = "1/minute;10/day"
+    verification_sends_per_ip: str = "20/hour"
+    # Outgoing email: "smtp", or "log" (writes that a mail went out; the text itself, code
+    # included, only when ENVIRONMENT=development).
+    mail_backend: Literal["smtp", "log"] = "log"
+    mail_from: str = "ShareStack <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    # Text messages: "http" (a signed JSON POST to SMS_API_URL) or "log" (as for mail).
+    sms_backend: Literal["http", "log"] = "log"
+    sms_api_url: str | None = None
+    sms_api_secret: SecretStr | None = None
+    sms_timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("verification_sends_per_target", "verification_sends_per_ip")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value)  # a ValueError names a malformed rate at start-up, not at first send
+        return value
 
     # --- OAuth providers ---
 
