@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     # --- OAuth providers ---
 
     # --- Two-factor authentication, devices and push ---
+    # The issuer name authenticator apps show next to the account.
+    totp_issuer: str = "ShareStack"
+    # Wrong second-factor codes allowed per account (all challenges and sessions) before 429.
+    two_factor_throttle: str = "10/15 minutes"
+    # When on, admin routes answer 403 auth.two_factor_required to admins without TOTP.
+    require_two_factor_for_admins: bool = False
 
     # --- Profiles, avatars, storage and follows ---
     # Largest avatar upload in bytes (413 past it), and the most pixels (width x height) an

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.auth import service
+from server.auth import service, twofactor
+from server.auth.responses import SIGN_IN_DESCRIPTION, SignInResult, signed_in_response
 from server.auth.schemas import (
     Credentials,
     Jwks,
@@ -14,6 +15,7 @@ from server.auth.schemas import (
     SignedIn,
     TokenInfo,
     TokenPair,
+    TwoFactorVerifyIn,
 )
 from server.auth.service import Client
 from server.auth.throttle import LoginThrottle
@@ -59,9 +61,14 @@ async def register(request: web.Request, body: RegisterIn) -> SignedIn:
 
 
 @routes.post(
-    "/api/v1/auth/login", body=LoginIn, response=SignedIn, auth=False, errors=frozenset({401, 403})
+    "/api/v1/auth/login",
+    body=LoginIn,
+    response=SignInResult,
+    auth=False,
+    errors=frozenset({401, 403}),
+    description=SIGN_IN_DESCRIPTION,
 )
-async def login(request: web.Request, body: LoginIn) -> SignedIn:
+async def login(request: web.Request, body: LoginIn) -> web.Response:
     """Sign in with an email or a phone number and a password"""
     runtime, settings = request.app[RUNTIME], request.app[SETTINGS]
     throttle = LoginThrottle(
@@ -70,7 +77,7 @@ async def login(request: web.Request, body: LoginIn) -> SignedIn:
         per_ip=settings.login_throttle_ip,
     )
     async with runtime.db.unit_of_work() as uow:
-        return await service.login(
+        result = await service.login(
             uow.session,
             tokens=request.app[TOKENS],
             pii=runtime.pii,
@@ -79,6 +86,32 @@ async def login(request: web.Request, body: LoginIn) -> SignedIn:
             phone=body.phone,
             password=body.password,
             client=_client(request, body),
+            now=runtime.clock.now(),
+        )
+    return signed_in_response(result)
+
+
+@routes.post(
+    "/api/v1/auth/2fa/verify",
+    body=TwoFactorVerifyIn,
+    response=SignedIn,
+    auth=False,
+    errors=frozenset({401, 403}),
+)
+async def verify_two_factor(request: web.Request, body: TwoFactorVerifyIn) -> SignedIn:
+    """Finish a two-factor sign-in: the challenge and an authenticator or recovery code"""
+    runtime = request.app[RUNTIME]
+    throttle = twofactor.SecondFactorThrottle(
+        request.app[RATE_LIMITER], rate=request.app[SETTINGS].two_factor_throttle
+    )
+    async with runtime.db.unit_of_work() as uow:
+        return await twofactor.verify_sign_in(
+            uow.session,
+            runtime.pii,
+            tokens=request.app[TOKENS],
+            throttle=throttle,
+            challenge=body.challenge,
+            code=body.code,
             now=runtime.clock.now(),
         )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from server.users.schemas import Email, Nickname, Phone, UserOut
 
@@ -81,3 +81,27 @@ class Jwk(BaseModel):
 
 class Jwks(BaseModel):
     keys: list[Jwk]
+
+
+class TwoFactorChallenge(BaseModel):
+    """The first factor passed; the sign-in waits for a second one (answered with HTTP 202)."""
+
+    two_factor_required: Literal[True] = True
+    challenge: str = Field(description="Send it to POST /api/v1/auth/2fa/verify with a code.")
+    methods: list[Literal["totp", "recovery_code"]] = Field(
+        default=["totp", "recovery_code"], description="Codes the second step accepts."
+    )
+    expires_in: int = Field(description="Seconds the challenge stays valid.")
+
+
+# An authenticator code (6 digits) or a recovery code; spaces and dashes are ignored.
+SecondFactorCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=6, max_length=32)
+]
+
+
+class TwoFactorVerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str = Field(min_length=1, max_length=128)
+    code: SecondFactorCode

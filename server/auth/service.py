@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import AuthSession, RefreshToken, User
+from server.auth import challenges
 from server.auth.passwords import hash_password, needs_rehash, verify_password
-from server.auth.schemas import SignedIn, TokenPair
+from server.auth.schemas import SignedIn, TokenPair, TwoFactorChallenge
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from server.crypto import PiiCipher
@@ -120,7 +121,11 @@ async def register(
         session, pii, email=email, phone=phone, password=password, nickname=nickname
     )
     welcome_new_user(uow, user_id=user_id)
-    return await complete_sign_in(session, tokens=tokens, user_id=user_id, client=client, now=now)
+    # A brand-new account has no second factor, so this always opens a session.
+    signed_in = await complete_sign_in(
+        session, tokens=tokens, user_id=user_id, client=client, now=now
+    )
+    return cast(SignedIn, signed_in)
 
 
 def welcome_new_user(uow: UnitOfWork, *, user_id: int) -> None:
@@ -139,8 +144,8 @@ async def login(
     password: str,
     client: Client,
     now: datetime,
-) -> SignedIn:
-    """Check the password and open a session.
+) -> SignedIn | TwoFactorChallenge:
+    """Check the password and open a session (or, with two-factor on, a challenge).
 
     Unknown account and wrong password answer alike, after an argon2 verification either way;
     a disabled account is told so only after its correct password.
@@ -167,10 +172,14 @@ async def complete_sign_in(
     user_id: int,
     client: Client,
     now: datetime,
-) -> SignedIn:
+    second_factor_passed: bool = False,
+) -> SignedIn | TwoFactorChallenge:
     """The last step of every sign-in (password, code, OAuth), once the first factor passed.
 
     Refuses banned and deleted accounts; reopens a deactivated one within its grace period.
+    An account with two-factor authentication gets no session yet: a challenge instead, which
+    POST /api/v1/auth/2fa/verify spends (and then calls this with `second_factor_passed`).
+    Routes render the result with `server.auth.responses.signed_in_response` (200 or 202).
     """
     row = (
         await session.execute(
@@ -181,14 +190,22 @@ async def complete_sign_in(
     ).one_or_none()
     if row is None:
         raise InvalidCredentials()
-    if row.status == "deactivated" and _within_grace(row.deactivated_at, tokens, now):
+    reopens = row.status == "deactivated" and _within_grace(row.deactivated_at, tokens, now)
+    if row.status != "active" and not reopens:
+        raise AccountDisabled()
+    if not second_factor_passed and await challenges.second_factor_enabled(
+        session, user_id=user_id
+    ):
+        # Nothing changes (not even a reactivation) before the second factor passes.
+        return await challenges.open_challenge(
+            session, user_id=user_id, client=asdict(client), now=now
+        )
+    if reopens:
         await session.execute(
             update(User)
             .where(User.id == user_id)
             .values(status="active", deactivated_at=None, updated_at=now)
         )
-    elif row.status != "active":
-        raise AccountDisabled()
     pair = await start_session(
         session, tokens=tokens, user_id=user_id, roles=list(row.roles), client=client, now=now
     )
