@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from server.clock import Clock
 from server.keys import RUNTIME
+from tests.realtime.conftest import connect, realtime_settings, sockets  # noqa: F401
 from tests.server.auth.conftest import bearer
 
 
@@ -65,3 +66,12 @@ async def enable_two_factor(
 
 async def verify(api: TestClient, challenge: str, code: str) -> Any:
     return await api.post("/api/v1/auth/2fa/verify", json={"challenge": challenge, "code": code})
+
+
+@pytest.fixture
+async def live(make_client: Any, database_url: str) -> TestClient:
+    """The app with sockets re-checked every 0.1 s and sessions cached for 0.2 s."""
+    client: TestClient = await make_client(
+        realtime_settings(database_url, trust_forwarded_for=True)
+    )
+    return client
