@@ -112,6 +112,41 @@ class Settings(BaseSettings):
         return value
 
     # --- OAuth providers ---
+    # Where a provider may send the user back: comma-separated URL prefixes of our own clients
+    # (e.g. https://app.example/oauth/). An authorisation with any other redirect_uri is refused.
+    oauth_redirect_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    oauth_state_seconds: int = Field(600, gt=0)
+    oauth_http_timeout_seconds: float = Field(10.0, gt=0)
+    # A provider is enabled when its id and secret are set. The base URLs are the real hosts;
+    # tests point them at a local fake.
+    oauth_github_client_id: str | None = None
+    oauth_github_client_secret: SecretStr | None = None
+    oauth_github_web_url: str = "https://github.com"
+    oauth_github_api_url: str = "https://api.github.com"
+    oauth_github_scope: str = "read:user user:email"
+    oauth_wechat_app_id: str | None = None
+    oauth_wechat_app_secret: SecretStr | None = None
+    oauth_wechat_mini_app_id: str | None = None
+    oauth_wechat_mini_app_secret: SecretStr | None = None
+    oauth_wechat_open_url: str = "https://open.weixin.qq.com"
+    oauth_wechat_api_url: str = "https://api.weixin.qq.com"
+    oauth_qq_app_id: str | None = None
+    oauth_qq_app_key: SecretStr | None = None
+    oauth_qq_web_url: str = "https://graph.qq.com"
+    oauth_qq_api_url: str = "https://graph.qq.com"
+    # Ask QQ for the unionid too (needs the permission granted to the app by QQ Connect).
+    oauth_qq_unionid: bool = False
+    oauth_weibo_app_key: str | None = None
+    oauth_weibo_app_secret: SecretStr | None = None
+    oauth_weibo_web_url: str = "https://api.weibo.com"
+    oauth_weibo_api_url: str = "https://api.weibo.com"
+
+    @field_validator("oauth_redirect_allowlist", mode="before")
+    @classmethod
+    def _split_redirect_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     # --- Two-factor authentication, devices and push ---
     # The issuer name authenticator apps show next to the account.
