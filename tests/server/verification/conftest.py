@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -121,13 +122,16 @@ async def smtp() -> AsyncIterator[FakeSmtp]:
     loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
-        return SMTP(
-            fake,
-            hostname="smtp.test",
-            auth_require_tls=False,
-            authenticator=fake.authenticate,
-            auth_required=bool(fake.logins),
-        )
+        with warnings.catch_warnings():
+            # A local fake speaks clear text on purpose; aiosmtpd warns about AUTH without TLS.
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(
+                fake,
+                hostname="smtp.test",
+                auth_require_tls=False,
+                authenticator=fake.authenticate,
+                auth_required=bool(fake.logins),
+            )
 
     server = await loop.create_server(protocol, "127.0.0.1", 0)
     fake.port = server.sockets[0].getsockname()[1]

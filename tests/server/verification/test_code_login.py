@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import User
 from models.verification import VerificationCode
 from server.keys import RUNTIME
+from server.settings import Settings
+from server.verification.codes import Target
 from tests.server.auth.conftest import bearer, error_code, login, register
 from tests.server.verification.conftest import code_login, send_code
 
@@ -177,3 +181,26 @@ async def test_bad_code_login_requests_are_validation_errors(vapi) -> None:
         response = await vapi.post("/api/v1/auth/login/code", json=body)
         assert response.status == 422, body
         assert await error_code(response) == "request.validation"
+
+
+async def test_two_sign_ins_with_one_code_at_once_open_one_session(vapi, smtp, engine) -> None:
+    await send_code(vapi, email=ANN, purpose="login")
+    body = {"email": ANN, "code": smtp.code_for(ANN)}
+    responses = await asyncio.gather(
+        *(vapi.post("/api/v1/auth/login/code", json=body) for _ in range(4))
+    )
+    assert sorted(r.status for r in responses) == [200, 400, 400, 400]
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(User))).all()) == 1
+
+
+def test_a_target_needs_an_address() -> None:
+    with pytest.raises(ValueError):
+        Target.of(email=None, phone=None)
+    assert Target.of(email=None, phone=PHONE).masked == "+86 138****5678"
+    assert Target.of(email="x@example.com", phone=None).masked == "x***@example.com"
+
+
+def test_malformed_send_rates_are_refused_at_start_up() -> None:
+    with pytest.raises(ValueError):
+        Settings(verification_sends_per_target="often")
