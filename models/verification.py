@@ -26,7 +26,8 @@ class VerificationCode(IdMixin, Base):
     purpose: Mapped[str] = mapped_column(String(32), nullable=False)
     channel: Mapped[str] = mapped_column(String(8), nullable=False)
     target_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    # SHA-256 of the code, keyed by the row's target hash; the code itself is never stored.
+    # HMAC-SHA256 of the code under a server key, bound to the row's target hash and purpose
+    # (server/verification/codes.py); the code itself is never stored.
     code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     user_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=True
