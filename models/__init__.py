@@ -1,6 +1,15 @@
 """SQLAlchemy declarative models, one module per domain. No business logic."""
 
 from models.base import Base
+from models.content import (
+    Category,
+    Content,
+    ContentTag,
+    ContentVersion,
+    Entitlement,
+    PlanContent,
+    Tag,
+)
 from models.creators import CreatorApplication, DataExport
 from models.follows import Follow
 from models.identity import AdminLog, AuthSession, RefreshToken, User
@@ -14,9 +23,14 @@ __all__ = [
     "AdminLog",
     "AuthSession",
     "Base",
+    "Category",
+    "Content",
+    "ContentTag",
+    "ContentVersion",
     "CreatorApplication",
     "DataExport",
     "Device",
+    "Entitlement",
     "Follow",
     "IdempotencyKey",
     "LoginChallenge",
@@ -24,8 +38,10 @@ __all__ = [
     "OAuthAccount",
     "OAuthState",
     "OutboxMessage",
+    "PlanContent",
     "RecoveryCode",
     "RefreshToken",
+    "Tag",
     "TotpSecret",
     "User",
     "VerificationCode",

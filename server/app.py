@@ -12,6 +12,8 @@ from server.admin import routes as admin_routes
 from server.auth import routes as auth_routes
 from server.auth.sessions import SessionGuard
 from server.auth.tokens import TokenService
+from server.content import queries as content_queries
+from server.content import routes as content_routes
 from server.creators import routes as creators_routes
 from server.follows import routes as follows_routes
 from server.http import system
@@ -20,7 +22,7 @@ from server.http.idempotency import idempotent
 from server.http.limits import limit_per_account
 from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
-from server.keys import METRICS, ROUTES, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
+from server.keys import METRICS, ROUTES, RUNTIME, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.metrics import Metrics
 from server.notifications import routes as notifications_routes
 from server.oauth import routes as oauth_routes
@@ -39,6 +41,7 @@ ROUTE_TABLES = [
     sessions_routes.routes,
     users_routes.routes,
     follows_routes.routes,
+    content_routes.routes,
     creators_routes.routes,
     accounts_routes.routes,
     notifications_routes.routes,
@@ -88,6 +91,7 @@ def create_app(
     # Who may join which room; domains add their checks here (they never import realtime).
     app[ROOMS] = rooms = RoomAccess()
     rooms.register("dashboard:platform", requires_role("admin"))
+    rooms.register("content", content_queries.room_check(lambda: app[RUNTIME]))
 
     app.cleanup_ctx.extend([runtime_ctx, sockets_ctx, rate_limit_ctx, jobs_ctx])
     return app

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     storage_dir: Path | None = None
     url_signing_secret: SecretStr | None = None
 
+    # Content: submitted items wait for a moderator; off, submitting publishes at once.
+    content_review_required: bool = True
+
     # --- Verification codes, email and SMS ---
     # One-time codes: lifetime, wrong guesses a code survives, and how often one address (over
     # every purpose) and one IP may be sent a code ("N/<period>", several joined by ";").

@@ -120,7 +120,9 @@ def _operation(components: _Components, route: Route) -> dict[str, Any]:
             }
         responses[str(status)] = response
     op["responses"] = responses
-    if route.auth:
+    if route.auth == "optional":
+        op["security"] = [{}, {"bearer": []}]
+    elif route.auth:
         op["security"] = [{"bearer": []}]
     return op
 

@@ -53,7 +53,8 @@ class Route:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     params: type[BaseModel] | None = None
-    auth: bool = True
+    # True: a bearer token is required; "optional": used when sent (anonymous otherwise).
+    auth: bool | str = True
     roles: frozenset[str] = frozenset()  # any one of these is required (after authentication)
     idempotent: bool = False
     errors: frozenset[int] = frozenset()
@@ -94,8 +95,10 @@ class RouteTable:
         def register(handler: Handler) -> Handler:
             summary = options.pop("summary", None) or (handler.__doc__ or "").strip()
             options["roles"] = frozenset(options.get("roles", ()))
-            if options["roles"] and options.get("auth") is False:
+            if options["roles"] and options.get("auth", True) is not True:
                 raise ValueError(f"{path}: a route with roles must be authenticated")
+            if options.get("auth", True) not in (True, False, "optional"):
+                raise ValueError(f"{path}: auth is True, False or 'optional'")
             route = Route(method, path, handler, summary=summary, tag=self.tag, **options)
             if route.response is not None:
                 route.adapter = TypeAdapter(route.response)
@@ -182,7 +185,9 @@ class RouteRegistry:
         registry = self
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            if route.auth:
+            if route.auth == "optional" and "Authorization" not in request.headers:
+                pass
+            elif route.auth:
                 if registry.authenticate is None:
                     raise Unauthorized()
                 request[USER_ID] = await registry.authenticate(request)

@@ -1,0 +1,306 @@
+"""Reading content as readers see it: one item, and lists in a constant number of queries.
+
+Every read goes through the access policy: items a viewer may not see are left out (404 for
+one item), and paid bodies are cut to their preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from models.content import Content, ContentTag, Tag
+from models.identity import User
+from server.content.access import Item, Level, Viewer, access_levels
+from server.content.schemas import (
+    AuthorOut,
+    ChapterOut,
+    ContentOut,
+    ContentSummary,
+    ListQuery,
+)
+from server.content.service import ContentNotFound
+from server.db import Reader
+from server.http.guards import Principal
+from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.runtime import Runtime
+
+_SUMMARY_COLUMNS = (
+    Content.id,
+    Content.kind,
+    Content.status,
+    Content.author_id,
+    Content.parent_id,
+    Content.access,
+    Content.price_cents,
+    Content.currency,
+    Content.category_id,
+    Content.cover_url,
+    Content.published_title,
+    Content.published_summary,
+    Content.published_at,
+    User.nickname.label("author_nickname"),
+    User.avatar_url.label("author_avatar_url"),
+)
+
+
+def _item(row: Any) -> Item:
+    return Item(
+        id=row.id,
+        author_id=row.author_id,
+        status=row.status,
+        access=row.access,
+        parent_id=row.parent_id,
+    )
+
+
+async def tags_of(reader: Reader, content_ids: list[int]) -> dict[int, list[str]]:
+    """The tags of several items in one query."""
+    tags: dict[int, list[str]] = {content_id: [] for content_id in content_ids}
+    if not content_ids:
+        return tags
+    rows = await reader.execute(
+        select(ContentTag.content_id, Tag.name)
+        .join(Tag, Tag.id == ContentTag.tag_id)
+        .where(ContentTag.content_id.in_(content_ids))
+        .order_by(Tag.name)
+    )
+    for content_id, name in rows:
+        tags[content_id].append(name)
+    return tags
+
+
+async def get_published(
+    reader: Reader, *, viewer: Viewer, content_id: int, now: datetime
+) -> ContentOut:
+    """One item as the viewer may read it: the whole body, the preview, or 404."""
+    query = (
+        select(
+            *_SUMMARY_COLUMNS,
+            Content.position,
+            Content.published_html,
+            Content.preview_html,
+        )
+        .join(User, User.id == Content.author_id)
+        .where(Content.id == content_id, Content.published_version.is_not(None))
+    )
+    row = (await reader.execute(query)).one_or_none()
+    if row is None:
+        raise ContentNotFound()
+    level = (await access_levels(reader, viewer=viewer, items=[_item(row)], now=now))[row.id]
+    if level is Level.NONE:
+        raise ContentNotFound()
+    tags = await tags_of(reader, [row.id])
+    chapters = (
+        await _chapters(reader, viewer=viewer, course_id=row.id, now=now)
+        if row.kind == "course"
+        else None
+    )
+    full = level is Level.FULL
+    return ContentOut(
+        **_summary_fields(row, tags[row.id]),
+        html=(row.published_html if full else row.preview_html) or "",
+        preview=not full,
+        can_read=full,
+        parent_id=row.parent_id,
+        position=row.position,
+        chapters=chapters,
+    )
+
+
+async def _chapters(
+    reader: Reader, *, viewer: Viewer, course_id: int, now: datetime
+) -> list[ChapterOut]:
+    rows = (
+        await reader.execute(
+            select(
+                Content.id,
+                Content.kind,
+                Content.author_id,
+                Content.status,
+                Content.access,
+                Content.parent_id,
+                Content.position,
+                Content.published_title,
+            )
+            .where(Content.parent_id == course_id, Content.published_version.is_not(None))
+            .order_by(Content.position, Content.id)
+        )
+    ).all()
+    levels = await access_levels(reader, viewer=viewer, items=[_item(r) for r in rows], now=now)
+    return [
+        ChapterOut(
+            id=r.id,
+            kind=r.kind,
+            title=r.published_title or "",
+            position=r.position,
+            access=r.access,
+            can_read=levels[r.id] is Level.FULL,
+        )
+        for r in rows
+        if levels[r.id] is not Level.NONE
+    ]
+
+
+def _summary_fields(row: Any, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "author": AuthorOut(
+            id=row.author_id, nickname=row.author_nickname, avatar_url=row.author_avatar_url
+        ),
+        "title": row.published_title or "",
+        "summary": row.published_summary or "",
+        "access": row.access,
+        "price_cents": row.price_cents,
+        "currency": row.currency,
+        "category_id": row.category_id,
+        "tags": tags,
+        "cover_url": row.cover_url,
+        "published_at": row.published_at,
+    }
+
+
+def list_statement(query: ListQuery, *, after: tuple[datetime, int] | None) -> Any:
+    """Published items, newest first, keyed on (published_at, id) for the cursor."""
+    statement = (
+        select(*_SUMMARY_COLUMNS)
+        .join(User, User.id == Content.author_id)
+        .where(Content.status == "published")
+    )
+    if query.kind is not None:
+        statement = statement.where(Content.kind == query.kind)
+    if query.category_id is not None:
+        statement = statement.where(Content.category_id == query.category_id)
+    if query.author_id is not None:
+        statement = statement.where(Content.author_id == query.author_id)
+    if query.price == "free":
+        statement = statement.where(Content.access == "free")
+    elif query.price == "paid":
+        statement = statement.where(Content.access != "free")
+    if query.featured:
+        statement = statement.where(Content.featured_at.is_not(None))
+    if query.tag is not None:
+        tagged = (
+            select(ContentTag.content_id)
+            .join(Tag, Tag.id == ContentTag.tag_id)
+            .where(Tag.name == query.tag.strip().lower())
+        )
+        statement = statement.where(Content.id.in_(tagged))
+    if after is not None:
+        published_at, last_id = after
+        statement = statement.where(
+            or_(
+                Content.published_at < published_at,
+                and_(Content.published_at == published_at, Content.id < last_id),
+            )
+        )
+    return statement.order_by(Content.published_at.desc(), Content.id.desc()).limit(query.limit + 1)
+
+
+def _after(cursor: str | None) -> tuple[datetime, int] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(position["at"]), int(position["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidCursor() from exc
+
+
+async def list_published(
+    reader: Reader, *, query: ListQuery, now: datetime
+) -> Page[ContentSummary]:
+    """A page of published items (titles and summaries are public), in two queries."""
+    rows = (await reader.execute(list_statement(query, after=_after(query.cursor)))).all()
+    tags = await tags_of(reader, [row.id for row in rows[: query.limit]])
+    items = [ContentSummary(**_summary_fields(row, tags.get(row.id, []))) for row in rows]
+    return page_of(
+        items,
+        query.limit,
+        lambda item: {"at": item.published_at.isoformat(), "id": item.id},
+    )
+
+
+def _working_fields(row: Any, tags: list[str]) -> dict[str, Any]:
+    fields = _summary_fields(row, tags)
+    fields["title"], fields["summary"] = row.title, row.summary
+    return fields
+
+
+async def list_mine(
+    reader: Reader, *, author_id: int, status: str | None, limit: int, cursor: str | None
+) -> Page[ContentSummary]:
+    """The author's own items in any state (working titles), newest first."""
+    return await _by_id(
+        reader,
+        select(*_SUMMARY_COLUMNS, Content.title, Content.summary)
+        .join(User, User.id == Content.author_id)
+        .where(Content.author_id == author_id, *([Content.status == status] if status else [])),
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+
+
+async def review_queue(reader: Reader, *, limit: int, cursor: str | None) -> Page[ContentSummary]:
+    """Items with a version waiting for a moderator, oldest first."""
+    return await _by_id(
+        reader,
+        select(*_SUMMARY_COLUMNS, Content.title, Content.summary)
+        .join(User, User.id == Content.author_id)
+        .where(Content.review_version.is_not(None)),
+        limit=limit,
+        cursor=cursor,
+        newest_first=False,
+    )
+
+
+async def _by_id(
+    reader: Reader, statement: Any, *, limit: int, cursor: str | None, newest_first: bool
+) -> Page[ContentSummary]:
+    position = decode_cursor(cursor)
+    if position is not None:
+        last = position.get("id")
+        if type(last) is not int:
+            raise InvalidCursor()
+        statement = statement.where(Content.id < last if newest_first else Content.id > last)
+    order = Content.id.desc() if newest_first else Content.id.asc()
+    rows = (await reader.execute(statement.order_by(order).limit(limit + 1))).all()
+    tags = await tags_of(reader, [row.id for row in rows[:limit]])
+    items = [ContentSummary(**_working_fields(row, tags.get(row.id, []))) for row in rows]
+    return page_of(items, limit, lambda item: {"id": item.id})
+
+
+def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awaitable[bool]]:
+    """Who may join `content:<id>` (live counters, new comments): whoever can see the item."""
+
+    async def check(principal: Principal, room_id: str) -> bool:
+        if not room_id.isdigit() or len(room_id) > 18:
+            return False
+        current = runtime()
+        viewer = Viewer(principal.user_id, principal.roles)
+        async with current.db.connection() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        Content.id,
+                        Content.author_id,
+                        Content.status,
+                        Content.access,
+                        Content.parent_id,
+                    ).where(Content.id == int(room_id))
+                )
+            ).one_or_none()
+            if row is None:
+                return False
+            levels = await access_levels(
+                conn, viewer=viewer, items=[_item(row)], now=current.clock.now()
+            )
+        return levels[row.id] is not Level.NONE
+
+    return check
