@@ -27,8 +27,9 @@ class Category(IdMixin, Base):
         TABLE_OPTIONS,
     )
 
+    # The service deletes only empty leaves; CASCADE lets a whole table be emptied in one go.
     parent_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("categories.id", ondelete="RESTRICT"), nullable=True
+        BigId, ForeignKey("categories.id", ondelete="CASCADE"), nullable=True
     )
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     slug: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
@@ -63,9 +64,10 @@ class Content(IdMixin, Base):
     author_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
-    # A chapter of a course points at the course and is ordered within it.
+    # A chapter of a course points at the course and is ordered within it. The service never
+    # deletes a course with chapters; CASCADE lets a whole table be emptied in one statement.
     parent_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("contents.id", ondelete="RESTRICT"), nullable=True
+        BigId, ForeignKey("contents.id", ondelete="CASCADE"), nullable=True
     )
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     category_id: Mapped[int | None] = mapped_column(

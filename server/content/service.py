@@ -225,9 +225,8 @@ async def tag_ids(session: AsyncSession, *, names: list[str]) -> list[int]:
     """Ids of these tags, inserting the missing ones (a concurrent insert of one is fine)."""
     if not names:
         return []
-    found = dict(
-        (await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).tuples().all()
-    )
+    rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
+    found: dict[str, int] = {name: tag_id for name, tag_id in rows}
     for name in names:
         if name not in found:
             try:
