@@ -26,6 +26,23 @@ async def relation(session: AsyncSession, *, viewer_id: int, user_id: int) -> tu
     return viewer_id in followers, user_id in followers
 
 
+async def lock_pair(session: AsyncSession, *, follower_id: int, followee_id: int) -> dict[int, Any]:
+    """Lock both users' rows, lower id first, before touching the follow row; the rows by id
+    (status, nickname, follower_count, privacy).
+
+    Inserting a follow takes shared locks on both users (the foreign keys) and the counters
+    then need exclusive ones: taken in that order by two requests about the same user, that
+    deadlocks. Taking the exclusive locks first, in one order, makes such requests queue.
+    """
+    rows = await session.execute(
+        select(User.id, User.status, User.nickname, User.follower_count, User.privacy)
+        .where(User.id.in_([follower_id, followee_id]))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return {row.id: row for row in rows}
+
+
 async def insert_follow(
     session: AsyncSession, *, follower_id: int, followee_id: int, now: Any
 ) -> bool:

@@ -34,14 +34,12 @@ class FollowsHidden(Forbidden):
     code, message = "follows.hidden", "This user keeps this list private."
 
 
-async def _state(session: AsyncSession, *, followee_id: int, following: bool) -> FollowState:
-    row = (
-        await session.execute(
-            select(User.follower_count, User.privacy).where(User.id == followee_id)
-        )
-    ).one()
-    shown = Privacy.stored(row.privacy).show_followers
-    return FollowState(following=following, follower_count=row.follower_count if shown else None)
+async def _state(session: AsyncSession, followee: Any, *, following: bool) -> FollowState:
+    """The answer: the follower count read again after the change (current, as the row is
+    locked; on SQLite, whose reads do not lock, it is the first read that sees the winner)."""
+    count = await session.scalar(select(User.follower_count).where(User.id == followee.id))
+    shown = Privacy.stored(followee.privacy).show_followers
+    return FollowState(following=following, follower_count=count if shown else None)
 
 
 async def follow(
@@ -51,25 +49,26 @@ async def follow(
     if follower_id == followee_id:
         raise FollowSelf()
     session = uow.session
-    await users.visible_user(session, user_id=followee_id)
+    rows = await queries.lock_pair(session, follower_id=follower_id, followee_id=followee_id)
+    followee = rows.get(followee_id)
+    if followee is None or followee.status != "active":
+        raise users.UserNotFound()
     inserted = await queries.insert_follow(
         session, follower_id=follower_id, followee_id=followee_id, now=now
     )
-    if inserted:
-        await queries.shift_counts(
-            session, follower_id=follower_id, followee_id=followee_id, delta=1
-        )
-        nickname = await session.scalar(select(User.nickname).where(User.id == follower_id))
-        await notifications.notify(
-            uow,
-            user_id=followee_id,
-            type=FOLLOW_CREATED,
-            title="New follower",
-            body=f"{nickname} followed you.",
-            data={"follower_id": follower_id},
-            actor_id=follower_id,
-        )
-    return await _state(session, followee_id=followee_id, following=True)
+    if not inserted:
+        return await _state(session, followee, following=True)
+    await queries.shift_counts(session, follower_id=follower_id, followee_id=followee_id, delta=1)
+    await notifications.notify(
+        uow,
+        user_id=followee_id,
+        type=FOLLOW_CREATED,
+        title="New follower",
+        body=f"{rows[follower_id].nickname} followed you.",
+        data={"follower_id": follower_id},
+        actor_id=follower_id,
+    )
+    return await _state(session, followee, following=True)
 
 
 async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> FollowState:
@@ -77,13 +76,16 @@ async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> Fo
     if follower_id == followee_id:
         raise FollowSelf()
     session = uow.session
-    if await session.scalar(select(User.id).where(User.id == followee_id)) is None:
+    rows = await queries.lock_pair(session, follower_id=follower_id, followee_id=followee_id)
+    followee = rows.get(followee_id)
+    if followee is None:
         raise users.UserNotFound()
-    if await queries.delete_follow(session, follower_id=follower_id, followee_id=followee_id):
+    deleted = await queries.delete_follow(session, follower_id=follower_id, followee_id=followee_id)
+    if deleted:
         await queries.shift_counts(
             session, follower_id=follower_id, followee_id=followee_id, delta=-1
         )
-    return await _state(session, followee_id=followee_id, following=False)
+    return await _state(session, followee, following=False)
 
 
 def _before_id(cursor: str | None) -> int | None:

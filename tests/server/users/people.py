@@ -9,7 +9,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from models.identity import User
-from server.keys import RUNTIME
+from server.auth import service as auth_service
+from server.auth.schemas import SignedIn
+from server.keys import RUNTIME, TOKENS
 from tests.server.auth.conftest import bearer, register
 
 
@@ -39,3 +41,30 @@ async def json_of(response: Any, status: int) -> Any:
     body = await response.json()
     assert response.status == status, body
     return body
+
+
+async def many(client: TestClient, count: int, prefix: str = "Reader") -> list[Person]:
+    """`count` signed-in people at once (no passwords, so no hashing time)."""
+    runtime, tokens = client.app[RUNTIME], client.app[TOKENS]
+    people = []
+    async with runtime.db.unit_of_work() as uow:
+        for n in range(count):
+            user_id = await auth_service.create_user(
+                uow.session,
+                runtime.pii,
+                email=f"{prefix.lower()}{n}@example.com",
+                phone=None,
+                password=None,
+                nickname=f"{prefix}{n}",
+                now=runtime.clock.now(),
+            )
+            signed = await auth_service.complete_sign_in(
+                uow.session,
+                tokens=tokens,
+                user_id=user_id,
+                client=auth_service.Client(),
+                now=runtime.clock.now(),
+            )
+            assert isinstance(signed, SignedIn)
+            people.append(Person(user_id, bearer(signed.access_token)))
+    return people
