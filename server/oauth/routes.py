@@ -6,10 +6,11 @@ from aiohttp import web
 
 from server.auth.responses import SIGN_IN_DESCRIPTION, SignInResult, signed_in_response
 from server.auth.service import Client
+from server.http.errors import ApiError
 from server.http.limits import client_ip
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SESSION_GUARD, SETTINGS, TOKENS, USER_ID
-from server.oauth import service
+from server.oauth import service, states
 from server.oauth.providers import ProviderIdentity
 from server.oauth.schemas import (
     AuthorizeIn,
@@ -39,10 +40,14 @@ def _client(request: web.Request, body: DeviceFields) -> Client:
 
 
 async def _caller(request: web.Request) -> int | None:
-    """The signed-in user if a bearer token came (then it must be valid), else None."""
+    """The user of a valid bearer token, if one came: a bind must be finished by its starter,
+    while a stale token left in a client never stands in the way of signing in."""
     if "Authorization" not in request.headers:
         return None
-    return await request.app[SESSION_GUARD](request)
+    try:
+        return await request.app[SESSION_GUARD](request)
+    except ApiError:
+        return None
 
 
 @routes.get("/api/v1/auth/oauth/providers", response=ProvidersOut, auth=False)
@@ -66,7 +71,7 @@ async def authorize(request: web.Request, params: ProviderPath, body: AuthorizeI
     provider = service.provider_for(settings, params.provider)
     user_id = await request.app[SESSION_GUARD](request) if body.mode == "bind" else None
     async with runtime.db.unit_of_work() as uow:
-        return await service.start_authorization(
+        return await states.start_authorization(
             uow.session,
             provider=provider,
             redirect_uri=body.redirect_uri,
@@ -95,7 +100,7 @@ async def callback(
     provider = service.provider_for(settings, params.provider)
     caller_id = await _caller(request)
     async with runtime.db.unit_of_work() as uow:
-        pending = await service.claim_state(
+        pending = await states.claim_state(
             uow.session,
             provider=provider.name,
             state=body.state,

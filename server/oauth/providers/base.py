@@ -42,13 +42,13 @@ class ProviderIdentity:
 
 
 class ProviderHttp:
-    """One provider conversation: a client session with the configured timeout."""
+    """One provider conversation: a client session whose failures answer 503."""
 
-    def __init__(self, provider: str, timeout_seconds: float) -> None:
+    def __init__(self, provider: str) -> None:
         self.provider = provider
+        # The caller bounds the whole conversation with one deadline.
         self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-            headers={"User-Agent": "ShareStack"},
+            timeout=aiohttp.ClientTimeout(total=None), headers={"User-Agent": "ShareStack"}
         )
 
     async def __aenter__(self) -> ProviderHttp:
@@ -73,7 +73,7 @@ class ProviderHttp:
             ) as response:
                 raw = await response.read()
                 status = response.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             log.warning(
                 "oauth.provider_unreachable", provider=self.provider, error=type(exc).__name__
             )

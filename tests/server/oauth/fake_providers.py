@@ -74,6 +74,8 @@ class FakeProviders:
         self.grants: dict[str, Grant] = {}
         self.tokens: dict[str, tuple[str, Person]] = {}
         self.broken: set[str] = set()
+        # path -> (status, body): a provider answering something odd at that path.
+        self.odd_answers: dict[str, tuple[int, str]] = {}
         self.delay = 0.0
         self.calls: list[tuple[str, str]] = []
         r = self.app.router
@@ -112,6 +114,9 @@ class FakeProviders:
         self.calls.append((provider, request.path))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if request.path in self.odd_answers:
+            status, body = self.odd_answers[request.path]
+            return web.Response(status=status, text=body)
         if provider in self.broken:
             if provider.startswith("wechat"):
                 return _text_json({"errcode": -1, "errmsg": "system error"})

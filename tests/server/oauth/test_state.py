@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.identity import User
 from models.oauth import OAuthState
 from server.keys import RUNTIME
-from server.oauth import service
+from server.oauth import states
 from tests.server.auth.conftest import error_code
 from tests.server.oauth.conftest import REDIRECT, authorize, callback, consent
 from tests.server.oauth.fake_providers import Person
@@ -79,7 +79,7 @@ async def test_the_state_is_stored_only_as_a_hash(api, engine) -> None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(OAuthState))).one()
     assert row.state_hash != started["state"]
-    assert row.state_hash == service.hash_state(started["state"])
+    assert row.state_hash == states.hash_state(started["state"])
     assert row.redirect_uri == REDIRECT
     assert row.user_id is None
     assert row.code_verifier is not None  # GitHub speaks PKCE
@@ -143,10 +143,10 @@ async def test_expired_states_are_purged(api, engine) -> None:
     await authorize(api, "github")
     runtime = api.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        assert await service.purge_expired_states(uow.session, now=runtime.clock.now()) == 0
+        assert await states.purge_expired_states(uow.session, now=runtime.clock.now()) == 0
     async with runtime.db.unit_of_work() as uow:
         later = runtime.clock.now() + timedelta(seconds=601)
-        assert await service.purge_expired_states(uow.session, now=later) == 1
+        assert await states.purge_expired_states(uow.session, now=later) == 1
 
 
 def test_redirect_allowlist_is_comma_separated_in_the_environment(monkeypatch) -> None:
