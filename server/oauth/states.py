@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,12 +48,16 @@ class PendingAuthorization:
 
 def redirect_allowed(uri: str, allowlist: list[str]) -> bool:
     """True if `uri` is an http(s) URL under one of the allowlisted prefixes, on a boundary."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
         return False
     if parts.username or parts.password or any(c in uri for c in "\\ \t\r\n"):
         return False
-    if any(segment in ("..", ".") for segment in parts.path.split("/")):
+    # Browsers resolve dot segments, percent-encoded ones too, before they navigate.
+    if any(unquote(segment) in ("..", ".") for segment in parts.path.split("/")):
         return False
     for prefix in allowlist:
         if not uri.startswith(prefix) or urlsplit(prefix).netloc != parts.netloc:

@@ -141,15 +141,30 @@ async def test_a_wrong_client_secret_is_our_fault_so_503(
     assert response.status == 503
 
 
+async def _ban(engine: AsyncEngine, user_id: int) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            User.__table__.update().where(User.id == user_id).values(status="banned")
+        )
+
+
 async def test_a_banned_account_cannot_sign_in_with_a_provider(api, fake, engine) -> None:
     ann = Person("ann", "Ann")
     first = await sign_in_with(api, fake, "github", ann)
-    async with engine.begin() as conn:
-        await conn.execute(
-            User.__table__.update().where(User.id == first["user"]["id"]).values(status="banned")
-        )
+    await _ban(engine, first["user"]["id"])
     refused = await sign_in_with(api, fake, "github", ann, status=403)
     assert refused["error"]["code"] == "auth.account_disabled"
-    mini_refused = await mini_login(api, fake.mini_program_code(ann))
-    # The mini-program identity has its own openid, but no banned account to attach to.
-    assert mini_refused["user"]["id"] != first["user"]["id"]
+
+
+async def test_a_banned_account_stays_out_through_the_mini_program_and_its_unionid(
+    api, fake, engine
+) -> None:
+    bob = Person("bob", "Bob")
+    first = await mini_login(api, fake.mini_program_code(bob))
+    await _ban(engine, first["user"]["id"])
+    refused = await mini_login(api, fake.mini_program_code(bob), status=403)
+    assert refused["error"]["code"] == "auth.account_disabled"
+    # The website app finds the same (banned) account through the unionid.
+    website = await sign_in_with(api, fake, "wechat", bob, status=403)
+    assert website["error"]["code"] == "auth.account_disabled"
+    assert await _users(engine) == 1

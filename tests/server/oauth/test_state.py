@@ -105,6 +105,9 @@ async def test_states_without_pkce_keep_no_verifier(api, engine) -> None:
         "javascript:alert(1)",
         "http://localhost:5173/cbx",
         "not a url",
+        "https://[::1/oauth/",
+        "https://app.example/oauth/%2e%2e/admin",
+        "https://app.example\\@evil.example/oauth/",
     ],
 )
 async def test_a_redirect_uri_off_the_allowlist_is_refused(api, engine, redirect_uri) -> None:
