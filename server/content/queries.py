@@ -25,7 +25,7 @@ from server.content.schemas import (
 from server.content.service import ContentNotFound
 from server.db import Reader
 from server.http.guards import Principal
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from server.runtime import Runtime
 
 _SUMMARY_COLUMNS = (
@@ -42,6 +42,8 @@ _SUMMARY_COLUMNS = (
     Content.published_title,
     Content.published_summary,
     Content.published_at,
+)
+_AUTHOR_COLUMNS = (
     User.nickname.label("author_nickname"),
     User.avatar_url.label("author_avatar_url"),
 )
@@ -80,6 +82,7 @@ async def get_published(
     query = (
         select(
             *_SUMMARY_COLUMNS,
+            *_AUTHOR_COLUMNS,
             Content.position,
             Content.published_html,
             Content.preview_html,
@@ -145,12 +148,30 @@ async def _chapters(
     ]
 
 
-def _summary_fields(row: Any, tags: list[str]) -> dict[str, Any]:
+async def authors_of(reader: Reader, author_ids: set[int]) -> dict[int, AuthorOut]:
+    """The authors of a page in one query.
+
+    Read apart from the page on purpose: MariaDB plans `contents JOIN users ... ORDER BY
+    published_at LIMIT n` by scanning users first and sorting every item of theirs.
+    """
+    if not author_ids:
+        return {}
+    rows = await reader.execute(
+        select(User.id, User.nickname, User.avatar_url).where(User.id.in_(author_ids))
+    )
+    return {
+        row.id: AuthorOut(id=row.id, nickname=row.nickname, avatar_url=row.avatar_url)
+        for row in rows
+    }
+
+
+def _summary_fields(row: Any, tags: list[str], author: AuthorOut | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
         "status": row.status,
-        "author": AuthorOut(
+        "author": author
+        or AuthorOut(
             id=row.author_id, nickname=row.author_nickname, avatar_url=row.author_avatar_url
         ),
         "title": row.published_title or "",
@@ -167,11 +188,7 @@ def _summary_fields(row: Any, tags: list[str]) -> dict[str, Any]:
 
 def list_statement(query: ListQuery, *, after: tuple[datetime, int] | None) -> Any:
     """Published items, newest first, keyed on (published_at, id) for the cursor."""
-    statement = (
-        select(*_SUMMARY_COLUMNS)
-        .join(User, User.id == Content.author_id)
-        .where(Content.status == "published")
-    )
+    statement = select(*_SUMMARY_COLUMNS).where(Content.status == "published")
     if query.kind is not None:
         statement = statement.where(Content.kind == query.kind)
     if query.category_id is not None:
@@ -215,21 +232,31 @@ def _after(cursor: str | None) -> tuple[datetime, int] | None:
 async def list_published(
     reader: Reader, *, query: ListQuery, now: datetime
 ) -> Page[ContentSummary]:
-    """A page of published items (titles and summaries are public), in two queries."""
+    """A page of published items (titles and summaries are public), in three queries."""
     rows = (await reader.execute(list_statement(query, after=_after(query.cursor)))).all()
-    tags = await tags_of(reader, [row.id for row in rows[: query.limit]])
-    items = [ContentSummary(**_summary_fields(row, tags.get(row.id, []))) for row in rows]
-    return page_of(
-        items,
-        query.limit,
-        lambda item: {"at": item.published_at.isoformat(), "id": item.id},
-    )
+    return await _page(reader, list(rows), query.limit, working=False, position=_published_position)
 
 
-def _working_fields(row: Any, tags: list[str]) -> dict[str, Any]:
-    fields = _summary_fields(row, tags)
-    fields["title"], fields["summary"] = row.title, row.summary
-    return fields
+def _published_position(item: ContentSummary) -> dict[str, Any]:
+    assert item.published_at is not None
+    return {"at": item.published_at.isoformat(), "id": item.id}
+
+
+async def _page(
+    reader: Reader, rows: list[Any], limit: int, *, working: bool, position: Any
+) -> Page[ContentSummary]:
+    """Summaries of up to `limit` rows with their tags and authors (two more queries)."""
+    shown = rows[:limit]
+    tags = await tags_of(reader, [row.id for row in shown])
+    authors = await authors_of(reader, {row.author_id for row in shown})
+    items = []
+    for row in shown:
+        fields = _summary_fields(row, tags[row.id], authors[row.author_id])
+        if working:
+            fields["title"], fields["summary"] = row.title, row.summary
+        items.append(ContentSummary(**fields))
+    next_cursor = encode_cursor(position(items[-1])) if len(rows) > limit and items else None
+    return Page[ContentSummary](items=items, next_cursor=next_cursor)
 
 
 async def list_mine(
@@ -238,9 +265,9 @@ async def list_mine(
     """The author's own items in any state (working titles), newest first."""
     return await _by_id(
         reader,
-        select(*_SUMMARY_COLUMNS, Content.title, Content.summary)
-        .join(User, User.id == Content.author_id)
-        .where(Content.author_id == author_id, *([Content.status == status] if status else [])),
+        select(*_SUMMARY_COLUMNS, Content.title, Content.summary).where(
+            Content.author_id == author_id, *([Content.status == status] if status else [])
+        ),
         limit=limit,
         cursor=cursor,
         newest_first=True,
@@ -251,9 +278,9 @@ async def review_queue(reader: Reader, *, limit: int, cursor: str | None) -> Pag
     """Items with a version waiting for a moderator, oldest first."""
     return await _by_id(
         reader,
-        select(*_SUMMARY_COLUMNS, Content.title, Content.summary)
-        .join(User, User.id == Content.author_id)
-        .where(Content.review_version.is_not(None)),
+        select(*_SUMMARY_COLUMNS, Content.title, Content.summary).where(
+            Content.review_version.is_not(None)
+        ),
         limit=limit,
         cursor=cursor,
         newest_first=False,
@@ -271,9 +298,7 @@ async def _by_id(
         statement = statement.where(Content.id < last if newest_first else Content.id > last)
     order = Content.id.desc() if newest_first else Content.id.asc()
     rows = (await reader.execute(statement.order_by(order).limit(limit + 1))).all()
-    tags = await tags_of(reader, [row.id for row in rows[:limit]])
-    items = [ContentSummary(**_working_fields(row, tags.get(row.id, []))) for row in rows]
-    return page_of(items, limit, lambda item: {"id": item.id})
+    return await _page(reader, list(rows), limit, working=True, position=lambda i: {"id": i.id})
 
 
 def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awaitable[bool]]:
