@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.creators import CreatorApplication
@@ -207,6 +207,16 @@ async def latest_application(
     return _applicant_view(row, pii)
 
 
+def review_queue_query(*, status: str | None, after: int | None, limit: int) -> Select[Any]:
+    """The queue's one statement: by (status, id) when filtered, by the primary key otherwise."""
+    query = select(*_COLUMNS)
+    if status is not None:
+        query = query.where(CreatorApplication.status == status)
+    if after is not None:
+        query = query.where(CreatorApplication.id > after)
+    return query.order_by(CreatorApplication.id).limit(limit)
+
+
 async def list_applications(
     session: AsyncSession, *, pii: PiiCipher, status: str | None, limit: int, cursor: str | None
 ) -> Page[ReviewedApplicationOut]:
@@ -215,12 +225,8 @@ async def list_applications(
     after = None if position is None else position.get("id")
     if position is not None and (type(after) is not int or after < 0):
         raise InvalidCursor()
-    query = select(*_COLUMNS)
-    if status is not None:
-        query = query.where(CreatorApplication.status == status)
-    if after is not None:
-        query = query.where(CreatorApplication.id > after)
-    rows = (await session.execute(query.order_by(CreatorApplication.id).limit(limit + 1))).all()
+    query = review_queue_query(status=status, after=after, limit=limit + 1)
+    rows = (await session.execute(query)).all()
     items = [_reviewer_view(row, pii) for row in rows]
     return page_of(items, limit, lambda item: {"id": item.id})
 
