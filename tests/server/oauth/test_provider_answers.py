@@ -156,3 +156,10 @@ async def test_two_first_sign_ins_of_one_person_at_once_make_one_account(api, fa
     assert bodies[0]["user"]["id"] == bodies[1]["user"]["id"]
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_a_malformed_github_email_is_not_taken(api, fake) -> None:
+    emails = [{"email": "not-an-email", "primary": True, "verified": True, "visibility": None}]
+    fake.odd_answers["/github-api/user/emails"] = (200, json.dumps(emails))
+    data = await sign_in_with(api, fake, "github", Person("ann", "Ann"))
+    assert data["user"]["email"] is None
