@@ -9,10 +9,11 @@ socket revalidation see the revocation within their cache times.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import AuthSession
@@ -146,21 +147,23 @@ async def register_device(
         "last_seen_at": now,
     }
     same_token = (Device.provider == device.provider, Device.push_token == device.push_token)
-    existing = await session.scalar(select(Device.id).where(*same_token).with_for_update())
-    if existing is None:
-        try:
-            async with session.begin_nested():
-                new = Device(
-                    provider=device.provider, push_token=device.push_token, created_at=now, **values
-                )
-                session.add(new)
-        except IntegrityError:  # registered at the same moment by another request
-            existing = await session.scalar(select(Device.id).where(*same_token))
-        else:
-            existing = new.id
-    await session.execute(update(Device).where(Device.id == existing).values(**values))
-    row = (await session.execute(select(*_DEVICE_COLUMNS).where(Device.id == existing))).one()
+    await session.execute(_upsert_device(session, values, device=device, now=now))
+    row = (await session.execute(select(*_DEVICE_COLUMNS).where(*same_token))).one()
     return _device_out(row, session_id)
+
+
+def _upsert_device(
+    session: AsyncSession, values: dict[str, Any], *, device: DeviceIn, now: datetime
+) -> Any:
+    """One statement that inserts the token or takes over its row: one row per token however
+    many registrations race (a plain insert-or-update would deadlock on MariaDB's S locks)."""
+    row = {"provider": device.provider, "push_token": device.push_token, "created_at": now}
+    if session.get_bind().dialect.name == "sqlite":
+        statement = sqlite_insert(Device).values(**row, **values)
+        return statement.on_conflict_do_update(
+            index_elements=["provider", "push_token"], set_=values
+        )
+    return mysql_insert(Device).values(**row, **values).on_duplicate_key_update(**values)
 
 
 async def list_devices(
@@ -181,5 +184,5 @@ async def remove_device(session: AsyncSession, *, user_id: int, device_id: int) 
     removed = await session.execute(
         delete(Device).where(Device.id == device_id, Device.user_id == user_id)
     )
-    if not getattr(removed, "rowcount", 0):
+    if cast(CursorResult[Any], removed).rowcount != 1:
         raise DeviceNotFound()

@@ -401,3 +401,39 @@ async def test_the_two_factor_rule_as_a_registry_hook_covers_other_admin_routes(
     assert refused.status == 403
     assert await error_code(refused) == "auth.two_factor_required"
     assert (await api.get("/api/v1/probe/mine", headers=admin)).status == 200
+
+
+async def test_the_user_and_audit_lists_cost_the_same_queries_whatever_their_length(
+    api, admin
+) -> None:
+    from sqlalchemy import event
+
+    from server.keys import RUNTIME
+
+    engine = api.app[RUNTIME].db.engine.sync_engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if "users.status, users.roles" not in statement:  # the guard's session check
+            statements.append(statement)
+
+    async def cost(path: str) -> tuple[int, int]:
+        statements.clear()
+        response = await api.get(path, headers=admin)
+        return len((await response.json())["items"]), len(statements)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        few = await cost("/api/v1/admin/users"), await cost("/api/v1/admin/audit")
+        for n in range(4):
+            user = await register(api, email=f"u{n}@example.com")
+            await api.put(
+                f"/api/v1/admin/users/{user['user']['id']}/roles",
+                json={"roles": ["creator"]},
+                headers=admin,
+            )
+        many = await cost("/api/v1/admin/users"), await cost("/api/v1/admin/audit")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [items for items, _ in few] == [1, 0] and [items for items, _ in many] == [5, 4]
+    assert [queries for _, queries in few] == [queries for _, queries in many]

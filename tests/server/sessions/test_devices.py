@@ -61,10 +61,15 @@ async def test_a_token_moving_to_another_account_is_reassigned(api) -> None:
 
 async def test_concurrent_registrations_of_one_token_make_one_device(api, engine) -> None:
     token = (await register(api))["access_token"]
-    results = await asyncio.gather(*(register_device(api, token) for _ in range(4)))
+    bob = (await register(api, email="bob@example.com"))["access_token"]
+    results = await asyncio.gather(
+        *(register_device(api, token if n % 2 else bob) for n in range(8))
+    )
     assert len({result["id"] for result in results}) == 1
     async with engine.connect() as conn:
         assert len((await conn.execute(select(Device.id))).all()) == 1
+    owners = [len(await devices_of(api, account)) for account in (token, bob)]
+    assert sorted(owners) == [0, 1]
 
 
 async def test_removing_a_device_and_another_users_device_is_404(api) -> None:

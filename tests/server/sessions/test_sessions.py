@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import AuthSession
-from server.keys import SESSION_GUARD
+from server.keys import RUNTIME, SESSION_GUARD
 from tests.realtime.conftest import TIMEOUT
 from tests.server.auth.conftest import bearer, error_code, login, register
 
@@ -178,3 +178,29 @@ async def test_revoking_forgets_the_cached_state_in_this_process(api) -> None:
     await api.post("/api/v1/me/sessions/revoke_others", headers=bearer(here["access_token"]))
     # Without waiting for the cache time.
     assert await me_status(api, other["access_token"]) == 401
+
+
+async def test_the_list_costs_one_query_whatever_its_length(api) -> None:
+    from sqlalchemy import event
+
+    account = await register(api)
+    token = account["access_token"]
+    await sessions_of(api, token)  # the session state is cached from here on
+    engine = api.app[RUNTIME].db.engine.sync_engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if "users.status" not in statement:  # not the guard's session check (cached briefly)
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await sessions_of(api, token)
+        one = len(statements)
+        for _ in range(5):
+            await login(api)
+        statements.clear()
+        assert len((await sessions_of(api, token))["items"]) == 6
+        assert len(statements) == one == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
