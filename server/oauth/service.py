@@ -166,10 +166,8 @@ async def _create_account(
     email = _usable_email(identity.email)
     if email is not None and await users_service.find_user_id(session, pii, email=email):
         email = None
-    suffix = identity.provider_user_id[-6:]
-    nickname = (identity.display_name or "").strip()[
-        :NICKNAME_MAX
-    ] or f"{identity.provider}_{suffix}"
+    fallback = f"{identity.provider}_{identity.provider_user_id[-6:]}"
+    nickname = _display_name(identity, NICKNAME_MAX) or fallback
     user_id = await auth_service.create_user(
         session,
         pii,
@@ -263,8 +261,8 @@ async def _insert_link(
     return account
 
 
-def _display_name(identity: ProviderIdentity) -> str | None:
-    return (identity.display_name or "").strip()[:100] or None
+def _display_name(identity: ProviderIdentity, max_length: int = 100) -> str | None:
+    return (identity.display_name or "").strip()[:max_length].strip() or None
 
 
 def _linked_out(account: OAuthAccount) -> LinkedAccountOut:
