@@ -88,7 +88,7 @@ async def authorize(request: web.Request, params: ProviderPath, body: AuthorizeI
     body=CallbackIn,
     response=CallbackOut,
     auth=False,
-    errors=frozenset({401, 403, 409}),
+    errors=frozenset({403, 409}),
     description="Login: " + SIGN_IN_DESCRIPTION + " Bind (send the token of the account that "
     "started it): answers the linked account. The state is spent whatever the provider says.",
 )
