@@ -371,3 +371,32 @@ async def test_the_openapi_document_declares_the_two_step_sign_in(api) -> None:
     assert "202" in login_op["description"]
     assert "TwoFactorChallenge" in document["components"]["schemas"]
     assert "/api/v1/auth/2fa/verify" in document["paths"]
+
+
+async def test_a_deactivated_account_reopens_only_once_the_second_factor_passes(
+    api, clock, engine
+) -> None:
+    token = (await register(api))["access_token"]
+    secret, _ = await enable_two_factor(api, token, clock)
+    async with engine.begin() as conn:
+        await conn.execute(
+            User.__table__.update().values(status="deactivated", deactivated_at=clock.now())
+        )
+    challenge = (await login(api, 202))["challenge"]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(User.status)) == "deactivated"
+    response = await verify(api, challenge, totp_code(secret, clock, 1))
+    assert response.status == 200
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(User.status)) == "active"
+
+
+async def test_turning_two_factor_off_between_the_steps_fails_the_second(api, clock) -> None:
+    token = (await register(api))["access_token"]
+    secret, codes = await enable_two_factor(api, token, clock)
+    challenge = (await login(api, 202))["challenge"]
+    off = await api.post("/api/v1/me/2fa/disable", json={"code": codes[0]}, headers=bearer(token))
+    assert off.status == 204
+    response = await verify(api, challenge, totp_code(secret, clock, 1))
+    assert response.status == 401
+    assert await error_code(response) == "auth.two_factor_invalid"

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import AuthSession
+from server.http.pagination import encode_cursor
 from server.keys import RUNTIME, SESSION_GUARD
 from tests.realtime.conftest import TIMEOUT
 from tests.server.auth.conftest import bearer, error_code, login, register
@@ -60,13 +61,14 @@ async def test_the_list_pages_with_a_cursor(api) -> None:
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     ids = [item["id"] for item in first["items"] + rest["items"]]
     assert ids == sorted(ids, reverse=True)
-    bad = await api.get(
-        "/api/v1/me/sessions",
-        params={"cursor": "bm90LWpzb24"},
-        headers=bearer(account["access_token"]),
-    )
-    assert bad.status == 400
-    assert await error_code(bad) == "pagination.invalid_cursor"
+    for cursor in ("bm90LWpzb24", encode_cursor({"id": "1"}), encode_cursor({"id": 0})):
+        bad = await api.get(
+            "/api/v1/me/sessions",
+            params={"cursor": cursor},
+            headers=bearer(account["access_token"]),
+        )
+        assert bad.status == 400
+        assert await error_code(bad) == "pagination.invalid_cursor"
 
 
 async def test_a_user_never_sees_another_users_sessions(api) -> None:
