@@ -146,8 +146,11 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         async with engine.begin() as conn:
             for table in reversed(models.Base.metadata.sorted_tables):
                 await conn.execute(table.delete())
+        # Only this run's keys: another suite may be running on the same DB number.
         client = Redis.from_url(f"{REDIS_BASE}/{REDIS_DB}")
-        await client.flushdb()
+        keys = [key async for key in client.scan_iter(match=f"*{RUN_PREFIX}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
         await client.aclose()
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from jobs.inprocess import InProcessJobRunner
 from jobs.progress import percent_of, report_progress
 from jobs.registry import FUNCTIONS
+from jobs.sinks import arq_job_id
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.outbox import Event, Job
@@ -64,7 +65,7 @@ async def test_sign_up_queues_the_welcome_job_and_a_worker_sends_exactly_one_not
     user_id, headers = signed_in["user"]["id"], bearer(signed_in["access_token"])
 
     # The outbox's fast path put the job on arq's queue, under the account's natural key.
-    assert await queued_job_ids(redis, settings) == [f"welcome:{user_id}"]
+    assert await queued_job_ids(redis, settings) == [arq_job_id(settings, f"welcome:{user_id}")]
     assert await notifications_of(client, headers) == []
 
     ctx = {"runtime": client.app[RUNTIME]}

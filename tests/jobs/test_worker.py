@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 import jobs.worker
 from jobs.registry import CRON_JOBS, FUNCTIONS
-from jobs.sinks import ArqJobSink, queue_names
+from jobs.sinks import ArqJobSink, arq_job_id, queue_names
 from jobs.worker import MediaWorkerSettings, WorkerSettings
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
@@ -205,7 +205,7 @@ async def test_a_committed_outbox_job_is_queued_at_once_and_the_worker_runs_it(
     job_row, event_row = uow.outbox.written_ids
 
     # Fast path: right after commit, the job is on the arq queue and the event was sent.
-    assert await queued_job_ids(redis, settings) == [f"outbox:{job_row}"]
+    assert await queued_job_ids(redis, settings) == [arq_job_id(settings, f"outbox:{job_row}")]
     assert events.sent == [
         Event(
             type="notification.created",
@@ -221,7 +221,7 @@ async def test_a_committed_outbox_job_is_queued_at_once_and_the_worker_runs_it(
 
     assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
     assert await remaining_keys(attached) == ["fresh"]
-    result = await ArqJob(f"outbox:{job_row}", redis).result_info()
+    result = await ArqJob(arq_job_id(settings, f"outbox:{job_row}"), redis).result_info()
     assert result is not None and result.success and result.result == 1
     assert await queued_job_ids(redis, settings) == []
 
@@ -258,7 +258,7 @@ async def test_the_sweep_task_relays_rows_the_fast_path_missed(
     async with attached.db.sessions() as session:
         left = list((await session.scalars(select(OutboxMessage.id))).all())
     assert left == [recent]
-    relayed = await ArqJob(f"outbox:{stale}", redis).result_info()
+    relayed = await ArqJob(arq_job_id(settings, f"outbox:{stale}"), redis).result_info()
     assert relayed is not None and relayed.success and relayed.result == 1
     assert await remaining_keys(attached) == ["fresh"]
 
@@ -273,7 +273,7 @@ async def test_the_sweep_without_attached_sinks_relays_nothing(
     worker = await run_burst(settings, {"runtime": runtime})
 
     assert worker.jobs_complete == 1
-    assert await ArqJob(f"outbox:{stale}", redis).result_info() is None
+    assert await ArqJob(arq_job_id(settings, f"outbox:{stale}"), redis).result_info() is None
     assert await outbox_count(runtime) == 1
 
 
@@ -288,7 +288,7 @@ async def test_relaying_the_same_row_twice_enqueues_one_job(
     await insert_outbox_row(attached, age=timedelta(minutes=1), row_id=row_id)
     assert await attached.relay.sweep() == 1
 
-    assert await queued_job_ids(redis, settings) == [f"outbox:{row_id}"]
+    assert await queued_job_ids(redis, settings) == [arq_job_id(settings, f"outbox:{row_id}")]
     assert await outbox_count(attached) == 0
 
     worker = await run_burst(settings, {"runtime": attached})
@@ -354,7 +354,7 @@ async def test_a_worker_built_from_worker_settings_runs_a_task_through_its_own_r
         await insert_keys(observer)
         assert observer.redis is not None
         await observer.redis.enqueue_job(
-            PURGE, _job_id="purge-1", _queue_name=queue_names(settings)[None]
+            PURGE, _job_id=arq_job_id(settings, "purge-1"), _queue_name=queue_names(settings)[None]
         )
 
         pool = await worker_pool(settings)
@@ -376,7 +376,7 @@ async def test_a_worker_built_from_worker_settings_runs_a_task_through_its_own_r
         assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
         assert runtime.db.after_commit is None, "on_shutdown closed the worker's runtime"
         assert await remaining_keys(observer) == ["fresh"]
-        result = await ArqJob("purge-1", redis).result_info()
+        result = await ArqJob(arq_job_id(settings, "purge-1"), redis).result_info()
         assert result is not None and result.success and result.result == 1
     finally:
         await observer.close()

@@ -191,7 +191,7 @@ async def test_a_job_and_an_event_survive_a_redis_outage_that_starts_right_after
     [payload] = message["data"]
     assert payload["type"] == "probe.event"
     assert payload["data"] == {"probe": probe}
-    result = await ArqJob(f"outbox:{job_row}", check_redis).result_info()
+    result = await ArqJob(f"{RUN_PREFIX}:outbox:{job_row}", check_redis).result_info()
     assert result is not None and result.success and result.result == 1
     assert took < 15, f"swept in {took:.1f} s"
 
