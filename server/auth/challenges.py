@@ -10,9 +10,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.security import LoginChallenge, TotpSecret
@@ -110,3 +110,11 @@ async def spend(session: AsyncSession, *, challenge_id: int, now: datetime) -> N
     await session.execute(
         update(LoginChallenge).where(LoginChallenge.id == challenge_id).values(used_at=now)
     )
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Delete challenges that expired over a day ago (used or not); how many went."""
+    result = await session.execute(
+        delete(LoginChallenge).where(LoginChallenge.expires_at < now - timedelta(days=1))
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)

@@ -400,3 +400,22 @@ async def test_turning_two_factor_off_between_the_steps_fails_the_second(api, cl
     response = await verify(api, challenge, totp_code(secret, clock, 1))
     assert response.status == 401
     assert await error_code(response) == "auth.two_factor_invalid"
+
+
+async def test_challenges_expired_over_a_day_ago_are_purged(api, clock, engine) -> None:
+    from datetime import timedelta
+
+    from server.auth import challenges
+    from server.keys import RUNTIME
+
+    token = (await register(api))["access_token"]
+    await enable_two_factor(api, token, clock)
+    await login(api, 202)
+    clock.move(3600)
+    await login(api, 202)
+    async with api.app[RUNTIME].db.unit_of_work() as uow:
+        assert await challenges.purge_expired(uow.session, now=clock.now()) == 0
+        later = clock.now() + timedelta(days=1)
+        assert await challenges.purge_expired(uow.session, now=later) == 1
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(LoginChallenge.id))).all()) == 1
