@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 from typing import Any
 
 import orjson
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import packet as sio_packet
 
+from realtime.engine import LeanEngineServer, LeanSocket, text_frame
 from server.settings import Settings
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -31,50 +29,21 @@ class OrjsonShim:
         return orjson.loads(data)
 
 
-class UncompressedWebSocket(eio_aiohttp.WebSocket):
-    """engine.io's aiohttp websocket without permessage-deflate.
-
-    aiohttp compresses each frame per socket by default: a zlib state per connection and a
-    compression per recipient of a broadcast. Browsers and socket.io-client 3+ need neither.
-    """
-
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-        request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        # The engine.io socket this websocket serves: broadcasts may write to its transport.
-        owner = getattr(self.handler, "__self__", None)
-        if owner is not None:
-            owner.ws_transport = request.transport
-        try:
-            await self.handler(self)
-        finally:
-            if owner is not None:
-                owner.ws_transport = None
-        return self._sock
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked, uncompressed websocket text frame, as aiohttp's writer sends it."""
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", 0x81, size) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
-
-
 def idle_transport(socket: Any) -> asyncio.Transport | None:
-    """The websocket transport of an engine.io socket that nothing else is writing to now.
+    """The websocket transport of an engine.io socket that a frame may be written to now.
 
-    Writing a frame straight to it keeps order only if the socket has nothing queued or in
-    flight (its writer task is parked on an empty queue: `_unfinished_tasks` counts a packet
-    from `put` until the writer has taken it, right before it writes) and nothing is buffered
-    (the writer is not waiting for a drain). Otherwise None: use the queue.
+    A LeanSocket writes every packet straight to its transport, so a frame written there now
+    keeps its place. A library socket (one that upgraded from long-polling) keeps order only if
+    it has nothing queued or in flight (its writer task is parked on an empty queue:
+    `_unfinished_tasks` counts a packet from `put` until the writer has taken it, right before
+    it writes) and nothing is buffered (the writer is not waiting for a drain). Otherwise None:
+    use `socket.send`.
     """
+    if isinstance(socket, LeanSocket):
+        direct = socket.direct
+        if direct is None or socket.closed or direct.is_closing():
+            return None
+        return direct
     transport = getattr(socket, "ws_transport", None)
     if (
         transport is None
@@ -87,6 +56,13 @@ def idle_transport(socket: Any) -> asyncio.Transport | None:
     ):
         return None
     return transport
+
+
+class SocketServer(socketio.AsyncServer):
+    """python-socketio's server on LeanEngineServer (realtime/engine.py)."""
+
+    def _engineio_server_class(self) -> type[LeanEngineServer]:
+        return LeanEngineServer
 
 
 class HoldingManager(socketio.AsyncManager):
@@ -213,7 +189,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     origins: list[str] | str = settings.cors_origins
     if not origins and settings.environment != "production":
         origins = "*"  # development convenience; production refuses to start with "*"
-    sio = socketio.AsyncServer(
+    sio = SocketServer(
         async_mode="aiohttp",
         client_manager=client_manager(settings),
         json=OrjsonShim,
@@ -223,7 +199,6 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         ping_interval=25,
         ping_timeout=20,
     )
-    sio.eio._async = {**sio.eio._async, "websocket": UncompressedWebSocket}
     return sio
 
 

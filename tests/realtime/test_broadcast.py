@@ -1,5 +1,5 @@
-"""Local delivery: one frame written to every idle websocket, the queue for any other; batched
-revalidation of sessions."""
+"""Local delivery: one frame written to every websocket that may take it now, the socket's own
+send for any other; batched revalidation of sessions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from realtime import namespace as namespace_module
+from realtime.engine import LeanSocket
 from realtime.namespace import REALTIME
 from realtime.server import idle_transport, text_frame
 from server.keys import SOCKETS, TOKENS
@@ -53,7 +54,8 @@ class FakeSocket:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
 
-async def test_only_an_idle_websocket_is_written_to_directly() -> None:
+async def test_only_an_idle_library_websocket_is_written_to_directly() -> None:
+    # Sockets that upgraded from long-polling keep python-engineio's queue and writer task.
     idle = FakeSocket(FakeTransport())
     assert idle_transport(idle) is idle.ws_transport
     assert idle_transport(FakeSocket(None)) is None, "long-polling: no websocket"
@@ -88,15 +90,17 @@ async def test_a_room_broadcast_reaches_every_local_socket_in_order(server, conn
     assert other.events.empty()
 
 
-async def test_a_socket_with_queued_packets_gets_the_broadcast_after_them(server, connect) -> None:
+async def test_a_packet_sent_to_a_socket_comes_before_a_later_broadcast(server, connect) -> None:
     account = await sign_up(server)
     socket = await connect(server, {"token": account["access_token"]})
     sio = server.app[SOCKETS]
     [eio_socket] = sio.eio.sockets.values()
-    # A packet queued but not yet written: the broadcast must queue behind it.
+    # A websocket client's packets are written as they are sent: nothing waits in a queue, so
+    # a broadcast may always write its frame straight after them.
     first = sio.packet_class(sio_packet.EVENT, namespace="/", data=["first", {"n": 1}])
     await eio_socket.send(eio_packet.Packet(eio_packet.MESSAGE, first.encode()))
-    assert idle_transport(eio_socket) is None
+    assert isinstance(eio_socket, LeanSocket) and eio_socket._queue is None
+    assert idle_transport(eio_socket) is eio_socket.direct is not None
     await sio.emit("second", {"n": 2}, room=f"user:{account['user']['id']}")
     assert [await socket.next(), await socket.next()] == [("first", {"n": 1}), ("second", {"n": 2})]
 
