@@ -36,7 +36,7 @@ async def require_admin_second_factor(request: web.Request, route: Route) -> Non
     Shaped as a route-registry `after_auth` hook so that every domain's admin routes can share
     it; this table's routes apply it themselves (`admin_unit_of_work`).
     """
-    if "admin" not in route.roles:
+    if "admin" not in route.roles or not request.app[SETTINGS].require_two_factor_for_admins:
         return
     async with request.app[RUNTIME].db.read() as session:
         await _check_second_factor(request, session)
