@@ -19,6 +19,8 @@ from bench.report import render, write_json
 REGISTRY: dict[str, str] = {
     "b1": "bench.b1_public_json",
     "b2": "bench.b2_me",
+    "b2c": "bench.b2_content",
+    "b3": "bench.b3_content_list",
     "b4": "bench.b4_fanout",
     "b7": "bench.b7_idle_memory",
 }

@@ -80,14 +80,15 @@ def check_redis(url: str) -> None:
 
 
 def delete_prefixed_keys(url: str, prefix: str) -> int:
-    """Delete the keys this run created (``<prefix>:*`` and ``<prefix>`` itself)."""
+    """Delete the keys this run created: ``<prefix>:*``, ``<prefix>`` itself, and arq's
+    ``arq:job:<prefix>:*`` (job ids carry the prefix)."""
     import redis
 
     deleted = 0
     try:
         with redis.Redis.from_url(url, socket_connect_timeout=3) as client:
             batch: list[bytes] = []
-            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            for key in client.scan_iter(match=f"*{prefix}:*", count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
                     deleted += int(client.delete(*batch))
