@@ -277,6 +277,12 @@ async def get_public_profile(
     )
 
 
+async def get_privacy(session: AsyncSession, *, user_id: int) -> Privacy:
+    """A user's privacy settings with defaults filled in (messaging reads `who_can_message`)."""
+    stored = await session.scalar(select(User.privacy).where(User.id == user_id))
+    return Privacy.stored(stored)
+
+
 def searchable_clause(dialect: str) -> ColumnElement[bool]:
     """Users who did not turn `privacy.searchable` off (the JSON is read per dialect)."""
     if dialect == "sqlite":

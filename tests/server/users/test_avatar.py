@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
-from jobs.sinks import queue_names
+from jobs.sinks import arq_job_id, queue_names
 from server.keys import RUNTIME
+from server.users import avatars
 from tests.conftest import make_settings
 from tests.server.users.images import (
     PHP,
@@ -66,7 +67,7 @@ async def test_an_accepted_image_is_stored_privately_and_queued(
     [stored] = uploads_of(api, ann)
     assert stored.read_bytes() == data
     assert await media_jobs(redis, auth_settings) == [
-        f"avatar:uploads/avatars/{ann.id}/{stored.name}"
+        arq_job_id(auth_settings, f"avatar:uploads/avatars/{ann.id}/{stored.name}")
     ]
 
 
@@ -103,11 +104,35 @@ async def test_magic_bytes_with_no_image_behind_them_are_422(api, ann) -> None:
     assert uploads_of(api, ann) == []
 
 
-async def test_a_png_whose_chunks_are_corrupt_is_422(api, ann) -> None:
+@pytest.mark.parametrize("offset", [40, -20])
+async def test_a_png_whose_chunks_are_corrupt_is_422(api, ann, offset) -> None:
     png = bytearray(image_bytes("PNG"))
-    png[40] ^= 0xFF  # inside the image data: the chunk's CRC no longer matches
+    png[offset] ^= 0xFF  # a header chunk, or the pixel data: a chunk's CRC no longer matches
     body = await upload(api, ann, form(bytes(png), kind="image/png"), 422)
     assert body["error"]["code"] == "users.avatar_unreadable"
+    assert uploads_of(api, ann) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,
+        "https://cdn.example.com/a.png",
+        "http://127.0.0.1:8080/files/public/avatars/2/abc-256.webp",  # another user's folder
+        "http://127.0.0.1:8080/files/public/avatars/1/../../x-256.webp",
+        "http://127.0.0.1:8080/files/public/avatars/1/abc-64.webp",
+    ],
+)
+def test_only_our_own_avatar_urls_name_files_to_delete(url) -> None:
+    assert avatars.keys_of_url("http://127.0.0.1:8080", 1, url) == []
+
+
+def test_our_avatar_url_names_both_sizes() -> None:
+    url = "http://127.0.0.1:8080/files/public/avatars/1/abc-256.webp"
+    assert avatars.keys_of_url("http://127.0.0.1:8080/", 1, url) == [
+        "public/avatars/1/abc-256.webp",
+        "public/avatars/1/abc-64.webp",
+    ]
 
 
 @pytest.mark.parametrize("size", [(100_000, 100_000), (8_000, 8_000)])

@@ -200,3 +200,15 @@ def test_settings_defaults_are_documented_in_the_schema() -> None:
     for model in (Preferences, Privacy):
         for name, field in model.model_fields.items():
             assert field.description and "default" in field.description, name
+
+
+async def test_other_domains_read_privacy_with_defaults_filled_in(api, ann) -> None:
+    from server.keys import RUNTIME
+    from server.users import service
+
+    await patch(api, ann, {"privacy": {"who_can_message": "nobody"}})
+    async with api.app[RUNTIME].db.read() as session:
+        privacy = await service.get_privacy(session, user_id=ann.id)
+        unknown = await service.get_privacy(session, user_id=10**9)
+    assert privacy == Privacy(who_can_message="nobody")
+    assert unknown == Privacy()
