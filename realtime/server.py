@@ -158,6 +158,21 @@ class RedisManager(socketio.AsyncRedisManager, HoldingManager):
     """
 
     connected: bool
+    listener: Any = None
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            return  # sentinel URLs: as the library connects
+        # The pub/sub listener blocks on its subscription for as long as the channel is quiet.
+        # Under the commands' socket_timeout every quiet spell longer than that failed the read:
+        # an error logged, a second's sleep, a resubscribe, and whatever was published meanwhile
+        # lost to this instance. Its own client reads without a timeout; TCP keepalive notices a
+        # dead peer, and a closed connection fails the read at once (the library reconnects).
+        options = {**self.redis_options, "socket_keepalive": True}
+        options.pop("socket_timeout", None)
+        self.listener = type(self.redis).from_url(self.redis_url, **options)
+        self.pubsub = self.listener.pubsub(ignore_subscribe_messages=True)
 
     async def _publish(self, data: Any) -> Any:
         for retries_left in (1, 0):
@@ -210,7 +225,8 @@ async def close_socket_server(sio: socketio.AsyncServer) -> None:
     if isinstance(listener, asyncio.Task) and not listener.done():
         listener.cancel()
         await asyncio.wait({listener}, timeout=2)
-    for client in (getattr(manager, "pubsub", None), getattr(manager, "redis", None)):
+    clients = ("pubsub", "listener", "redis")
+    for client in (getattr(manager, name, None) for name in clients):
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
