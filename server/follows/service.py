@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, exists, func, or_, select, update
+from sqlalchemy import Select, String, and_, cast, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.follows import Follow
@@ -98,6 +98,31 @@ def _before_id(cursor: str | None) -> int | None:
     return before
 
 
+def _sides(followers: bool) -> tuple[Any, Any]:
+    """(the owner's column, the listed users' column) of a follow row."""
+    if followers:
+        return Follow.followee_id, Follow.follower_id
+    return Follow.follower_id, Follow.followee_id
+
+
+def list_query(*, owner_id: int, followers: bool, before: int | None, limit: int) -> Select[Any]:
+    """One page of a list: follow rows of the owner, newest first, with the listed users."""
+    mine, theirs = _sides(followers)
+    columns: tuple[Any, ...] = (
+        Follow.id.label("follow_id"),
+        Follow.created_at,
+        *users.SUMMARY_COLUMNS,
+    )
+    query = (
+        select(*columns)
+        .join(User, User.id == theirs)
+        .where(mine == owner_id, User.status == "active")
+    )
+    if before is not None:
+        query = query.where(Follow.id < before)
+    return query.order_by(Follow.id.desc()).limit(limit)
+
+
 async def _follow_list(
     session: AsyncSession,
     *,
@@ -115,19 +140,9 @@ async def _follow_list(
         raise FollowsHidden()
     before = _before_id(cursor)
     # Followers: rows pointing at the owner, listing their followers; following: the reverse.
-    mine, theirs = (
-        (Follow.followee_id, Follow.follower_id)
-        if followers
-        else (Follow.follower_id, Follow.followee_id)
-    )
-    query = (
-        select(Follow.id.label("follow_id"), Follow.created_at, *users.SUMMARY_COLUMNS)
-        .join(User, User.id == theirs)
-        .where(mine == owner_id, User.status == "active")
-    )
-    if before is not None:
-        query = query.where(Follow.id < before)
-    rows = (await session.execute(query.order_by(Follow.id.desc()).limit(limit + 1))).all()
+    mine, theirs = _sides(followers)
+    query = list_query(owner_id=owner_id, followers=followers, before=before, limit=limit + 1)
+    rows = (await session.execute(query)).all()
     more, rows = len(rows) > limit, rows[:limit]
     mutual: set[int] = set()
     if rows:

@@ -124,3 +124,19 @@ async def test_a_file_outside_public_cannot_be_reached_through_public(api) -> No
     await put(api, "uploads/avatars/1/original")
     response = await api.get("/files/uploads/avatars/1/original")
     assert await error_of(response, 403) == "files.link_invalid"
+
+
+async def test_a_backend_without_local_paths_serves_the_bytes(api, monkeypatch) -> None:
+    await put(api, "public/avatars/1/abc-64.webp", b"RIFF....WEBPVP8 ")
+    local = api.app[RUNTIME].storage
+
+    class RemoteStorage:  # like an object store: the same files, no local paths
+        exists, read = local.exists, local.read
+
+        def path(self, key: str) -> None:
+            return None
+
+    monkeypatch.setattr(api.app[RUNTIME], "storage", RemoteStorage())
+    response = await api.get("/files/public/avatars/1/abc-64.webp")
+    assert response.status == 200 and await response.read() == b"RIFF....WEBPVP8 "
+    assert response.headers["Content-Type"] == "image/webp"
