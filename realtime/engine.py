@@ -17,12 +17,14 @@ gets a LeanSocket instead:
   its buffer is out; the reader sees the end and the handler returns.
 
 Long-polling clients, and those that upgrade from long-polling to websocket, keep the library's
-AsyncSocket. The protocol on the wire is unchanged (OPEN with the same fields, PING every
-`ping_interval`, PONG re-arms it, CLOSE on a server disconnect).
+AsyncSocket (with UncompressedWebSocket for the upgrade), as does any request that the fast path
+in LeanEngineServer.handle_request leaves to the library. The protocol on the wire is unchanged
+(OPEN with the same fields, PING every `ping_interval`, PONG re-arms it, CLOSE on a server
+disconnect).
 
-Written against python-engineio 4.15 (AsyncServer._handle_connect, BaseSocket's attributes,
-AsyncSocket's close/receive/check_ping_timeout) and aiohttp 3.14; tests/realtime/test_engine.py
-checks the parts that would drift.
+Written against python-engineio 4.15 (AsyncServer.handle_request and _handle_connect, the
+attributes of BaseSocket, AsyncSocket's close/receive/check_ping_timeout) and aiohttp 3.14;
+tests/realtime/test_engine.py checks the parts that would drift.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import logging
 import struct
 import sys
 import time
+import urllib.parse
 from collections import deque
 from typing import Any
 
@@ -305,41 +308,51 @@ class LeanEngineServer(engineio.AsyncServer):
         }
         self.pinger = Pinger(self.ping_interval)
 
-    async def _handle_connect(
-        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
-    ) -> Any:
-        """The library's connect (engineio 4.15 AsyncServer._handle_connect), LeanSocket for
-        websocket; long-polling keeps the library's socket."""
-        if transport != "websocket":
-            return await super()._handle_connect(environ, transport, jsonp_index)
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        """A websocket connect opens a LeanSocket here; any other request goes to the library.
+
+        So does any request this path is unsure of: the library answers it (or refuses it) as
+        it always has. The library's handle_request and _handle_connect frames, and the parsed
+        query the first keeps, would stay suspended for the life of the connection; this one
+        frame holds the request and the environ.
+        """
+        request = args[0] if len(args) == 1 and not kwargs else None
+        if not isinstance(request, web.BaseRequest) or not self._websocket_connect(request):
+            return await super().handle_request(*args, **kwargs)
+        environ = self._async["translate_request"](request)
+        origin = environ.get("HTTP_ORIGIN")
+        if origin and self.cors_allowed_origins != []:
+            allowed = self._cors_allowed_origins(environ)
+            if allowed is not None and origin not in allowed:
+                return await super().handle_request(*args, **kwargs)  # refused, and logged
+        del origin
+
+        # From here as engineio 4.15's AsyncServer._handle_connect for the websocket transport.
         if self.start_service_task:
             # the service task closes sockets whose ping went unanswered
             self.start_service_task = False
             self.service_task_handle = self.start_background_task(self._service_task)
-
         sid = self.generate_id()
         s = LeanSocket(self, sid)
         self.sockets[sid] = s
-
-        pkt = eio_packet.Packet(
-            eio_packet.OPEN,
-            {
-                "sid": sid,
-                "upgrades": self._upgrades(sid, transport),
-                "pingTimeout": int(self.ping_timeout * 1000),
-                "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
-                "maxPayload": self.max_http_buffer_size,
-            },
+        await s.send(
+            eio_packet.Packet(
+                eio_packet.OPEN,
+                {
+                    "sid": sid,
+                    "upgrades": self._upgrades(sid, "websocket"),
+                    "pingTimeout": int(self.ping_timeout * 1000),
+                    "pingInterval": int(self.ping_interval + self.ping_interval_grace_period)
+                    * 1000,
+                    "maxPayload": self.max_http_buffer_size,
+                },
+            )
         )
-        await s.send(pkt)
-        del pkt  # this frame lives as long as the connection
-
         ret = await self._trigger_event("connect", sid, environ, run_async=False)
         if ret is not None and ret is not True:
             del self.sockets[sid]
             self.logger.warning("Application rejected connection")
-            return self._unauthorized(ret or None)
-
+            return await self._make_response(self._unauthorized(ret or None), environ)
         s.schedule_ping()
         try:
             return await s.serve(environ)
@@ -347,6 +360,20 @@ class LeanEngineServer(engineio.AsyncServer):
             if s.closed and sid in self.sockets:
                 # websocket connection ended, so we are done
                 del self.sockets[sid]
+
+    def _websocket_connect(self, request: web.BaseRequest) -> bool:
+        """A new Engine.IO 4 session asking for the websocket transport, with the upgrade
+        header (the checks of the library's handle_request on that path)."""
+        query = urllib.parse.parse_qs(request.query_string)
+        return (
+            request.method == "GET"
+            and "sid" not in query
+            and "j" not in query
+            and query.get("transport") == ["websocket"]
+            and "websocket" in self.transports
+            and query.get("EIO") == ["4"]
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+        )
 
     async def shutdown(self) -> None:
         await self.pinger.stop()

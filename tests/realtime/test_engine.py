@@ -249,3 +249,22 @@ async def test_the_pinger_pings_in_schedule_order_and_stops() -> None:
     await until(lambda: pinged[-1] == "d")
     await pinger.stop()
     assert pinger._task is None
+
+
+async def test_requests_off_the_websocket_connect_path_get_the_librarys_answers(
+    aiohttp_client,
+) -> None:
+    server = await aiohttp_client(bare_app(cors_allowed_origins=["https://app.example.com"]))
+    sio = server.app[SIO]
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+    upgrade["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+    old = await server.get("/socket.io/?EIO=3&transport=websocket", headers=upgrade)
+    assert old.status == 400 and "unsupported version" in await old.text()
+    foreign = await server.get(
+        "/socket.io/?EIO=4&transport=websocket",
+        headers={**upgrade, "Origin": "https://elsewhere.example"},
+    )
+    assert foreign.status == 400 and "not an accepted origin" in await foreign.text()
+    plain = await server.get("/socket.io/?EIO=4&transport=websocket")
+    assert plain.status == 400 and "Invalid websocket upgrade" in await plain.text()
+    assert not sio.eio.sockets
