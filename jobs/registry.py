@@ -67,4 +67,4 @@ def runtime_of(ctx: dict[str, Any]) -> Runtime:
 
 def load_tasks() -> None:
     """Import every task module so its tasks register."""
-    from jobs import accounts, content, notifications, platform, users  # noqa: F401
+    from jobs import accounts, content, counters, media, notifications, platform, users  # noqa: F401

@@ -13,6 +13,7 @@ from models.content import (
 from models.creators import CreatorApplication, DataExport
 from models.follows import Follow
 from models.identity import AdminLog, AuthSession, RefreshToken, User
+from models.media import Media
 from models.notifications import Notification
 from models.oauth import OAuthAccount, OAuthState
 from models.platform import IdempotencyKey, OutboxMessage
@@ -34,6 +35,7 @@ __all__ = [
     "Follow",
     "IdempotencyKey",
     "LoginChallenge",
+    "Media",
     "Notification",
     "OAuthAccount",
     "OAuthState",

@@ -376,6 +376,18 @@ ensure_redis() { # [HOST] [PORT]
 }
 
 # --------------------------------------------------------------------------
+# ffmpeg (media jobs probe, transcode and make posters; the tests make tiny media with it)
+# --------------------------------------------------------------------------
+
+ensure_ffmpeg() {
+  if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then
+    log "ffmpeg found ($(ffmpeg -version 2>/dev/null | head -n1 | cut -d' ' -f3))"
+    return 0
+  fi
+  apt_install ffmpeg || die "could not install ffmpeg"
+}
+
+# --------------------------------------------------------------------------
 # Node.js (the tests drive the server with the official socket.io JS client)
 # --------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from server.http.limits import limit_per_account
 from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, RUNTIME, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
+from server.media import routes as media_routes
 from server.metrics import Metrics
 from server.notifications import routes as notifications_routes
 from server.oauth import routes as oauth_routes
@@ -42,6 +43,7 @@ ROUTE_TABLES = [
     users_routes.routes,
     follows_routes.routes,
     content_routes.routes,
+    media_routes.routes,
     creators_routes.routes,
     accounts_routes.routes,
     notifications_routes.routes,

@@ -83,6 +83,28 @@ class Settings(BaseSettings):
     # Content: submitted items wait for a moderator; off, submitting publishes at once.
     content_review_required: bool = True
 
+    # --- Media ---
+    # Largest upload per kind in bytes (413 media.too_large past it; nothing is kept).
+    media_image_max_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    media_audio_max_bytes: int = Field(200 * 1024 * 1024, gt=0)
+    media_video_max_bytes: int = Field(1024 * 1024 * 1024, gt=0)
+    # The most pixels an image may decode to (a small file claiming more is a decompression bomb).
+    media_max_pixels: int = Field(50_000_000, gt=0)
+    # How long a signed link to a media file lives.
+    media_url_seconds: int = Field(600, gt=0)
+    # ffprobe/ffmpeg: the programs, and how long one probe or one transcode may run.
+    ffprobe_path: str = "ffprobe"
+    ffmpeg_path: str = "ffmpeg"
+    media_probe_timeout_seconds: float = Field(30.0, gt=0)
+    media_transcode_timeout_seconds: float = Field(600.0, gt=0)
+    # Where files live: `local` (STORAGE_DIR) or `s3` (any S3-compatible store).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "sharestack"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+
     # --- Verification codes, email and SMS ---
     # One-time codes: lifetime, wrong guesses a code survives, and how often one address (over
     # every purpose) and one IP may be sent a code ("N/<period>", several joined by ";").

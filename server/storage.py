@@ -11,9 +11,10 @@ import asyncio
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import AsyncIterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.settings import Settings
 
@@ -106,6 +107,103 @@ class LocalStorage:
         self.path(key).unlink(missing_ok=True)
 
 
+class S3Storage:
+    """Objects in one bucket of an S3-compatible store (AWS S3, MinIO, Ceph, OSS, COS...).
+    There is no local path: jobs that need a file (ffprobe, Pillow) download it first."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None,
+        bucket: str,
+        access_key: str | None,
+        secret_key: str | None,
+        region: str,
+    ) -> None:
+        from aiobotocore.session import get_session
+
+        self.bucket = bucket
+        self._session = get_session()
+        self._options = {
+            "endpoint_url": endpoint_url or None,
+            "region_name": region,
+            "aws_access_key_id": access_key,
+            "aws_secret_access_key": secret_key,
+        }
+
+    def _client(self) -> Any:
+        return self._session.create_client("s3", **self._options)
+
+    def path(self, key: str) -> Path | None:
+        safe_key(key)
+        return None
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, limit: int | None = None
+    ) -> int:
+        safe_key(key)
+        # Spooled to a temporary file first: nothing reaches the bucket past the limit, and a
+        # reader never sees half an object.
+        with tempfile.TemporaryFile() as buffer:
+            size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise TooLarge(key)
+                await asyncio.to_thread(buffer.write, chunk)
+            buffer.seek(0)
+            async with self._client() as client:
+                await client.put_object(
+                    Bucket=self.bucket, Key=key, Body=buffer, ContentLength=size
+                )
+        return size
+
+    async def put(self, key: str, data: bytes) -> int:
+        safe_key(key)
+        async with self._client() as client:
+            await client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return len(data)
+
+    async def read(self, key: str) -> bytes:
+        safe_key(key)
+        async with self._client() as client:
+            try:
+                response = await client.get_object(Bucket=self.bucket, Key=key)
+            except client.exceptions.NoSuchKey as exc:
+                raise FileNotFoundError(key) from exc
+            async with response["Body"] as body:
+                data: bytes = await body.read()
+        return data
+
+    async def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        safe_key(key)
+        async with self._client() as client:
+            try:
+                await client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        safe_key(key)
+        async with self._client() as client:
+            await client.delete_object(Bucket=self.bucket, Key=key)
+
+
 def storage_from_settings(settings: Settings) -> Storage:
-    """The configured backend (local disk under STORAGE_DIR, by default DATA_DIR/files)."""
+    """The configured backend: local disk under STORAGE_DIR (by default DATA_DIR/files), or an
+    S3 bucket when STORAGE_BACKEND=s3."""
+    if settings.storage_backend == "s3":
+        secret = settings.s3_secret_key
+        return S3Storage(
+            endpoint_url=settings.s3_endpoint_url,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=secret.get_secret_value() if secret is not None else None,
+            region=settings.s3_region,
+        )
     return LocalStorage(settings.storage_dir or settings.data_dir / "files")
