@@ -10,6 +10,7 @@ from models.content import (
     PlanContent,
     Tag,
 )
+from models.counters import ContentCounter, ContentShareChannel, CounterFlush
 from models.creators import CreatorApplication, DataExport
 from models.follows import Follow
 from models.identity import AdminLog, AuthSession, RefreshToken, User
@@ -26,8 +27,11 @@ __all__ = [
     "Base",
     "Category",
     "Content",
+    "ContentCounter",
+    "ContentShareChannel",
     "ContentTag",
     "ContentVersion",
+    "CounterFlush",
     "CreatorApplication",
     "DataExport",
     "Device",

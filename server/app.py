@@ -15,6 +15,7 @@ from server.auth.tokens import TokenService
 from server.content import queries as content_queries
 from server.content import routes as content_routes
 from server.creators import routes as creators_routes
+from server.discovery import routes as discovery_routes
 from server.follows import routes as follows_routes
 from server.http import system
 from server.http.cors import CorsPolicy
@@ -43,6 +44,7 @@ ROUTE_TABLES = [
     users_routes.routes,
     follows_routes.routes,
     content_routes.routes,
+    discovery_routes.routes,
     media_routes.routes,
     creators_routes.routes,
     accounts_routes.routes,

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     # Content: submitted items wait for a moderator; off, submitting publishes at once.
     content_review_required: bool = True
 
+    # --- Counters and discovery ---
+    # A view counts once per viewer (account, or hashed IP) per item within this window.
+    counters_view_dedupe_seconds: int = Field(1800, gt=0)
+    # Items whose increments one flush moves from Redis to the database.
+    counters_flush_batch: int = Field(500, gt=0, le=10_000)
+    # A batch claimed by a flush that died is applied by a later flush after this long.
+    counters_stale_batch_seconds: float = Field(60.0, gt=0)
+    # Hot scores are kept for items published within this many days (older ones score 0).
+    discover_hot_window_days: int = Field(30, gt=0)
+    # The following feed reads the newest of this many followed authors.
+    discover_following_cap: int = Field(500, gt=0, le=5000)
+
     # --- Media ---
     # Largest upload per kind in bytes (413 media.too_large past it; nothing is kept).
     media_image_max_bytes: int = Field(20 * 1024 * 1024, gt=0)

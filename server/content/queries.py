@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from models.content import Content, ContentTag, Tag
+from models.counters import ContentCounter
 from models.identity import User
 from server.content.access import Item, Level, Viewer, access_levels
 from server.content.schemas import (
@@ -23,6 +24,8 @@ from server.content.schemas import (
     ListQuery,
 )
 from server.content.service import ContentNotFound
+from server.counters import counters_of
+from server.counters.queries import COLUMNS as COUNTER_COLUMNS
 from server.db import Reader
 from server.http.guards import Principal
 from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
@@ -86,8 +89,10 @@ async def get_published(
             Content.position,
             Content.published_html,
             Content.preview_html,
+            *COUNTER_COLUMNS,
         )
         .join(User, User.id == Content.author_id)
+        .outerjoin(ContentCounter, ContentCounter.content_id == Content.id)
         .where(Content.id == content_id, Content.published_version.is_not(None))
     )
     row = (await reader.execute(query)).one_or_none()
@@ -111,6 +116,7 @@ async def get_published(
         parent_id=row.parent_id,
         position=row.position,
         chapters=chapters,
+        counters={column.key: int(getattr(row, column.key) or 0) for column in COUNTER_COLUMNS},
     )
 
 
@@ -245,13 +251,15 @@ def _published_position(item: ContentSummary) -> dict[str, Any]:
 async def _page(
     reader: Reader, rows: list[Any], limit: int, *, working: bool, position: Any
 ) -> Page[ContentSummary]:
-    """Summaries of up to `limit` rows with their tags and authors (two more queries)."""
+    """Summaries of up to `limit` rows with their tags, authors and counters (three more)."""
     shown = rows[:limit]
     tags = await tags_of(reader, [row.id for row in shown])
     authors = await authors_of(reader, {row.author_id for row in shown})
+    counters = await counters_of(reader, [row.id for row in shown])
     items = []
     for row in shown:
         fields = _summary_fields(row, tags[row.id], authors[row.author_id])
+        fields["counters"] = counters[row.id]
         if working:
             fields["title"], fields["summary"] = row.title, row.summary
         items.append(ContentSummary(**fields))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import counters
 from server.content import access, lifecycle, queries, service, taxonomy
 from server.content.schemas import (
     CategoryId,
@@ -33,6 +34,7 @@ from server.content.schemas import (
     VersionOut,
     VersionPath,
 )
+from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, SETTINGS, USER_ID
@@ -78,11 +80,14 @@ async def create_content(request: web.Request, body: ContentCreate) -> DraftOut:
 @routes.get("/api/v1/contents/{content_id}", params=ContentId, response=ContentOut, auth="optional")
 async def get_content(request: web.Request, params: ContentId) -> ContentOut:
     """A published item: the whole body if you may read it, else its free preview"""
-    runtime = request.app[RUNTIME]
+    runtime, viewer = request.app[RUNTIME], viewer_of(request)
     async with runtime.db.connection() as conn:
-        return await queries.get_published(
-            conn, viewer=viewer_of(request), content_id=params.content_id, now=runtime.clock.now()
+        item = await queries.get_published(
+            conn, viewer=viewer, content_id=params.content_id, now=runtime.clock.now()
         )
+    ip = client_ip(request, request.app[SETTINGS].trust_forwarded_for)
+    await counters.record_view(runtime, content_id=item.id, user_id=viewer.user_id, ip=ip)
+    return item
 
 
 @routes.patch(

@@ -143,6 +143,9 @@ class ContentOut(BaseModel):
     position: int
     chapters: list[ChapterOut] | None = None
     published_at: datetime | None
+    counters: dict[str, int] = Field(
+        default_factory=dict, description="views, likes, favorites, comments, shares (eventual)."
+    )
 
 
 class ContentSummary(BaseModel):
@@ -161,6 +164,9 @@ class ContentSummary(BaseModel):
     tags: list[str]
     cover_url: str | None
     published_at: datetime | None
+    counters: dict[str, int] = Field(
+        default_factory=dict, description="views, likes, favorites, comments, shares (eventual)."
+    )
 
 
 class DraftOut(BaseModel):

@@ -118,7 +118,7 @@ async def test_a_page_costs_the_same_queries_whatever_its_size(
             counts.append(len(statements))
     finally:
         event.remove(sync_engine, "before_cursor_execute", record)
-    assert counts[0] == counts[1] == 3, counts  # items, their tags, their authors
+    assert counts[0] == counts[1] == 4, counts  # items, their tags, authors and counters
 
 
 async def test_the_list_reads_the_status_and_time_index_without_a_filesort(

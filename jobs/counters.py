@@ -1,0 +1,24 @@
+"""Counter tasks: the flush of pending increments every 5 s and the hourly rescore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.registry import runtime_of, schedule, task
+from server import counters
+
+
+@task("counters.flush", timeout=30, max_tries=1)
+async def flush(ctx: dict[str, Any]) -> int:
+    """Move pending increments from Redis to the totals (safe to run twice, or concurrently)."""
+    return await counters.flush(runtime_of(ctx))
+
+
+@task("counters.rescore", timeout=600, max_tries=1)
+async def rescore(ctx: dict[str, Any]) -> int:
+    """Refresh the hot scores of the window's items as they age."""
+    return await counters.rescore(runtime_of(ctx))
+
+
+schedule("counters.flush", second=set(range(0, 60, 5)))
+schedule("counters.rescore", minute=7, second=0)

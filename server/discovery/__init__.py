@@ -1,0 +1,1 @@
+"""Discovery: hot, following, featured and recommended lists; sharing; featuring by admins."""
