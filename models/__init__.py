@@ -15,6 +15,7 @@ from models.creators import CreatorApplication, DataExport
 from models.follows import Follow
 from models.identity import AdminLog, AuthSession, RefreshToken, User
 from models.media import Media
+from models.moderation import ModerationFlag, ModerationReport
 from models.notifications import Notification
 from models.oauth import OAuthAccount, OAuthState
 from models.platform import IdempotencyKey, OutboxMessage
@@ -40,6 +41,8 @@ __all__ = [
     "IdempotencyKey",
     "LoginChallenge",
     "Media",
+    "ModerationFlag",
+    "ModerationReport",
     "Notification",
     "OAuthAccount",
     "OAuthState",

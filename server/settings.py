@@ -83,6 +83,28 @@ class Settings(BaseSettings):
     # Content: submitted items wait for a moderator; off, submitting publishes at once.
     content_review_required: bool = True
 
+    # --- Moderation ---
+    # Keyword screening of submitted content: "block" refuses flagged text (422), "queue" sends
+    # it to review with an automatic flag (even when review is off). The word list is a built-in
+    # set of examples (unless turned off) plus MODERATION_WORDS_FILE: UTF-8, one term a line,
+    # optionally "<tab>category".
+    moderation_mode: Literal["block", "queue"] = "block"
+    moderation_words_file: Path | None = None
+    moderation_builtin_words: bool = True
+
+    @field_validator("moderation_words_file", mode="before")
+    @classmethod
+    def _words_file_is_usable(cls, value: object) -> object:
+        from server.moderation.words import parse_file
+
+        if value is None or value == "":
+            return None
+        path = Path(str(value))
+        if not path.is_file():
+            raise ValueError("MODERATION_WORDS_FILE must name an existing file")
+        parse_file(path.read_text(encoding="utf-8-sig"), source=str(path))
+        return path
+
     # --- Counters and discovery ---
     # A view counts once per viewer (account, or hashed IP) per item within this window.
     counters_view_dedupe_seconds: int = Field(1800, gt=0)

@@ -12,6 +12,7 @@ from server.content.access import Viewer
 from server.content.schemas import DraftOut
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed
+from server.moderation import screening
 
 
 async def submit(
@@ -22,6 +23,7 @@ async def submit(
     publish_at: datetime | None,
     review_required: bool,
     now: datetime,
+    screening_policy: screening.ScreeningPolicy | None = None,
 ) -> DraftOut:
     """Send the working copy for review as a new version (or publish it when review is off)."""
     session = uow.session
@@ -31,6 +33,7 @@ async def submit(
     if not content.title.strip() or (content.kind == "article" and not content.body.strip()):
         raise ValidationFailed(fields={"body": "An article needs a title and a body."})
     assert viewer.user_id is not None
+    held = await screening.screen_submission(uow, content=content, policy=screening_policy)
     number = await service.snapshot(
         session, content=content, editor_id=viewer.user_id, note="submitted", now=now
     )
@@ -41,7 +44,7 @@ async def submit(
         content.status = "in_review"
     content.updated_at = now
     await session.flush()
-    if not review_required:
+    if not review_required and not held:
         return await _approve(uow, content, note=None, now=now)
     return await service.draft_of(session, content)
 

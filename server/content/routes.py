@@ -38,6 +38,7 @@ from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, SETTINGS, USER_ID
+from server.moderation import screening
 
 routes = RouteTable("content", "Articles, audio, video and courses: reading, writing, review.")
 AUTHORS = ("creator", "admin")
@@ -245,6 +246,7 @@ async def submit(request: web.Request, params: ContentId, body: Submit) -> Draft
             publish_at=body.publish_at,
             review_required=request.app[SETTINGS].content_review_required,
             now=runtime.clock.now(),
+            screening_policy=screening.policy_of(request.app[SETTINGS]),
         )
 
 

@@ -1,0 +1,1 @@
+"""Moderation: keyword screening, automatic flags, reports and their resolution."""
