@@ -113,8 +113,13 @@ def list_query(*, owner_id: int, followers: bool, before: int | None, limit: int
         Follow.created_at,
         *users.SUMMARY_COLUMNS,
     )
+    # The optimizer, guided by stale statistics, may walk the primary key backwards for
+    # `id < :cursor ORDER BY id DESC LIMIT n`, reading every follow in the table; the owner's
+    # (owner, id) index reads exactly one page.
+    index = "ix_follows_followee_id_id" if followers else "ix_follows_follower_id_id"
     query = (
         select(*columns)
+        .with_hint(Follow, f"FORCE INDEX ({index})", dialect_name="mysql")
         .join(User, User.id == theirs)
         .where(mine == owner_id, User.status == "active")
     )

@@ -158,18 +158,19 @@ async def test_a_list_runs_three_queries_whatever_the_page_size(api) -> None:
     assert sum(item.mutual for item in page.items) == 20
 
 
+@pytest.mark.parametrize("before", [None, 10**9])
 @pytest.mark.parametrize(
     ("followers", "index"),
     [(True, "ix_follows_followee_id_id"), (False, "ix_follows_follower_id_id")],
 )
 async def test_a_list_page_reads_its_index_in_order_without_sorting(
-    api, crowd, followers, index
+    api, crowd, followers, index, before
 ) -> None:
     ann, *fans = crowd
     for fan in fans:
         await follow(api, fan, ann)
         await follow(api, ann, fan)
-    query = service.list_query(owner_id=ann.id, followers=followers, before=10**9, limit=21)
+    query = service.list_query(owner_id=ann.id, followers=followers, before=before, limit=21)
     runtime = api.app[RUNTIME]
     compiled = query.compile(runtime.db.engine, compile_kwargs={"literal_binds": True})
     async with runtime.db.read() as session:
