@@ -103,7 +103,9 @@ async def test_expired_and_tampered_links_are_refused(api, creator, moderator) -
     assert (await fetch(api, expired, None)).status == 403
 
     tampered = [
-        link["url"].replace(f"expires={query['expires']}", f"expires={int(query['expires']) + 999}"),
+        link["url"].replace(
+            f"expires={query['expires']}", f"expires={int(query['expires']) + 999}"
+        ),
         link["url"].replace(f"sig={query['sig']}", f"sig={query['sig'][:-2]}AA"),
         link["url"].replace("-large.", "-thumb."),  # moved to another file
         link["url"] + "&uid=1",
@@ -172,7 +174,12 @@ async def test_only_the_author_attaches_their_own_ready_media(
     again = await call(api, "POST", path, creator, 200, json={"media_id": mine["id"]})
     assert again["content_id"] == item["id"], "attaching twice is fine"
     data = await call(
-        api, "POST", f"/contents/{other_item['id']}/media", creator, 409, json={"media_id": mine["id"]}
+        api,
+        "POST",
+        f"/contents/{other_item['id']}/media",
+        creator,
+        409,
+        json={"media_id": mine["id"]},
     )
     assert error_code(data) == "media.already_attached"
     await call(api, "POST", path, creator, 422, json={"media_id": 0})

@@ -110,9 +110,7 @@ async def test_a_decompression_bomb_is_refused_before_decoding(api, creator) -> 
     assert stored_files(api, creator.id) == []
 
 
-async def test_an_oversize_upload_is_refused_and_nothing_is_kept(
-    make_client, database_url
-) -> None:
+async def test_an_oversize_upload_is_refused_and_nothing_is_kept(make_client, database_url) -> None:
     small = make_settings(database_url=database_url, media_image_max_bytes=4000)
     api = await make_client(small)
     creator = await person(api, "creator")
