@@ -49,6 +49,8 @@ from engineio.async_socket import AsyncSocket
 log = logging.getLogger(__name__)
 
 TEXT, BINARY = 0x1, 0x2
+# Pings sent before the pinger lets other callbacks run (a ping writes one small frame).
+PINGS_PER_TURN = 256
 # A websocket close frame with status 1000 (normal closure), as a server sends it (unmasked).
 CLOSE_FRAME = b"\x88\x02\x03\xe8"
 
@@ -266,6 +268,7 @@ class Pinger:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         due = self._due
+        sent = 0
         while True:
             if not due:
                 self._wakeup = loop.create_future()
@@ -283,6 +286,9 @@ class Pinger:
                 await socket.ping()
             except Exception:
                 log.exception("engineio.ping_failed")
+            sent += 1
+            if sent % PINGS_PER_TURN == 0:
+                await asyncio.sleep(0)  # a burst of due pings must not hold up the loop
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -268,3 +268,17 @@ async def test_requests_off_the_websocket_connect_path_get_the_librarys_answers(
     plain = await server.get("/socket.io/?EIO=4&transport=websocket")
     assert plain.status == 400 and "Invalid websocket upgrade" in await plain.text()
     assert not sio.eio.sockets
+
+
+async def test_a_failed_websocket_handshake_leaves_no_socket_behind(aiohttp_client) -> None:
+    server = await aiohttp_client(bare_app())
+    sio = server.app[SIO]
+    headers = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "not a key",
+    }
+    response = await server.get("/socket.io/?EIO=4&transport=websocket", headers=headers)
+    assert response.status == 400 and "Handshake error" in await response.text()
+    assert not sio.eio.sockets
