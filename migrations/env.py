@@ -53,6 +53,7 @@ def run_with(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_object=models.search.schema_filter(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

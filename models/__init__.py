@@ -19,6 +19,7 @@ from models.moderation import ModerationFlag, ModerationReport
 from models.notifications import Notification
 from models.oauth import OAuthAccount, OAuthState
 from models.platform import IdempotencyKey, OutboxMessage
+from models.search import SearchDocument
 from models.security import Device, LoginChallenge, RecoveryCode, TotpSecret
 from models.verification import VerificationCode
 
@@ -50,6 +51,7 @@ __all__ = [
     "PlanContent",
     "RecoveryCode",
     "RefreshToken",
+    "SearchDocument",
     "Tag",
     "TotpSecret",
     "User",

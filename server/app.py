@@ -29,6 +29,7 @@ from server.metrics import Metrics
 from server.notifications import routes as notifications_routes
 from server.oauth import routes as oauth_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
+from server.search import routes as search_routes
 from server.sessions import routes as sessions_routes
 from server.settings import Settings
 from server.users import routes as users_routes
@@ -46,6 +47,7 @@ ROUTE_TABLES = [
     content_routes.routes,
     discovery_routes.routes,
     media_routes.routes,
+    search_routes.routes,
     creators_routes.routes,
     accounts_routes.routes,
     notifications_routes.routes,

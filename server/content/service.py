@@ -36,6 +36,7 @@ from server.content.schemas import (
 from server.db import UnitOfWork
 from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.notifications import service as notifications
+from server.search import service as search_service
 
 EDITABLE = ("draft", "in_review", "published", "scheduled", "rejected")
 
@@ -207,6 +208,7 @@ async def update_settings(
         await set_tags(session, content_id=content.id, names=changes.tags)
     await session.flush()
     if content.status == "published":
+        await search_service.index_content(session, content_id=content.id, now=now)
         uow.outbox.publish("content.updated", {"id": content.id}, room=f"content:{content.id}")
     return await draft_of(session, content)
 

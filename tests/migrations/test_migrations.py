@@ -72,7 +72,11 @@ async def snapshot(url: str) -> dict[str, Any]:
 
 async def differences_from_models(url: str) -> list[Any]:
     def compare(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        # SQLite's FTS5 search tables are virtual, outside the models (models/search.py).
+        include = models.search.schema_filter(conn.dialect.name)
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include}
+        )
         return list(compare_metadata(context, models.Base.metadata))
 
     engine = create_async_engine(url)

@@ -1,0 +1,1 @@
+"""Search: published content found by words in Chinese and other languages, with filters."""
