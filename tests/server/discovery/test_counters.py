@@ -261,3 +261,7 @@ async def test_in_the_embedded_mode_counters_go_straight_to_the_table(
         "shares": 1,
     }
     assert await counters.recent_views(runtime, user_id=reader.id) == [item["id"]]
+    assert await counters.rescore(runtime) == 1
+    hot = await call(client, "GET", "/discover/hot", None, 200)
+    assert [i["id"] for i in hot["items"]] == [item["id"]]
+    assert hot["items"][0]["counters"]["views"] == 2
