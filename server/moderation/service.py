@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,14 +159,33 @@ async def list_reports(
     cursor: str | None,
 ) -> Page[ReportOut]:
     """Reports in one status, oldest first (a queue), in one query whatever the page size."""
+    query = reports_statement(
+        status=status, target_type=target_type, after=_after(cursor), limit=limit + 1
+    )
+    rows = (await session.scalars(query)).all()
+    return page_of([_report_out(row) for row in rows], limit, lambda item: {"id": item.id})
+
+
+def reports_statement(
+    *, status: str, target_type: str | None, after: int | None, limit: int
+) -> Select[ModerationReport]:
+    """The report queue's query: it walks ix_moderation_reports_status_id, no sort."""
     query = select(ModerationReport).where(ModerationReport.status == status)
     if target_type is not None:
         query = query.where(ModerationReport.target_type == target_type)
-    after = _after(cursor)
     if after is not None:
         query = query.where(ModerationReport.id > after)
-    rows = (await session.scalars(query.order_by(ModerationReport.id).limit(limit + 1))).all()
-    return page_of([_report_out(row) for row in rows], limit, lambda item: {"id": item.id})
+    return query.order_by(ModerationReport.id).limit(limit)
+
+
+def flags_statement(*, content_id: int, before: int | None, limit: int) -> Select[ModerationFlag]:
+    """An item's flags, newest first: ix_moderation_flags_target read backwards, no sort."""
+    query = select(ModerationFlag).where(
+        ModerationFlag.target_type == "content", ModerationFlag.target_id == content_id
+    )
+    if before is not None:
+        query = query.where(ModerationFlag.id < before)
+    return query.order_by(ModerationFlag.id.desc()).limit(limit)
 
 
 async def _uphold_content(
@@ -274,16 +293,12 @@ async def list_flags(
     """The automatic flags of one content item, newest first; 404 for unknown content."""
     if await session.scalar(select(Content.id).where(Content.id == content_id)) is None:
         raise ContentNotFound()
-    query = select(ModerationFlag).where(
-        ModerationFlag.target_type == "content", ModerationFlag.target_id == content_id
-    )
     position = decode_cursor(cursor)
-    if position is not None:
-        before = position.get("id")
-        if type(before) is not int or before < 1:
-            raise InvalidCursor()
-        query = query.where(ModerationFlag.id < before)
-    rows = (await session.scalars(query.order_by(ModerationFlag.id.desc()).limit(limit + 1))).all()
+    before = None if position is None else position.get("id")
+    if position is not None and (type(before) is not int or before < 1):
+        raise InvalidCursor()
+    query = flags_statement(content_id=content_id, before=before, limit=limit + 1)
+    rows = (await session.scalars(query)).all()
     items = [
         FlagOut.model_construct(
             id=row.id,

@@ -261,3 +261,15 @@ async def test_the_report_queue_pages_and_filters(api, creator: Person, moderato
     )
     assert bad["error"]["code"] == "pagination.invalid_cursor"
     await call(api, "GET", "/moderation/reports", moderator, 422, params={"status": "maybe"})
+
+
+async def test_the_api_document_describes_the_moderation_routes(api) -> None:
+    from openapi_spec_validator import validate
+
+    document = await (await api.get("/api/openapi.json")).json()
+    validate(document)
+    paths = document["paths"]
+    assert set(paths["/api/v1/reports"]["post"]["responses"]) >= {"201", "401", "404", "409", "422"}
+    resolve = paths["/api/v1/moderation/reports/{report_id}/resolve"]["post"]
+    assert set(resolve["responses"]) >= {"200", "403", "404", "409", "422"}
+    assert "/api/v1/moderation/contents/{content_id}/flags" in paths
