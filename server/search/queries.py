@@ -5,10 +5,11 @@ the FULLTEXT index on MySQL/MariaDB (relevance: its score), the FTS5 table on SQ
 bm25). Every query token is required. Filters apply to the matched items' `contents` rows (read
 by primary key), so they are always current.
 
-Cursors are opaque. `newest` (and `hottest`, which orders by publication time until there are
-counters to rank by) are keyed on (published_at, id). `relevance` has no stable key (a score
-changes as the index grows), so its cursor holds an offset, and it stops after
-`RELEVANCE_DEPTH` results: refine the query or sort by newest to go further.
+Cursors are opaque. `newest` is keyed on (published_at, id); `hottest` on (hot score, id), the
+score of the item's counters (0 without any), like the hot list. `relevance` has no key a
+cursor could hold (a match score is not stored, and changes as the index grows), so its cursor
+holds an offset, and it stops after `RELEVANCE_DEPTH` results: refine the query or sort by
+newest to go further.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import and_, func, literal_column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.content import Content, ContentTag, Tag
+from models.counters import ContentCounter
 from models.search import FTS_TABLE, SearchDocument
 from server.content.access import Item, Level, Viewer, access_levels
 from server.content.queries import authors_of, tags_of
@@ -49,6 +51,7 @@ _COLUMNS = (
     Content.published_at,
 )
 _fts = table(FTS_TABLE, literal_column("rowid"))
+_hot = func.coalesce(ContentCounter.hot_score, 0.0)
 
 
 class EmptyQuery(ValidationFailed):
@@ -78,7 +81,9 @@ def search_statement(
 ) -> Any:
     """The page's items (one more than asked, to know whether there is a next page)."""
     source, match, best_first = _matching(dialect, tokens)
-    statement = select(*_COLUMNS).select_from(source).where(match, Content.status == "published")
+    statement: Any = (
+        select(*_COLUMNS).select_from(source).where(match, Content.status == "published")
+    )
     if query.kind is not None:
         statement = statement.where(Content.kind == query.kind)
     if query.category_id is not None:
@@ -100,6 +105,16 @@ def search_statement(
     if query.sort == "relevance":
         offset = position["offset"] if position else 0
         return statement.order_by(best_first, Content.id.desc()).limit(limit).offset(offset)
+    if query.sort == "hottest":
+        statement = statement.add_columns(_hot.label("hot_score")).outerjoin(
+            ContentCounter, ContentCounter.content_id == Content.id
+        )
+        if position is not None:
+            score, last_id = position["score"], position["id"]
+            statement = statement.where(
+                or_(_hot < score, and_(_hot == score, Content.id < last_id))
+            )
+        return statement.order_by(_hot.desc(), Content.id.desc()).limit(limit)
     if position is not None:
         at, last_id = position["at"], position["id"]
         statement = statement.where(
@@ -123,6 +138,13 @@ def _position(query: SearchQuery) -> dict[str, Any] | None:
         if type(offset) is not int or not 0 < offset < RELEVANCE_DEPTH:
             raise InvalidCursor()
         return {"offset": offset}
+    if query.sort == "hottest":
+        score, last_id = cursor.get("score"), cursor.get("id")
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            raise InvalidCursor()
+        if type(last_id) is not int:
+            raise InvalidCursor()
+        return {"score": float(score), "id": last_id}
     try:
         at, last_id = datetime.fromisoformat(cursor["at"]), cursor["id"]
     except (KeyError, TypeError, ValueError) as exc:
@@ -207,22 +229,23 @@ async def search(
         for row in shown
     ]
     return Page[SearchHit](
-        items=items, next_cursor=_next(query, position, items, more=len(rows) > len(shown))
+        items=items, next_cursor=_next(query, position, shown, more=len(rows) > len(shown))
     )
 
 
 def _next(
-    query: SearchQuery, position: dict[str, Any] | None, items: list[SearchHit], *, more: bool
+    query: SearchQuery, position: dict[str, Any] | None, rows: list[Any], *, more: bool
 ) -> str | None:
-    if not more or not items:
+    if not more or not rows:
         return None
     if query.sort == "relevance":
-        offset = (position["offset"] if position else 0) + len(items)
+        offset = (position["offset"] if position else 0) + len(rows)
         return (
             encode_cursor({"sort": "relevance", "offset": offset})
             if offset < RELEVANCE_DEPTH
             else None
         )
-    last = items[-1]
-    assert last.published_at is not None
-    return encode_cursor({"sort": query.sort, "at": last.published_at.isoformat(), "id": last.id})
+    last = rows[-1]
+    if query.sort == "hottest":
+        return encode_cursor({"sort": "hottest", "score": float(last.hot_score), "id": last.id})
+    return encode_cursor({"sort": "newest", "at": last.published_at.isoformat(), "id": last.id})

@@ -27,8 +27,8 @@ class SearchQuery(PageQuery):
     )
     sort: Sort = Field(
         "relevance",
-        description="relevance (best match first), newest (published_at), hottest (for now the "
-        "same order as newest: there are no view counters yet).",
+        description="relevance (best match first), newest (published_at), hottest (the hot "
+        "score of the item's counters, as on the hot list).",
     )
 
 

@@ -80,3 +80,5 @@ async def test_relevance_is_bm25_and_every_sort_pages_on_sqlite(embedded: TestCl
     assert sorted(by_relevance) == sorted([*ids, titled])
     assert by_relevance.index(ids[-1]) < by_relevance.index(ids[0])
     assert await found(embedded, "区块链", sort="newest", limit=4) == [titled, *reversed(ids)]
+    hottest = await found(embedded, "区块链", sort="hottest", limit=4)
+    assert sorted(hottest) == sorted([*ids, titled])

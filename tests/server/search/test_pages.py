@@ -10,6 +10,7 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.content import Content, ContentTag, ContentVersion, Tag
+from models.counters import ContentCounter
 from models.search import FULLTEXT_INDEX, SearchDocument
 from server.content.access import ANONYMOUS
 from server.http.pagination import encode_cursor
@@ -109,6 +110,9 @@ async def test_a_foreign_or_mismatched_cursor_is_refused(
         ("newest", encode_cursor({"sort": "newest", "at": "2026-11-01T00:00:00", "id": 1})),
         ("newest", encode_cursor({"sort": "newest", "at": START.isoformat(), "id": "1"})),
         ("newest", encode_cursor({"sort": "newest", "id": 1})),
+        ("hottest", encode_cursor({"sort": "hottest", "score": "1", "id": 1})),
+        ("hottest", encode_cursor({"sort": "hottest", "score": True, "id": 1})),
+        ("hottest", encode_cursor({"sort": "hottest", "score": 1.0, "id": 1.5})),
     ]
     for sort, cursor in cursors:
         data = await search(api, None, 400, q="知识付费", sort=sort, cursor=cursor)
@@ -156,6 +160,7 @@ async def test_mariadb_answers_from_the_fulltext_index(
         (SearchQuery(q="知识付费"), None),
         (SearchQuery(q="知识付费", sort="newest", kind="article"), {"at": START, "id": 10**6}),
         (SearchQuery(q="知识付费", price="paid", tag="x"), {"offset": 20}),
+        (SearchQuery(q="知识付费", sort="hottest"), {"score": 1.5, "id": 10**6}),
     ):
         statement = queries.search_statement(
             query, tokens=tokens, dialect=dialect.name, position=position
@@ -169,6 +174,9 @@ async def test_mariadb_answers_from_the_fulltext_index(
         documents, contents = tables["search_documents"], tables["contents"]
         assert documents["type"] == "fulltext" and documents["key"] == FULLTEXT_INDEX, plan
         assert contents["type"] == "eq_ref" and contents["key"] == "PRIMARY", plan
+        if query.sort == "hottest":
+            counters = tables["content_counters"]
+            assert counters["type"] == "eq_ref" and counters["key"] == "PRIMARY", plan
 
 
 async def test_the_tokens_column_has_a_fulltext_index_on_mariadb(engine: AsyncEngine) -> None:
@@ -213,3 +221,18 @@ async def test_a_session_searches_like_a_connection(
             session, viewer=ANONYMOUS, query=SearchQuery(q="知识付费"), now=runtime.clock.now()
         )
     assert sorted(item.id for item in page.items) == sorted(ids)
+
+
+async def test_hottest_follows_the_counters_hot_score(
+    api: TestClient, creator: Person, engine: AsyncEngine
+) -> None:
+    ids = await seed(api, creator, engine, 6)
+    scores = {ids[0]: 9.5, ids[1]: 2.0, ids[2]: 2.0, ids[3]: 7}  # the rest have no counters
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(ContentCounter),
+            [{"content_id": i, "hot_score": score} for i, score in scores.items()],
+        )
+    expected = [ids[0], ids[3], ids[2], ids[1], ids[5], ids[4]]
+    for limit in (1, 2, 4, 6):
+        assert await found(api, "知识付费", sort="hottest", limit=limit) == expected
