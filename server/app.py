@@ -9,6 +9,7 @@ from realtime.rooms import RoomAccess, requires_role
 from realtime.server import create_socket_server
 from server.accounts import routes as accounts_routes
 from server.admin import routes as admin_routes
+from server.admin.routes import require_admin_second_factor
 from server.auth import routes as auth_routes
 from server.auth.sessions import SessionGuard
 from server.auth.tokens import TokenService
@@ -16,6 +17,7 @@ from server.content import queries as content_queries
 from server.content import routes as content_routes
 from server.creators import routes as creators_routes
 from server.discovery import routes as discovery_routes
+from server.files import routes as files_routes
 from server.follows import routes as follows_routes
 from server.http import system
 from server.http.cors import CorsPolicy
@@ -26,6 +28,7 @@ from server.http.registry import RouteRegistry, RouteTable
 from server.keys import METRICS, ROUTES, RUNTIME, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.media import routes as media_routes
 from server.metrics import Metrics
+from server.moderation import routes as moderation_routes
 from server.notifications import routes as notifications_routes
 from server.oauth import routes as oauth_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
@@ -44,7 +47,9 @@ ROUTE_TABLES = [
     sessions_routes.routes,
     users_routes.routes,
     follows_routes.routes,
+    files_routes.routes,
     content_routes.routes,
+    moderation_routes.routes,
     discovery_routes.routes,
     media_routes.routes,
     search_routes.routes,
@@ -85,7 +90,7 @@ def create_app(
     for table in ROUTE_TABLES if route_tables is None else route_tables:
         registry.include(table)
     registry.authenticate = guard
-    registry.after_auth.append(limit_per_account)
+    registry.after_auth.extend([limit_per_account, require_admin_second_factor])
     registry.around_handler = idempotent
     registry.mount(app)
     app[ROUTES] = registry

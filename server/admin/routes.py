@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.admin import service
 from server.admin.schemas import (
@@ -19,7 +15,6 @@ from server.admin.schemas import (
     UserPath,
     UserSearchQuery,
 )
-from server.db import UnitOfWork
 from server.http.limits import client_ip
 from server.http.pagination import Page
 from server.http.registry import Route, RouteTable
@@ -33,29 +28,19 @@ ADMIN = ("admin",)
 async def require_admin_second_factor(request: web.Request, route: Route) -> None:
     """With REQUIRE_TWO_FACTOR_FOR_ADMINS, an admin-role route needs the caller's TOTP on.
 
-    Shaped as a route-registry `after_auth` hook so that every domain's admin routes can share
-    it; this table's routes apply it themselves (`admin_unit_of_work`).
+    A route-registry `after_auth` hook (mounted in server/app.py): every domain's admin routes
+    share it.
     """
-    if "admin" not in route.roles or not request.app[SETTINGS].require_two_factor_for_admins:
+    principal = request.get(PRINCIPAL)
+    if (
+        "admin" not in route.roles
+        or not request.app[SETTINGS].require_two_factor_for_admins
+        or principal is None
+        or "admin" not in principal.roles
+    ):
         return
     async with request.app[RUNTIME].db.read() as session:
-        await _check_second_factor(request, session)
-
-
-async def _check_second_factor(request: web.Request, session: AsyncSession) -> None:
-    principal = request.get(PRINCIPAL)
-    if not request.app[SETTINGS].require_two_factor_for_admins or principal is None:
-        return
-    if "admin" in principal.roles:
         await service.require_second_factor(session, user_id=principal.user_id)
-
-
-@asynccontextmanager
-async def admin_unit_of_work(request: web.Request) -> AsyncIterator[UnitOfWork]:
-    """A unit of work for an admin action, after the two-factor rule for admins."""
-    async with request.app[RUNTIME].db.unit_of_work() as uow:
-        await _check_second_factor(request, uow.session)
-        yield uow
 
 
 def _ip(request: web.Request) -> str:
@@ -65,7 +50,7 @@ def _ip(request: web.Request) -> str:
 @routes.get("/api/v1/admin/users", query=UserSearchQuery, response=Page[AdminUserOut], roles=ADMIN)
 async def search_users(request: web.Request, query: UserSearchQuery) -> Page[AdminUserOut]:
     """Find accounts by email prefix, nickname, id or phone; filter by status and role"""
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         return await service.search_users(
             uow.session,
             request.app[RUNTIME].pii,
@@ -80,7 +65,7 @@ async def search_users(request: web.Request, query: UserSearchQuery) -> Page[Adm
 @routes.get("/api/v1/admin/users/{id}", params=UserPath, response=AdminUserDetail, roles=ADMIN)
 async def get_user(request: web.Request, params: UserPath) -> AdminUserDetail:
     """One account: status, roles, live sessions, two-factor"""
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         return await service.get_user(uow.session, user_id=params.id)
 
 
@@ -95,7 +80,7 @@ async def get_user(request: web.Request, params: UserPath) -> AdminUserDetail:
 async def ban_user(request: web.Request, params: UserPath, body: BanIn) -> AdminUserDetail:
     """Ban an account: it cannot sign in, and all its sessions and sockets end"""
     runtime = request.app[RUNTIME]
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         ended = await service.ban_user(
             uow.session,
             admin_id=request[USER_ID],
@@ -120,7 +105,7 @@ async def ban_user(request: web.Request, params: UserPath, body: BanIn) -> Admin
 )
 async def unban_user(request: web.Request, params: UserPath) -> AdminUserDetail:
     """Lift a ban (the account signs in again; old sessions stay ended)"""
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         await service.unban_user(
             uow.session,
             admin_id=request[USER_ID],
@@ -141,7 +126,7 @@ async def unban_user(request: web.Request, params: UserPath) -> AdminUserDetail:
 )
 async def set_roles(request: web.Request, params: UserPath, body: RolesIn) -> AdminUserDetail:
     """Replace an account's roles (reader is always kept; your own admin role stays)"""
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         await service.set_roles(
             uow.session,
             admin_id=request[USER_ID],
@@ -156,7 +141,7 @@ async def set_roles(request: web.Request, params: UserPath, body: RolesIn) -> Ad
 @routes.get("/api/v1/admin/audit", query=AuditQuery, response=Page[AuditEntryOut], roles=ADMIN)
 async def list_audit(request: web.Request, query: AuditQuery) -> Page[AuditEntryOut]:
     """The audit log of admin actions, newest first"""
-    async with admin_unit_of_work(request) as uow:
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
         return await service.list_audit(
             uow.session,
             admin_id=query.admin_id,

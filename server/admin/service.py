@@ -246,8 +246,9 @@ async def ban_user(
     await session.execute(
         update(User).where(User.id == user_id).values(status="banned", updated_at=now)
     )
-    ended = await sessions_service.live_session_ids(session, user_id=user_id)
-    await sessions_service.end_sessions(session, session_ids=ended, reason="banned", now=now)
+    ended = await auth_service.revoke_user_sessions(
+        session, user_id=user_id, reason="banned", now=now
+    )
     await record_admin_action(
         session,
         admin_id=admin_id,

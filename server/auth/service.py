@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import AuthSession, RefreshToken, User
+from models.security import Device
 from server.auth import challenges
 from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.auth.schemas import SignedIn, TokenPair, TwoFactorChallenge
@@ -311,7 +312,8 @@ async def refresh(
 async def revoke_session(
     session: AsyncSession, *, session_id: int, reason: str, now: datetime
 ) -> None:
-    """End a session: its access tokens stop working and its refresh tokens are spent."""
+    """End a session: its access tokens stop working, its refresh tokens are spent and the push
+    devices registered from it are forgotten (a signed-out phone gets no more pushes)."""
     await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
@@ -322,6 +324,23 @@ async def revoke_session(
         .where(RefreshToken.session_id == session_id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     )
+    await session.execute(delete(Device).where(Device.session_id == session_id))
+
+
+async def revoke_user_sessions(
+    session: AsyncSession, *, user_id: int, reason: str, now: datetime, keep: int | None = None
+) -> list[int]:
+    """End every live session of the user but `keep` (password reset, ban, "everywhere else");
+    the ids it ended, for the caller to drop from its session cache."""
+    query = select(AuthSession.id).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    ended = list((await session.scalars(query)).all())
+    for session_id in ended:
+        await revoke_session(session, session_id=session_id, reason=reason, now=now)
+    return ended
 
 
 async def _issue_refresh(

@@ -7,8 +7,7 @@ from pydantic import BaseModel, Field
 
 from server.files import service
 from server.http.registry import RouteTable
-from server.keys import RUNTIME
-from server.users.viewer import viewer_id
+from server.keys import RUNTIME, USER_ID
 
 routes = RouteTable("files", "Stored files: public avatars, and signed links to the rest.")
 
@@ -40,7 +39,7 @@ def _headers(stored: service.StoredFile, max_age: int) -> dict[str, str]:
     "/files/{key:.+}",
     params=FilePath,
     query=FileLink,
-    auth=False,
+    auth="optional",
     errors=frozenset({401, 403}),
     description="`public/...` keys need nothing; other keys need `expires` and `sig` from a "
     "signed link, and a link made for one user (`uid`) also needs that user's bearer token.",
@@ -49,7 +48,7 @@ async def serve_file(request: web.Request, params: FilePath, query: FileLink) ->
     """A stored file"""
     runtime = request.app[RUNTIME]
     key = service.checked_key(params.key)
-    caller = await viewer_id(request) if query.uid else None
+    caller = request.get(USER_ID) if query.uid else None
     service.authorize(
         runtime.signer,
         key,

@@ -10,7 +10,6 @@ from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
 from server.users.schemas import UserPath
-from server.users.viewer import viewer_id
 
 routes = RouteTable("follows", "Following creators and readers.")
 
@@ -55,7 +54,7 @@ async def unfollow_user(request: web.Request, params: UserPath) -> FollowState:
     params=UserPath,
     query=PageQuery,
     response=Page[FollowItem],
-    auth=False,
+    auth="optional",
     errors=frozenset({401, 403}),
     description=HIDDEN,
 )
@@ -63,7 +62,7 @@ async def list_followers(
     request: web.Request, params: UserPath, query: PageQuery
 ) -> Page[FollowItem]:
     """Who follows a user, newest first"""
-    viewer = await viewer_id(request)
+    viewer = request.get(USER_ID)
     async with request.app[RUNTIME].db.read() as session:
         return await service.list_followers(
             session, owner_id=params.id, viewer_id=viewer, limit=query.limit, cursor=query.cursor
@@ -75,7 +74,7 @@ async def list_followers(
     params=UserPath,
     query=PageQuery,
     response=Page[FollowItem],
-    auth=False,
+    auth="optional",
     errors=frozenset({401, 403}),
     description=HIDDEN,
 )
@@ -83,7 +82,7 @@ async def list_following(
     request: web.Request, params: UserPath, query: PageQuery
 ) -> Page[FollowItem]:
     """Whom a user follows, newest first"""
-    viewer = await viewer_id(request)
+    viewer = request.get(USER_ID)
     async with request.app[RUNTIME].db.read() as session:
         return await service.list_following(
             session, owner_id=params.id, viewer_id=viewer, limit=query.limit, cursor=query.cursor

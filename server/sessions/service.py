@@ -1,7 +1,7 @@
 """A user's signed-in sessions and push devices: list, end, register.
 
-Ending a session revokes it (server.auth.service.revoke_session) and removes the devices
-registered from it, so a signed-out phone stops receiving pushes. Callers drop the ended
+Ending a session revokes it (server.auth.service.revoke_session, which also removes the devices
+registered from it, so a signed-out phone stops receiving pushes). Callers drop the ended
 sessions from the process's session cache (SESSION_GUARD.forget); other processes and the
 socket revalidation see the revocation within their cache times.
 """
@@ -66,29 +66,11 @@ async def list_sessions(
     return page_of(items, limit, lambda item: {"id": item.id})
 
 
-async def live_session_ids(session: AsyncSession, *, user_id: int) -> list[int]:
-    """The ids of the user's sessions that are not revoked."""
-    query = select(AuthSession.id).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
-    )
-    return list((await session.execute(query)).scalars())
-
-
 async def count_live_sessions(session: AsyncSession, *, user_id: int) -> int:
     query = select(func.count()).where(
         AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
     )
     return int(await session.scalar(query) or 0)
-
-
-async def end_sessions(
-    session: AsyncSession, *, session_ids: list[int], reason: str, now: datetime
-) -> None:
-    """Revoke these sessions and remove the devices registered from them."""
-    for session_id in session_ids:
-        await auth_service.revoke_session(session, session_id=session_id, reason=reason, now=now)
-    if session_ids:
-        await session.execute(delete(Device).where(Device.session_id.in_(session_ids)))
 
 
 async def end_own_session(
@@ -102,18 +84,18 @@ async def end_own_session(
     )
     if owner != user_id:
         raise SessionNotFound()
-    await end_sessions(session, session_ids=[session_id], reason="revoked_by_user", now=now)
+    await auth_service.revoke_session(
+        session, session_id=session_id, reason="revoked_by_user", now=now
+    )
 
 
 async def end_other_sessions(
     session: AsyncSession, *, user_id: int, keep_session_id: int, now: datetime
 ) -> list[int]:
     """Sign out everywhere but here; the ids of the sessions ended."""
-    ended = [
-        sid for sid in await live_session_ids(session, user_id=user_id) if sid != keep_session_id
-    ]
-    await end_sessions(session, session_ids=ended, reason="signed_out_elsewhere", now=now)
-    return ended
+    return await auth_service.revoke_user_sessions(
+        session, user_id=user_id, reason="signed_out_elsewhere", now=now, keep=keep_session_id
+    )
 
 
 _DEVICE_COLUMNS = (

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
-from server.files import routes as files_routes
 from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from server.http.pagination import Page
 from server.http.registry import RouteTable
@@ -24,7 +23,6 @@ from server.users.schemas import (
     UserSearchQuery,
     UserSummary,
 )
-from server.users.viewer import viewer_id
 
 routes = RouteTable("users", "Profiles.")
 # Multipart framing around the file part (boundaries, part headers) is allowed on top of the
@@ -36,8 +34,8 @@ MAX_SKIPPED_PARTS = 8
 @routes.get("/api/v1/me", response=UserOut)
 async def get_me(request: web.Request) -> UserOut:
     """The signed-in user"""
-    async with request.app[RUNTIME].db.read() as session:
-        return await service.get_profile(session, user_id=request[USER_ID])
+    async with request.app[RUNTIME].db.connection() as conn:
+        return await service.get_profile(conn, user_id=request[USER_ID])
 
 
 @routes.patch("/api/v1/me", body=ProfilePatch, response=UserOut)
@@ -158,17 +156,13 @@ async def search_users(request: web.Request, query: UserSearchQuery) -> Page[Use
     "/api/v1/users/{id}",
     params=UserPath,
     response=PublicProfileOut,
-    auth=False,
+    auth="optional",
     errors=frozenset({401}),
     description="Open to everyone; with a bearer token it also says how you and the user "
     "follow each other.",
 )
 async def get_user(request: web.Request, params: UserPath) -> PublicProfileOut:
     """A user's public profile"""
-    viewer = await viewer_id(request)
+    viewer = request.get(USER_ID)
     async with request.app[RUNTIME].db.read() as session:
         return await service.get_public_profile(session, user_id=params.id, viewer_id=viewer)
-
-
-# The file server's routes ride on this table until the composition root mounts their own.
-routes.routes.extend(files_routes.routes.routes)

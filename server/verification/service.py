@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.identity import AuthSession, User
+from models.identity import User
 from server.auth import service as auth_service
 from server.auth.passwords import hash_password, verify_password
 from server.auth.schemas import SignedIn, TwoFactorChallenge
@@ -123,21 +123,6 @@ async def sign_in_with_code(
     )
 
 
-async def revoke_sessions(
-    session: AsyncSession, *, user_id: int, reason: str, now: datetime, keep: int | None = None
-) -> list[int]:
-    """End every live session of the user but `keep`; returns the ids it ended."""
-    query = select(AuthSession.id).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
-    )
-    if keep is not None:
-        query = query.where(AuthSession.id != keep)
-    ended = list((await session.scalars(query)).all())
-    for session_id in ended:
-        await auth_service.revoke_session(session, session_id=session_id, reason=reason, now=now)
-    return ended
-
-
 async def reset_password(
     session: AsyncSession,
     *,
@@ -172,7 +157,9 @@ async def reset_password(
             **_proved(target, now),
         )
     )
-    return await revoke_sessions(session, user_id=user_id, reason="password_reset", now=now)
+    return await auth_service.revoke_user_sessions(
+        session, user_id=user_id, reason="password_reset", now=now
+    )
 
 
 async def change_password(
@@ -206,7 +193,7 @@ async def change_password(
             updated_at=now,
         )
     )
-    return await revoke_sessions(
+    return await auth_service.revoke_user_sessions(
         session, user_id=user_id, reason="password_changed", now=now, keep=session_id
     )
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import AdminLog, AuthSession, User
 from models.security import Device
-from server.keys import ROUTES
 from tests.conftest import make_settings
 from tests.realtime.conftest import TIMEOUT
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
@@ -366,13 +365,12 @@ async def test_admins_without_two_factor_are_refused_when_it_is_required(
     assert allowed.status == 200
 
 
-async def test_the_two_factor_rule_as_a_registry_hook_covers_other_admin_routes(
+async def test_the_two_factor_rule_covers_every_domains_admin_routes(
     make_client, database_url, engine
 ) -> None:
     from aiohttp import web
     from pydantic import BaseModel
 
-    from server.admin.routes import require_admin_second_factor
     from server.http.registry import RouteTable
 
     class Ok(BaseModel):
@@ -388,13 +386,9 @@ async def test_the_two_factor_rule_as_a_registry_hook_covers_other_admin_routes(
     async def mine(request: web.Request) -> Ok:
         return Ok(ok=True)
 
-    def configure(app: web.Application) -> None:
-        app[ROUTES].after_auth.append(require_admin_second_factor)
-
     api = await make_client(
         make_settings(database_url=database_url, require_two_factor_for_admins=True),
         extra_tables=[probes],
-        configure=configure,
     )
     admin = bearer((await make_admin(api, engine))["access_token"])
     refused = await api.get("/api/v1/probe/dashboard", headers=admin)

@@ -12,6 +12,7 @@ from server.http.errors import Conflict, Unauthorized
 from server.http.pagination import Page, PageQuery, decode_cursor, page_of
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
+from tests.conftest import RUN_PREFIX
 
 routes = RouteTable("probe", "Test-only routes.")
 
@@ -48,7 +49,7 @@ async def echo(request: web.Request, body: EchoIn) -> EchoOut:
     """Count one effect in Redis, slowly enough for concurrent repeats to overlap."""
     runtime = request.app[RUNTIME]
     assert runtime.redis is not None
-    effects = await runtime.redis.incr(f"probe:effects:{request[USER_ID]}")
+    effects = await runtime.redis.incr(f"{RUN_PREFIX}:probe:effects:{request[USER_ID]}")
     await asyncio.sleep(0.05)
     if body.text == "conflict":
         raise Conflict("probe conflict", code="probe.conflict")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.crypto import new_key
 from server.settings import Settings
 from tests.conftest import make_settings
 from tests.server.http import probe
@@ -95,6 +96,9 @@ def test_production_refuses_a_wildcard_origin() -> None:
         redis_url="redis://cache:6379/0",
         jwt_private_key="private",
         jwt_public_key="public",
+        pii_encryption_key=new_key(),
+        pii_hash_key=new_key(),
+        url_signing_secret="a-long-random-string",
         cors_origins=["https://app.example", "*"],
     )
     assert settings.check_production() == ["CORS_ORIGINS may not contain '*'"]

@@ -11,6 +11,7 @@ from jobs.platform import purge_idempotency_keys
 from models.platform import IdempotencyKey
 from server.http.idempotency import purge_expired
 from server.keys import RUNTIME
+from tests.conftest import RUN_PREFIX
 
 ECHO = "/api/v1/probe/echo"
 
@@ -23,7 +24,7 @@ def headers(key: str | None, user: int = 1) -> dict[str, str]:
 
 
 async def effects(redis, user: int = 1) -> int:
-    value = await redis.get(f"probe:effects:{user}")
+    value = await redis.get(f"{RUN_PREFIX}:probe:effects:{user}")
     return int(value or 0)
 
 
