@@ -110,3 +110,21 @@ async def index_content(
 async def remove_content(session: AsyncSession, *, content_id: int) -> None:
     """Take the item out of search."""
     await session.execute(delete(SearchDocument).where(SearchDocument.content_id == content_id))
+
+
+async def reindex(
+    session: AsyncSession, *, after_id: int = 0, limit: int = 200, now: datetime | None = None
+) -> int | None:
+    """Rebuild the rows of the next `limit` published items after `after_id` (after a change of
+    the tokenizer, or to fill a new index); the last id done, or None when none were left."""
+    ids = list(
+        await session.scalars(
+            select(Content.id)
+            .where(Content.status == "published", Content.id > after_id)
+            .order_by(Content.id)
+            .limit(limit)
+        )
+    )
+    for content_id in ids:
+        await index_content(session, content_id=content_id, now=now)
+    return ids[-1] if ids else None

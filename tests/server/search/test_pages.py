@@ -236,3 +236,21 @@ async def test_hottest_follows_the_counters_hot_score(
     expected = [ids[0], ids[3], ids[2], ids[1], ids[5], ids[4]]
     for limit in (1, 2, 4, 6):
         assert await found(api, "知识付费", sort="hottest", limit=limit) == expected
+
+
+async def test_reindexing_rebuilds_every_published_item_in_batches(
+    api: TestClient, creator: Person, engine: AsyncEngine
+) -> None:
+    ids = await seed(api, creator, engine, 5)
+    async with engine.begin() as conn:
+        await conn.execute(SearchDocument.__table__.delete())
+    assert await found(api, "知识付费") == []
+    done, last = [], 0
+    while True:
+        async with api.app[RUNTIME].db.unit_of_work() as uow:
+            last = await service.reindex(uow.session, after_id=last, limit=2)
+        if last is None:
+            break
+        done.append(last)
+    assert done == [ids[1], ids[3], ids[4]]
+    assert sorted(await found(api, "知识付费")) == sorted(ids)
