@@ -112,7 +112,8 @@ async def process_image(
     return Processed(variants=variants, width=width, height=height)
 
 
-def _ffmpeg(settings: Settings, source: Path, *args: str) -> list[str]:
+def _ffmpeg(settings: Settings, source: Path, *outputs: str, start: float = 0.0) -> list[str]:
+    """An ffmpeg command reading only the local file `source` from `start` seconds."""
     return [
         settings.ffmpeg_path,
         "-v",
@@ -121,10 +122,11 @@ def _ffmpeg(settings: Settings, source: Path, *args: str) -> list[str]:
         "-y",
         "-protocol_whitelist",
         "file",
-        *args[:2],  # options that go before the input (-ss)
+        "-ss",
+        f"{start:.3f}",
         "-i",
         str(source),
-        *args[2:],
+        *outputs,
     ]
 
 
@@ -144,7 +146,7 @@ async def process_video(
         with tempfile.TemporaryDirectory(prefix="sharestack-video-") as folder:
             poster, rendition = Path(folder) / "poster.jpg", Path(folder) / "rendition.mp4"
             await run_tool(
-                _ffmpeg(settings, source, "-ss", f"{seconds:.3f}", "-frames:v", "1", str(poster)),
+                _ffmpeg(settings, source, "-frames:v", "1", str(poster), start=seconds),
                 time_limit=limit,
             )
             await progress(2, 4, "transcoding")
@@ -152,8 +154,6 @@ async def process_video(
                 _ffmpeg(
                     settings,
                     source,
-                    "-ss",
-                    "0",
                     "-map",
                     "0:v:0",
                     "-map",
@@ -237,8 +237,6 @@ async def process_audio(
                 _ffmpeg(
                     settings,
                     source,
-                    "-ss",
-                    "0",
                     "-vn",
                     "-map_metadata",
                     "-1",
