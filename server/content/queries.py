@@ -31,7 +31,7 @@ from server.http.guards import Principal
 from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from server.runtime import Runtime
 
-_SUMMARY_COLUMNS = (
+SUMMARY_COLUMNS = (
     Content.id,
     Content.kind,
     Content.status,
@@ -84,7 +84,7 @@ async def get_published(
     """One item as the viewer may read it: the whole body, the preview, or 404."""
     query = (
         select(
-            *_SUMMARY_COLUMNS,
+            *SUMMARY_COLUMNS,
             *_AUTHOR_COLUMNS,
             Content.position,
             Content.published_html,
@@ -194,7 +194,7 @@ def _summary_fields(row: Any, tags: list[str], author: AuthorOut | None = None) 
 
 def list_statement(query: ListQuery, *, after: tuple[datetime, int] | None) -> Any:
     """Published items, newest first, keyed on (published_at, id) for the cursor."""
-    statement = select(*_SUMMARY_COLUMNS).where(Content.status == "published")
+    statement = select(*SUMMARY_COLUMNS).where(Content.status == "published")
     if query.kind is not None:
         statement = statement.where(Content.kind == query.kind)
     if query.category_id is not None:
@@ -230,9 +230,12 @@ def _after(cursor: str | None) -> tuple[datetime, int] | None:
     if position is None:
         return None
     try:
-        return datetime.fromisoformat(position["at"]), int(position["id"])
+        at, last_id = datetime.fromisoformat(position["at"]), int(position["id"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidCursor() from exc
+    if at.tzinfo is None:  # we only ever issue UTC times
+        raise InvalidCursor()
+    return at, last_id
 
 
 async def list_published(
@@ -240,7 +243,9 @@ async def list_published(
 ) -> Page[ContentSummary]:
     """A page of published items (titles and summaries are public), in three queries."""
     rows = (await reader.execute(list_statement(query, after=_after(query.cursor)))).all()
-    return await _page(reader, list(rows), query.limit, working=False, position=_published_position)
+    return await summary_page(
+        reader, list(rows), query.limit, working=False, position=_published_position
+    )
 
 
 def _published_position(item: ContentSummary) -> dict[str, Any]:
@@ -248,7 +253,7 @@ def _published_position(item: ContentSummary) -> dict[str, Any]:
     return {"at": item.published_at.isoformat(), "id": item.id}
 
 
-async def _page(
+async def summary_page(
     reader: Reader, rows: list[Any], limit: int, *, working: bool, position: Any
 ) -> Page[ContentSummary]:
     """Summaries of up to `limit` rows with their tags, authors and counters (three more)."""
@@ -273,7 +278,7 @@ async def list_mine(
     """The author's own items in any state (working titles), newest first."""
     return await _by_id(
         reader,
-        select(*_SUMMARY_COLUMNS, Content.title, Content.summary).where(
+        select(*SUMMARY_COLUMNS, Content.title, Content.summary).where(
             Content.author_id == author_id, *([Content.status == status] if status else [])
         ),
         limit=limit,
@@ -286,7 +291,7 @@ async def review_queue(reader: Reader, *, limit: int, cursor: str | None) -> Pag
     """Items with a version waiting for a moderator, oldest first."""
     return await _by_id(
         reader,
-        select(*_SUMMARY_COLUMNS, Content.title, Content.summary).where(
+        select(*SUMMARY_COLUMNS, Content.title, Content.summary).where(
             Content.review_version.is_not(None)
         ),
         limit=limit,
@@ -306,7 +311,9 @@ async def _by_id(
         statement = statement.where(Content.id < last if newest_first else Content.id > last)
     order = Content.id.desc() if newest_first else Content.id.asc()
     rows = (await reader.execute(statement.order_by(order).limit(limit + 1))).all()
-    return await _page(reader, list(rows), limit, working=True, position=lambda i: {"id": i.id})
+    return await summary_page(
+        reader, list(rows), limit, working=True, position=lambda i: {"id": i.id}
+    )
 
 
 def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awaitable[bool]]:

@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 from models.content import Content
 from models.counters import ContentCounter
 from models.follows import Follow
-from server.content.queries import _SUMMARY_COLUMNS, _page
+from server.content.queries import SUMMARY_COLUMNS, summary_page
 from server.content.schemas import ContentSummary
 from server.db import Reader
 from server.http.pagination import InvalidCursor, Page, decode_cursor
@@ -42,7 +42,7 @@ def _position(cursor: str | None, key: str, kind: type) -> tuple[Any, int] | Non
 def hot_statement(*, limit: int, after: tuple[float, int] | None) -> Any:
     """Published items by hot score, read down the (hot_score, content_id) index."""
     statement = (
-        select(*_SUMMARY_COLUMNS, ContentCounter.hot_score)
+        select(*SUMMARY_COLUMNS, ContentCounter.hot_score)
         .select_from(ContentCounter)
         .join(Content, Content.id == ContentCounter.content_id)
         .where(Content.status == "published")
@@ -72,7 +72,7 @@ async def list_hot(reader: Reader, *, limit: int, cursor: str | None) -> Page[Co
 
 async def hot_page(reader: Reader, rows: list[Any], limit: int) -> Page[ContentSummary]:
     scores = {row.id: row.hot_score for row in rows}
-    return await _page(
+    return await summary_page(
         reader,
         rows,
         limit,
@@ -96,7 +96,7 @@ def following_statement(
     author_ids: list[int], *, limit: int, after: tuple[datetime, int] | None
 ) -> Any:
     """Published items of some authors, newest first (no join with follows: see the feed)."""
-    statement = select(*_SUMMARY_COLUMNS).where(
+    statement = select(*SUMMARY_COLUMNS).where(
         Content.status == "published", Content.author_id.in_(author_ids)
     )
     if after is not None:
@@ -125,7 +125,7 @@ async def list_following(
         return Page[ContentSummary](items=[], next_cursor=None)
     statement = following_statement(authors, limit=limit, after=after)
     rows = list((await reader.execute(statement)).all())
-    return await _page(reader, rows, limit, working=False, position=_published_position)
+    return await summary_page(reader, rows, limit, working=False, position=_published_position)
 
 
 def _published_position(item: ContentSummary) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def _published_position(item: ContentSummary) -> dict[str, Any]:
 
 def featured_statement(*, limit: int, after: tuple[datetime, int] | None) -> Any:
     """Published featured items, newest featured first, down the featured_at index."""
-    statement = select(*_SUMMARY_COLUMNS, Content.featured_at).where(
+    statement = select(*SUMMARY_COLUMNS, Content.featured_at).where(
         Content.featured_at.is_not(None), Content.status == "published"
     )
     if after is not None:
@@ -154,7 +154,7 @@ async def list_featured(reader: Reader, *, limit: int, cursor: str | None) -> Pa
     after = _position(cursor, "f", datetime)
     rows = list((await reader.execute(featured_statement(limit=limit, after=after))).all())
     featured = {row.id: row.featured_at for row in rows}
-    return await _page(
+    return await summary_page(
         reader,
         rows,
         limit,

@@ -27,7 +27,7 @@ from sqlalchemy import case, func, or_, select
 from models.content import Content, ContentTag, Entitlement
 from models.counters import ContentCounter
 from server import counters
-from server.content.queries import _SUMMARY_COLUMNS, _page
+from server.content.queries import SUMMARY_COLUMNS, summary_page
 from server.content.schemas import ContentSummary
 from server.discovery import queries
 from server.http.pagination import InvalidCursor, Page, decode_cursor
@@ -70,10 +70,10 @@ async def recommended(
             return await queries.list_hot(conn, limit=limit, cursor=None)
         ranked = await _rank(conn, scores)
         shown = ranked[offset : offset + limit + 1]
-        rows = (await conn.execute(select(*_SUMMARY_COLUMNS).where(Content.id.in_(shown)))).all()
+        rows = (await conn.execute(select(*SUMMARY_COLUMNS).where(Content.id.in_(shown)))).all()
         by_id = {row.id: row for row in rows}
         ordered = [by_id[content_id] for content_id in shown if content_id in by_id]
-        return await _page(
+        return await summary_page(
             conn, ordered, limit, working=False, position=lambda _item: {"o": offset + limit}
         )
 

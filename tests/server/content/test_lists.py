@@ -152,3 +152,11 @@ async def test_a_foreign_cursor_is_refused(api) -> None:
 async def test_bad_filters_are_refused(api) -> None:
     for query in ("kind=poem", "price=cheap", "limit=0", "limit=101", "category_id=-1"):
         await call(api, "GET", f"/contents?{query}", None, 422)
+
+
+async def test_a_cursor_with_a_time_without_a_zone_is_refused(api) -> None:
+    from server.http.pagination import encode_cursor
+
+    cursor = encode_cursor({"at": "2026-11-01T00:00:00", "id": 5})
+    data = await call(api, "GET", f"/contents?cursor={cursor}", None, 400)
+    assert data["error"]["code"] == "pagination.invalid_cursor"
