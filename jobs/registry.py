@@ -67,4 +67,13 @@ def runtime_of(ctx: dict[str, Any]) -> Runtime:
 
 def load_tasks() -> None:
     """Import every task module so its tasks register."""
-    from jobs import accounts, content, counters, media, notifications, platform, users  # noqa: F401
+    from jobs import (  # noqa: F401
+        accounts,
+        content,
+        counters,
+        identity,
+        media,
+        notifications,
+        platform,
+        users,
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.verification import VerificationCode
@@ -187,3 +187,11 @@ async def consume_code(
     )
     if claimed.rowcount != 1:
         raise CodeInvalid()
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Delete codes that expired over a day ago (used or not); how many went."""
+    result = await session.execute(
+        delete(VerificationCode).where(VerificationCode.expires_at < now - timedelta(days=1))
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)
