@@ -105,18 +105,6 @@ class Settings(BaseSettings):
         parse_file(path.read_text(encoding="utf-8-sig"), source=str(path))
         return path
 
-    # --- Counters and discovery ---
-    # A view counts once per viewer (account, or hashed IP) per item within this window.
-    counters_view_dedupe_seconds: int = Field(1800, gt=0)
-    # Items whose increments one flush moves from Redis to the database.
-    counters_flush_batch: int = Field(500, gt=0, le=10_000)
-    # A batch claimed by a flush that died is applied by a later flush after this long.
-    counters_stale_batch_seconds: float = Field(60.0, gt=0)
-    # Hot scores are kept for items published within this many days (older ones score 0).
-    discover_hot_window_days: int = Field(30, gt=0)
-    # The following feed reads the newest of this many followed authors.
-    discover_following_cap: int = Field(500, gt=0, le=5000)
-
     # --- Media ---
     # Largest upload per kind in bytes (413 media.too_large past it; nothing is kept).
     media_image_max_bytes: int = Field(20 * 1024 * 1024, gt=0)
@@ -138,6 +126,18 @@ class Settings(BaseSettings):
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
     s3_region: str = "us-east-1"
+
+    # --- Counters and discovery ---
+    # A view counts once per viewer (account, or hashed IP) per item within this window.
+    counters_view_dedupe_seconds: int = Field(1800, gt=0)
+    # Items whose increments one flush moves from Redis to the database.
+    counters_flush_batch: int = Field(500, gt=0, le=10_000)
+    # A batch claimed by a flush that died is applied by a later flush after this long.
+    counters_stale_batch_seconds: float = Field(60.0, gt=0)
+    # Hot scores are kept for items published within this many days (older ones score 0).
+    discover_hot_window_days: int = Field(30, gt=0)
+    # The following feed reads the newest of this many followed authors.
+    discover_following_cap: int = Field(500, gt=0, le=5000)
 
     # --- Verification codes, email and SMS ---
     # One-time codes: lifetime, wrong guesses a code survives, and how often one address (over
@@ -287,6 +287,8 @@ class Settings(BaseSettings):
             problems.append("URL_SIGNING_SECRET is required")
         if self.pii_encryption_key is None or self.pii_hash_key is None:
             problems.append("PII_ENCRYPTION_KEY and PII_HASH_KEY are required")
+        if self.mail_backend == "log" or self.sms_backend == "log":
+            problems.append("MAIL_BACKEND and SMS_BACKEND must not be 'log' (nothing is delivered)")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS may not contain '*'")
         return problems

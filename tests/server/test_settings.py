@@ -28,6 +28,8 @@ COMPLETE_PRODUCTION = {
     "pii_encryption_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "pii_hash_key": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
     "url_signing_secret": "a-long-random-string-for-signing-links",
+    "mail_backend": "smtp",
+    "sms_backend": "http",
 }
 
 
@@ -124,9 +126,12 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 6
+    assert len(problems) == 7
     text = "\n".join(problems)
-    requirements = ("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "'*'")
+    requirements = (
+        *("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "MAIL_BACKEND"),
+        "'*'",
+    )
     for requirement in requirements:
         assert requirement in text, requirement
 
@@ -144,6 +149,8 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
         ({"pii_hash_key": None}, "PII_HASH_KEY"),
         ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
+        ({"mail_backend": "log"}, "MAIL_BACKEND"),
+        ({"sms_backend": "log"}, "SMS_BACKEND"),
     ],
 )
 def test_production_names_the_one_missing_requirement(override: dict, mentions: str) -> None:

@@ -99,6 +99,8 @@ def test_production_refuses_a_wildcard_origin() -> None:
         pii_encryption_key=new_key(),
         pii_hash_key=new_key(),
         url_signing_secret="a-long-random-string",
+        mail_backend="smtp",
+        sms_backend="http",
         cors_origins=["https://app.example", "*"],
     )
     assert settings.check_production() == ["CORS_ORIGINS may not contain '*'"]
