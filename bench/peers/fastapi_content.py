@@ -66,6 +66,19 @@ class Tag(Base):
     name: Mapped[str] = mapped_column(String(32))
 
 
+class Counter(Base):
+    __tablename__ = "content_counters"
+    content_id: Mapped[int] = mapped_column(ForeignKey("contents.id"), primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+    likes: Mapped[int] = mapped_column(BigInteger)
+    favorites: Mapped[int] = mapped_column(BigInteger)
+    comments: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(BigInteger)
+
+
+COUNTERS = ("views", "likes", "favorites", "comments", "shares")
+
+
 class Content(Base):
     __tablename__ = "contents"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -86,6 +99,7 @@ class Content(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
     author: Mapped[User] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=content_tags, order_by=Tag.name)
+    counter: Mapped[Counter | None] = relationship()
 
 
 class AuthorOut(BaseModel):
@@ -110,6 +124,7 @@ class ContentSummary(BaseModel):
     tags: list[str]
     cover_url: str | None
     published_at: datetime | None
+    counters: dict[str, int]
 
     @field_serializer("published_at")
     def _utc(self, value: datetime | None) -> datetime | None:
@@ -131,6 +146,7 @@ class ContentSummary(BaseModel):
             "tags": [t.name for t in content.tags],
             "cover_url": content.cover_url,
             "published_at": content.published_at,
+            "counters": {name: getattr(content.counter, name, 0) or 0 for name in COUNTERS},
             **extra,
         }
 
@@ -160,7 +176,13 @@ async def get_db() -> AsyncIterator[AsyncSession]:
 @app.get("/api/v1/contents/{content_id}", response_model=ContentOut)
 async def read_content(content_id: int, db: Annotated[AsyncSession, Depends(get_db)]) -> ContentOut:
     content = await db.get(
-        Content, content_id, options=[selectinload(Content.author), selectinload(Content.tags)]
+        Content,
+        content_id,
+        options=[
+            selectinload(Content.author),
+            selectinload(Content.tags),
+            selectinload(Content.counter),
+        ],
     )
     if content is None or content.published_version is None:
         raise HTTPException(status_code=404, detail="Not found")
@@ -185,7 +207,11 @@ async def list_contents(db: Annotated[AsyncSession, Depends(get_db)], limit: int
             .where(Content.status == "published")
             .order_by(Content.published_at.desc(), Content.id.desc())
             .limit(limit + 1)
-            .options(selectinload(Content.author), selectinload(Content.tags))
+            .options(
+                selectinload(Content.author),
+                selectinload(Content.tags),
+                selectinload(Content.counter),
+            )
         )
     ).all()
     items = [ContentSummary.model_validate(ContentSummary.of(c)) for c in rows[:limit]]

@@ -4,10 +4,10 @@
         python -m bench.peers.floor_content --port 8081
 
 ``GET /api/v1/contents/{id}``: the item joined to its author by primary key, then its tags (two
-round trips). ``GET /api/v1/contents?limit=20``: the page of published items by
-``(published_at, id)``, then the page's tags and authors (three round trips), the same
-statements ours runs. Free items are readable by anyone, so no entitlement query (ours makes
-none either for them). No middleware, no access policy code, no validation.
+round trips; counters by a LEFT JOIN). ``GET /api/v1/contents?limit=20``: the page of published
+items by ``(published_at, id)``, then the page's tags, authors and counters (four round trips),
+the same statements ours runs. Free items are readable by anyone, so no entitlement query (ours
+makes none either for them). No middleware, no access policy code, no validation.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ COLUMNS = (
     "c.id, c.kind, c.status, c.author_id, c.parent_id, c.access, c.price_cents, c.currency,"
     " c.category_id, c.cover_url, c.published_title, c.published_summary, c.published_at"
 )
+COUNTERS = ("views", "likes", "favorites", "comments", "shares")
 DETAIL_SQL = (
-    f"SELECT {COLUMNS}, u.nickname, u.avatar_url, c.position, c.published_html"
+    f"SELECT {COLUMNS}, u.nickname, u.avatar_url, c.position, c.published_html,"
+    " k.views, k.likes, k.favorites, k.comments, k.shares"
     " FROM contents c JOIN users u ON u.id = c.author_id"
+    " LEFT JOIN content_counters k ON k.content_id = c.id"
     " WHERE c.id = %s AND c.published_version IS NOT NULL"
 )
 LIST_SQL = (
@@ -76,6 +79,20 @@ async def _tags(cursor: Any, ids: list[int]) -> dict[int, list[str]]:
         for content_id, name in await cursor.fetchall():
             tags[content_id].append(name)
     return tags
+
+
+async def _counters(cursor: Any, ids: list[int]) -> dict[int, dict[str, int]]:
+    counters = {i: dict.fromkeys(COUNTERS, 0) for i in ids}
+    if ids:
+        marks = ",".join(["%s"] * len(ids))
+        await cursor.execute(
+            f"SELECT content_id, {', '.join(COUNTERS)} FROM content_counters"
+            f" WHERE content_id IN ({marks})",
+            ids,
+        )
+        for row in await cursor.fetchall():
+            counters[row[0]] = dict(zip(COUNTERS, row[1:], strict=True))
+    return counters
 
 
 def _json(body: Any) -> web.Response:
@@ -121,7 +138,8 @@ async def listing(request: web.Request) -> web.Response:
             )
             for user_id, nickname, avatar in await cursor.fetchall():
                 authors[user_id] = {"id": user_id, "nickname": nickname, "avatar_url": avatar}
-    items = [_summary(r, authors[r[3]], tags[r[0]]) for r in shown]
+        counters = await _counters(cursor, [r[0] for r in shown])
+    items = [{**_summary(r, authors[r[3]], tags[r[0]]), "counters": counters[r[0]]} for r in shown]
     next_cursor = "more" if len(rows) > limit else None
     return _json({"items": items, "next_cursor": next_cursor})
 
