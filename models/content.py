@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TABLE_OPTIONS, Base, BigId, IdMixin, UTCDateTime, utcnow
@@ -16,6 +17,8 @@ CONTENT_STATUSES = ("draft", "in_review", "published", "scheduled", "rejected", 
 # members: any active membership.
 ACCESS_LEVELS = ("free", "paid", "subscription", "members")
 ENTITLEMENT_SUBJECTS = ("content", "plan", "membership")
+# Bodies of up to 200,000 characters (CJK: 600 KB of UTF-8) outgrow MySQL's 64 KB TEXT.
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
 class Category(IdMixin, Base):
@@ -81,7 +84,7 @@ class Content(IdMixin, Base):
     # The working copy, saved by autosave; `revision` guards against lost updates.
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     summary: Mapped[str] = mapped_column(String(500), nullable=False, default="")
-    body: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    body: Mapped[str] = mapped_column(LongText, nullable=False, default="")
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
@@ -89,9 +92,9 @@ class Content(IdMixin, Base):
     published_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     published_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     published_summary: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    published_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_html: Mapped[str | None] = mapped_column(LongText, nullable=True)
     # The free preview: the published body rendered up to the paywall marker.
-    preview_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    preview_html: Mapped[str | None] = mapped_column(LongText, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     # The version waiting for a moderator (the first one, or an update of a published item,
@@ -117,7 +120,7 @@ class ContentVersion(IdMixin, Base):
     number: Mapped[int] = mapped_column(Integer, nullable=False)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     summary: Mapped[str] = mapped_column(String(500), nullable=False)
-    body: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(LongText, nullable=False)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     editor_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

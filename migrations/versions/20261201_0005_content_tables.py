@@ -13,6 +13,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+# Bodies of up to 200,000 characters outgrow MySQL's 64 KB TEXT.
+LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql')
+
 revision: str = '0005'
 down_revision: str | Sequence[str] | None = '0004'
 branch_labels: str | Sequence[str] | None = None
@@ -58,14 +61,14 @@ def upgrade() -> None:
     sa.Column('cover_url', sa.String(length=500), nullable=True),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('summary', sa.String(length=500), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('body', LONG_TEXT, nullable=False),
     sa.Column('revision', sa.Integer(), server_default='1', nullable=False),
     sa.Column('saved_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql"), nullable=False),
     sa.Column('published_version', sa.Integer(), nullable=True),
     sa.Column('published_title', sa.String(length=200), nullable=True),
     sa.Column('published_summary', sa.String(length=500), nullable=True),
-    sa.Column('published_html', sa.Text(), nullable=True),
-    sa.Column('preview_html', sa.Text(), nullable=True),
+    sa.Column('published_html', LONG_TEXT, nullable=True),
+    sa.Column('preview_html', LONG_TEXT, nullable=True),
     sa.Column('published_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql"), nullable=True),
     sa.Column('review_version', sa.Integer(), nullable=True),
     sa.Column('scheduled_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql"), nullable=True),
@@ -124,7 +127,7 @@ def upgrade() -> None:
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('summary', sa.String(length=500), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('body', LONG_TEXT, nullable=False),
     sa.Column('note', sa.String(length=200), nullable=True),
     sa.Column('editor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('created_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql"), nullable=False),

@@ -217,3 +217,20 @@ async def test_paid_content_needs_a_price(api, creator: Person) -> None:
         json={"kind": "article", "title": "t", "access": "paid"},
     )
     assert "body.price_cents" in data["error"]["fields"]
+
+
+async def test_a_long_chinese_body_is_kept_whole_and_a_longer_one_refused(
+    api, creator: Person
+) -> None:
+    body = "知识付费" * 37_500  # 150,000 characters, 450 KB of UTF-8
+    item = await draft(api, creator, body=body)
+    assert (await call(api, "GET", f"/contents/{item['id']}/draft", creator, 200))["body"] == body
+    data = await call(
+        api,
+        "POST",
+        "/contents",
+        creator,
+        422,
+        json={"kind": "article", "title": "t", "body": "a" * 200_001},
+    )
+    assert "body.body" in data["error"]["fields"]
