@@ -287,6 +287,8 @@ class Settings(BaseSettings):
             problems.append("URL_SIGNING_SECRET is required")
         if self.pii_encryption_key is None or self.pii_hash_key is None:
             problems.append("PII_ENCRYPTION_KEY and PII_HASH_KEY are required")
+        if self.identity_verify_provider != "http" or not self.identity_verify_url:
+            problems.append("IDENTITY_VERIFY_PROVIDER=http and IDENTITY_VERIFY_URL are required")
         if self.mail_backend == "log" or self.sms_backend == "log":
             problems.append("MAIL_BACKEND and SMS_BACKEND must not be 'log' (nothing is delivered)")
         if "*" in self.cors_origins:

@@ -88,13 +88,6 @@ async def devices_of(session: AsyncSession, *, user_id: int) -> list[dict[str, A
     return _rows(await session.execute(query.order_by(Device.id)))
 
 
-async def live_session_ids(session: AsyncSession, *, user_id: int) -> list[int]:
-    query = select(AuthSession.id).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
-    )
-    return list((await session.scalars(query)).all())
-
-
 async def unfollow_everyone(session: AsyncSession, *, user_id: int) -> None:
     """Remove the user's follows both ways, adjusting the counters on the other side."""
     following = select(Follow.followee_id).where(Follow.follower_id == user_id)

@@ -72,18 +72,6 @@ async def confirm_password(
         raise PasswordIncorrect()
 
 
-async def end_all_sessions(
-    uow: UnitOfWork, *, user_id: int, reason: str, now: datetime
-) -> list[int]:
-    """Revoke every live session of the user; their ids, for the session caches."""
-    ids = await queries.live_session_ids(uow.session, user_id=user_id)
-    for session_id in ids:
-        await auth_service.revoke_session(
-            uow.session, session_id=session_id, reason=reason, now=now
-        )
-    return ids
-
-
 async def deactivate(
     uow: UnitOfWork, *, user_id: int, grace: timedelta, now: datetime
 ) -> list[int]:
@@ -94,7 +82,9 @@ async def deactivate(
         .where(User.id == user_id, User.status == "active")
         .values(status="deactivated", deactivated_at=now, updated_at=now)
     )
-    sessions = await end_all_sessions(uow, user_id=user_id, reason="deactivated", now=now)
+    sessions = await auth_service.revoke_user_sessions(
+        uow.session, user_id=user_id, reason="deactivated", now=now
+    )
     # One job per deactivation: a reopened and again deactivated account gets its own deadline.
     uow.outbox.enqueue(
         ERASE,
@@ -122,7 +112,9 @@ async def delete(uow: UnitOfWork, *, user_id: int, now: datetime) -> list[int]:
             password_hash=None,
         )
     )
-    sessions = await end_all_sessions(uow, user_id=user_id, reason="deleted", now=now)
+    sessions = await auth_service.revoke_user_sessions(
+        uow.session, user_id=user_id, reason="deleted", now=now
+    )
     uow.outbox.enqueue(ERASE, job_id=f"erase:{user_id}:deleted", user_id=user_id)
     return sessions
 

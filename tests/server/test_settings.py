@@ -30,6 +30,8 @@ COMPLETE_PRODUCTION = {
     "url_signing_secret": "a-long-random-string-for-signing-links",
     "mail_backend": "smtp",
     "sms_backend": "http",
+    "identity_verify_provider": "http",
+    "identity_verify_url": "https://identity.example/verify",
 }
 
 
@@ -126,7 +128,7 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 7
+    assert len(problems) == 8
     text = "\n".join(problems)
     requirements = (
         *("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "MAIL_BACKEND"),
@@ -151,6 +153,7 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
         ({"mail_backend": "log"}, "MAIL_BACKEND"),
         ({"sms_backend": "log"}, "SMS_BACKEND"),
+        ({"identity_verify_provider": "fake"}, "IDENTITY_VERIFY_PROVIDER"),
     ],
 )
 def test_production_names_the_one_missing_requirement(override: dict, mentions: str) -> None:

@@ -101,6 +101,8 @@ def test_production_refuses_a_wildcard_origin() -> None:
         url_signing_secret="a-long-random-string",
         mail_backend="smtp",
         sms_backend="http",
+        identity_verify_provider="http",
+        identity_verify_url="https://identity.example/verify",
         cors_origins=["https://app.example", "*"],
     )
     assert settings.check_production() == ["CORS_ORIGINS may not contain '*'"]
