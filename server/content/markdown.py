@@ -2,7 +2,10 @@
 
 markdown-it-py's `js-default` preset is CommonMark without raw HTML; nh3 then keeps only an
 allowlist of tags and attributes, so neither a `<script>` nor a `javascript:` link survives.
-An author ends the preview with a line holding only `<!-- paywall -->`.
+An author ends the preview with a line holding only `<!-- paywall -->`. Images of the platform's
+own media are written `![alt](media:<id>)` and rendered to `/api/v1/media/<id>/file`, which
+redirects whoever may see them to a signed link (so a stored body never holds a link that
+expires, or one that would open a paid file to everybody).
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ _ATTRIBUTES = {
 }
 
 
+MEDIA_SOURCE = re.compile(r'(<img [^>]*src=")media:(\d{1,18})"')
+
+
 def render(markdown: str) -> str:
     """Safe HTML for a Markdown body (the paywall marker, if any, is dropped)."""
-    html = _md.render(PAYWALL.sub("", markdown))
+    html = MEDIA_SOURCE.sub(r'\1/api/v1/media/\2/file"', _md.render(PAYWALL.sub("", markdown)))
     return nh3.clean(
         html,
         tags=_TAGS,

@@ -160,6 +160,24 @@ async def get_media_url(request: web.Request, params: MediaId, query: UrlQuery) 
         )
 
 
+@routes.get(
+    "/api/v1/media/{media_id}/file",
+    params=MediaId,
+    query=UrlQuery,
+    status=302,
+    auth="optional",
+    errors=frozenset({409}),
+    description="Redirects (302) to the signed link `/url` would answer, under the same rules. "
+    "Article bodies refer to their images as `![alt](media:<id>)`, rendered to this address.",
+)
+async def open_media(request: web.Request, params: MediaId, query: UrlQuery) -> web.Response:
+    """Go to a media file (a redirect to its signed, expiring link)"""
+    link = await get_media_url(request, params=params, query=query)
+    return web.Response(
+        status=302, headers={"Location": link.url, "Cache-Control": "private, no-store"}
+    )
+
+
 @routes.post(
     "/api/v1/contents/{content_id}/media",
     params=ContentId,

@@ -183,3 +183,40 @@ async def test_only_the_author_attaches_their_own_ready_media(
     )
     assert error_code(data) == "media.already_attached"
     await call(api, "POST", path, creator, 422, json={"media_id": 0})
+
+
+async def test_article_images_refer_to_media_and_open_through_the_policy(
+    api, creator, moderator
+) -> None:
+    free = await publish(api, creator, moderator)
+    media = await attached(api, creator, free)
+    body = f"Look: ![chart](media:{media['id']})\n"
+    item = await publish(api, creator, moderator, body=body)
+    seen = await call(api, "GET", f"/contents/{item['id']}", None, 200)
+    src = f"/api/v1/media/{media['id']}/file"
+    assert f'<img src="{src}" alt="chart">' in seen["html"]
+
+    opened = await api.get(src, allow_redirects=False)
+    assert opened.status == 302
+    _key, query = link_parts(opened.headers["Location"])
+    assert query["uid"] is None, "anonymous readers get an unbound link to a free item's file"
+    assert (await fetch(api, opened.headers["Location"], None)).status == 200
+    thumb = await api.get(f"{src}?variant=thumb", allow_redirects=False)
+    assert link_parts(thumb.headers["Location"])[0].endswith(("-thumb.webp", "-thumb.jpg"))
+
+
+async def test_opening_a_paid_items_image_needs_full_access(api, creator, moderator, admin) -> None:
+    item = await publish(api, creator, moderator, access="paid", price_cents=990)
+    media = await attached(api, creator, item)
+    src = f"/api/v1/media/{media['id']}/file"
+    refused = await api.get(src, allow_redirects=False)
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "media.paywalled"
+    buyer = await person(api)
+    grant = {"user_id": buyer.id, "subject_type": "content", "subject_id": item["id"]}
+    await call(api, "POST", "/admin/entitlements", admin, 201, json=grant)
+    opened = await api.get(src, headers=buyer.headers, allow_redirects=False)
+    assert opened.status == 302
+    assert link_parts(opened.headers["Location"])[1]["uid"] == str(buyer.id)
+    missing = await api.get("/api/v1/media/999999/file", allow_redirects=False)
+    assert missing.status == 404
