@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from arq.connections import ArqRedis
 
-from server.outbox import Job
+from server.outbox import MEDIA_QUEUE, Job
 from server.settings import Settings
-
-MEDIA_QUEUE = "media"
 
 
 def queue_names(settings: Settings) -> dict[str | None, str]:

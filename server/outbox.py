@@ -27,6 +27,10 @@ MAX_ATTEMPTS = 25
 UNREACHABLE: tuple[type[BaseException], ...] = (RedisError, OSError, ConnectionError)
 
 
+# The queue of slow media work (uploads, avatars), served by its own workers.
+MEDIA_QUEUE = "media"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """A realtime event: to users' rooms (recoverable) or to a named room (ephemeral)."""

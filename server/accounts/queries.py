@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.follows import Follow
@@ -86,27 +86,6 @@ async def devices_of(session: AsyncSession, *, user_id: int) -> list[dict[str, A
         Device.last_seen_at,
     ).where(Device.user_id == user_id)
     return _rows(await session.execute(query.order_by(Device.id)))
-
-
-async def unfollow_everyone(session: AsyncSession, *, user_id: int) -> None:
-    """Remove the user's follows both ways, adjusting the counters on the other side."""
-    following = select(Follow.followee_id).where(Follow.follower_id == user_id)
-    followers = select(Follow.follower_id).where(Follow.followee_id == user_id)
-    await session.execute(
-        update(User)
-        .where(User.id.in_(following))
-        .values(follower_count=case((User.follower_count > 0, User.follower_count - 1), else_=0))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(User)
-        .where(User.id.in_(followers))
-        .values(following_count=case((User.following_count > 0, User.following_count - 1), else_=0))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        delete(Follow).where((Follow.follower_id == user_id) | (Follow.followee_id == user_id))
-    )
 
 
 async def remove_owned_rows(session: AsyncSession, *, user_id: int) -> None:

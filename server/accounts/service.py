@@ -17,6 +17,7 @@ from server.auth import service as auth_service
 from server.auth.passwords import verify_password
 from server.creators import service as creators_service
 from server.db import Database, UnitOfWork
+from server.follows import service as follows_service
 from server.http.errors import Forbidden, ValidationFailed
 from server.http.ratelimit import RateLimiter
 from server.storage import Storage
@@ -159,7 +160,7 @@ async def erase_account(
             }
         )
     )
-    await queries.unfollow_everyone(uow.session, user_id=user_id)
+    await follows_service.remove_all_follows(uow, user_id=user_id)
     await queries.remove_owned_rows(uow.session, user_id=user_id)
     await creators_service.forget_identity(uow.session, user_id=user_id)
     await uow.session.execute(delete_rows(DataExport).where(DataExport.user_id == user_id))

@@ -31,12 +31,12 @@ from server.media.checks import (
 )
 from server.media.processing import Processed
 from server.media.schemas import MediaOut, MediaUrl, media_out
+from server.outbox import MEDIA_QUEUE
 from server.settings import Settings
 from server.signing import UrlSigner
 from server.storage import Storage, TooLarge, new_key
 
 PROCESS_TASK = "media.process"
-MEDIA_QUEUE = "media"
 DEFAULT_VARIANT = {"image": "large", "video": "rendition", "audio": "rendition"}
 
 

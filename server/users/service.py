@@ -14,6 +14,7 @@ from server.db import Reader, UnitOfWork
 from server.follows import queries as follow_queries
 from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.outbox import MEDIA_QUEUE
 from server.users.schemas import (
     PUBLIC_ROLES,
     Preferences,
@@ -132,7 +133,6 @@ async def grant_role(session: AsyncSession, *, user_id: int, role: str, clock: C
 
 
 AVATAR_TASK = "users.process_avatar"
-MEDIA_QUEUE = "media"
 
 
 def queue_avatar(uow: UnitOfWork, *, user_id: int, key: str) -> None:
