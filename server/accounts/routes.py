@@ -24,12 +24,6 @@ async def _confirm(request: web.Request, password: str | None) -> None:
     )
 
 
-def _forget(request: web.Request, session_ids: list[int]) -> None:
-    guard = request.app[SESSION_GUARD]
-    for session_id in session_ids:
-        guard.forget(session_id)
-
-
 @routes.post(
     "/api/v1/me/deactivate", body=DeactivateIn, status=204, errors=frozenset({403, 422, 429})
 )
@@ -43,7 +37,7 @@ async def deactivate(request: web.Request, body: DeactivateIn) -> None:
         sessions = await service.deactivate(
             uow, user_id=request[USER_ID], grace=grace, now=runtime.clock.now()
         )
-    _forget(request, sessions)
+    request.app[SESSION_GUARD].forget(*sessions)
 
 
 @routes.post(
@@ -60,7 +54,7 @@ async def delete(request: web.Request, body: DeleteIn) -> DeletionOut:
     now = runtime.clock.now()
     async with runtime.db.unit_of_work() as uow:
         sessions = await service.delete(uow, user_id=request[USER_ID], now=now)
-    _forget(request, sessions)
+    request.app[SESSION_GUARD].forget(*sessions)
     return DeletionOut(deleted_at=now)
 
 

@@ -89,9 +89,7 @@ async def ban_user(request: web.Request, params: UserPath, body: BanIn) -> Admin
             ip=_ip(request),
             clock=runtime.clock,
         )
-    guard = request.app[SESSION_GUARD]
-    for session_id in ended:
-        guard.forget(session_id)
+    request.app[SESSION_GUARD].forget(*ended)
     async with runtime.db.read() as session:
         return await service.get_user(session, user_id=params.id)
 

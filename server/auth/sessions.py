@@ -102,9 +102,11 @@ class SessionGuard:
         self._cache[session_id] = (now + self.cache_seconds, state)
         return state
 
-    def forget(self, session_id: int) -> None:
-        """Drop a session this process just changed, so it sees the change at once."""
-        self._cache.pop(session_id, None)
+    def forget(self, *session_ids: int) -> None:
+        """Drop sessions this process just changed, so it sees the change at once (other
+        processes see it within their cache time)."""
+        for session_id in session_ids:
+            self._cache.pop(session_id, None)
 
     def _evict(self, now: float) -> None:
         self._cache = {sid: entry for sid, entry in self._cache.items() if entry[0] > now}

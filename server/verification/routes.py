@@ -162,7 +162,7 @@ async def reset_password(request: web.Request, body: PasswordResetIn) -> None:
             now=runtime.clock.now(),
             max_attempts=settings.verification_max_attempts,
         )
-    _forget(request, ended)
+    request.app[SESSION_GUARD].forget(*ended)
 
 
 @routes.post("/api/v1/me/password", body=PasswordChangeIn, status=204, errors=frozenset({403}))
@@ -180,7 +180,7 @@ async def change_password(request: web.Request, body: PasswordChangeIn) -> None:
             new_password=body.new_password,
             now=runtime.clock.now(),
         )
-    _forget(request, ended)
+    request.app[SESSION_GUARD].forget(*ended)
 
 
 @routes.post(
@@ -212,10 +212,3 @@ async def _verify(request: web.Request, *, channel: str, address: str | None, co
             now=runtime.clock.now(),
             max_attempts=settings.verification_max_attempts,
         )
-
-
-def _forget(request: web.Request, session_ids: list[int]) -> None:
-    """This process sees the ended sessions at once; others within their cache time."""
-    guard = request.app[SESSION_GUARD]
-    for session_id in session_ids:
-        guard.forget(session_id)
