@@ -1,5 +1,7 @@
 """SQLAlchemy declarative models, one module per domain. No business logic."""
 
+# Domain modules whose tables register by import (their classes are imported from the module).
+from models import catalog, ledger, messages, orders, payments, push, social, subscriptions  # noqa: F401
 from models.base import Base
 from models.content import (
     Category,

@@ -19,6 +19,24 @@ from server.creators import routes as creators_routes
 from server.discovery import routes as discovery_routes
 from server.files import routes as files_routes
 from server.follows import routes as follows_routes
+from server.catalog import routes as catalog_routes
+from server.cart import routes as cart_routes
+from server.coupons import routes as coupons_routes
+from server.orders import routes as orders_routes
+from server.payments import routes as payments_routes
+from server.wallet import routes as wallet_routes
+from server.iap import routes as iap_routes
+from server.subscriptions import routes as subscriptions_routes
+from server.earnings import routes as earnings_routes
+from server.reviews import routes as reviews_routes
+from server.invoices import routes as invoices_routes
+from server.comments import routes as comments_routes
+from server.reactions import routes as reactions_routes
+from server.community import routes as community_routes
+from server.messages import routes as messages_routes
+from server.blocks import routes as blocks_routes
+from server.presence import routes as presence_routes
+from server.announcements import routes as announcements_routes
 from server.http import system
 from server.http.cors import CorsPolicy
 from server.http.idempotency import idempotent
@@ -55,6 +73,24 @@ ROUTE_TABLES = [
     search_routes.routes,
     creators_routes.routes,
     accounts_routes.routes,
+    catalog_routes.routes,
+    cart_routes.routes,
+    coupons_routes.routes,
+    orders_routes.routes,
+    payments_routes.routes,
+    wallet_routes.routes,
+    iap_routes.routes,
+    subscriptions_routes.routes,
+    earnings_routes.routes,
+    reviews_routes.routes,
+    invoices_routes.routes,
+    comments_routes.routes,
+    reactions_routes.routes,
+    community_routes.routes,
+    messages_routes.routes,
+    blocks_routes.routes,
+    presence_routes.routes,
+    announcements_routes.routes,
     notifications_routes.routes,
     admin_routes.routes,
 ]
@@ -103,6 +139,8 @@ def create_app(
     app[ROOMS] = rooms = RoomAccess()
     rooms.register("dashboard:platform", requires_role("admin"))
     rooms.register("content", content_queries.room_check(lambda: app[RUNTIME]))
+    # -- commerce rooms --
+    # -- social rooms --
 
     app.cleanup_ctx.extend([runtime_ctx, sockets_ctx, rate_limit_ctx, jobs_ctx])
     return app

@@ -243,6 +243,22 @@ class Settings(BaseSettings):
     data_export_ttl_days: int = Field(7, gt=0)
     data_export_link_seconds: int = Field(900, gt=0)
 
+    # --- Commerce: catalog, cart, coupons, reviews, invoices ---
+
+    # --- Orders ---
+
+    # --- Payments ---
+
+    # --- Ledger, wallet and in-app purchases ---
+
+    # --- Subscriptions and creator earnings ---
+
+    # --- Comments, reactions and community ---
+
+    # --- Messages, blocks and presence ---
+
+    # --- Notifications, push and announcements ---
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -1,0 +1,3 @@
+"""Earnings settlement and withdrawal payouts."""
+
+from __future__ import annotations

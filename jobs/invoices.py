@@ -1,0 +1,3 @@
+"""Invoice requests and PDF receipts."""
+
+from __future__ import annotations

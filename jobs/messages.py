@@ -1,0 +1,3 @@
+"""Private message tasks."""
+
+from __future__ import annotations

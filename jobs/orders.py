@@ -1,0 +1,3 @@
+"""Order tasks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Payment tasks: follow-up, query fallback, refunds, reconciliation."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Device push and announcement fan-out."""
+
+from __future__ import annotations

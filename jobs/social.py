@@ -1,0 +1,3 @@
+"""Comment, like and community tasks."""
+
+from __future__ import annotations

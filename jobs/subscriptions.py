@@ -1,0 +1,3 @@
+"""Subscription renewals and grace periods."""
+
+from __future__ import annotations

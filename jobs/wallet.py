@@ -1,0 +1,3 @@
+"""Wallet and in-app purchase tasks."""
+
+from __future__ import annotations

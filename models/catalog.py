@@ -1,0 +1,3 @@
+"""Catalog: products, carts, coupons, reviews, invoices and receipts."""
+
+from __future__ import annotations

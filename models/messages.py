@@ -1,0 +1,3 @@
+"""Conversations, messages, blocks and presence."""
+
+from __future__ import annotations

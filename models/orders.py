@@ -1,0 +1,3 @@
+"""Orders and their items and history."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Payments, provider events, refunds and reconciliation runs."""
+
+from __future__ import annotations

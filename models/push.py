@@ -1,0 +1,3 @@
+"""Notification preferences, push devices and announcements."""
+
+from __future__ import annotations

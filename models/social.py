@@ -1,0 +1,3 @@
+"""Comments, likes, favorites, topics and posts."""
+
+from __future__ import annotations

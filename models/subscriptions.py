@@ -1,0 +1,3 @@
+"""Subscriptions and creator earnings and withdrawals."""
+
+from __future__ import annotations

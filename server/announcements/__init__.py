@@ -1,0 +1,1 @@
+"""System announcements to everyone or a segment."""

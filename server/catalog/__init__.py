@@ -1,0 +1,1 @@
+"""Products for sale: content items, courses, plans, credit packs and physical goods."""

@@ -1,0 +1,1 @@
+"""Topics and community posts."""

@@ -1,0 +1,1 @@
+"""Creator earnings: revenue split, settlement, statements and withdrawals."""

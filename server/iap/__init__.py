@@ -1,0 +1,1 @@
+"""In-app purchases from the App Store and Google Play."""

@@ -1,0 +1,1 @@
+"""Invoices (发票) and PDF receipts for paid orders."""

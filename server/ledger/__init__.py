@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, transactions and entries with balance_after."""

@@ -1,0 +1,7 @@
+"""HTTP routes: messages."""
+
+from __future__ import annotations
+
+from server.http.registry import RouteTable
+
+routes = RouteTable("messages")

@@ -1,0 +1,1 @@
+"""Payments through Alipay, WeChat Pay, Stripe and the sandbox; callbacks and refunds."""

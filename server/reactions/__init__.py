@@ -1,0 +1,1 @@
+"""Likes, favorites in collections, and shares."""

@@ -1,0 +1,7 @@
+"""HTTP routes: reviews."""
+
+from __future__ import annotations
+
+from server.http.registry import RouteTable
+
+routes = RouteTable("reviews")

@@ -1,0 +1,1 @@
+"""Subscriptions to plans: periods, renewals, grace, cancel and resume."""

@@ -1,0 +1,1 @@
+"""The credits wallet: recharge, consume, history and admin adjustments."""
