@@ -55,8 +55,13 @@ async def notify(
     body: str = "",
     data: dict[str, Any] | None = None,
     actor_id: int | None = None,
+    group_key: str | None = None,
 ) -> Notification:
-    """Store a notification in the caller's transaction and push it to the user after commit."""
+    """Store a notification in the caller's transaction and push it to the user after commit.
+
+    `type` is one of `server.notifications.types`; `group_key` (e.g. `like:content:7`) lets a
+    burst of the same key fold into one unread notification."""
+    del group_key  # folding arrives with the aggregation columns
     notification = Notification(
         user_id=user_id,
         type=type,
