@@ -248,6 +248,43 @@ class Settings(BaseSettings):
     # --- Orders ---
 
     # --- Payments ---
+    # Timeout of one call to a payment gateway (create, query, refund, bill download).
+    payment_http_timeout_seconds: float = Field(10.0, gt=0)
+    # A payment with no callback after this long is asked for at its gateway (query fallback).
+    payment_query_after_seconds: int = Field(300, gt=0)
+    # A signed callback older (or newer) than this is refused as a replay.
+    payment_callback_tolerance_seconds: int = Field(300, gt=0)
+    # Buyers may ask for a refund of a paid order within this many days (admins at any time).
+    refund_window_days: int = Field(7, ge=0)
+    # Where gateways send callbacks: {base}/api/v1/payments/<provider>/notify (PUBLIC_BASE_URL
+    # when unset).
+    payment_notify_base_url: str | None = None
+    # Alipay (RSA2): app id, our private key (PEM), Alipay's public key (PEM), the seller id
+    # (PID) callbacks must name, and the OpenAPI gateway. Enabled when the app id and keys are set.
+    alipay_app_id: str | None = None
+    alipay_app_private_key: SecretStr | None = None
+    alipay_public_key: str | None = None
+    alipay_seller_id: str | None = None
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    # WeChat Pay API v3 in public-key mode: merchant id, app id, our certificate serial and
+    # private key (PEM), the platform public key (PEM) and its id, the APIv3 key (32 characters)
+    # and the API host. Enabled when the merchant id and keys are set.
+    wechat_pay_mchid: str | None = None
+    wechat_pay_app_id: str | None = None
+    wechat_pay_merchant_serial: str | None = None
+    wechat_pay_private_key: SecretStr | None = None
+    wechat_pay_public_key: str | None = None
+    wechat_pay_public_key_id: str | None = None
+    wechat_pay_apiv3_key: SecretStr | None = None
+    wechat_pay_api_url: str = "https://api.mch.weixin.qq.com"
+    # Stripe: the secret API key, the webhook endpoint's signing secret and the API host.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_url: str = "https://api.stripe.com"
+    # The sandbox gateway (a dev page that pays any order): on outside production only; its
+    # callbacks are signed with this secret (derived from the PII key when unset).
+    payment_sandbox_enabled: bool = True
+    payment_sandbox_secret: SecretStr | None = None
 
     # --- Ledger, wallet and in-app purchases ---
 

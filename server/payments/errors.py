@@ -1,0 +1,63 @@
+"""Failures of payment gateways and of payment requests."""
+
+from __future__ import annotations
+
+from server.http.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+
+
+class GatewayError(Exception):
+    """A gateway call failed; `retryable` says whether asking again later may succeed."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class GatewayUnavailable(GatewayError):
+    """No answer, a timeout or a 5xx: try again later."""
+
+
+class GatewaySignatureInvalid(GatewayError):
+    """The answer's signature did not verify: nothing in it may be trusted."""
+
+
+class GatewayRejected(GatewayError):
+    """The gateway refused the request (a business error with its own code)."""
+
+    retryable = False
+
+
+class CallbackRejected(Exception):
+    """A callback failed verification or does not match what we asked for; nothing changes."""
+
+    def __init__(self, reason: str, *, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ProviderUnavailable(ApiError):
+    status, code, message = 422, "payments.provider_unavailable", "This payment method is off."
+
+
+class PaymentNotAllowed(Conflict):
+    code, message = "payments.not_payable", "This order cannot be paid now."
+
+
+class RefundNotAllowed(Conflict):
+    code, message = "payments.refund_not_allowed", "This order cannot be refunded now."
+
+
+class RefundTooLarge(ValidationFailed):
+    code, message = "payments.refund_too_large", "The refund is larger than what is left."
+
+
+class OrderNotFound(NotFound):
+    code, message = "orders.not_found", "No such order."
+
+
+class GatewayDown(ServiceUnavailable):
+    code, message = "payments.gateway_unavailable", "The payment gateway did not answer."
