@@ -1,0 +1,23 @@
+"""Errors of coupons."""
+
+from __future__ import annotations
+
+from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+
+class CouponInvalid(ValidationFailed):
+    """The coupon cannot be used for this purchase; the message says why."""
+
+    code, message = "coupons.invalid", "This coupon cannot be used."
+
+
+class CouponNotFound(NotFound):
+    code, message = "coupons.not_found", "No such coupon."
+
+
+class CodeTaken(Conflict):
+    code, message = "coupons.code_taken", "Another coupon has this code."
+
+
+class NotCouponOwner(Forbidden):
+    code, message = "coupons.not_owner", "Only the coupon's creator or an admin may change it."
