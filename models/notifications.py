@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TABLE_OPTIONS, Base, BigId, IdMixin, Json, UTCDateTime, utcnow
@@ -20,6 +20,10 @@ class Notification(IdMixin, Base):
         Index("ix_notifications_user_id_id", "user_id", "id"),
         # The unread count and unread_only list (InnoDB appends the primary key: ordered by id).
         Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+        # The latest notification of a burst: WHERE user_id = ? AND group_key = ? ORDER BY id DESC.
+        Index("ix_notifications_user_id_group_key", "user_id", "group_key"),
+        # One notice per source (e.g. `announcement:3`) and user, however often a job runs.
+        Index("uq_notifications_user_id_source", "user_id", "source", unique=True),
         TABLE_OPTIONS,
     )
 
@@ -32,3 +36,11 @@ class Notification(IdMixin, Base):
     actor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # Aggregation: a burst with the same key folds into one unread row; `count` distinct actors,
+    # the latest first in `actor_ids` (a few), `updated_at` the last fold.
+    group_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default=text("1"))
+    actor_ids: Mapped[list[int] | None] = mapped_column(Json, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # What made it, when one source must notify a user once (`announcement:<id>`).
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
