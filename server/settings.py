@@ -295,6 +295,38 @@ class Settings(BaseSettings):
     # --- Messages, blocks and presence ---
 
     # --- Notifications, push and announcements ---
+    # A notification with a group key folds into the user's unread one of the same key made
+    # within this many seconds ("12 people liked your article"); a repeat by the same actor
+    # within it (follow, unfollow, follow again) notifies nobody.
+    notification_group_window_seconds: int = Field(3600, gt=0)
+    # How many of the latest actors a folded notification lists.
+    notification_group_actors: int = Field(5, gt=0, le=50)
+    # Tries of one push or notification email, and the first retry delay (doubled each try).
+    push_max_tries: int = Field(5, gt=0, le=20)
+    push_retry_base_seconds: float = Field(10.0, ge=0)
+    push_timeout_seconds: float = Field(10.0, gt=0)
+    # APNs token auth: key id, team id, the .p8 ES256 private key (PEM), the app's bundle id.
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_private_key: SecretStr | None = None
+    apns_topic: str | None = None
+    # https://api.sandbox.push.apple.com for development builds; tests use a local fake.
+    apns_base_url: str = "https://api.push.apple.com"
+    # FCM HTTP v1: the project id and the service account's email and private key (PEM).
+    fcm_project_id: str | None = None
+    fcm_client_email: str | None = None
+    fcm_private_key: SecretStr | None = None
+    # Where the service-account JWT is exchanged for an access token, and the FCM API host.
+    fcm_token_url: str = "https://oauth2.googleapis.com/token"
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    # JPush: the app key and master secret (Basic auth), the API host, and whether iOS
+    # messages go to the production APNs environment.
+    jpush_app_key: str | None = None
+    jpush_master_secret: SecretStr | None = None
+    jpush_base_url: str = "https://api.jpush.cn"
+    jpush_apns_production: bool = True
+    # Users handed an announcement per fan-out job (each batch is its own job).
+    announcement_batch_size: int = Field(500, gt=0, le=10000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
