@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.follows import Follow
 from models.identity import User
+from server.blocks import service as blocks
 from server.db import UnitOfWork
 from server.follows import queries
 from server.follows.schemas import FollowItem, FollowState, SuggestedCreator
@@ -28,6 +29,10 @@ FOLLOW_CREATED = "follow.created"
 
 class FollowSelf(BadRequest):
     code, message = "follows.self", "You cannot follow yourself."
+
+
+class FollowBlocked(Forbidden):
+    code, message = "follows.blocked", "You cannot follow this user."
 
 
 class FollowsHidden(Forbidden):
@@ -53,6 +58,8 @@ async def follow(
     followee = rows.get(followee_id)
     if followee is None or followee.status != "active":
         raise users.UserNotFound()
+    if await blocks.blocked_between(session, follower_id, followee_id):
+        raise FollowBlocked()
     inserted = await queries.insert_follow(
         session, follower_id=follower_id, followee_id=followee_id, now=now
     )
