@@ -287,6 +287,28 @@ class Settings(BaseSettings):
     payment_sandbox_secret: SecretStr | None = None
 
     # --- Ledger, wallet and in-app purchases ---
+    # What one credit is worth, in 分 (shown beside balances; credit packs set their own price).
+    credit_value_fen: int = Field(10, gt=0)
+    # App Store: our app's bundle id (enables App Store purchases), its Apple id (required for
+    # Production), the environment we accept (Production or Sandbox), the Apple root
+    # certificates (PEM, one or more) transactions must chain to, and whether certificate
+    # revocation is checked online (OCSP).
+    app_store_bundle_id: str | None = None
+    app_store_app_apple_id: int | None = None
+    app_store_environment: str = Field(
+        "Production", pattern="^(Production|Sandbox|Xcode|LocalTesting)$"
+    )
+    app_store_root_certificates: str | None = None
+    app_store_online_checks: bool = True
+    # Google Play: our package name (enables Play purchases), the service account's e-mail and
+    # RSA private key (PEM) for the OAuth JWT grant, the token URL and the Play API host.
+    google_play_package_name: str | None = None
+    google_play_client_email: str | None = None
+    google_play_private_key: SecretStr | None = None
+    google_play_token_url: str = "https://oauth2.googleapis.com/token"
+    google_play_api_url: str = "https://androidpublisher.googleapis.com"
+    # Secret the Pub/Sub push subscription for Play notifications sends as `?token=`.
+    google_play_notify_token: SecretStr | None = None
 
     # --- Subscriptions and creator earnings ---
 

@@ -1,0 +1,246 @@
+"""Posting to the double-entry ledger.
+
+`post` writes one transaction whose legs sum to zero, exactly once per (kind, reference). The
+transaction row is inserted first: a concurrent posting of the same reference waits on its unique
+key and then finds it taken. Balances then change in account-id order (so two postings never
+wait on each other crosswise) by guarded updates that refuse to take an account below zero unless
+it allows negative balances; each entry records the balance after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from models.base import utcnow
+from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from server.db import Reader
+from server.http.errors import Conflict
+
+PLATFORM = "platform"
+PLATFORM_OWNER = 0
+
+
+class InsufficientFunds(Conflict):
+    code, message = "wallet.insufficient_funds", "The balance is too low for this."
+
+    def __init__(self, account_id: int | None = None) -> None:
+        super().__init__()
+        self.account_id = account_id
+
+
+@dataclass(slots=True)
+class Posted:
+    transaction_id: int
+    # account id -> its balance after this transaction
+    balance_after: dict[int, int] = field(default_factory=dict)
+
+
+async def account_id(
+    session: AsyncSession,
+    *,
+    owner_type: str,
+    owner_id: int,
+    purpose: str,
+    currency: str,
+    allow_negative: bool = False,
+) -> int:
+    """The id of an account, created on first use; safe when two requests create it at once."""
+    where = and_(
+        LedgerAccount.owner_type == owner_type,
+        LedgerAccount.owner_id == owner_id,
+        LedgerAccount.purpose == purpose,
+        LedgerAccount.currency == currency,
+    )
+    found = await session.scalar(select(LedgerAccount.id).where(where))
+    if found is not None:
+        return int(found)
+    create = (
+        insert(LedgerAccount)
+        .prefix_with("IGNORE", dialect="mysql")
+        .prefix_with("OR IGNORE", dialect="sqlite")
+        .values(
+            owner_type=owner_type,
+            owner_id=owner_id,
+            purpose=purpose,
+            currency=currency,
+            balance=0,
+            allow_negative=allow_negative,
+            created_at=utcnow(),
+        )
+    )
+    engine = session.bind
+    if isinstance(engine, AsyncEngine) and engine.dialect.name != "sqlite":
+        # Created in a transaction of its own: the caller holds no lock for it (two first uses
+        # would otherwise deadlock upgrading their shared locks), and an empty account is
+        # harmless if the caller rolls back.
+        async with engine.begin() as conn:
+            await conn.execute(create)
+            created = await conn.scalar(select(LedgerAccount.id).where(where))
+    else:
+        await session.execute(create)
+        created = await session.scalar(select(LedgerAccount.id).where(where))
+    if created is None:  # pragma: no cover - the insert above or a rival made it
+        raise RuntimeError("ledger account could not be created")
+    return int(created)
+
+
+async def platform_account(
+    session: AsyncSession, *, purpose: str, currency: str, allow_negative: bool = False
+) -> int:
+    return await account_id(
+        session,
+        owner_type=PLATFORM,
+        owner_id=PLATFORM_OWNER,
+        purpose=purpose,
+        currency=currency,
+        allow_negative=allow_negative,
+    )
+
+
+def _merge(legs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    totals: dict[int, int] = {}
+    for account, amount in legs:
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise ValueError("ledger amounts are integers in minor units")
+        totals[account] = totals.get(account, 0) + amount
+    if sum(totals.values()) != 0:
+        raise ValueError("the legs of a ledger transaction must sum to zero")
+    return sorted((account, amount) for account, amount in totals.items() if amount != 0)
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reference: str,
+    legs: list[tuple[int, int]],
+    user_id: int | None = None,
+    actor_id: int | None = None,
+    memo: str | None = None,
+) -> Posted | None:
+    """Post a transaction once; None when (kind, reference) was posted before.
+
+    Raises InsufficientFunds before writing anything when a leg would take an account below
+    zero that does not allow it.
+    """
+    merged = _merge(legs)
+    ids = [account for account, _ in merged]
+    locked = await _lock(session, ids)
+    after: dict[int, int] = {}
+    for account, amount in merged:
+        current, allow_negative = locked[account]
+        after[account] = current + amount
+        if after[account] < 0 and not allow_negative:
+            if await find_transaction(session, kind=kind, reference=reference) is not None:
+                return None  # posted before; what it took is why the balance is low now
+            raise InsufficientFunds(account)
+    now = utcnow()
+    claimed = await session.execute(
+        insert(LedgerTransaction)
+        .prefix_with("IGNORE", dialect="mysql")
+        .prefix_with("OR IGNORE", dialect="sqlite")
+        .values(
+            kind=kind,
+            reference=reference,
+            user_id=user_id,
+            actor_id=actor_id,
+            memo=memo[:255] if memo else None,
+            created_at=now,
+        )
+    )
+    if claimed.rowcount == 0:  # type: ignore[attr-defined]
+        return None
+    transaction_id = int(claimed.inserted_primary_key[0])  # type: ignore[attr-defined]
+    for account, amount in merged:
+        await _apply(session, account, amount)
+    if merged:
+        await session.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "transaction_id": transaction_id,
+                    "account_id": account,
+                    "amount": amount,
+                    "balance_after": after[account],
+                    "created_at": now,
+                }
+                for account, amount in merged
+            ],
+        )
+    return Posted(transaction_id=transaction_id, balance_after=after)
+
+
+async def _lock(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """Lock the accounts in id order; their balances and whether each may go negative."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.allow_negative)
+        .where(LedgerAccount.id.in_(ids))
+        .order_by(LedgerAccount.id)
+        .with_for_update()
+    )
+    locked = {int(row.id): (int(row.balance), bool(row.allow_negative)) for row in rows}
+    missing = set(ids) - set(locked)
+    if missing:
+        raise ValueError(f"no ledger account {sorted(missing)}")
+    return locked
+
+
+async def _apply(session: AsyncSession, account: int, amount: int) -> None:
+    """The guarded balance change (the lock already checked it; the guard is the backstop)."""
+    changed = await session.execute(
+        update(LedgerAccount)
+        .where(
+            LedgerAccount.id == account,
+            or_(LedgerAccount.allow_negative.is_(True), LedgerAccount.balance + amount >= 0),
+        )
+        .values(balance=LedgerAccount.balance + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]  # pragma: no cover
+        raise InsufficientFunds(account)
+
+
+async def balance(reader: Reader, *, account: int) -> int:
+    value = await reader.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == account))
+    return int(value or 0)
+
+
+async def balance_of(
+    reader: Reader, *, owner_type: str, owner_id: int, purpose: str, currency: str
+) -> int:
+    """An account's balance (0 when it was never used); creates nothing."""
+    value = await reader.scalar(
+        select(LedgerAccount.balance).where(
+            LedgerAccount.owner_type == owner_type,
+            LedgerAccount.owner_id == owner_id,
+            LedgerAccount.purpose == purpose,
+            LedgerAccount.currency == currency,
+        )
+    )
+    return int(value or 0)
+
+
+async def find_transaction(
+    reader: Reader, *, kind: str, reference: str
+) -> LedgerTransaction | None:
+    result = await reader.execute(
+        select(LedgerTransaction).where(
+            LedgerTransaction.kind == kind, LedgerTransaction.reference == reference
+        )
+    )
+    return result.scalars().first()
+
+
+async def entry_amount(reader: Reader, *, transaction_id: int, account: int) -> int:
+    """What one transaction moved on one account (0 when it did not touch it)."""
+    value = await reader.scalar(
+        select(LedgerEntry.amount).where(
+            LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == account
+        )
+    )
+    return int(value or 0)

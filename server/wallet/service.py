@@ -1,0 +1,246 @@
+"""The credits wallet: recharges, consumption, revocations and admin adjustments.
+
+Credits (currency CRD) are issued from the platform's `credits_issued` account (which goes
+negative by what users hold) and consumed into the platform's `credits_spent` account. Every
+change is a ledger posting, exactly once per (kind, reference), and publishes `wallet.updated`
+to the user after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.ledger import LedgerAccount
+from server.db import Reader, UnitOfWork
+from server.http.errors import Conflict
+from server.ledger import service as ledger
+from server.ledger.service import InsufficientFunds
+
+CURRENCY = "CRD"
+PURPOSE = "credits"
+CONSUME = "wallet.consume"
+REVOKE = "credits.revoke"
+ADJUST = "wallet.adjustment"
+
+__all__ = ["InsufficientFunds", "ReferenceReused", "WalletChange", "consume", "credit"]
+
+
+class ReferenceReused(Conflict):
+    code, message = (
+        "wallet.reference_reused",
+        "This reference was already used for a different amount.",
+    )
+
+
+@dataclass(slots=True)
+class WalletChange:
+    """The outcome of one wallet posting (or of its earlier run, when `replayed`)."""
+
+    transaction_id: int | None
+    amount: int
+    balance: int
+    replayed: bool = False
+
+
+async def user_account(session: AsyncSession, *, user_id: int) -> int:
+    return await ledger.account_id(
+        session, owner_type="user", owner_id=user_id, purpose=PURPOSE, currency=CURRENCY
+    )
+
+
+async def _issued(session: AsyncSession) -> int:
+    return await ledger.platform_account(
+        session, purpose="credits_issued", currency=CURRENCY, allow_negative=True
+    )
+
+
+async def _spent(session: AsyncSession) -> int:
+    return await ledger.platform_account(session, purpose="credits_spent", currency=CURRENCY)
+
+
+async def balance(reader: Reader, *, user_id: int) -> int:
+    return await ledger.balance_of(
+        reader, owner_type="user", owner_id=user_id, purpose=PURPOSE, currency=CURRENCY
+    )
+
+
+def _positive(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError("a wallet amount is a positive number of credits")
+
+
+def _publish(
+    uow: UnitOfWork, *, user_id: int, change: WalletChange, kind: str, memo: str | None, at: Any
+) -> None:
+    uow.outbox.publish(
+        "wallet.updated",
+        {
+            "balance": change.balance,
+            "currency": CURRENCY,
+            "transaction": {
+                "id": change.transaction_id,
+                "kind": kind,
+                "amount": change.amount,
+                "balance_after": change.balance,
+                "memo": memo,
+                "created_at": at.isoformat() if isinstance(at, datetime) else None,
+            },
+        },
+        user_id=user_id,
+    )
+
+
+async def _replay(
+    uow: UnitOfWork, *, user_id: int, account: int, kind: str, reference: str, amount: int | None
+) -> WalletChange:
+    """The earlier posting of (kind, reference), checked to be for the same amount."""
+    session = uow.session
+    found = await ledger.find_transaction(session, kind=kind, reference=reference)
+    moved = (
+        await ledger.entry_amount(session, transaction_id=found.id, account=account)
+        if found is not None
+        else 0
+    )
+    if amount is not None and moved != amount:
+        raise ReferenceReused()
+    return WalletChange(
+        transaction_id=found.id if found is not None else None,
+        amount=moved,
+        balance=await ledger.balance(session, account=account),
+        replayed=True,
+    )
+
+
+async def _move(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    other: int,
+    kind: str,
+    reference: str,
+    memo: str | None,
+    actor_id: int | None = None,
+) -> WalletChange:
+    """Post `amount` (signed, from the user's view) between the user's wallet and `other`."""
+    session = uow.session
+    account = await user_account(session, user_id=user_id)
+    posted = await ledger.post(
+        session,
+        kind=kind,
+        reference=reference,
+        legs=[(account, amount), (other, -amount)],
+        user_id=user_id,
+        actor_id=actor_id,
+        memo=memo,
+    )
+    if posted is None:
+        return await _replay(
+            uow, user_id=user_id, account=account, kind=kind, reference=reference, amount=amount
+        )
+    change = WalletChange(posted.transaction_id, amount, posted.balance_after[account])
+    _publish(uow, user_id=user_id, change=change, kind=kind, memo=memo, at=utcnow())
+    return change
+
+
+async def credit(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    kind: str,
+    reference: str,
+    memo: str | None = None,
+    actor_id: int | None = None,
+) -> WalletChange:
+    """Add credits (a credit pack, an in-app purchase, a grant) once per (kind, reference)."""
+    _positive(amount)
+    issued = await _issued(uow.session)
+    return await _move(
+        uow,
+        user_id=user_id,
+        amount=amount,
+        other=issued,
+        kind=kind,
+        reference=reference,
+        memo=memo,
+        actor_id=actor_id,
+    )
+
+
+async def consume(
+    uow: UnitOfWork, *, user_id: int, amount: int, reference: str, memo: str | None = None
+) -> WalletChange:
+    """Spend credits once per (user, reference); InsufficientFunds when the balance is short.
+
+    Consuming the same reference again moves nothing and answers the first outcome; the same
+    reference with another amount is ReferenceReused.
+    """
+    _positive(amount)
+    spent = await _spent(uow.session)
+    return await _move(
+        uow,
+        user_id=user_id,
+        amount=-amount,
+        other=spent,
+        kind=CONSUME,
+        reference=f"{user_id}:{reference}",
+        memo=memo,
+    )
+
+
+async def revoke_credits(uow: UnitOfWork, *, user_id: int, amount: int, reference: str) -> int:
+    """Take back up to `amount` unspent credits (a refund); returns what was taken.
+
+    Never takes the balance below zero. Once per reference: a repeat returns the first result.
+    """
+    _positive(amount)
+    session = uow.session
+    account = await user_account(session, user_id=user_id)
+    issued = await _issued(session)
+    held = await session.scalar(
+        select(LedgerAccount.balance).where(LedgerAccount.id == account).with_for_update()
+    )
+    taken = min(amount, int(held or 0))
+    posted = await ledger.post(
+        session,
+        kind=REVOKE,
+        reference=reference,
+        legs=[(account, -taken), (issued, taken)] if taken else [],
+        user_id=user_id,
+        memo=f"revoked {taken} of {amount}",
+    )
+    if posted is None:
+        replay = await _replay(
+            uow, user_id=user_id, account=account, kind=REVOKE, reference=reference, amount=None
+        )
+        return -replay.amount
+    if taken:
+        change = WalletChange(posted.transaction_id, -taken, posted.balance_after[account])
+        _publish(uow, user_id=user_id, change=change, kind=REVOKE, memo=None, at=utcnow())
+    return taken
+
+
+async def adjust(
+    uow: UnitOfWork, *, user_id: int, amount: int, reason: str, reference: str, admin_id: int
+) -> WalletChange:
+    """An admin's signed correction; a debit never takes the wallet below zero."""
+    if not isinstance(amount, int) or amount == 0:
+        raise ValueError("an adjustment is a non-zero number of credits")
+    issued = await _issued(uow.session)
+    return await _move(
+        uow,
+        user_id=user_id,
+        amount=amount,
+        other=issued,
+        kind=ADJUST,
+        reference=reference,
+        memo=reason,
+        actor_id=admin_id,
+    )
