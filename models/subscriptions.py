@@ -33,11 +33,14 @@ class Subscription(IdMixin, Base):
     )
 
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
-    product_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), nullable=False)
     live_plan_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Where paid periods count from: period n ends n intervals after it, in the business
+    # timezone (the 31st renews on the last day of shorter months and on the 31st again after).
+    period_anchor: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     # Set when the subscription began with a free trial (a user trials a plan once).
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # How many periods were granted; the entitlement of period n has source id "<id>:<n>".

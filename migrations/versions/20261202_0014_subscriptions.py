@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("current_period_start", _time(), nullable=False),
         sa.Column("current_period_end", _time(), nullable=False),
+        sa.Column("period_anchor", _time(), nullable=False),
         sa.Column("trial_ends_at", _time(), nullable=True),
         sa.Column("periods", sa.Integer(), server_default="0", nullable=False),
         sa.Column("cancel_at_period_end", sa.Boolean(), server_default="0", nullable=False),
@@ -63,6 +64,9 @@ def upgrade() -> None:
         sa.Column("updated_at", _time(), nullable=False),
         _id(),
         _users_fk("subscriptions", "user_id"),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_subscriptions_product_id_products")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
         sa.UniqueConstraint(
             "user_id", "live_plan_id", name=op.f("uq_subscriptions_user_id_live_plan_id")
