@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.http.errors import Conflict, NotFound, ValidationFailed
 
 
 class CouponInvalid(ValidationFailed):
@@ -17,7 +17,3 @@ class CouponNotFound(NotFound):
 
 class CodeTaken(Conflict):
     code, message = "coupons.code_taken", "Another coupon has this code."
-
-
-class NotCouponOwner(Forbidden):
-    code, message = "coupons.not_owner", "Only the coupon's creator or an admin may change it."
