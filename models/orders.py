@@ -76,7 +76,8 @@ class OrderItem(IdMixin, Base):
     order_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
     )
-    product_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    # Products are archived, never deleted, once sold.
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), nullable=False)
     creator_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     title: Mapped[str] = mapped_column(String(255), nullable=False)

@@ -246,6 +246,8 @@ class Settings(BaseSettings):
     # --- Commerce: catalog, cart, coupons, reviews, invoices ---
 
     # --- Orders ---
+    # An order still unpaid this many seconds after checkout is cancelled (stock, coupon freed).
+    order_payment_timeout_seconds: int = Field(1800, gt=0)
 
     # --- Payments ---
     # Timeout of one call to a payment gateway (create, query, refund, bill download).

@@ -86,6 +86,9 @@ def upgrade() -> None:
             name=op.f("fk_order_items_order_id_orders"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_order_items_product_id_products")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_items")),
         **OPTIONS,
     )

@@ -1,0 +1,91 @@
+"""Orders test helpers: products and coupons put straight into the catalog, people, checkout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from models.catalog import Coupon, Product
+from models.orders import Order
+from server.keys import RUNTIME
+from tests.server.content.conftest import Person, call, person
+
+
+async def product(api: TestClient, **fields: Any) -> int:
+    """An active product (a platform credit pack of 100 credits for 600 分 unless told)."""
+    values: dict[str, Any] = {
+        "kind": "credits",
+        "title": "100 积分",
+        "price": 600,
+        "currency": "CNY",
+        "status": "active",
+        "credits": 100,
+        **fields,
+    }
+    async with api.app[RUNTIME].db.unit_of_work() as uow:
+        row = Product(**values)
+        uow.session.add(row)
+        await uow.session.flush()
+        return row.id
+
+
+async def coupon(api: TestClient, created_by: int, **fields: Any) -> int:
+    values: dict[str, Any] = {
+        "code": "SAVE100",
+        "kind": "fixed",
+        "value": 100,
+        "currency": "CNY",
+        "status": "active",
+        "created_by": created_by,
+        **fields,
+    }
+    async with api.app[RUNTIME].db.unit_of_work() as uow:
+        row = Coupon(**values)
+        uow.session.add(row)
+        await uow.session.flush()
+        return row.id
+
+
+async def stock_of(api: TestClient, product_id: int) -> int | None:
+    async with api.app[RUNTIME].db.read() as session:
+        return await session.scalar(select(Product.stock).where(Product.id == product_id))
+
+
+async def used_count(api: TestClient, coupon_id: int) -> int:
+    async with api.app[RUNTIME].db.read() as session:
+        return int(await session.scalar(select(Coupon.used_count).where(Coupon.id == coupon_id)))
+
+
+async def order_count(api: TestClient) -> int:
+    async with api.app[RUNTIME].db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+async def checkout(
+    api: TestClient, who: Person, items: list[tuple[int, int]], status: int = 201, **extra: Any
+) -> dict[str, Any]:
+    body = {"items": [{"product_id": p, "quantity": q} for p, q in items], **extra}
+    return await call(api, "POST", "/orders", who, status, json=body)
+
+
+@pytest.fixture
+async def buyer(api: TestClient) -> Person:
+    return await person(api)
+
+
+@pytest.fixture
+async def other(api: TestClient) -> Person:
+    return await person(api)
+
+
+@pytest.fixture
+async def creator(api: TestClient) -> Person:
+    return await person(api, "creator")
+
+
+@pytest.fixture
+async def admin(api: TestClient) -> Person:
+    return await person(api, "admin")
