@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import URL, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from models.base import utcnow
 from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -57,34 +58,42 @@ async def account_id(
     found = await session.scalar(select(LedgerAccount.id).where(where))
     if found is not None:
         return int(found)
-    create = (
-        insert(LedgerAccount)
-        .prefix_with("IGNORE", dialect="mysql")
-        .prefix_with("OR IGNORE", dialect="sqlite")
-        .values(
-            owner_type=owner_type,
-            owner_id=owner_id,
-            purpose=purpose,
-            currency=currency,
-            balance=0,
-            allow_negative=allow_negative,
-            created_at=utcnow(),
-        )
-    )
-    engine = session.bind
-    if isinstance(engine, AsyncEngine) and engine.dialect.name != "sqlite":
-        # Created in a transaction of its own: the caller holds no lock for it (two first uses
-        # would otherwise deadlock upgrading their shared locks), and an empty account is
-        # harmless if the caller rolls back.
-        async with engine.begin() as conn:
-            await conn.execute(create)
+    values = {
+        "owner_type": owner_type,
+        "owner_id": owner_id,
+        "purpose": purpose,
+        "currency": currency,
+        "balance": 0,
+        "allow_negative": allow_negative,
+        "created_at": utcnow(),
+    }
+    bind = session.get_bind()
+    if bind.dialect.name == "mysql":
+        # Created in a short transaction of its own, on a connection outside the pool the
+        # caller's request holds: the caller keeps no lock from it (concurrent first uses in
+        # one transaction deadlock on the unique key), its snapshot does not matter, and an
+        # empty account is harmless if the caller rolls back.
+        async with _side_engine(bind.engine.url).begin() as conn:
+            await conn.execute(insert(LedgerAccount).prefix_with("IGNORE").values(**values))
             created = await conn.scalar(select(LedgerAccount.id).where(where))
     else:
-        await session.execute(create)
+        await session.execute(insert(LedgerAccount).prefix_with("OR IGNORE").values(**values))
         created = await session.scalar(select(LedgerAccount.id).where(where))
     if created is None:  # pragma: no cover - the insert above or a rival made it
         raise RuntimeError("ledger account could not be created")
     return int(created)
+
+
+_SIDE_ENGINES: dict[str, AsyncEngine] = {}
+
+
+def _side_engine(url: URL) -> AsyncEngine:
+    """An unpooled engine for account creation (a connection per use, none kept open)."""
+    key = url.render_as_string(hide_password=False)
+    engine = _SIDE_ENGINES.get(key)
+    if engine is None:
+        engine = _SIDE_ENGINES[key] = create_async_engine(key, poolclass=NullPool)
+    return engine
 
 
 async def platform_account(

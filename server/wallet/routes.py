@@ -1,7 +1,170 @@
-"""HTTP routes: wallet."""
+"""HTTP routes: the credits wallet (balance, consume, history) and its admin view."""
 
 from __future__ import annotations
 
-from server.http.registry import RouteTable
+import uuid
 
-routes = RouteTable("wallet")
+from aiohttp import web
+from sqlalchemy import select
+
+from models.identity import User
+from server.admin.service import record_admin_action
+from server.http.errors import NotFound
+from server.http.limits import client_ip
+from server.http.pagination import Page
+from server.http.registry import RouteTable
+from server.keys import RUNTIME, SETTINGS, USER_ID
+from server.wallet import queries, service
+from server.wallet.schemas import (
+    AdjustmentIn,
+    ConsumeIn,
+    TransactionOut,
+    TransactionQuery,
+    WalletChangeOut,
+    WalletOut,
+    WalletUserPath,
+)
+
+routes = RouteTable("wallet", "Credits: balance, spending, history and admin adjustments.")
+
+ADMIN = ("admin",)
+SPEND = (
+    "Spends credits once per `reference` (a repeat answers the first outcome with "
+    "`replayed: true` and moves nothing; the same reference with another amount is 409 "
+    "`wallet.reference_reused`). Too few credits: 409 `wallet.insufficient_funds`. "
+    "Publishes `wallet.updated`."
+)
+
+
+class UserNotFound(NotFound):
+    code, message = "users.not_found", "No such user."
+
+
+async def _wallet(request: web.Request, user_id: int) -> WalletOut:
+    async with request.app[RUNTIME].db.connection() as conn:
+        held = await service.balance(conn, user_id=user_id)
+    return WalletOut(
+        user_id=user_id, balance=held, credit_value_fen=request.app[SETTINGS].credit_value_fen
+    )
+
+
+async def _history(
+    request: web.Request, user_id: int, query: TransactionQuery
+) -> Page[TransactionOut]:
+    async with request.app[RUNTIME].db.connection() as conn:
+        return await queries.transactions(
+            conn,
+            user_id=user_id,
+            limit=query.limit,
+            cursor=query.cursor,
+            kind=query.kind,
+            since=query.since,
+            until=query.until,
+        )
+
+
+def _out(change: service.WalletChange) -> WalletChangeOut:
+    return WalletChangeOut(
+        transaction_id=change.transaction_id,
+        amount=change.amount,
+        balance=change.balance,
+        replayed=change.replayed,
+    )
+
+
+@routes.get("/api/v1/wallet", response=WalletOut)
+async def get_wallet(request: web.Request) -> WalletOut:
+    """My credits balance"""
+    return await _wallet(request, request[USER_ID])
+
+
+@routes.post(
+    "/api/v1/wallet/consume",
+    body=ConsumeIn,
+    response=WalletChangeOut,
+    idempotent=True,
+    errors=frozenset({409}),
+    description=SPEND,
+)
+async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
+    """Spend credits"""
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
+        change = await service.consume(
+            uow,
+            user_id=request[USER_ID],
+            amount=body.amount,
+            reference=body.reference,
+            memo=body.reason,
+        )
+    return _out(change)
+
+
+@routes.get("/api/v1/wallet/transactions", query=TransactionQuery, response=Page[TransactionOut])
+async def list_transactions(request: web.Request, query: TransactionQuery) -> Page[TransactionOut]:
+    """My credits history, newest first (filters: kind, since, until)"""
+    return await _history(request, request[USER_ID], query)
+
+
+@routes.get(
+    "/api/v1/admin/wallets/{user_id}", params=WalletUserPath, response=WalletOut, roles=ADMIN
+)
+async def admin_get_wallet(request: web.Request, params: WalletUserPath) -> WalletOut:
+    """A user's credits balance"""
+    return await _wallet(request, params.user_id)
+
+
+@routes.get(
+    "/api/v1/admin/wallets/{user_id}/transactions",
+    params=WalletUserPath,
+    query=TransactionQuery,
+    response=Page[TransactionOut],
+    roles=ADMIN,
+)
+async def admin_list_transactions(
+    request: web.Request, params: WalletUserPath, query: TransactionQuery
+) -> Page[TransactionOut]:
+    """A user's credits ledger, newest first"""
+    return await _history(request, params.user_id, query)
+
+
+@routes.post(
+    "/api/v1/admin/wallets/{user_id}/adjustments",
+    params=WalletUserPath,
+    body=AdjustmentIn,
+    response=WalletChangeOut,
+    status=201,
+    roles=ADMIN,
+    idempotent=True,
+    errors=frozenset({409}),
+    description="A signed correction, audited; it never takes the wallet below zero (409 "
+    "`wallet.insufficient_funds`). Publishes `wallet.updated` to the user.",
+)
+async def adjust_wallet(
+    request: web.Request, params: WalletUserPath, body: AdjustmentIn
+) -> WalletChangeOut:
+    """Adjust a user's credits"""
+    admin_id = request[USER_ID]
+    reference = body.reference or uuid.uuid4().hex
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
+        if await uow.session.scalar(select(User.id).where(User.id == params.user_id)) is None:
+            raise UserNotFound()
+        change = await service.adjust(
+            uow,
+            user_id=params.user_id,
+            amount=body.amount,
+            reason=body.reason,
+            reference=f"admin:{reference}",
+            admin_id=admin_id,
+        )
+        if not change.replayed:
+            await record_admin_action(
+                uow.session,
+                admin_id=admin_id,
+                action="wallet.adjust",
+                target_type="user",
+                target_id=params.user_id,
+                detail={"amount": body.amount, "reason": body.reason, "reference": reference},
+                ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
+                clock=request.app[RUNTIME].clock,
+            )
+    return _out(change)
