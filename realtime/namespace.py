@@ -97,6 +97,38 @@ class TokenBucket:
 
 
 Handler = Callable[[str, Principal, dict[str, Any]], Awaitable[Any]]
+# What a domain registers: (principal with its session's present roles, payload) -> ack data.
+ClientHandler = Callable[[Principal, dict[str, Any]], Awaitable[Any]]
+BUILT_IN_EVENTS = frozenset({"subscribe", "unsubscribe", "auth.refresh"})
+
+
+class ClientEvents:
+    """Client event name -> handler, filled by the composition root (domains never import
+    realtime): `events.register("message.send", send)`. A handler raises any ApiError to answer
+    an error ack; whatever it returns is the ack's `data`."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, ClientHandler] = {}
+
+    def register(self, name: str, handler: ClientHandler) -> None:
+        if not name or name in BUILT_IN_EVENTS or name in self._handlers:
+            raise ValueError(f"client event {name!r} is reserved or already registered")
+        self._handlers[name] = handler
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def items(self) -> list[tuple[str, ClientHandler]]:
+        return list(self._handlers.items())
+
+
+class ConnectionHooks(Protocol):
+    """Told of every socket of a user that comes and goes on this instance (presence)."""
+
+    async def connected(self, user_id: int) -> None: ...
+
+    async def disconnected(self, user_id: int) -> None: ...
 
 
 class RealtimeNamespace(socketio.AsyncNamespace):
@@ -111,6 +143,8 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         streams: EventStreams,
         rooms: RoomAccess,
         metrics: Metrics,
+        client_events: ClientEvents | None = None,
+        hooks: ConnectionHooks | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self.settings = settings
@@ -124,6 +158,10 @@ class RealtimeNamespace(socketio.AsyncNamespace):
             "unsubscribe": self.unsubscribe,
             "auth.refresh": self.refresh,
         }
+        for name, handler in client_events.items() if client_events else []:
+            self.handlers[name] = self._domain_handler(handler)
+        self.hooks = hooks
+        self._user_of: dict[str, int] = {}
         self._connected: set[str] = set()
         self._buckets: dict[str, TokenBucket] = {}
         self._session_of: dict[str, int] = {}
@@ -187,6 +225,9 @@ class RealtimeNamespace(socketio.AsyncNamespace):
             self.settings.socket_event_rate, self.settings.socket_event_burst
         )
         self.metrics.sockets_connected.inc()
+        if self.hooks is not None:
+            self._user_of[sid] = principal.user_id
+            await self._tell(self.hooks.connected, principal.user_id)
         assert isinstance(auth, dict)
         if "last_event_id" in auth and auth["last_event_id"] is not None:
             self.server.manager.held[sid] = []
@@ -207,6 +248,16 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         self._unbind(sid)
         self.server.manager.held.pop(sid, None)
         self.metrics.sockets_connected.dec()
+        user_id = self._user_of.pop(sid, None)
+        if self.hooks is not None and user_id is not None:
+            await self._tell(self.hooks.disconnected, user_id)
+
+    async def _tell(self, hook: Callable[[int], Awaitable[None]], user_id: int) -> None:
+        """A hook's failure (Redis down) never refuses or breaks a connection."""
+        try:
+            await hook(user_id)
+        except Exception as exc:
+            log.warning("socket.hook_failed", error=repr(exc))
 
     def _bind(self, sid: str, session_id: int) -> None:
         self._unbind(sid)
@@ -293,6 +344,15 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         self._bind(sid, fresh.session_id)
         expires = fresh.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         return {"user_id": fresh.user_id, "expires_at": expires}
+
+    def _domain_handler(self, handler: ClientHandler) -> Handler:
+        """A domain's event, given the principal with its session's present roles (a revoked
+        session is refused here, as for `subscribe`)."""
+
+        async def run(_sid: str, principal: Principal, body: dict[str, Any]) -> Any:
+            return await handler(await self.current(principal), body)
+
+        return run
 
     async def current(self, principal: Principal) -> Principal:
         """The principal with its session's present roles (cached by the guard for seconds)."""
@@ -394,3 +454,4 @@ def replayed(data: Any, last: str) -> bool:
 
 REALTIME: web.AppKey[RealtimeNamespace] = web.AppKey("realtime", RealtimeNamespace)
 ROOMS: web.AppKey[RoomAccess] = web.AppKey("rooms", RoomAccess)
+CLIENT_EVENTS: web.AppKey[ClientEvents] = web.AppKey("client_events", ClientEvents)

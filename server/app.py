@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from realtime.namespace import ROOMS
+from realtime.namespace import CLIENT_EVENTS, ROOMS, ClientEvents
 from realtime.rooms import RoomAccess, requires_role
 from realtime.server import create_socket_server
 from server.accounts import routes as accounts_routes
@@ -38,6 +38,7 @@ from server.invoices import routes as invoices_routes
 from server.keys import METRICS, ROUTES, RUNTIME, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
 from server.media import routes as media_routes
 from server.messages import routes as messages_routes
+from server.messages import sockets as messages_sockets
 from server.metrics import Metrics
 from server.moderation import routes as moderation_routes
 from server.notifications import routes as notifications_routes
@@ -141,6 +142,12 @@ def create_app(
     rooms.register("content", content_queries.room_check(lambda: app[RUNTIME]))
     # -- commerce rooms --
     # -- social rooms --
+    rooms.register("conversation", messages_sockets.room_check(lambda: app[RUNTIME]))
+    rooms.register("presence", presence_routes.room_check(lambda: app[RUNTIME]))
+    # Client events beyond subscribe/unsubscribe/auth.refresh, by name.
+    app[CLIENT_EVENTS] = client_events = ClientEvents()
+    for name, handler in messages_sockets.client_events(lambda: app[RUNTIME]).items():
+        client_events.register(name, handler)
 
     app.cleanup_ctx.extend([runtime_ctx, sockets_ctx, rate_limit_ctx, jobs_ctx])
     return app

@@ -11,7 +11,7 @@ from jobs.inprocess import InProcessJobRunner
 from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
 from jobs.sinks import ArqJobSink
 from realtime.events import SocketEventSink
-from realtime.namespace import REALTIME, ROOMS, RealtimeNamespace
+from realtime.namespace import CLIENT_EVENTS, REALTIME, ROOMS, RealtimeNamespace
 from realtime.server import close_socket_server
 from realtime.streams import event_streams
 from server.http.ratelimit import RateLimiter
@@ -24,6 +24,7 @@ from server.keys import (
     SETTINGS,
     SOCKETS,
 )
+from server.presence.service import PresenceTracker, register_local
 from server.runtime import Runtime
 
 log = structlog.get_logger("server")
@@ -41,6 +42,8 @@ async def sockets_ctx(app: web.Application) -> AsyncIterator[None]:
     """The Socket.IO namespace (auth, rooms, recovery, revocation checks) and the server's
     background work and pub/sub connection, closed at shutdown."""
     settings, runtime = app[SETTINGS], app[RUNTIME]
+    presence = PresenceTracker(runtime)
+    forget_presence = register_local(presence)
     namespace = RealtimeNamespace(
         settings=settings,
         guard=app[SESSION_GUARD],
@@ -48,13 +51,18 @@ async def sockets_ctx(app: web.Application) -> AsyncIterator[None]:
         streams=event_streams(settings, runtime.redis),
         rooms=app[ROOMS],
         metrics=app[METRICS],
+        client_events=app.get(CLIENT_EVENTS),
+        hooks=presence,
     )
     app[SOCKETS].register_namespace(namespace)
     app[REALTIME] = namespace
     namespace.start()
+    presence.start()
     yield
     await namespace.stop()
     await close_socket_server(app[SOCKETS])
+    await presence.stop()
+    forget_presence()
 
 
 async def rate_limit_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -317,6 +317,18 @@ class Settings(BaseSettings):
     # --- Comments, reactions and community ---
 
     # --- Messages, blocks and presence ---
+    # Longest message body in characters.
+    message_max_chars: int = Field(4000, ge=1, le=20000)
+    # Most media attachments on one message (ids of the sender's own uploads).
+    message_max_attachments: int = Field(9, ge=0, le=50)
+    # Seconds after sending within which the sender may recall a message.
+    message_recall_seconds: int = Field(120, ge=0)
+    # Most participants of a group conversation, the creator included.
+    conversation_max_members: int = Field(20, ge=2, le=500)
+    # Seconds between an instance's presence heartbeats.
+    presence_heartbeat_seconds: float = Field(10.0, gt=0)
+    # Seconds without a heartbeat after which an instance's sockets no longer count as online.
+    presence_ttl_seconds: float = Field(30.0, gt=0)
 
     # --- Notifications, push and announcements ---
     # A notification with a group key folds into the user's unread one of the same key made

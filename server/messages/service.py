@@ -1,0 +1,418 @@
+"""Private messages: conversations, sending, read positions, recall and delete-for-me.
+
+REST and the socket's `message.send` both end in `send_message`. Every member's devices get
+`message.created` as a recoverable user event (user rooms, through the outbox), so a device
+that was offline replays it on reconnect. Unread counts live on the member rows and change in
+the same transaction as the messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, case, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.follows import Follow
+from models.identity import User
+from models.media import Media
+from models.messages import Conversation, ConversationMember, HiddenMessage, Message, MessageToken
+from server.blocks import service as blocks
+from server.db import UnitOfWork
+from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.messages import queries
+from server.messages.queries import ConversationNotFound, message_out
+from server.messages.schemas import ConversationOut, MessageOut, MessageSend, ReadOut
+from server.moderation import screening
+from server.moderation import service as moderation
+from server.search import tokenizer
+from server.settings import Settings
+from server.users import service as users
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_READ = "message.read"
+MESSAGE_RECALLED = "message.recalled"
+
+__all__ = ["ConversationNotFound"]
+
+
+class MessagingRefused(Forbidden):
+    code, message = "messages.not_allowed", "This user does not accept messages from you."
+
+
+class MessageNotFound(NotFound):
+    code, message = "messages.not_found", "There is no such message."
+
+
+class ClientIdReused(Conflict):
+    code, message = "messages.client_id_reused", "This client_message_id was used elsewhere."
+
+
+class RecallExpired(Conflict):
+    code, message = "messages.recall_expired", "The time to recall this message has passed."
+
+
+class NotYourMessage(Forbidden):
+    code, message = "messages.not_sender", "Only the sender can recall a message."
+
+
+class TooManyMembers(ValidationFailed):
+    code, message = "messages.too_many_members", "A group conversation has too many members."
+
+
+async def may_message(session: AsyncSession, *, sender_id: int, recipient_id: int) -> None:
+    """Refuse when either blocked the other or the recipient's privacy says no."""
+    if await blocks.blocked_between(session, sender_id, recipient_id):
+        raise MessagingRefused()
+    privacy = await users.get_privacy(session, user_id=recipient_id)
+    if privacy.who_can_message == "nobody":
+        raise MessagingRefused()
+    if privacy.who_can_message == "following":
+        follows = await session.scalar(
+            select(Follow.id).where(
+                Follow.follower_id == recipient_id, Follow.followee_id == sender_id
+            )
+        )
+        if follows is None:
+            raise MessagingRefused()
+
+
+async def _active_users(session: AsyncSession, ids: list[int]) -> set[int]:
+    rows = await session.scalars(select(User.id).where(User.id.in_(ids), User.status == "active"))
+    return set(rows)
+
+
+async def open_conversation(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    others: list[int],
+    title: str | None,
+    settings: Settings,
+    now: datetime,
+) -> tuple[ConversationOut, bool]:
+    """The direct conversation with one other user (made once per pair) or a new group; and
+    whether it was made now."""
+    session = uow.session
+    others = list(dict.fromkeys(o for o in others if o != user_id))
+    if not others:
+        raise ValidationFailed(fields={"user_ids": "Name at least one other user."})
+    if len(others) + 1 > settings.conversation_max_members:
+        raise TooManyMembers(fields={"user_ids": f"At most {settings.conversation_max_members}."})
+    if await _active_users(session, others) != set(others):
+        raise users.UserNotFound()
+    for other in others:
+        await may_message(session, sender_id=user_id, recipient_id=other)
+    direct_key = (
+        f"{min(user_id, others[0])}:{max(user_id, others[0])}" if len(others) == 1 else None
+    )
+    if direct_key is not None:
+        found = await session.scalar(
+            select(Conversation.id).where(Conversation.direct_key == direct_key)
+        )
+        if found is not None:
+            return await queries.get_conversation(
+                session, conversation_id=found, user_id=user_id
+            ), False
+    conversation = Conversation(
+        kind="direct" if direct_key else "group",
+        direct_key=direct_key,
+        title=None if direct_key else title,
+        created_by=user_id,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(conversation)
+            await session.flush()
+    except IntegrityError:  # the same pair opened it at the same time
+        found = await session.scalar(
+            select(Conversation.id).where(Conversation.direct_key == direct_key)
+        )
+        if found is None:
+            raise
+        return await queries.get_conversation(
+            session, conversation_id=found, user_id=user_id
+        ), False
+    session.add_all(
+        ConversationMember(conversation_id=conversation.id, user_id=member, joined_at=now)
+        for member in [user_id, *others]
+    )
+    await session.flush()
+    return await queries.get_conversation(
+        session, conversation_id=conversation.id, user_id=user_id
+    ), True
+
+
+def _clean_body(body: MessageSend, settings: Settings) -> str:
+    text = body.body.strip()
+    if not text and not body.attachments:
+        raise ValidationFailed(fields={"body": "A message needs text or an attachment."})
+    if len(text) > settings.message_max_chars:
+        raise ValidationFailed(fields={"body": f"At most {settings.message_max_chars} characters."})
+    if len(body.attachments) > settings.message_max_attachments:
+        raise ValidationFailed(
+            fields={"attachments": f"At most {settings.message_max_attachments}."}
+        )
+    return text
+
+
+async def _check_attachments(session: AsyncSession, *, sender_id: int, ids: list[int]) -> None:
+    if not ids:
+        return
+    owned = await session.scalars(
+        select(Media.id).where(
+            Media.id.in_(ids), Media.owner_id == sender_id, Media.status == "ready"
+        )
+    )
+    if set(owned) != set(ids):
+        raise ValidationFailed(fields={"attachments": "Only your own ready uploads."})
+
+
+async def _existing(
+    session: AsyncSession, *, sender_id: int, client_message_id: str, conversation_id: int
+) -> MessageOut | None:
+    row = (
+        await session.execute(
+            select(*queries.MESSAGE_COLUMNS).where(
+                Message.sender_id == sender_id, Message.client_message_id == client_message_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.conversation_id != conversation_id:
+        raise ClientIdReused()
+    return message_out(row)
+
+
+async def send_message(
+    uow: UnitOfWork,
+    *,
+    sender_id: int,
+    conversation_id: int,
+    body: MessageSend,
+    settings: Settings,
+    now: datetime,
+) -> tuple[MessageOut, bool]:
+    """Send (a retry with the same client_message_id returns the first); and whether new."""
+    session = uow.session
+    members = await queries.require_member(
+        session, conversation_id=conversation_id, user_id=sender_id
+    )
+    found = await _existing(
+        session,
+        sender_id=sender_id,
+        client_message_id=body.client_message_id,
+        conversation_id=conversation_id,
+    )
+    if found is not None:
+        return found, False
+    text = _clean_body(body, settings)
+    others = [m for m in members if m != sender_id]
+    if len(others) == 1:
+        await may_message(session, sender_id=sender_id, recipient_id=others[0])
+    elif await blocks.blocked_ids(session, user_id=sender_id, others=others) == set(others):
+        raise MessagingRefused()
+    await _check_attachments(session, sender_id=sender_id, ids=body.attachments)
+    policy = screening.policy_of(settings)
+    result = screening.screen({"body": text}, policy.word_list)
+    if not result.ok and policy.mode == "block":
+        raise screening.Flagged(fields={"body": ", ".join(result.categories)})
+    message = Message(
+        conversation_id=conversation_id,
+        sender_id=sender_id,
+        client_message_id=body.client_message_id,
+        body=text,
+        attachments=list(body.attachments),
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(message)
+            await session.flush()
+    except IntegrityError:  # the same retry raced this one
+        again = await _existing(
+            session,
+            sender_id=sender_id,
+            client_message_id=body.client_message_id,
+            conversation_id=conversation_id,
+        )
+        if again is None:
+            raise
+        return again, False
+    if not result.ok:
+        await screening.record_flag(uow, target_type="message", target_id=message.id, result=result)
+    await _index(session, message_id=message.id, text=text)
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(last_message_id=message.id)
+    )
+    await session.execute(
+        update(ConversationMember)
+        .where(ConversationMember.conversation_id == conversation_id)
+        .values(
+            activity_id=message.id,
+            unread_count=ConversationMember.unread_count
+            + case((ConversationMember.user_id == sender_id, 0), else_=1),
+            last_read_message_id=case(
+                (ConversationMember.user_id == sender_id, message.id),
+                else_=ConversationMember.last_read_message_id,
+            ),
+        )
+    )
+    out = message_out(message)
+    uow.outbox.publish(MESSAGE_CREATED, out.model_dump(mode="json"), user_ids=members)
+    return out, True
+
+
+async def _index(session: AsyncSession, *, message_id: int, text: str) -> None:
+    tokens = sorted(set(tokenizer.document_tokens(text)))
+    if tokens:
+        await session.execute(
+            insert(MessageToken), [{"token": t, "message_id": message_id} for t in tokens]
+        )
+
+
+async def _unread_after(
+    session: AsyncSession, *, conversation_id: int, user_id: int, after: int
+) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.id > after,
+            Message.sender_id != user_id,
+            Message.recalled_at.is_(None),
+        )
+    )
+    return int(count or 0)
+
+
+async def mark_read(
+    uow: UnitOfWork, *, user_id: int, conversation_id: int, message_id: int
+) -> ReadOut:
+    """Read up to `message_id` (never backwards); the other members get `message.read`."""
+    session = uow.session
+    member = await session.scalar(
+        select(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == user_id,
+        )
+        .with_for_update()
+    )
+    if member is None:
+        raise ConversationNotFound()
+    last = await session.scalar(
+        select(Conversation.last_message_id).where(Conversation.id == conversation_id)
+    )
+    upto = min(message_id, last or 0)
+    if upto > member.last_read_message_id:
+        member.last_read_message_id = upto
+        member.unread_count = await _unread_after(
+            session, conversation_id=conversation_id, user_id=user_id, after=upto
+        )
+        await session.flush()
+        members = await queries.member_ids(session, conversation_id=conversation_id)
+        data = {
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "last_read_message_id": upto,
+        }
+        uow.outbox.publish(MESSAGE_READ, data, user_ids=members)
+    return ReadOut(
+        conversation_id=conversation_id,
+        last_read_message_id=member.last_read_message_id,
+        unread_count=member.unread_count,
+    )
+
+
+async def _message_for(session: AsyncSession, *, message_id: int, user_id: int) -> Message:
+    """The message, if `user_id` is a member of its conversation (404 otherwise)."""
+    message = await session.get(Message, message_id, with_for_update=True)
+    if message is None:
+        raise MessageNotFound()
+    member = await session.scalar(
+        select(ConversationMember.id).where(
+            ConversationMember.conversation_id == message.conversation_id,
+            ConversationMember.user_id == user_id,
+        )
+    )
+    if member is None:
+        raise MessageNotFound()
+    return message
+
+
+async def recall(
+    uow: UnitOfWork, *, user_id: int, message_id: int, settings: Settings, now: datetime
+) -> MessageOut:
+    """The sender takes a message back within the recall window (again is a no-op)."""
+    session = uow.session
+    message = await _message_for(session, message_id=message_id, user_id=user_id)
+    if message.sender_id != user_id:
+        raise NotYourMessage()
+    if message.recalled_at is not None:
+        return message_out(message)
+    if now - message.created_at > timedelta(seconds=settings.message_recall_seconds):
+        raise RecallExpired()
+    message.recalled_at = now
+    message.body = ""
+    message.attachments = []
+    await session.execute(delete(MessageToken).where(MessageToken.message_id == message_id))
+    await session.execute(
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == message.conversation_id,
+            ConversationMember.user_id != user_id,
+            ConversationMember.last_read_message_id < message_id,
+            ConversationMember.unread_count > 0,
+        )
+        .values(unread_count=ConversationMember.unread_count - 1)
+    )
+    await session.flush()
+    members = await queries.member_ids(session, conversation_id=message.conversation_id)
+    data = {"conversation_id": message.conversation_id, "message_id": message_id}
+    uow.outbox.publish(MESSAGE_RECALLED, data, user_ids=members)
+    return message_out(message)
+
+
+async def hide(uow: UnitOfWork, *, user_id: int, message_id: int) -> None:
+    """Delete a message for myself only (again is a no-op); an unread one stops counting."""
+    session = uow.session
+    message = await _message_for(session, message_id=message_id, user_id=user_id)
+    values = {"user_id": user_id, "message_id": message_id}
+    if session.get_bind().dialect.name == "sqlite":
+        statement: Any = sqlite_insert(HiddenMessage).values(values).on_conflict_do_nothing()
+    else:
+        statement = insert(HiddenMessage).values(values).prefix_with("IGNORE")
+    result = cast(CursorResult[Any], await session.execute(statement))
+    if result.rowcount == 1 and message.sender_id != user_id and message.recalled_at is None:
+        await session.execute(
+            update(ConversationMember)
+            .where(
+                ConversationMember.conversation_id == message.conversation_id,
+                ConversationMember.user_id == user_id,
+                ConversationMember.last_read_message_id < message_id,
+                ConversationMember.unread_count > 0,
+            )
+            .values(unread_count=ConversationMember.unread_count - 1)
+        )
+
+
+async def _check_report(session: AsyncSession, target_id: int, reporter_id: int) -> None:
+    """A message may be reported by the other members of its conversation."""
+    try:
+        message = await _message_for(session, message_id=target_id, user_id=reporter_id)
+    except MessageNotFound as exc:
+        raise moderation.TargetNotFound() from exc
+    if message.sender_id == reporter_id:
+        raise moderation.OwnTarget()
+
+
+moderation.register_target("message", _check_report)
