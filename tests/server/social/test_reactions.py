@@ -1,0 +1,130 @@
+"""Likes and favorites: idempotent, counted, notified; private collections stay private."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.counters import ContentCounter
+from server.counters import flush
+from server.keys import RUNTIME
+from tests.server.social.conftest import Person, call, notifications_of, person, publish
+
+
+async def counters(api: TestClient, engine: AsyncEngine, content_id: int) -> tuple[int, int]:
+    await flush(api.app[RUNTIME])
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(ContentCounter.likes, ContentCounter.favorites).where(
+                    ContentCounter.content_id == content_id
+                )
+            )
+        ).one()
+    return row.likes, row.favorites
+
+
+async def test_likes_are_idempotent_counted_and_folded_for_the_author(
+    api: TestClient, creator: Person, moderator: Person, reader: Person, engine: AsyncEngine
+) -> None:
+    item = await publish(api, creator, moderator)
+    other = await person(api)
+    for who in (reader, reader, other):
+        liked = await call(api, "POST", f"/contents/{item['id']}/like", who, 200)
+        assert liked == {"content_id": item["id"], "liked": True}
+    await call(api, "POST", f"/contents/{item['id']}/like", creator, 200)  # own: no notice
+    assert await counters(api, engine, item["id"]) == (3, 0)
+    notes = [n for n in await notifications_of(api, creator) if n["type"] == "content.liked"]
+    assert len(notes) == 1  # two likers, one folded notification
+    assert notes[0]["data"] == {"content_id": item["id"]}
+    mine = await call(api, "GET", "/me/likes", reader, 200)
+    assert [i["content_id"] for i in mine["items"]] == [item["id"]]
+    for _ in range(2):
+        await call(api, "DELETE", f"/contents/{item['id']}/like", reader, 200)
+    assert await counters(api, engine, item["id"]) == (2, 0)
+    assert (await call(api, "GET", "/me/likes", reader, 200))["items"] == []
+    await call(api, "POST", "/contents/999999/like", reader, 404)
+    await call(api, "POST", f"/contents/{item['id']}/like", None, 401)
+
+
+async def test_my_likes_page_newest_first(
+    api: TestClient, creator: Person, moderator: Person, reader: Person
+) -> None:
+    items = [await publish(api, creator, moderator, title=f"第{n}篇") for n in range(3)]
+    for item in items:
+        await call(api, "POST", f"/contents/{item['id']}/like", reader, 200)
+    first = await call(api, "GET", "/me/likes?limit=2", reader, 200)
+    rest = await call(api, "GET", f"/me/likes?limit=2&cursor={first['next_cursor']}", reader, 200)
+    seen = [i["content_id"] for i in first["items"] + rest["items"]]
+    assert seen == [item["id"] for item in items[::-1]] and rest["next_cursor"] is None
+    assert first["items"][0]["title"] == "第2篇"
+
+
+async def test_collections_hold_favorites_and_count_people_not_copies(
+    api: TestClient, creator: Person, moderator: Person, reader: Person, engine: AsyncEngine
+) -> None:
+    item = await publish(api, creator, moderator)
+    study = await call(api, "POST", "/me/collections", reader, 201, json={"name": "学习"})
+    later = await call(
+        api, "POST", "/me/collections", reader, 201, json={"name": "稍后读", "is_public": True}
+    )
+    taken = await call(api, "POST", "/me/collections", reader, 409, json={"name": "学习"})
+    assert taken["error"]["code"] == "favorites.name_taken"
+    for collection in (study, later, later):
+        saved = await call(
+            api, "PUT", f"/collections/{collection['id']}/items/{item['id']}", reader, 200
+        )
+        assert saved["saved"] is True
+    assert await counters(api, engine, item["id"]) == (0, 1)
+    listed = await call(api, "GET", f"/collections/{later['id']}/items", reader, 200)
+    assert [i["content_id"] for i in listed["items"]] == [item["id"]]
+    assert (await call(api, "GET", f"/collections/{later['id']}", reader, 200))["item_count"] == 1
+    await call(api, "DELETE", f"/collections/{study['id']}/items/{item['id']}", reader, 200)
+    assert await counters(api, engine, item["id"]) == (0, 1)
+    await call(api, "DELETE", f"/collections/{later['id']}", reader, 204)
+    assert await counters(api, engine, item["id"]) == (0, 0)
+    renamed = await call(
+        api, "PATCH", f"/collections/{study['id']}", reader, 200, json={"name": "精读"}
+    )
+    assert renamed["name"] == "精读"
+    mine = await call(api, "GET", "/me/collections", reader, 200)
+    assert [c["name"] for c in mine["items"]] == ["精读"]
+
+
+async def test_private_collections_are_404_to_everyone_else(
+    api: TestClient, creator: Person, moderator: Person, reader: Person
+) -> None:
+    item = await publish(api, creator, moderator)
+    secret = await call(api, "POST", "/me/collections", reader, 201, json={"name": "私藏"})
+    shown = await call(
+        api, "POST", "/me/collections", reader, 201, json={"name": "分享", "is_public": True}
+    )
+    await call(api, "PUT", f"/collections/{shown['id']}/items/{item['id']}", reader, 200)
+    other = await person(api)
+    for who in (other, None):
+        await call(api, "GET", f"/collections/{secret['id']}", who, 404)
+        await call(api, "GET", f"/collections/{secret['id']}/items", who, 404)
+        items = await call(api, "GET", f"/collections/{shown['id']}/items", who, 200)
+        assert [i["content_id"] for i in items["items"]] == [item["id"]]
+        public = await call(api, "GET", f"/users/{reader.id}/collections", who, 200)
+        assert [c["id"] for c in public["items"]] == [shown["id"]]
+    own = await call(api, "GET", f"/users/{reader.id}/collections", reader, 200)
+    assert len(own["items"]) == 2
+    path = f"/collections/{shown['id']}"
+    await call(api, "PATCH", path, other, 404, json={"name": "抢了"})
+    await call(api, "DELETE", path, other, 404)
+    await call(api, "PUT", f"{path}/items/{item['id']}", other, 404)
+    await call(api, "DELETE", f"{path}/items/{item['id']}", other, 404)
+    await call(api, "GET", path, other, 200)
+
+
+async def test_a_draft_cannot_be_liked_or_saved(
+    api: TestClient, creator: Person, reader: Person
+) -> None:
+    item = await call(
+        api, "POST", "/contents", creator, 201, json={"kind": "article", "title": "草稿"}
+    )
+    await call(api, "POST", f"/contents/{item['id']}/like", reader, 404)
+    box = await call(api, "POST", "/me/collections", reader, 201, json={"name": "盒子"})
+    await call(api, "PUT", f"/collections/{box['id']}/items/{item['id']}", reader, 404)
