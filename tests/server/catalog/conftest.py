@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
+from models.orders import Order, OrderItem
+from server.keys import RUNTIME
 from tests.server.content.conftest import (  # noqa: F401  (fixtures)
     Person,
     admin,
@@ -31,3 +34,36 @@ async def product(api: TestClient, who: Person, **fields: Any) -> dict[str, Any]
 @pytest.fixture
 async def other_creator(api: TestClient) -> Person:
     return await person(api, "creator")
+
+
+async def paid_order(api: TestClient, buyer: Person, *items: tuple[int, int]) -> Any:
+    """An order of these (product_id, quantity) pairs, created and paid through the orders
+    service (as a payment callback would)."""
+    from server.orders import service as orders
+
+    runtime = api.app[RUNTIME]
+    now = runtime.clock.now()
+    async with runtime.db.unit_of_work() as uow:
+        order = await orders.create_order(uow, user_id=buyer.id, items=list(items), now=now)
+        order_id, total, currency = order.id, order.total, order.currency
+    if total:
+        async with runtime.db.unit_of_work() as uow:
+            await orders.mark_paid(
+                uow,
+                order_id=order_id,
+                provider="sandbox",
+                amount=total,
+                currency=currency,
+                paid_at=now,
+                now=now,
+            )
+    async with runtime.db.read() as session:
+        return await session.get(Order, order_id)
+
+
+async def order_item_ids(api: TestClient, order_id: int) -> list[int]:
+    async with api.app[RUNTIME].db.read() as session:
+        rows = await session.scalars(
+            select(OrderItem.id).where(OrderItem.order_id == order_id).order_by(OrderItem.id)
+        )
+        return list(rows.all())
