@@ -1,7 +1,186 @@
-"""HTTP routes: payments."""
+"""HTTP routes: paying an order, provider callbacks, refunds, the sandbox page, reconciliation."""
 
 from __future__ import annotations
 
-from server.http.registry import RouteTable
+from aiohttp import web
 
-routes = RouteTable("payments")
+from server.http.errors import NotFound
+from server.http.pagination import Page, PageQuery
+from server.http.registry import RouteTable
+from server.keys import PRINCIPAL, RUNTIME, USER_ID
+from server.payments import callbacks, queries, service
+from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
+from server.payments.gateways.base import Checkout, Notice
+from server.payments.gateways.registry import gateways
+from server.payments.schemas import (
+    OrderPath,
+    PaymentCreate,
+    PaymentOut,
+    ProviderPath,
+    ReconciliationDetail,
+    ReconciliationOut,
+    RefundCreate,
+    RefundOut,
+    SandboxPaid,
+    TradePath,
+)
+
+routes = RouteTable("payments", "Paying orders, provider callbacks, refunds, reconciliation.")
+
+
+def notify_url(request: web.Request, provider: str) -> str:
+    settings = request.app[RUNTIME].settings
+    base = (settings.payment_notify_base_url or settings.public_base_url).rstrip("/")
+    return f"{base}/api/v1/payments/{provider}/notify"
+
+
+@routes.post(
+    "/api/v1/orders/{id}/payments",
+    params=OrderPath,
+    body=PaymentCreate,
+    response=PaymentOut,
+    status=201,
+    idempotent=True,
+    errors=frozenset({404, 409, 422, 503}),
+    description="Opens (or reopens) a payment of the buyer's pending order at a gateway and "
+    "answers what the client needs to pay. 422 `payments.provider_unavailable` when the gateway "
+    "is not configured; 409 `payments.not_payable` unless the order is pending payment.",
+)
+async def pay_order(request: web.Request, params: OrderPath, body: PaymentCreate) -> PaymentOut:
+    """Pay an order"""
+    runtime = request.app[RUNTIME]
+    gateway = gateways(runtime).get(body.provider)
+    if gateway is None:
+        raise ProviderUnavailable()
+    now = runtime.clock.now()
+    async with runtime.db.unit_of_work() as uow:
+        order, payment = await service.open_payment(
+            uow,
+            order_id=params.id,
+            user_id=request[USER_ID],
+            provider=body.provider,
+            now=now,
+            query_after=runtime.settings.payment_query_after_seconds,
+        )
+    if not payment.client:
+        checkout = Checkout(
+            order_id=order.id,
+            out_trade_no=payment.out_trade_no,
+            amount=payment.amount,
+            currency=payment.currency,
+            subject=f"ShareStack {order.number}",
+            notify_url=notify_url(request, body.provider),
+        )
+        try:
+            client = await gateway.create(checkout)
+        except GatewayError as exc:
+            raise GatewayDown(f"{body.provider}: {exc}") from exc
+        async with runtime.db.unit_of_work() as uow:
+            payment = await service.record_client(
+                uow, payment_id=payment.id, client=client, now=runtime.clock.now()
+            )
+    return PaymentOut.model_validate(payment, from_attributes=True)
+
+
+@routes.post(
+    "/api/v1/payments/{provider}/notify",
+    params=ProviderPath,
+    auth=False,
+    errors=frozenset({401, 404, 500}),
+    description="Asynchronous notifications from a gateway, answered in its own format once "
+    'the event is committed: Alipay plain `success`; WeChat Pay `{"code": "SUCCESS"}` or '
+    '4xx/5xx `{"code": "FAIL", "message"}`; Stripe and the sandbox 2xx JSON.',
+)
+async def provider_notify(request: web.Request, params: ProviderPath) -> web.StreamResponse:
+    """Receive a gateway callback"""
+    runtime = request.app[RUNTIME]
+    gateway = gateways(runtime).get(params.provider)
+    if gateway is None:
+        raise NotFound(code="payments.provider_unavailable", message="No such gateway here.")
+    return await callbacks.receive(runtime, gateway, request)
+
+
+@routes.post(
+    "/api/v1/payments/sandbox/{out_trade_no}/pay",
+    params=TradePath,
+    response=SandboxPaid,
+    errors=frozenset({404}),
+    description="Development only (404 in production or when the sandbox is off): pays the "
+    "caller's open sandbox payment as if a gateway had confirmed it.",
+)
+async def sandbox_pay(request: web.Request, params: TradePath) -> SandboxPaid:
+    """Pay a sandbox payment"""
+    runtime = request.app[RUNTIME]
+    gateway = gateways(runtime).get("sandbox")
+    async with runtime.db.read() as session:
+        payment = await queries.payment_by_trade_no(session, params.out_trade_no)
+    if gateway is None or payment is None or payment.user_id != request[USER_ID]:
+        raise NotFound(code="payments.not_found", message="No such sandbox payment.")
+    notice = Notice(
+        event_id=f"{payment.out_trade_no}:paid",
+        kind="paid",
+        out_trade_no=payment.out_trade_no,
+        provider_txn_id=f"sandbox-{payment.out_trade_no}",
+        amount=payment.amount,
+        currency=payment.currency,
+        paid_at=runtime.clock.now(),
+    )
+    answer = await callbacks.apply(runtime, gateway, notice, None)
+    return SandboxPaid(outcome="taken" if answer.status < 300 else "refused")
+
+
+@routes.post(
+    "/api/v1/orders/{id}/refunds",
+    params=OrderPath,
+    body=RefundCreate,
+    response=RefundOut,
+    status=201,
+    idempotent=True,
+    errors=frozenset({404, 409, 422}),
+    description="The buyer within the refund window (REFUND_WINDOW_DAYS after payment) or an "
+    "admin at any time: refunds all that is left, or `amount` of it. The gateway is asked by a "
+    "job; the order becomes `refunded` / `partially_refunded` when it confirms.",
+)
+async def refund_order(request: web.Request, params: OrderPath, body: RefundCreate) -> RefundOut:
+    """Refund an order"""
+    runtime = request.app[RUNTIME]
+    principal = request.get(PRINCIPAL)
+    async with runtime.db.unit_of_work() as uow:
+        refund = await service.request_refund(
+            uow,
+            order_id=params.id,
+            actor_id=request[USER_ID],
+            admin=principal is not None and "admin" in principal.roles,
+            amount=body.amount,
+            reason=body.reason,
+            window_days=runtime.settings.refund_window_days,
+            now=runtime.clock.now(),
+        )
+    return RefundOut.model_validate(refund, from_attributes=True)
+
+
+@routes.get(
+    "/api/v1/admin/payments/reconciliations",
+    query=PageQuery,
+    response=Page[ReconciliationOut],
+    roles=("admin",),
+)
+async def list_reconciliations(request: web.Request, query: PageQuery) -> Page[ReconciliationOut]:
+    """Reconciliation runs, newest first"""
+    async with request.app[RUNTIME].db.read() as session:
+        return await queries.runs_page(session, limit=query.limit, cursor=query.cursor)
+
+
+@routes.get(
+    "/api/v1/admin/payments/reconciliations/{id}",
+    params=OrderPath,
+    response=ReconciliationDetail,
+    roles=("admin",),
+)
+async def get_reconciliation(request: web.Request, params: OrderPath) -> ReconciliationDetail:
+    """One reconciliation run with its mismatches"""
+    async with request.app[RUNTIME].db.read() as session:
+        run = await queries.run_detail(session, run_id=params.id)
+    if run is None:
+        raise NotFound(code="payments.reconciliation_not_found", message="No such run.")
+    return run

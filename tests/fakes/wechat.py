@@ -2,9 +2,10 @@
 
 Requests are verified over `METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n` with our merchant
 public key; answers and callbacks are signed over `TIMESTAMP\\nNONCE\\nBODY\\n` with the platform
-key and carry `Wechatpay-Serial` = the public key id. Callback resources are AES-256-GCM encrypted with the
-APIv3 key. Extend with `fake.on("POST", "/v3/fund-app/mch-transfer/transfer-bills", handler)`
-(handlers answer through `fake.answer(payload)`).
+key and carry `Wechatpay-Serial` = the public key id. Callback resources are AES-256-GCM
+encrypted with the APIv3 key. Extend with
+`fake.on("POST", "/v3/fund-app/mch-transfer/transfer-bills", handler)` (handlers answer
+through `fake.answer(payload)`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,143 @@
+"""The follow-up work jobs do: asking gateways about silent payments and carrying refunds out.
+
+Each step calls the gateway outside any transaction, then applies what it learned in one unit
+of work that re-checks the state (a job may run twice; the second run changes nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from models.payments import Payment, Refund
+from server.payments import service
+from server.payments.errors import GatewayError
+from server.payments.gateways.base import Notice, Refunding, RefundState
+from server.payments.gateways.registry import gateways
+from server.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+FINAL_REFUND = ("succeeded", "failed")
+
+
+async def query_payment(runtime: Runtime, *, payment_id: int) -> str:
+    """Ask the gateway about a payment still waiting for its callback; apply a success."""
+    async with runtime.db.read() as session:
+        payment = await session.get(Payment, payment_id)
+    if payment is None or payment.status != service.CREATED:
+        return "settled"
+    gateway = gateways(runtime).get(payment.provider)
+    if gateway is None:
+        return "no_gateway"
+    state = await gateway.query(
+        out_trade_no=payment.out_trade_no, provider_txn_id=payment.provider_txn_id
+    )
+    if state.status != "succeeded":
+        async with runtime.db.unit_of_work() as uow:
+            fresh = await uow.session.get(Payment, payment_id)
+            if fresh is not None:
+                fresh.queried_at = runtime.clock.now()
+        return state.status
+    notice = Notice(
+        event_id=f"query:{payment.out_trade_no}:paid",
+        kind="paid",
+        out_trade_no=payment.out_trade_no,
+        provider_txn_id=state.provider_txn_id,
+        amount=state.amount,
+        currency=state.currency,
+        paid_at=state.paid_at,
+    )
+    try:
+        async with runtime.db.unit_of_work() as uow:
+            return await service.apply_notice(
+                uow,
+                provider=payment.provider,
+                notice=notice,
+                callback=None,
+                now=runtime.clock.now(),
+            )
+    except IntegrityError:
+        return "already"
+
+
+async def silent_payments(runtime: Runtime, *, limit: int = 200) -> list[int]:
+    """Payments opened longer ago than the query delay (and within a day) with no callback."""
+    now = runtime.clock.now()
+    delay = timedelta(seconds=runtime.settings.payment_query_after_seconds)
+    async with runtime.db.read() as session:
+        rows = await session.scalars(
+            select(Payment.id)
+            .where(
+                Payment.status == service.CREATED,
+                Payment.created_at <= now - delay,
+                Payment.created_at > now - timedelta(days=1),
+            )
+            .order_by(Payment.created_at)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
+    """Ask the gateway for a refund (asking again is safe: gateways key refunds by
+    out_refund_no), or how a processing one stands; settle it when the gateway says so.
+
+    Returns the refund's status; "processing" means ask again later. GatewayError propagates
+    when the gateway did not answer (the job retries)."""
+    async with runtime.db.read() as session:
+        refund = await session.get(Refund, refund_id)
+        payment = await session.get(Payment, refund.payment_id) if refund else None
+    if refund is None or payment is None or refund.status in FINAL_REFUND:
+        return refund.status if refund else "missing"
+    gateway = gateways(runtime).get(payment.provider)
+    if gateway is None:
+        return "no_gateway"
+    refunding = Refunding(
+        out_trade_no=payment.out_trade_no,
+        out_refund_no=refund.out_refund_no,
+        provider_txn_id=payment.provider_txn_id,
+        amount=refund.amount,
+        total=payment.amount,
+        currency=refund.currency,
+        reason=refund.reason,
+    )
+    if refund.status == "processing":
+        state = await gateway.query_refund(refunding)
+    else:
+        state = await gateway.refund(refunding)
+    return await settle_refund(runtime, refund_id=refund_id, state=state)
+
+
+async def settle_refund(runtime: Runtime, *, refund_id: int, state: RefundState) -> str:
+    async with runtime.db.unit_of_work() as uow:
+        refund = (
+            await uow.session.scalars(
+                select(Refund)
+                .where(Refund.id == refund_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+        if refund.status in FINAL_REFUND:
+            return refund.status
+        now = runtime.clock.now()
+        if state.status == "processing":
+            refund.status, refund.updated_at = "processing", now
+            refund.provider_refund_id = state.provider_refund_id or refund.provider_refund_id
+            return "processing"
+        await service.finish_refund(
+            uow,
+            refund=refund,
+            ok=state.status == "succeeded",
+            provider_refund_id=state.provider_refund_id,
+            detail=state.detail,
+            now=now,
+        )
+        log.info("payments.refund_settled", refund_id=refund_id, status=refund.status)
+        return refund.status
+
+
+__all__ = ["GatewayError", "carry_out_refund", "query_payment", "silent_payments"]

@@ -1,0 +1,1 @@
+"""Payment gateways behind one interface: Alipay, WeChat Pay, Stripe and the sandbox."""

@@ -1,0 +1,94 @@
+"""The sandbox gateway: no money moves. A dev page (or a test) posts HMAC-signed callbacks;
+refunds succeed at once. Never on in production."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from server.payments.errors import CallbackRejected
+from server.payments.gateways.base import (
+    Callback,
+    Checkout,
+    Gateway,
+    Notice,
+    PaymentState,
+    Refunding,
+    RefundState,
+)
+
+TIMESTAMP_HEADER = "X-Sandbox-Timestamp"
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+
+
+class SandboxGateway(Gateway):
+    name = "sandbox"
+
+    def __init__(self, *, secret: bytes, public_base_url: str, tolerance_seconds: int) -> None:
+        self.secret = secret
+        self.public_base_url = public_base_url.rstrip("/")
+        self.tolerance = tolerance_seconds
+
+    def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        """The headers that make `body` a valid sandbox callback."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        mac = hmac.new(self.secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: mac, "Content-Type": "application/json"}
+
+    def paid_callback(self, out_trade_no: str, amount: int, currency: str = "CNY") -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": f"{out_trade_no}:paid",
+                "type": "payment.succeeded",
+                "out_trade_no": out_trade_no,
+                "amount": amount,
+                "currency": currency,
+            }
+        )
+
+    async def create(self, checkout: Checkout) -> dict[str, Any]:
+        return {
+            "pay_url": f"{self.public_base_url}/api/v1/payments/sandbox/{checkout.out_trade_no}/pay"
+        }
+
+    async def verify(self, callback: Callback) -> Notice:
+        stamp = callback.headers.get(TIMESTAMP_HEADER, "")
+        given = callback.headers.get(SIGNATURE_HEADER, "")
+        expected = self.sign(callback.body, timestamp=int(stamp) if stamp.isdigit() else 0)
+        if not hmac.compare_digest(expected[SIGNATURE_HEADER], given):
+            raise CallbackRejected("bad signature", status=401)
+        if abs(time.time() - int(stamp)) > self.tolerance:
+            raise CallbackRejected("stale timestamp", status=401)
+        try:
+            event = orjson.loads(callback.body)
+        except orjson.JSONDecodeError as exc:
+            raise CallbackRejected("malformed body") from exc
+        kind = event.get("type")
+        event_id = str(event.get("event_id") or "")
+        if not event_id:
+            raise CallbackRejected("event without id")
+        if kind == "payment.succeeded":
+            return Notice(
+                event_id=event_id,
+                kind="paid",
+                out_trade_no=event.get("out_trade_no"),
+                provider_txn_id=f"sandbox-{event.get('out_trade_no')}",
+                amount=event.get("amount"),
+                currency=event.get("currency"),
+                paid_at=datetime.now(UTC),
+            )
+        return Notice(event_id=event_id, kind="ignored")
+
+    async def query(self, *, out_trade_no: str, provider_txn_id: str | None) -> PaymentState:
+        return PaymentState("pending")
+
+    async def refund(self, refunding: Refunding) -> RefundState:
+        return RefundState("succeeded", f"sandbox-{refunding.out_refund_no}")
+
+    async def query_refund(self, refunding: Refunding) -> RefundState:
+        return RefundState("succeeded", f"sandbox-{refunding.out_refund_no}")

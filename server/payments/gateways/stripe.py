@@ -1,0 +1,194 @@
+"""Stripe: PaymentIntents for the client, signed webhooks, refunds and disputes (chargebacks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import stripe
+from aiohttp import web
+
+from server.payments.errors import CallbackRejected, GatewayRejected
+from server.payments.gateways.base import (
+    Callback,
+    Checkout,
+    Gateway,
+    Notice,
+    PaymentState,
+    Refunding,
+    RefundState,
+)
+from server.payments.http import send
+
+REFUND_STATES = {"succeeded": "succeeded", "pending": "processing", "requires_action": "processing"}
+
+
+def form(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's form encoding: nested keys as `metadata[order_id]`."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}[{key}]" if prefix else key
+        if isinstance(value, dict):
+            pairs.extend(form(value, name))
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif value is not None:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+class StripeGateway(Gateway):
+    name = "stripe"
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        webhook_secret: str,
+        api_url: str,
+        timeout: float,
+        tolerance_seconds: int,
+    ) -> None:
+        self.secret_key = secret_key
+        self.webhook_secret = webhook_secret
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.tolerance = tolerance_seconds
+
+    async def _call(
+        self, method: str, path: str, data: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.secret_key}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        body = None
+        if data is not None:
+            body = urlencode(form(data))
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        answer = await send(
+            method, self.api_url + path, data=body, headers=headers, seconds=self.timeout
+        )
+        parsed = orjson.loads(answer.body) if answer.body else {}
+        if answer.status >= 400:
+            error = parsed.get("error") or {}
+            raise GatewayRejected(
+                str(error.get("message") or answer.status),
+                code=str(error.get("code") or error.get("type")),
+                status=answer.status,
+            )
+        return dict(parsed)
+
+    async def create(self, checkout: Checkout) -> dict[str, Any]:
+        intent = await self._call(
+            "POST",
+            "/v1/payment_intents",
+            {
+                "amount": checkout.amount,
+                "currency": checkout.currency.lower(),
+                "description": checkout.subject[:200],
+                "automatic_payment_methods": {"enabled": True},
+                "metadata": {"out_trade_no": checkout.out_trade_no, "order_id": checkout.order_id},
+            },
+            key=f"pi-{checkout.out_trade_no}",
+        )
+        return {"client_secret": intent.get("client_secret"), "provider_txn_id": intent.get("id")}
+
+    async def verify(self, callback: Callback) -> Notice:
+        header = callback.headers.get("Stripe-Signature")
+        try:
+            stripe.WebhookSignature.verify_header(
+                callback.body, header, self.webhook_secret, self.tolerance
+            )
+            event = orjson.loads(callback.body)
+        except (
+            stripe.SignatureVerificationError,
+            orjson.JSONDecodeError,
+            UnicodeDecodeError,
+        ) as exc:
+            raise CallbackRejected("bad signature") from exc
+        return self._notice(event)
+
+    def _notice(self, event: dict[str, Any]) -> Notice:
+        kind, obj = str(event.get("type")), (event.get("data") or {}).get("object") or {}
+        event_id = str(event.get("id") or "")
+        if not event_id:
+            raise CallbackRejected("event without id")
+        if kind == "payment_intent.succeeded":
+            return Notice(
+                event_id=event_id,
+                kind="paid",
+                out_trade_no=(obj.get("metadata") or {}).get("out_trade_no"),
+                provider_txn_id=obj.get("id"),
+                amount=obj.get("amount_received") or obj.get("amount"),
+                currency=str(obj.get("currency") or "").upper(),
+                paid_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+            )
+        if kind in ("refund.created", "refund.updated", "refund.failed"):
+            status = obj.get("status")
+            if status not in ("succeeded", "failed", "canceled"):
+                return Notice(event_id=event_id, kind="ignored")
+            ours = (obj.get("metadata") or {}).get("out_refund_no")
+            return Notice(
+                event_id=event_id,
+                kind="refund.succeeded" if status == "succeeded" else "refund.failed",
+                provider_txn_id=obj.get("payment_intent"),
+                out_refund_no=ours or f"stripe:{obj.get('id')}",
+                provider_refund_id=obj.get("id"),
+                refund_amount=obj.get("amount"),
+            )
+        if kind == "charge.dispute.created":
+            return Notice(
+                event_id=event_id,
+                kind="dispute",
+                provider_txn_id=obj.get("payment_intent"),
+                out_refund_no=f"dispute:{obj.get('id')}",
+                provider_refund_id=obj.get("id"),
+                refund_amount=obj.get("amount"),
+            )
+        return Notice(event_id=event_id, kind="ignored")
+
+    def acknowledge(self) -> web.Response:
+        return web.json_response({"received": True})
+
+    async def query(self, *, out_trade_no: str, provider_txn_id: str | None) -> PaymentState:
+        if not provider_txn_id:
+            return PaymentState("missing")
+        try:
+            intent = await self._call("GET", f"/v1/payment_intents/{provider_txn_id}")
+        except GatewayRejected as exc:
+            if exc.status == 404:
+                return PaymentState("missing")
+            raise
+        status = intent.get("status")
+        if status == "succeeded":
+            return PaymentState(
+                "succeeded",
+                intent.get("id"),
+                intent.get("amount_received") or intent.get("amount"),
+                str(intent.get("currency") or "").upper(),
+                datetime.now(UTC),
+            )
+        return PaymentState("closed" if status == "canceled" else "pending")
+
+    async def refund(self, refunding: Refunding) -> RefundState:
+        try:
+            refund = await self._call(
+                "POST",
+                "/v1/refunds",
+                {
+                    "payment_intent": refunding.provider_txn_id,
+                    "amount": refunding.amount,
+                    "metadata": {"out_refund_no": refunding.out_refund_no},
+                },
+                key=f"re-{refunding.out_refund_no}",
+            )
+        except GatewayRejected as exc:
+            return RefundState("failed", detail=f"{exc.code}: {exc}")
+        status = REFUND_STATES.get(str(refund.get("status")), "failed")
+        return RefundState(status, refund.get("id"), str(refund.get("status")))  # type: ignore[arg-type]
+
+    async def query_refund(self, refunding: Refunding) -> RefundState:
+        # The same idempotency key answers the refund made the first time.
+        return await self.refund(refunding)

@@ -1,0 +1,175 @@
+"""Daily reconciliation: each gateway's bill for a business day against our payments and refunds.
+
+A run per (provider, business day); mismatches are stored and admins are notified. Running a
+day again replaces a failed run and leaves a finished one alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import String, cast, delete, select
+
+from models.identity import User
+from models.payments import Payment, ReconciliationMismatch, ReconciliationRun, Refund
+from server.db import UnitOfWork
+from server.notifications import service as notifications
+from server.payments.errors import GatewayError
+from server.payments.gateways.base import BillLine
+from server.payments.gateways.registry import gateways
+from server.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+Amounts = dict[tuple[str, str], int]
+
+
+def business_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC start and end of `day` in the business timezone."""
+    start = datetime.combine(day, time(), ZoneInfo(tz))
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+def previous_business_day(now: datetime, tz: str) -> date:
+    return now.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
+
+
+async def reconcile_all(runtime: Runtime, *, day: date | None = None) -> dict[str, str]:
+    """Reconcile every gateway that has bills; returns each provider's run status."""
+    day = day or previous_business_day(runtime.clock.now(), runtime.settings.business_tz)
+    results: dict[str, str] = {}
+    for provider in gateways(runtime):
+        status = await reconcile(runtime, provider=provider, day=day)
+        if status is not None:
+            results[provider] = status
+    return results
+
+
+async def reconcile(runtime: Runtime, *, provider: str, day: date) -> str | None:
+    async with runtime.db.read() as session:
+        done = await session.scalar(
+            select(ReconciliationRun.status).where(
+                ReconciliationRun.provider == provider, ReconciliationRun.business_date == day
+            )
+        )
+    if done in ("matched", "mismatched"):
+        return done
+    started = runtime.clock.now()
+    try:
+        lines = await gateways(runtime)[provider].bill(day)
+    except GatewayError as exc:
+        log.warning("payments.reconciliation_failed", provider=provider, error=str(exc))
+        await _store(runtime, provider, day, started, [], [], error=str(exc)[:255])
+        return "failed"
+    if lines is None:
+        return None
+    ours = await _our_records(runtime, provider, day)
+    theirs: Amounts = {(line.kind, line.reference): line.amount for line in lines}
+    mismatches = compare(ours, theirs)
+    return await _store(runtime, provider, day, started, lines, mismatches)
+
+
+def compare(ours: Amounts, theirs: Amounts) -> list[ReconciliationMismatch]:
+    found: list[ReconciliationMismatch] = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        mine, bill = ours.get(key), theirs.get(key)
+        if mine == bill:
+            continue
+        kind = (
+            "missing_here"
+            if mine is None
+            else "missing_there"
+            if bill is None
+            else "amount_differs"
+        )
+        found.append(
+            ReconciliationMismatch(
+                kind=kind, reference=key[1][:64], ours=mine, theirs=bill, detail={"line": key[0]}
+            )
+        )
+    return found
+
+
+async def _our_records(runtime: Runtime, provider: str, day: date) -> Amounts:
+    start, end = business_day_bounds(day, runtime.settings.business_tz)
+    async with runtime.db.read() as session:
+        paid = await session.execute(
+            select(Payment.out_trade_no, Payment.amount).where(
+                Payment.provider == provider,
+                Payment.status == "succeeded",
+                Payment.paid_at >= start,
+                Payment.paid_at < end,
+            )
+        )
+        refunded = await session.execute(
+            select(Refund.out_refund_no, Refund.amount)
+            .join(Payment, Payment.id == Refund.payment_id)
+            .where(
+                Payment.provider == provider,
+                Refund.status == "succeeded",
+                Refund.completed_at >= start,
+                Refund.completed_at < end,
+            )
+        )
+        records: Amounts = {("payment", no): amount for no, amount in paid.all()}
+        records.update({("refund", no): amount for no, amount in refunded.all()})
+    return records
+
+
+async def _store(
+    runtime: Runtime,
+    provider: str,
+    day: date,
+    started: datetime,
+    lines: list[BillLine],
+    mismatches: list[ReconciliationMismatch],
+    *,
+    error: str | None = None,
+) -> str:
+    status = "failed" if error else "mismatched" if mismatches else "matched"
+    async with runtime.db.unit_of_work() as uow:
+        run = (
+            await uow.session.scalars(
+                select(ReconciliationRun)
+                .where(
+                    ReconciliationRun.provider == provider, ReconciliationRun.business_date == day
+                )
+                .with_for_update()
+            )
+        ).one_or_none()
+        if run is None:
+            run = ReconciliationRun(provider=provider, business_date=day)
+            uow.session.add(run)
+        elif run.status in ("matched", "mismatched"):
+            return run.status
+        run.status, run.error, run.started_at = status, error, started
+        run.bill_rows, run.mismatched = len(lines), len(mismatches)
+        run.matched = len(lines) - sum(1 for m in mismatches if m.theirs is not None)
+        run.finished_at = runtime.clock.now()
+        await uow.session.flush()
+        await uow.session.execute(
+            delete(ReconciliationMismatch).where(ReconciliationMismatch.run_id == run.id)
+        )
+        for mismatch in mismatches:
+            mismatch.run_id = run.id
+            uow.session.add(mismatch)
+        if status != "matched":
+            await _tell_admins(uow, run)
+    return status
+
+
+async def _tell_admins(uow: UnitOfWork, run: ReconciliationRun) -> None:
+    admins = await uow.session.scalars(
+        select(User.id).where(cast(User.roles, String).like('%"admin"%')).limit(50)
+    )
+    what = f"{run.mismatched} mismatches" if run.status == "mismatched" else "a failed download"
+    for admin_id in admins.all():
+        await notifications.notify(
+            uow,
+            user_id=admin_id,
+            type="system.announcement",
+            title=f"Reconciliation {run.provider} {run.business_date}: {what}",
+            body=run.error or "",
+            data={"reconciliation_id": run.id, "provider": run.provider},
+        )

@@ -1,0 +1,99 @@
+"""Paying an order: each gateway gives the client what it needs; only the buyer, only pending."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from server.runtime import Runtime
+from tests.server.content.conftest import Person, call, person
+from tests.server.payments.conftest import (
+    Fakes,
+    deliver,
+    open_payment,
+    pending_order,
+    sandbox,
+    snapshot,
+)
+
+
+async def test_each_gateway_answers_what_its_client_needs(
+    api: TestClient, buyer: Person, fakes: Fakes
+) -> None:
+    order = await pending_order(api, buyer, price=990)
+    alipay = await open_payment(api, buyer, order["id"], "alipay")
+    assert alipay["client"]["qr_code"].startswith("https://qr.alipay.com/")
+    assert alipay["client"]["page_url"].startswith(fakes.alipay.base_url)
+    assert fakes.alipay.trades[alipay["out_trade_no"]]["amount"] == 990
+    wechat = await open_payment(api, buyer, order["id"], "wechat")
+    assert wechat["client"]["code_url"].startswith("weixin://wxpay/bizpayurl")
+    stripe = await open_payment(api, buyer, order["id"], "stripe")
+    assert "_secret_" in stripe["client"]["client_secret"]
+    assert "provider_txn_id" not in stripe["client"]
+    box = await open_payment(api, buyer, order["id"], "sandbox")
+    assert box["client"]["pay_url"].endswith(f"/payments/sandbox/{box['out_trade_no']}/pay")
+    assert {alipay["amount"], wechat["amount"], stripe["amount"]} == {990}
+
+
+async def test_asking_again_reopens_the_same_payment(
+    api: TestClient, buyer: Person, fakes: Fakes
+) -> None:
+    order = await pending_order(api, buyer)
+    first = await open_payment(api, buyer, order["id"], "wechat")
+    again = await open_payment(api, buyer, order["id"], "wechat")
+    assert again["id"] == first["id"] and again["client"] == first["client"]
+    assert len(fakes.wechat.calls_to("/v3/pay/transactions/native")) == 1
+
+
+async def test_only_the_buyer_pays_and_only_a_pending_order(
+    api: TestClient, buyer: Person, runtime: Runtime
+) -> None:
+    order = await pending_order(api, buyer)
+    stranger = await person(api)
+    await open_payment(api, stranger, order["id"], "alipay", status=404)
+    await open_payment(api, buyer, 10**12, "alipay", status=404)
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
+    body = await open_payment(api, buyer, order["id"], "alipay", status=409)
+    assert body["error"]["code"] == "payments.not_payable"
+
+
+async def test_a_gateway_that_is_down_answers_503_and_a_retry_works(
+    api: TestClient, buyer: Person, fakes: Fakes
+) -> None:
+    order = await pending_order(api, buyer)
+    fakes.alipay.fail_next = 1
+    body = await open_payment(api, buyer, order["id"], "alipay", status=503)
+    assert body["error"]["code"] == "payments.gateway_unavailable"
+    retried = await open_payment(api, buyer, order["id"], "alipay")
+    assert retried["client"]["qr_code"]
+
+
+async def test_unknown_provider_is_a_validation_error(api: TestClient, buyer: Person) -> None:
+    order = await pending_order(api, buyer)
+    await open_payment(api, buyer, order["id"], "paypal", status=422)
+
+
+async def test_sandbox_callback_pays_the_order(
+    api: TestClient, buyer: Person, runtime: Runtime
+) -> None:
+    order = await pending_order(api, buyer)
+    payment = await open_payment(api, buyer, order["id"], "sandbox")
+    gateway = sandbox(runtime)
+    body = gateway.paid_callback(payment["out_trade_no"], payment["amount"])
+    response = await deliver(api, "sandbox", gateway.sign(body), body)
+    assert response.status == 200, await response.text()
+    state = await snapshot(runtime, order["id"])
+    assert state.order_status in ("paid", "fulfilled")
+    assert state.payments == ["succeeded"] and state.payment_postings == 1
+
+
+async def test_sandbox_pay_route_pays_the_callers_payment(
+    api: TestClient, buyer: Person, runtime: Runtime
+) -> None:
+    order = await pending_order(api, buyer)
+    payment = await open_payment(api, buyer, order["id"], "sandbox")
+    stranger = await person(api)
+    path = f"/payments/sandbox/{payment['out_trade_no']}/pay"
+    await call(api, "POST", path, stranger, 404)
+    assert (await call(api, "POST", path, buyer, 200))["outcome"] == "taken"
+    assert (await call(api, "POST", path, buyer, 200))["outcome"] == "taken"
+    assert (await snapshot(runtime, order["id"])).payment_postings == 1
