@@ -1,3 +1,92 @@
-"""Earnings settlement and withdrawal payouts."""
+"""Earnings tasks: settling sales after their delay, paying out approved withdrawals."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from jobs.registry import runtime_of, schedule, task
+from models.subscriptions import Withdrawal
+from server.earnings import payouts, withdrawals
+from server.earnings import service as earnings
+
+# How long a payout may stay `paying` before the sweep asks its channel how it went.
+CHECK_AFTER = timedelta(minutes=5)
+
+
+@task("earnings.settle_due", timeout=120)
+async def settle_due(ctx: dict[str, Any]) -> int:
+    """Make every sale whose settlement delay has passed available, each in its own transaction."""
+    runtime = runtime_of(ctx)
+    async with runtime.db.read() as session:
+        due = await earnings.due_for_settlement(session, now=runtime.clock.now())
+    settled = 0
+    for earning_id in due:
+        async with runtime.db.unit_of_work() as uow:
+            settled += await earnings.settle(uow, earning_id=earning_id, now=runtime.clock.now())
+    return settled
+
+
+@task(withdrawals.PAYOUT_TASK, timeout=60)
+async def pay_out(ctx: dict[str, Any], *, withdrawal_id: int) -> str | None:
+    """Send one approved withdrawal to its channel and record the answer (safe to run twice:
+    the channel de-duplicates by our transfer number)."""
+    runtime = runtime_of(ctx)
+    async with runtime.db.unit_of_work() as uow:
+        started = await withdrawals.start_payout(
+            uow, withdrawal_id=withdrawal_id, pii=runtime.pii, now=runtime.clock.now()
+        )
+    if started is None:
+        return None
+    channel_name, payee = started
+    channel = payouts.channels(runtime.settings).get(channel_name)
+    if channel is None:
+        return "paying"  # left for the sweep once the channel is configured again
+    async with runtime.db.read() as session:
+        amount = await session.scalar(
+            select(Withdrawal.amount).where(Withdrawal.id == withdrawal_id)
+        )
+    result = await channel.transfer(
+        number=withdrawals.transfer_number(withdrawal_id), amount=int(amount or 0), payee=payee
+    )
+    async with runtime.db.unit_of_work() as uow:
+        return await withdrawals.finish_payout(
+            uow, withdrawal_id=withdrawal_id, result=result, now=runtime.clock.now()
+        )
+
+
+@task("earnings.check_payouts", timeout=120)
+async def check_payouts(ctx: dict[str, Any]) -> int:
+    """Ask the channel about payouts still `paying` after a while; how many finished."""
+    runtime = runtime_of(ctx)
+    found = payouts.channels(runtime.settings)
+    async with runtime.db.read() as session:
+        rows = (
+            await session.execute(
+                select(Withdrawal.id, Withdrawal.channel)
+                .where(
+                    Withdrawal.status == "paying",
+                    Withdrawal.updated_at <= runtime.clock.now() - CHECK_AFTER,
+                )
+                .order_by(Withdrawal.id)
+                .limit(200)
+            )
+        ).all()
+    finished = 0
+    for withdrawal_id, channel_name in rows:
+        channel = found.get(channel_name)
+        if channel is None:
+            continue
+        result = await channel.check(number=withdrawals.transfer_number(withdrawal_id))
+        async with runtime.db.unit_of_work() as uow:
+            status = await withdrawals.finish_payout(
+                uow, withdrawal_id=withdrawal_id, result=result, now=runtime.clock.now()
+            )
+        finished += status in ("paid", "failed")
+    return finished
+
+
+schedule("earnings.settle_due", minute=5, second=0)
+schedule("earnings.check_payouts", minute=set(range(0, 60, 5)), second=40)

@@ -100,6 +100,8 @@ class Earning(IdMixin, Base):
     gross: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fee: Mapped[int] = mapped_column(BigInteger, nullable=False)
     net: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Refunded on the item so far (of gross), and the part of net taken back for it.
+    refunded: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     clawed_back: Mapped[int] = mapped_column(
         BigInteger, nullable=False, default=0, server_default="0"
     )

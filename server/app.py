@@ -25,6 +25,7 @@ from server.coupons import routes as coupons_routes
 from server.creators import routes as creators_routes
 from server.discovery import routes as discovery_routes
 from server.earnings import routes as earnings_routes
+from server.earnings import service as earnings_service
 from server.files import routes as files_routes
 from server.follows import routes as follows_routes
 from server.http import system
@@ -141,6 +142,7 @@ def create_app(
     rooms.register("dashboard:platform", requires_role("admin"))
     rooms.register("content", content_queries.room_check(lambda: app[RUNTIME]))
     # -- commerce rooms --
+    rooms.register("dashboard:creator", earnings_service.dashboard_room_check)
     # -- social rooms --
     rooms.register("conversation", messages_sockets.room_check(lambda: app[RUNTIME]))
     rooms.register("presence", presence_routes.room_check(lambda: app[RUNTIME]))

@@ -313,6 +313,26 @@ class Settings(BaseSettings):
     google_play_notify_token: SecretStr | None = None
 
     # --- Subscriptions and creator earnings ---
+    # Hours before its period ends at which a subscription renews (wallet charge or order).
+    subscription_renew_before_hours: int = Field(24, ge=0)
+    # After a failed renewal the plan stays readable this many days while renewal is retried.
+    subscription_grace_days: int = Field(3, ge=0)
+    # Hours between renewal retries during the grace period.
+    subscription_retry_hours: int = Field(24, gt=0)
+    # Renewal retries at most before the subscription waits out its grace period and expires.
+    subscription_max_retries: int = Field(3, ge=0)
+    # The platform's share of each sale, in basis points (2000 = 20%); the creator gets the rest.
+    earnings_platform_fee_bps: int = Field(2000, ge=0, le=10_000)
+    # Days a sale's share stays pending (refundable) before it becomes available to withdraw.
+    earnings_settlement_days: int = Field(7, ge=0)
+    # Smallest withdrawal in fen.
+    withdrawal_min_amount: int = Field(10_000, gt=0)
+    # WeChat Pay merchant transfer scene of payouts (1005 = commission and remuneration).
+    payout_wechat_scene_id: str = "1005"
+    # The payees' job reported with scene 1005 transfers.
+    payout_wechat_post: str = "内容创作者"
+    # The title payees see on an Alipay transfer and the remark on a WeChat transfer.
+    payout_title: str = "创作收益提现"
 
     # --- Comments, reactions and community ---
 

@@ -114,6 +114,7 @@ def upgrade() -> None:
         sa.Column("gross", sa.BigInteger(), nullable=False),
         sa.Column("fee", sa.BigInteger(), nullable=False),
         sa.Column("net", sa.BigInteger(), nullable=False),
+        sa.Column("refunded", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("clawed_back", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

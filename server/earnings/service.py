@@ -1,10 +1,34 @@
-"""Creator earnings: each sale's split, settlement after a delay, refunds clawing back."""
+"""Creator earnings: each sale's split, settlement after a delay, refunds clawing back.
+
+Ledger accounts (server.ledger): a sale moves the item's amount out of platform `cash` into the
+creator's `earnings_pending` (net) and platform `revenue` (fee). Settlement moves a sale's net
+from pending to the creator's `earnings_available` once its delay has passed; withdrawals leave
+from there. A refund takes the creator's proportional share back from pending (not yet settled)
+or available (settled: available may go negative when the money was already withdrawn; the
+creator's next earnings pay it back).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from server.db import UnitOfWork
+from sqlalchemy import select
+
+from models.base import utcnow
+from models.subscriptions import Earning
+from server.db import Reader, UnitOfWork
+from server.http.guards import Principal
+from server.ledger import service as ledger
+from server.notifications import service as notifications
+from server.settings import Settings
+
+CREATOR = "creator"
+PENDING = "earnings_pending"
+AVAILABLE = "earnings_available"
+SALE, CLAWBACK, SETTLEMENT = "sale", "clawback", "settlement"
 
 
 class SoldOrder(Protocol):
@@ -13,6 +37,7 @@ class SoldOrder(Protocol):
     id: int
     user_id: int
     currency: str
+    paid_at: datetime | None
 
 
 class SoldItem(Protocol):
@@ -21,14 +46,213 @@ class SoldItem(Protocol):
     id: int
     creator_id: int | None
     amount: int
+    title: str
+
+
+def split(amount: int, fee_bps: int) -> tuple[int, int]:
+    """(fee, net) of an amount in fen: the fee rounded half up, the creator gets the rest, so
+    fee + net == amount always."""
+    fee = (amount * fee_bps + 5_000) // 10_000
+    return fee, amount - fee
+
+
+def available_from(paid_at: datetime, *, days: int, tz: ZoneInfo) -> datetime:
+    """Settlement is cut at business-day boundaries: the local midnight `days` full days after
+    the day of the sale."""
+    day = paid_at.astimezone(tz).date() + timedelta(days=days + 1)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(paid_at.tzinfo)
+
+
+async def creator_account(uow: UnitOfWork, *, creator_id: int, purpose: str, currency: str) -> int:
+    return await ledger.account_id(
+        uow.session,
+        owner_type=CREATOR,
+        owner_id=creator_id,
+        purpose=purpose,
+        currency=currency,
+        allow_negative=purpose == AVAILABLE,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """The split and settlement settings earnings are recorded with."""
+
+    fee_bps: int
+    settlement_days: int
+    tz: ZoneInfo
+
+    @classmethod
+    def of(cls, settings: Settings) -> Terms:
+        return cls(
+            fee_bps=settings.earnings_platform_fee_bps,
+            settlement_days=settings.earnings_settlement_days,
+            tz=ZoneInfo(settings.business_tz),
+        )
+
+
+_terms: Terms | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Take the split and settlement terms from the process's settings (the composition root
+    calls this; a process that does not reads them from the environment on first use)."""
+    global _terms
+    _terms = Terms.of(settings)
+
+
+def terms() -> Terms:
+    if _terms is None:
+        configure(Settings())
+    assert _terms is not None
+    return _terms
 
 
 async def record_sale(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem) -> int | None:
     """Record the creator's share of a sold item (fee + net == amount) and post it to the
     ledger as pending earnings; idempotent per order item. None for platform items."""
-    return None
+    if item.creator_id is None or item.amount <= 0:
+        return None
+    found = await uow.session.scalar(select(Earning.id).where(Earning.order_item_id == item.id))
+    if found is not None:
+        return int(found)
+    agreed = terms()
+    paid_at = order.paid_at or utcnow()
+    fee, net = split(item.amount, agreed.fee_bps)
+    earning = Earning(
+        order_item_id=item.id,
+        order_id=order.id,
+        creator_id=item.creator_id,
+        gross=item.amount,
+        fee=fee,
+        net=net,
+        currency=order.currency,
+        status="pending",
+        available_at=available_from(paid_at, days=agreed.settlement_days, tz=agreed.tz),
+        created_at=paid_at,
+    )
+    uow.session.add(earning)
+    await uow.session.flush()
+    cash = await ledger.platform_account(uow.session, purpose="cash", currency=order.currency)
+    revenue = await ledger.platform_account(uow.session, purpose="revenue", currency=order.currency)
+    pending = await creator_account(
+        uow, creator_id=item.creator_id, purpose=PENDING, currency=order.currency
+    )
+    await ledger.post(
+        uow.session,
+        kind=SALE,
+        reference=f"order_item:{item.id}",
+        legs=[(cash, -item.amount), (pending, net), (revenue, fee)],
+        user_id=item.creator_id,
+        memo=item.title[:200],
+    )
+    data = {
+        "earning_id": earning.id,
+        "order_id": order.id,
+        "order_item_id": item.id,
+        "title": item.title,
+        "gross": item.amount,
+        "fee": fee,
+        "net": net,
+        "currency": order.currency,
+        "available_at": earning.available_at.isoformat().replace("+00:00", "Z"),
+    }
+    uow.outbox.publish("sale.created", data, user_id=item.creator_id)
+    uow.outbox.publish("sale.created", data, room=f"dashboard:creator:{item.creator_id}")
+    await notifications.notify(
+        uow,
+        user_id=item.creator_id,
+        type="earnings.sale",
+        title="新的销售",
+        body=f"{item.title}：收入 {net / 100:.2f} 元",
+        data=data,
+    )
+    return earning.id
 
 
 async def claw_back(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem, amount: int) -> None:
-    """Take back the creator's proportional share of `amount` refunded on the item."""
-    return None
+    """Take back the creator's proportional share of `amount` refunded on the item: what the
+    creator keeps is net * (gross - refunded) / gross rounded down, so a full refund takes back
+    exactly the net; the fee is reversed in the same proportion."""
+    earning = await uow.session.scalar(
+        select(Earning).where(Earning.order_item_id == item.id).with_for_update()
+    )
+    if earning is None or amount <= 0:
+        return
+    refunded = min(earning.refunded + amount, earning.gross)
+    amount = refunded - earning.refunded
+    if amount <= 0:
+        return
+    taken_after = earning.net - earning.net * (earning.gross - refunded) // earning.gross
+    take = taken_after - earning.clawed_back
+    purpose = PENDING if earning.status == "pending" else AVAILABLE
+    account = await creator_account(
+        uow, creator_id=earning.creator_id, purpose=purpose, currency=earning.currency
+    )
+    cash = await ledger.platform_account(uow.session, purpose="cash", currency=earning.currency)
+    revenue = await ledger.platform_account(
+        uow.session, purpose="revenue", currency=earning.currency
+    )
+    await ledger.post(
+        uow.session,
+        kind=CLAWBACK,
+        reference=f"order_item:{item.id}:{refunded}",
+        legs=[(account, -take), (revenue, -(amount - take)), (cash, amount)],
+        user_id=earning.creator_id,
+        memo=f"refund: {item.title}"[:200],
+    )
+    earning.refunded = refunded
+    earning.clawed_back = taken_after
+    if earning.status == "pending" and refunded >= earning.gross:
+        earning.status = "reversed"
+    await uow.session.flush()
+
+
+async def due_for_settlement(reader: Reader, *, now: datetime, limit: int = 500) -> list[int]:
+    rows = await reader.execute(
+        select(Earning.id)
+        .where(Earning.status == "pending", Earning.available_at <= now)
+        .order_by(Earning.available_at, Earning.id)
+        .limit(limit)
+    )
+    return [int(row[0]) for row in rows]
+
+
+async def settle(uow: UnitOfWork, *, earning_id: int, now: datetime) -> bool:
+    """Move one sale's remaining net from pending to available once its time has come."""
+    earning = await uow.session.scalar(
+        select(Earning).where(Earning.id == earning_id).with_for_update()
+    )
+    if earning is None or earning.status != "pending" or earning.available_at > now:
+        return False
+    left = earning.net - earning.clawed_back
+    if left > 0:
+        pending = await creator_account(
+            uow, creator_id=earning.creator_id, purpose=PENDING, currency=earning.currency
+        )
+        available = await creator_account(
+            uow, creator_id=earning.creator_id, purpose=AVAILABLE, currency=earning.currency
+        )
+        await ledger.post(
+            uow.session,
+            kind=SETTLEMENT,
+            reference=f"earning:{earning.id}",
+            legs=[(pending, -left), (available, left)],
+            user_id=earning.creator_id,
+        )
+    earning.status = "available" if left > 0 else "reversed"
+    earning.settled_at = now
+    await uow.session.flush()
+    uow.outbox.publish(
+        "earnings.settled",
+        {"earning_id": earning.id, "amount": left, "currency": earning.currency},
+        room=f"dashboard:creator:{earning.creator_id}",
+    )
+    return True
+
+
+async def dashboard_room_check(principal: Principal, room_id: str) -> bool:
+    """`dashboard:creator:<id>`: that creator, or an admin."""
+    if "admin" in principal.roles:
+        return True
+    return room_id.isdigit() and int(room_id) == principal.user_id and CREATOR in principal.roles
