@@ -97,7 +97,9 @@ async def post_target(reader: Reader, *, viewer: Viewer, post_id: int) -> Target
         )
     ).one_or_none()
     own = row is not None and row.author_id == viewer.user_id
-    if row is None or (row.status != "visible" and not (own or viewer.is_staff)):
+    if row is None or row.status == "deleted":
+        raise TargetNotFound()
+    if row.status != "visible" and not (own or viewer.is_staff):
         raise TargetNotFound()
     return Target(
         "post",
