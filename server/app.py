@@ -144,6 +144,7 @@ def create_app(
     # -- commerce rooms --
     rooms.register("dashboard:creator", earnings_service.dashboard_room_check)
     # -- social rooms --
+    rooms.register("post", community_routes.room_check(lambda: app[RUNTIME]))
     rooms.register("conversation", messages_sockets.room_check(lambda: app[RUNTIME]))
     rooms.register("presence", presence_routes.room_check(lambda: app[RUNTIME]))
     # Client events beyond subscribe/unsubscribe/auth.refresh, by name.
