@@ -250,7 +250,13 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         self.metrics.sockets_connected.dec()
         user_id = self._user_of.pop(sid, None)
         if self.hooks is not None and user_id is not None:
-            await self._tell(self.hooks.disconnected, user_id)
+            # Its own task: the connection's handler (and anything it awaits) may be cancelled
+            # as the transport closes.
+            task = asyncio.create_task(
+                self._tell(self.hooks.disconnected, user_id), name="socket-disconnected"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _tell(self, hook: Callable[[int], Awaitable[None]], user_id: int) -> None:
         """A hook's failure (Redis down) never refuses or breaks a connection."""
