@@ -1,11 +1,24 @@
-"""Notification tasks: the welcome notice of a new account."""
+"""Notification tasks: the welcome notice of a new account, and notification emails."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
+from arq.worker import Retry
+from sqlalchemy import select
+
 from jobs.registry import runtime_of, task
+from models.identity import User
+from server.mail import MailError, mailer_from_settings
 from server.notifications import service as notifications_service
+
+log = structlog.get_logger(__name__)
+
+
+def backoff(ctx: dict[str, Any], base_seconds: float) -> float:
+    """The delay before the next try: base, 2x base, 4x base ..."""
+    return base_seconds * 2 ** max(int(ctx.get("job_try") or 1) - 1, 0)
 
 
 @task("notifications.welcome", timeout=30)
@@ -14,3 +27,31 @@ async def welcome(ctx: dict[str, Any], *, user_id: int) -> int | None:
     async with runtime_of(ctx).db.unit_of_work() as uow:
         notification = await notifications_service.send_welcome(uow, user_id=user_id)
         return None if notification is None else notification.id
+
+
+@task("notifications.email", timeout=60, max_tries=20)
+async def email(ctx: dict[str, Any], *, user_id: int, subject: str, text: str) -> bool:
+    """Mail a notification to the user's verified address; False if there is none.
+
+    A relay failure is retried with backoff up to `push_max_tries`, then given up (logged).
+    """
+    runtime = runtime_of(ctx)
+    settings = runtime.settings
+    async with runtime.db.read() as session:
+        row = (
+            await session.execute(
+                select(User.email, User.email_verified_at, User.status).where(User.id == user_id)
+            )
+        ).one_or_none()
+    if row is None or not row.email or row.email_verified_at is None or row.status != "active":
+        return False
+    try:
+        await mailer_from_settings(settings).send(
+            to=row.email, subject=subject, text=text or subject
+        )
+    except MailError:
+        if int(ctx.get("job_try") or 1) >= settings.push_max_tries:
+            log.warning("notifications.email_gave_up", user_id=user_id)
+            return False
+        raise Retry(defer=backoff(ctx, settings.push_retry_base_seconds)) from None
+    return True

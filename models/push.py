@@ -78,7 +78,7 @@ class PushDelivery(IdMixin, Base):
     device_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("push_devices.id", ondelete="CASCADE"), nullable=False
     )
-    # `sent` | `failed` (may be retried) | `dead` (the token is gone).
+    # `sent` | `failed` (retried) | `dead` (the token is gone) | `refused` (for good).
     status: Mapped[str] = mapped_column(String(8), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

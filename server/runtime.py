@@ -34,6 +34,8 @@ class Runtime:
         self.db = db
         self.redis = redis
         self.clock = Clock()
+        # Services reach the settings and clock through their session (notification folding).
+        db.sessions.configure(info={"runtime": self})
         self.pii = pii or PiiCipher.from_settings(settings)
         self.storage: Storage = storage_from_settings(settings)
         secret = settings.url_signing_secret

@@ -74,6 +74,8 @@ async def follow(
         body=f"{rows[follower_id].nickname} followed you.",
         data={"follower_id": follower_id},
         actor_id=follower_id,
+        # Folds new followers into one unread notice; following again soon notifies nobody.
+        group_key=f"follow:{followee_id}",
     )
     return await _state(session, followee, following=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ from models.notifications import Notification
 from server.db import UnitOfWork
 from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.notifications import devices, folding, preferences, types
 from server.notifications.schemas import NotificationOut
 
 WELCOME = "system.welcome"
@@ -24,8 +26,12 @@ _COLUMNS = (
     Notification.body,
     Notification.data,
     Notification.actor_id,
+    Notification.count,
+    Notification.actor_ids,
+    Notification.group_key,
     Notification.read_at,
     Notification.created_at,
+    Notification.updated_at,
 )
 
 
@@ -41,8 +47,12 @@ def _out(row: Any) -> NotificationOut:
         body=row.body,
         data=dict(row.data or {}),
         actor_id=row.actor_id,
+        count=row.count or 1,
+        actor_ids=list(row.actor_ids or []),
+        group_key=row.group_key,
         read_at=row.read_at,
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -56,28 +66,111 @@ async def notify(
     data: dict[str, Any] | None = None,
     actor_id: int | None = None,
     group_key: str | None = None,
-) -> Notification:
-    """Store a notification in the caller's transaction and push it to the user after commit.
+    source: str | None = None,
+) -> Notification | None:
+    """Notify a user in the caller's transaction; events, pushes and mails leave after commit.
 
-    `type` is one of `server.notifications.types`; `group_key` (e.g. `like:content:7`) lets a
-    burst of the same key fold into one unread notification."""
-    del group_key  # folding arrives with the aggregation columns
+    `type` is one of `server.notifications.types`; the user's preferences pick the channels.
+    In-app off: no row, no live event (None is returned). `group_key` (e.g. `like:content:7`)
+    folds a burst into one unread row (see `folding`): the user gets `notification.updated`
+    with the same id instead of `notification.created`, and only a new row is pushed or mailed.
+    `source` (e.g. `announcement:3`) makes a second notice of the same source a no-op.
+    """
+    session = uow.session
+    kind = types.get(type)
+    channels = await preferences.channels_for(session, user_id=user_id, type=type)
+    title, payload = title[:200], dict(data or {})
+    notification: Notification | None = None
+    if kind.stored and channels.in_app:
+        notification, fresh = await _store(
+            uow,
+            user_id=user_id,
+            type=type,
+            group_key=group_key,
+            source=source,
+            title=title,
+            body=body,
+            data=payload,
+            actor_id=actor_id,
+        )
+        if not fresh:
+            return notification
+    ref = f"notification:{notification.id}" if notification else f"{type}:{uuid.uuid4().hex}"
+    if channels.push and await devices.has_active(session, user_id=user_id):
+        uow.outbox.enqueue(
+            "push.send",
+            job_id=f"push:{ref}",
+            user_id=user_id,
+            ref=ref,
+            title=title,
+            body=body,
+            data={"type": type, **payload},
+        )
+    if channels.email:
+        uow.outbox.enqueue(
+            "notifications.email", job_id=f"email:{ref}", user_id=user_id, subject=title, text=body
+        )
+    return notification
+
+
+async def _store(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    type: str,
+    group_key: str | None,
+    source: str | None,
+    title: str,
+    body: str,
+    data: dict[str, Any],
+    actor_id: int | None,
+) -> tuple[Notification | None, bool]:
+    """(the row, whether it is new): a new row, a folded one (not new), or a dropped repeat."""
+    session = uow.session
+    now = folding.now_of(session)
+    if group_key is not None:
+        window, keep = folding.window_and_actors(session)
+        latest = await folding.latest_of_group(
+            session, user_id=user_id, group_key=group_key, since=now - window
+        )
+        if latest is not None and folding.is_repeat(latest, actor_id):
+            return latest, False
+        if latest is not None and latest.read_at is None:
+            folding.fold(
+                latest, title=title, body=body, data=data, actor_id=actor_id, now=now, keep=keep
+            )
+            await session.flush()
+            payload = _out(latest).model_dump(mode="json")
+            uow.outbox.publish("notification.updated", payload, user_id=user_id)
+            return latest, False
+    if source is not None:
+        existing = await session.scalar(
+            select(Notification).where(
+                Notification.user_id == user_id, Notification.source == source
+            )
+        )
+        if existing is not None:
+            return existing, False
     notification = Notification(
         user_id=user_id,
         type=type,
         title=title,
         body=body,
-        data=dict(data or {}),
+        data=data,
         actor_id=actor_id,
         read_at=None,
-        created_at=datetime.now(UTC),
+        created_at=now,
+        group_key=group_key,
+        count=1,
+        actor_ids=[actor_id] if actor_id is not None else [],
+        updated_at=now,
+        source=source,
     )
-    uow.session.add(notification)
-    await uow.session.flush()
-    uow.outbox.publish(
-        "notification.created", _out(notification).model_dump(mode="json"), user_id=user_id
-    )
-    return notification
+    session.add(notification)
+    await session.flush()
+    payload = _out(notification).model_dump(mode="json")
+    uow.outbox.publish("notification.created", payload, user_id=user_id)
+    return notification, True
 
 
 def list_query(*, user_id: int, limit: int, before: int | None, unread_only: bool) -> Select[Any]:

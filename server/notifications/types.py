@@ -26,6 +26,8 @@ class NotificationType:
     email: bool = False
     # Suggested aggregation key pattern (informative; callers pass the key).
     group_key: str | None = None
+    # The title of a folded burst, `{count}` the number of actors (else the latest title stays).
+    group_title: str | None = None
     # False: live event only, never a notification row (messages count their own unread).
     stored: bool = True
     # The user cannot turn the in-app channel off (security and money notices).
@@ -39,13 +41,28 @@ _ALL = (
         "Someone commented on your content.",
         push=True,
         group_key="comment:content:<id>",
+        group_title="{count} people commented on your content",
     ),
     NotificationType("comment.reply", "Someone replied to your comment.", push=True),
     NotificationType("comment.mention", "Someone @mentioned you in a comment.", push=True),
-    NotificationType("comment.liked", "Someone liked your comment.", group_key="like:comment:<id>"),
-    NotificationType("content.liked", "Someone liked your content.", group_key="like:content:<id>"),
     NotificationType(
-        "follow.created", "Someone started following you.", push=True, group_key="follow:<user_id>"
+        "comment.liked",
+        "Someone liked your comment.",
+        group_key="like:comment:<id>",
+        group_title="{count} people liked your comment",
+    ),
+    NotificationType(
+        "content.liked",
+        "Someone liked your content.",
+        group_key="like:content:<id>",
+        group_title="{count} people liked your content",
+    ),
+    NotificationType(
+        "follow.created",
+        "Someone started following you.",
+        push=True,
+        group_key="follow:<followee_id>",
+        group_title="{count} people started following you",
     ),
     NotificationType(
         "message.created",
@@ -69,7 +86,11 @@ _ALL = (
         "subscription.expiring", "Your subscription ends soon.", push=True, email=True
     ),
     NotificationType(
-        "earnings.sale", "You sold something.", push=True, group_key="sale:<creator_id>"
+        "earnings.sale",
+        "You sold something.",
+        push=True,
+        group_key="sale:<creator_id>",
+        group_title="You made {count} sales",
     ),
     NotificationType(
         "withdrawal.updated", "Your withdrawal changed state.", push=True, email=True, required=True

@@ -12,7 +12,20 @@ from server.notifications import service
 from tests.server.auth.conftest import bearer, register
 from tests.server.notifications.conftest import NOTIFICATIONS, add_notifications
 
-FIELDS = {"id", "type", "title", "body", "data", "actor_id", "read_at", "created_at"}
+FIELDS = {
+    "id",
+    "type",
+    "title",
+    "body",
+    "data",
+    "actor_id",
+    "count",
+    "actor_ids",
+    "group_key",
+    "read_at",
+    "created_at",
+    "updated_at",
+}
 
 
 async def sign_up(api: Any, email: str) -> tuple[int, dict[str, str]]:

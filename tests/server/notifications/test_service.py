@@ -54,8 +54,12 @@ async def test_notify_writes_in_the_callers_transaction_and_pushes_only_after_co
         "body": "Nice post",
         "data": {"content_id": 9},
         "actor_id": 42,
+        "count": 1,
+        "actor_ids": [42],
+        "group_key": None,
         "read_at": None,
         "created_at": pushed.data["created_at"],
+        "updated_at": pushed.data["created_at"],
     }
 
 

@@ -1,0 +1,1 @@
+"""Device push through one provider interface: APNs, FCM HTTP v1 and JPush."""
