@@ -90,15 +90,17 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
         await subscriptions.start_or_extend(uow, order=order, item=item)
     # Physical goods: handed to shipping outside the platform; the line counts as delivered.
     item.fulfilled_at = now
-    if item.creator_id is not None and item.amount > 0:
-        await earnings.record_sale(uow, order=order, item=item)
 
 
 async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: datetime) -> None:
-    """Deliver a `paid` order and mark it `fulfilled`."""
-    await post_payment(uow, order)
+    """Deliver a `paid` order and mark it `fulfilled`. The money moves after the deliveries:
+    every payment locks platform cash, so it is held for as short a time as possible."""
     for item in items:
         await deliver(uow, order, item, now=now)
+    await post_payment(uow, order)
+    for item in items:
+        if item.creator_id is not None and item.amount > 0:
+            await earnings.record_sale(uow, order=order, item=item)
     await uow.session.flush()
     order.fulfilled_at = now
     await states.move(uow, order, states.FULFILLED, now=now, reason="delivered")
@@ -121,8 +123,11 @@ async def take_back(
         await earnings.claw_back(uow, order=order, item=item, amount=amount)
     whole = item.refunded_amount >= item.amount
     if item.kind == "credits" and item.credits:
+        # The credits of the refunded part so far, less those of the parts refunded before.
         bought = item.credits * item.quantity
-        credits = bought if whole else bought * amount // max(item.amount, 1)
+        credits = _part(bought, item.refunded_amount, item.amount) - _part(
+            bought, item.refunded_amount - amount, item.amount
+        )
         if credits > 0:
             await wallet.revoke_credits(
                 uow,
@@ -132,6 +137,10 @@ async def take_back(
             )
     if whole:
         await access.revoke(uow.session, source=ORDER_ITEM, source_id=str(item.id), now=now)
+
+
+def _part(whole: int, refunded: int, amount: int) -> int:
+    return whole if refunded >= amount else whole * refunded // amount
 
 
 def _summary(items: list[OrderItem]) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from models.content import Entitlement
 from models.ledger import LedgerTransaction
 from models.notifications import Notification
+from models.subscriptions import Earning, Subscription
 from server.ledger import service as ledger
 from server.orders import service
 from server.orders.errors import OrderNotFound, PaymentMismatch
@@ -153,3 +154,21 @@ async def test_expiry_leaves_paid_and_not_yet_due_orders_alone(
     async with runtime.db.unit_of_work() as uow:
         assert not await service.expire(uow, order_id=order["id"], now=later)
     assert (await order_row(runtime, order["id"])).status == "fulfilled"
+
+
+async def test_a_paid_plan_starts_a_subscription_and_pays_its_creator(
+    api: TestClient, runtime: Runtime, buyer: Person, creator: Person
+) -> None:
+    plan = await product(
+        api, kind="plan", price=3000, credits=None, interval="month", creator_id=creator.id
+    )
+    order = await checkout(api, buyer, [(plan, 1)])
+    assert await pay(runtime, order) == "paid"
+    async with runtime.db.read() as session:
+        sub = (await session.scalars(select(Subscription))).one()
+        earning = (await session.scalars(select(Earning))).one()
+    assert (sub.user_id, sub.product_id, sub.last_order_id) == (buyer.id, plan, order["id"])
+    assert (earning.creator_id, earning.gross, earning.order_id) == (creator.id, 3000, order["id"])
+    assert await pay(runtime, order) == "already"
+    async with runtime.db.read() as session:
+        assert len((await session.scalars(select(Earning))).all()) == 1

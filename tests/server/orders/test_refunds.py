@@ -157,3 +157,16 @@ async def test_refunds_refuse_unpaid_orders_and_nonsense_amounts(
         )
     async with runtime.db.read() as session:
         assert (await session.get(Order, pending["id"])).status == "pending_payment"  # type: ignore[union-attr]
+
+
+async def test_credits_come_back_in_proportion_over_part_refunds(
+    api: TestClient, runtime: Runtime, buyer: Person
+) -> None:
+    pack = await product(api, price=600, credits=100)
+    order = await checkout(api, buyer, [(pack, 1)])
+    await pay(runtime, order)
+    for ref, expected in (("R1", 67), ("R2", 34), ("R3", 0)):
+        await refund(runtime, "complete_refund", order_id=order["id"], amount=200, refund_ref=ref)
+        assert (await balances(runtime, buyer))[0] == expected
+    row = await order_row(runtime, order["id"])
+    assert (row.status, row.refunded_amount) == ("refunded", 600)
