@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.payments import Payment, ReconciliationMismatch, ReconciliationRun
-from server.http.pagination import Page, decode_cursor, page_of
+from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.payments.schemas import MismatchOut, ReconciliationDetail, ReconciliationOut
 
 
@@ -23,7 +23,10 @@ async def runs_page(
     position = decode_cursor(cursor)
     statement = select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(limit + 1)
     if position is not None:
-        statement = statement.where(ReconciliationRun.id < int(position.get("id", 0)))
+        after = position.get("id")
+        if not isinstance(after, int):
+            raise InvalidCursor()
+        statement = statement.where(ReconciliationRun.id < after)
     rows = (await session.scalars(statement)).all()
     items = [ReconciliationOut.model_validate(row, from_attributes=True) for row in rows]
     return page_of(items, limit, lambda item: {"id": item.id})
