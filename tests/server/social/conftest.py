@@ -8,6 +8,13 @@ from aiohttp.test_utils import TestClient
 
 from server.content import access
 from server.keys import RUNTIME
+from tests.realtime.conftest import (  # noqa: F401  (fixtures of the live tests)
+    connect,
+    make_server,
+    rt_settings,
+    server,
+    sockets,
+)
 from tests.server.content.conftest import (  # noqa: F401  (fixtures)
     Person,
     admin,
