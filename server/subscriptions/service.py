@@ -10,6 +10,7 @@ what the content access policy reads.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionEvent
 from server.content import access
 from server.db import UnitOfWork
 from server.http.errors import Conflict, NotFound
+from server.settings import Settings
 from server.subscriptions.periods import period_end
 
 PERIOD_SOURCE = "subscription_period"
@@ -62,8 +64,11 @@ def grace_source(sub: Subscription) -> str:
     return f"{sub.id}:grace:{sub.periods}"
 
 
-def business_tz(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+@cache
+def business_tz(name: str | None = None) -> ZoneInfo:
+    """The business timezone: the one named, or the deployment's (read from the environment,
+    for callers such as order fulfilment that have no settings at hand)."""
+    return ZoneInfo(name or Settings().business_tz)
 
 
 def record(
@@ -212,7 +217,7 @@ async def extend(
 
 
 async def start_or_extend(
-    uow: UnitOfWork, *, order: PaidOrder, item: PaidItem, tz: str = "Asia/Shanghai"
+    uow: UnitOfWork, *, order: PaidOrder, item: PaidItem, tz: str | None = None
 ) -> int:
     """A paid plan item: start the user's subscription (with the plan's trial when the user
     never trialled it) or extend the live one by a period; idempotent per order item. Returns

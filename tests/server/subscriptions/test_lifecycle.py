@@ -204,3 +204,91 @@ async def test_another_users_subscription_is_not_found(
     await call(api, "PATCH", f"/subscriptions/{sub_id}", other, 404, json={"renew_with": "order"})
     assert (await call(api, "GET", "/subscriptions", other, 200))["items"] == []
     await call(api, "GET", "/subscriptions", None, 401)
+
+
+async def _pay(runtime: Runtime, order_id: int, at: datetime) -> None:
+    from models.orders import Order
+    from server.orders import service as orders
+
+    async with runtime.db.unit_of_work() as uow:
+        order = await uow.session.get(Order, order_id)
+        assert order is not None
+        outcome = await orders.mark_paid(
+            uow,
+            order_id=order_id,
+            provider="sandbox",
+            amount=order.total,
+            currency=order.currency,
+            paid_at=at,
+            now=at,
+        )
+    assert outcome == "paid"
+
+
+async def _orders_of(runtime: Runtime, user_id: int) -> list[tuple[int, str, str, int | None]]:
+    from models.orders import Order
+
+    async with runtime.db.read() as session:
+        rows = await session.execute(
+            select(Order.id, Order.kind, Order.status, Order.subscription_id)
+            .where(Order.user_id == user_id)
+            .order_by(Order.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def test_order_renewal_offers_an_order_whose_payment_extends_the_period(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    from server.orders import service as orders
+
+    reader = await member(api)
+    plan = await make_plan(runtime, creator_id=None, price=1990)
+    async with runtime.db.unit_of_work() as uow:
+        first = await orders.create_order(
+            uow, user_id=reader.id, items=[(plan, 1)], now=clock.now()
+        )
+    await _pay(runtime, first.id, clock.now())
+    listed = await call(api, "GET", "/subscriptions", reader, 200)
+    (sub,) = listed["items"]
+    assert (sub["status"], sub["renew_with"], sub["last_order_id"]) == ("active", "order", first.id)
+    end = datetime.fromisoformat(sub["current_period_end"])
+
+    clock.at = end - timedelta(hours=3)
+    assert await renew_due({"runtime": runtime}) == {"offered": 1}
+    assert await renew_due({"runtime": runtime}) == {"offered": 1}  # offered once
+    orders_now = await _orders_of(runtime, reader.id)
+    assert [o[1:] for o in orders_now] == [
+        ("purchase", "fulfilled", None),
+        ("renewal", "pending_payment", sub["id"]),
+    ]
+    assert (await notification_types(runtime, reader.id))[-1] == "subscription.expiring"
+    await _pay(runtime, orders_now[1][0], clock.now())
+    renewed = await call(api, "GET", f"/subscriptions/{sub['id']}", reader, 200)
+    assert renewed["current_period_end"] == "2027-03-31T02:00:00Z"
+    assert renewed["status"] == "active"
+
+
+async def test_unpaid_renewal_order_falls_due_and_is_offered_again_after_it_lapses(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    from server.orders import service as orders
+
+    reader = await member(api)
+    plan = await make_plan(runtime, creator_id=None, price=1990)
+    sub_id = await buy_period(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+    end = (await _subscription(runtime, sub_id)).current_period_end
+    clock.at = end - timedelta(hours=3)
+    await renew_due({"runtime": runtime})
+    clock.at = end
+    assert await renew_due({"runtime": runtime}) == {"past_due": 1}
+    (offer,) = await _orders_of(runtime, reader.id)
+    async with runtime.db.unit_of_work() as uow:
+        await orders.cancel(uow, order_id=offer[0], reason="timeout", now=clock.now())
+    clock.move(hours=runtime.settings.subscription_retry_hours)
+    assert await renew_due({"runtime": runtime}) == {"retried": 1}
+    offers = await _orders_of(runtime, reader.id)
+    assert [o[2] for o in offers] == ["cancelled", "pending_payment"]
+    await _pay(runtime, offers[1][0], clock.now())
+    sub = await _subscription(runtime, sub_id)
+    assert (sub.status, sub.periods, sub.current_period_start) == ("active", 2, end)
