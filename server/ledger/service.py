@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import URL, and_, insert, or_, select, update
+from sqlalchemy import URL, and_, case, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -132,20 +132,11 @@ async def post(
 ) -> Posted | None:
     """Post a transaction once; None when (kind, reference) was posted before.
 
-    Raises InsufficientFunds before writing anything when a leg would take an account below
-    zero that does not allow it.
+    Raises InsufficientFunds, leaving nothing written, when a leg would take an account below
+    zero that does not allow it. The reference is claimed before the accounts are locked, so
+    the locks are held only for the balance update, the entries and the caller's commit.
     """
     merged = _merge(legs)
-    ids = [account for account, _ in merged]
-    locked = await _lock(session, ids)
-    after: dict[int, int] = {}
-    for account, amount in merged:
-        current, allow_negative = locked[account]
-        after[account] = current + amount
-        if after[account] < 0 and not allow_negative:
-            if await find_transaction(session, kind=kind, reference=reference) is not None:
-                return None  # posted before; what it took is why the balance is low now
-            raise InsufficientFunds(account)
     now = utcnow()
     claimed = await session.execute(
         insert(LedgerTransaction)
@@ -163,9 +154,16 @@ async def post(
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return None
     transaction_id = int(claimed.inserted_primary_key[0])  # type: ignore[attr-defined]
-    for account, amount in merged:
-        await _apply(session, account, amount)
+    try:
+        after = _balances_after(merged, await _lock(session, [a for a, _ in merged]))
+    except (InsufficientFunds, ValueError):
+        # Unclaim, so a caller that handles the error and commits keeps no trace of it.
+        await session.execute(
+            delete(LedgerTransaction).where(LedgerTransaction.id == transaction_id)
+        )
+        raise
     if merged:
+        await _apply(session, merged)
         await session.execute(
             insert(LedgerEntry),
             [
@@ -180,6 +178,18 @@ async def post(
             ],
         )
     return Posted(transaction_id=transaction_id, balance_after=after)
+
+
+def _balances_after(
+    merged: list[tuple[int, int]], locked: dict[int, tuple[int, bool]]
+) -> dict[int, int]:
+    after: dict[int, int] = {}
+    for account, amount in merged:
+        current, allow_negative = locked[account]
+        after[account] = current + amount
+        if after[account] < 0 and not allow_negative:
+            raise InsufficientFunds(account)
+    return after
 
 
 async def _lock(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, bool]]:
@@ -199,19 +209,21 @@ async def _lock(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, b
     return locked
 
 
-async def _apply(session: AsyncSession, account: int, amount: int) -> None:
-    """The guarded balance change (the lock already checked it; the guard is the backstop)."""
+async def _apply(session: AsyncSession, merged: list[tuple[int, int]]) -> None:
+    """Every leg's balance change in one guarded UPDATE (the lock already checked them; the
+    guard is the backstop)."""
+    change = case({account: amount for account, amount in merged}, value=LedgerAccount.id, else_=0)
     changed = await session.execute(
         update(LedgerAccount)
         .where(
-            LedgerAccount.id == account,
-            or_(LedgerAccount.allow_negative.is_(True), LedgerAccount.balance + amount >= 0),
+            LedgerAccount.id.in_([account for account, _ in merged]),
+            or_(LedgerAccount.allow_negative.is_(True), LedgerAccount.balance + change >= 0),
         )
-        .values(balance=LedgerAccount.balance + amount)
+        .values(balance=LedgerAccount.balance + change)
         .execution_options(synchronize_session=False)
     )
-    if changed.rowcount != 1:  # type: ignore[attr-defined]  # pragma: no cover
-        raise InsufficientFunds(account)
+    if changed.rowcount != len(merged):  # type: ignore[attr-defined]  # pragma: no cover
+        raise RuntimeError("a locked ledger balance changed under its lock")
 
 
 async def balance(reader: Reader, *, account: int) -> int:
