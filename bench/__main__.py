@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
     "b3": "bench.b3_content_list",
     "b4": "bench.b4_fanout",
     "b7": "bench.b7_idle_memory",
+    "b8": "bench.b8_wallet",
 }
 
 
