@@ -244,6 +244,19 @@ class Settings(BaseSettings):
     data_export_link_seconds: int = Field(900, gt=0)
 
     # --- Commerce: catalog, cart, coupons, reviews, invoices ---
+    # E-invoice (发票) provider: its API base URL, our app id and signing secret there (invoices
+    # are requested only when all three are set), and the timeout of one call.
+    invoice_provider_url: str | None = None
+    invoice_provider_app_id: str | None = None
+    invoice_provider_secret: SecretStr | None = None
+    invoice_provider_timeout_seconds: float = Field(10.0, gt=0)
+    # Attempts of the invoice job before a request is marked failed, and the first retry's delay
+    # in seconds (doubling with each retry).
+    invoice_issue_attempts: int = Field(5, ge=1)
+    invoice_retry_base_seconds: float = Field(5.0, ge=0)
+    # The seller named on receipts, and how long a receipt or invoice download link lives.
+    receipt_seller_name: str = "ShareStack"
+    invoice_link_seconds: int = Field(600, gt=0)
 
     # --- Orders ---
     # An order still unpaid this many seconds after checkout is cancelled (stock, coupon freed).

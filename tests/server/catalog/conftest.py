@@ -44,7 +44,9 @@ async def paid_order(api: TestClient, buyer: Person, *items: tuple[int, int]) ->
     runtime = api.app[RUNTIME]
     now = runtime.clock.now()
     async with runtime.db.unit_of_work() as uow:
-        order = await orders.create_order(uow, user_id=buyer.id, items=list(items), now=now)
+        order = await orders.create_order(
+            uow, user_id=buyer.id, items=list(items), now=now, timeout_seconds=1
+        )
         order_id, total, currency = order.id, order.total, order.currency
     if total:
         async with runtime.db.unit_of_work() as uow:
