@@ -24,6 +24,7 @@ from tests.conftest import AppClient, make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start
 from tests.fakes.wechat import FakeWechatPay
+from tests.realtime.conftest import connect, make_server, rt_settings, server, sockets  # noqa: F401
 from tests.server.earnings.fake_payouts import AlipayTransfers, WechatTransfers
 from tests.server.subscriptions.conftest import Member, member
 
