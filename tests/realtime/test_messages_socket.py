@@ -18,7 +18,7 @@ async def rest(server: TestClient, method: str, path: str, token: str, **kwargs:
     response = await server.request(
         method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
     )
-    return response.status, await response.json()
+    return response.status, (await response.json() if response.status != 204 else None)
 
 
 async def conversation(server: TestClient, ann: dict[str, Any], bob: dict[str, Any]) -> int:
