@@ -26,7 +26,7 @@ class JPushProvider:
         apns_production: bool,
         timeout: float,
     ) -> None:
-        self.auth = aiohttp.BasicAuth(app_key, master_secret)
+        self.authorization = aiohttp.encode_basic_auth(app_key, master_secret)
         self.base_url = base_url.rstrip("/")
         self.apns_production = apns_production
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
@@ -51,7 +51,9 @@ class JPushProvider:
     async def send(self, token: str, message: PushMessage) -> PushResult:
         try:
             async with self.http.post(
-                f"{self.base_url}/v3/push", json=self.payload(token, message), auth=self.auth
+                f"{self.base_url}/v3/push",
+                json=self.payload(token, message),
+                headers={"Authorization": self.authorization},
             ) as response:
                 status = response.status
                 body = await response.json(content_type=None)
