@@ -209,3 +209,37 @@ async def test_foreign_withdrawals_are_invisible_and_only_admins_review(
     await call(api, "GET", "/earnings/summary", None, 401)
     still = await call(api, "GET", f"/earnings/withdrawals/{asked['id']}", owner, 200)
     assert still["status"] == "requested"
+
+
+async def test_an_outage_or_a_transfer_in_progress_is_settled_by_the_sweep(
+    api: TestClient, runtime: Runtime, channels: Channels
+) -> None:
+    clock = _clock(runtime)
+    creator, admin = await verified_creator(api), await member(api, "admin")
+    await _settled_sale(api, runtime, clock, creator, price=10_000)
+    body = {"amount": 2_000, "channel": "alipay", "account": "13800138000"}
+    down = await call(api, "POST", "/earnings/withdrawals", creator, 201, json=body)
+    dealing = await call(api, "POST", "/earnings/withdrawals", creator, 201, json=body)
+    for asked in (down, dealing):
+        await call(api, "POST", f"/admin/withdrawals/{asked['id']}/approve", admin, 200)
+
+    channels.alipay.fake.fail_next = 1  # a 503: nothing is known, the payout stays paying
+    assert await pay_out({"runtime": runtime}, withdrawal_id=down["id"]) == "paying"
+    channels.alipay.outcome = "PENDING"
+    assert await pay_out({"runtime": runtime}, withdrawal_id=dealing["id"]) == "paying"
+    # The job running again sends the same transfer number: the gateway answers the first one.
+    assert await pay_out({"runtime": runtime}, withdrawal_id=dealing["id"]) == "paying"
+    assert len(channels.alipay.transfers) == 1
+
+    clock.move(minutes=10)
+    # The sweep asks about both: the first never reached Alipay (unknown there: still paying);
+    # the second finished meanwhile.
+    channels.alipay.finish(transfer_number(dealing["id"]), "SUCCESS")
+    assert await check_payouts({"runtime": runtime}) == 1
+    assert await pay_out({"runtime": runtime}, withdrawal_id=down["id"]) == "paying"
+    channels.alipay.finish(transfer_number(down["id"]), "SUCCESS")
+    clock.move(minutes=10)
+    assert await check_payouts({"runtime": runtime}) == 1
+    mine = await call(api, "GET", "/earnings/withdrawals", creator, 200)
+    assert [item["status"] for item in mine["items"]] == ["paid", "paid"]
+    assert await balance(runtime, owner_type="platform", owner_id=0, purpose="payouts") == 0
