@@ -9,6 +9,7 @@ from arq.worker import Retry
 
 from jobs.notifications import backoff
 from jobs.registry import runtime_of, task
+from server.announcements import service as announcements
 from server.notifications.push.base import PushMessage
 from server.notifications.push.delivery import push_to_user
 from server.notifications.push.providers import close_all, providers_from_settings
@@ -47,3 +48,16 @@ async def send(
             raise Retry(defer=backoff(ctx, settings.push_retry_base_seconds))
         log.warning("push.gave_up", ref=ref, user_id=user_id, devices=outcomes["retry"])
     return dict(outcomes)
+
+
+@task("announcements.fan_out", timeout=300)
+async def fan_out(ctx: dict[str, Any], *, announcement_id: int) -> int:
+    """One batch of an announcement (the next is queued by it); how many were notified."""
+    runtime = runtime_of(ctx)
+    async with runtime.db.unit_of_work() as uow:
+        return await announcements.fan_out_batch(
+            uow,
+            announcement_id=announcement_id,
+            batch_size=runtime.settings.announcement_batch_size,
+            now=runtime.clock.now(),
+        )
