@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "b2c": "bench.b2_content",
     "b3": "bench.b3_content_list",
     "b4": "bench.b4_fanout",
+    "b5": "bench.b5_payments",
     "b7": "bench.b7_idle_memory",
     "b8": "bench.b8_wallet",
 }

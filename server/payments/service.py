@@ -176,32 +176,26 @@ async def _apply_paid(
         raise CallbackRejected("amount mismatch")
     if payment.status == SUCCEEDED:
         return "already", payment
-    other = await uow.session.scalar(
-        select(Payment.id).where(
-            Payment.order_id == payment.order_id,
-            Payment.status == SUCCEEDED,
-            Payment.id != payment.id,
-        )
-    )
     payment.status = SUCCEEDED
     payment.provider_txn_id = notice.provider_txn_id or payment.provider_txn_id
     payment.paid_at = notice.paid_at or now
     payment.updated_at = now
     try:
-        async with uow.session.begin_nested():
-            outcome = await orders.mark_paid(
-                uow,
-                order_id=payment.order_id,
-                provider=provider,
-                amount=payment.amount,
-                currency=payment.currency,
-                paid_at=payment.paid_at,
-                now=now,
-            )
+        # A mismatch raises before anything changed; the whole transaction rolls back anyway.
+        outcome = await orders.mark_paid(
+            uow,
+            order_id=payment.order_id,
+            provider=provider,
+            amount=payment.amount,
+            currency=payment.currency,
+            paid_at=payment.paid_at,
+            now=now,
+        )
     except PaymentMismatch as exc:
         raise CallbackRejected("amount mismatch") from exc
-    if other is not None or outcome == "refund_needed":
-        reason = "paid twice" if other is not None else "paid after the order was cancelled"
+    # "already": the order was paid through this provider, but by another payment of ours.
+    if outcome in ("already", "refund_needed"):
+        reason = "paid twice" if outcome == "already" else "the order could not take it"
         await give_back(uow, payment=payment, reason=reason, now=now)
         return "refund_needed", payment
     return outcome, payment
