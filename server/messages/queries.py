@@ -87,8 +87,11 @@ async def list_messages(
     """A conversation's messages, newest first, without those I deleted for myself."""
     await require_member(reader, conversation_id=conversation_id, user_id=user_id)
     before = _before(cursor)
-    query = select(*MESSAGE_COLUMNS).where(
-        Message.conversation_id == conversation_id, _not_hidden(user_id)
+    # Stale statistics may make MariaDB walk the primary key backwards through every message.
+    query = (
+        select(*MESSAGE_COLUMNS)
+        .with_hint(Message, "FORCE INDEX (ix_messages_conversation_id_id)", dialect_name="mysql")
+        .where(Message.conversation_id == conversation_id, _not_hidden(user_id))
     )
     if before is not None:
         query = query.where(Message.id < before)
@@ -147,6 +150,7 @@ def _mine(user_id: int) -> Any:
             ConversationMember.unread_count,
             ConversationMember.last_read_message_id,
         )
+        .select_from(ConversationMember)
         .join(Conversation, Conversation.id == ConversationMember.conversation_id)
         .where(ConversationMember.user_id == user_id)
     )
@@ -168,7 +172,12 @@ async def list_conversations(
 ) -> Page[ConversationOut]:
     """My conversations, most recently active first (three queries)."""
     position = decode_cursor(cursor)
-    query = _mine(user_id)
+    # Without the hint MariaDB may scan conversations and sort; the member index reads one page.
+    query = _mine(user_id).with_hint(
+        ConversationMember,
+        "FORCE INDEX (ix_conversation_members_user_id_activity)",
+        dialect_name="mysql",
+    )
     if position is not None:
         activity, member_row = position.get("a"), position.get("m")
         if type(activity) is not int or type(member_row) is not int:

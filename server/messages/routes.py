@@ -7,7 +7,7 @@ from aiohttp import web
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
-from server.messages import queries, service
+from server.messages import conversations, queries, service
 from server.messages.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -38,7 +38,7 @@ async def open_conversation(request: web.Request, body: ConversationCreate) -> C
     """Open a conversation"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        conversation, _made = await service.open_conversation(
+        conversation, _made = await conversations.open_conversation(
             uow,
             user_id=request[USER_ID],
             others=body.user_ids,
