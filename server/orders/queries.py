@@ -26,7 +26,7 @@ def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
     if position is None:
         return query
     before = position.get("id")
-    if not isinstance(before, int) or isinstance(before, bool):
+    if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
         raise InvalidCursor()
     return query.where(Order.id < before)
 
