@@ -118,6 +118,11 @@ async def send_message(
     if found is not None:
         return found, False
     text = _clean_body(body, settings)
+    # Sends to one conversation queue here: each would otherwise hold a shared lock on the
+    # conversation (the new message's foreign key) and wait for the other's exclusive one.
+    await session.execute(
+        select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+    )
     others = [m for m in members if m != sender_id]
     if len(others) == 1:
         await may_message(session, sender_id=sender_id, recipient_id=others[0])
@@ -163,8 +168,11 @@ async def send_message(
         .where(ConversationMember.conversation_id == conversation_id)
         .values(
             activity_id=message.id,
-            unread_count=ConversationMember.unread_count
-            + case((ConversationMember.user_id == sender_id, 0), else_=1),
+            # Replying reads what came before.
+            unread_count=case(
+                (ConversationMember.user_id == sender_id, 0),
+                else_=ConversationMember.unread_count + 1,
+            ),
             last_read_message_id=case(
                 (ConversationMember.user_id == sender_id, message.id),
                 else_=ConversationMember.last_read_message_id,

@@ -3,6 +3,7 @@ delete for me, search, privacy, blocks, reports and who may see what."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -236,3 +237,22 @@ async def test_members_may_report_messages_they_received(api: TestClient) -> Non
     await call(api, "POST", "/reports", eve, 404, json=body)
     user_report = {"target_type": "user", "target_id": ann.id, "reason": "abuse"}
     await call(api, "POST", "/reports", bob, 201, json=user_report)
+
+
+async def test_concurrent_sends_to_one_conversation_all_count(api: TestClient) -> None:
+    ann, bob = await person(api), await person(api)
+    cid = (await direct(api, ann, bob))["id"]
+    path = f"/api/v1/conversations/{cid}/messages"
+
+    async def one(n: int, who: Person) -> int:
+        body = {"client_message_id": f"burst-{n}", "body": f"burst {n}"}
+        response = await api.post(path, json=body, headers=who.headers)
+        return response.status
+
+    statuses = await asyncio.gather(*(one(n, ann) for n in range(12)))
+    assert statuses == [201] * 12
+    assert (await call(api, "GET", "/me/messages/unread", bob, 200)) == {"total": 12}
+    # Replying reads what came before; the reply is unread for the other side.
+    await one(99, bob)
+    assert (await call(api, "GET", "/me/messages/unread", bob, 200)) == {"total": 0}
+    assert (await call(api, "GET", "/me/messages/unread", ann, 200)) == {"total": 1}
