@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.http.pagination import PageQuery
 
-TargetType = Literal["content", "comment", "message", "user", "post"]
+TargetType = Literal["content", "comment", "message", "user", "post", "review"]
 Reason = Literal[
     "spam", "scam", "abuse", "sexual", "violence", "illegal", "copyright", "privacy", "other"
 ]
