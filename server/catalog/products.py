@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import Product
 from models.content import Category, Content, PlanContent
+from server.admin.service import record_admin_action
 from server.catalog.errors import InvalidProduct, NotOwner, ProductNotFound
 from server.catalog.schemas import (
     PlanContentOut,
@@ -152,10 +154,27 @@ async def create(
     return product_out(product)
 
 
+async def _audit(
+    session: AsyncSession, actor: Actor, product: Product, action: str, detail: dict[str, Any]
+) -> None:
+    """An admin changing someone else's product leaves a line in the admin log."""
+    if actor.is_admin and product.creator_id != actor.user_id:
+        await record_admin_action(
+            session,
+            admin_id=actor.user_id,
+            action=action,
+            target_type="product",
+            target_id=product.id,
+            detail=detail,
+        )
+
+
 async def update(
     session: AsyncSession, *, actor: Actor, product_id: int, body: ProductPatch, now: datetime
 ) -> ProductOut:
     product = await load_for_edit(session, product_id=product_id, actor=actor)
+    changes = body.model_dump(exclude_unset=True, mode="json")
+    await _audit(session, actor, product, "product.updated", {"fields": sorted(changes)})
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is None and name not in OPTIONAL | {"category_id"}:
             raise InvalidProduct(fields={name: "May not be null."})
@@ -169,6 +188,7 @@ async def update(
 async def archive(session: AsyncSession, *, actor: Actor, product_id: int, now: datetime) -> None:
     """Take a product off sale; orders and reviews keep pointing at it."""
     product = await load_for_edit(session, product_id=product_id, actor=actor)
+    await _audit(session, actor, product, "product.archived", {})
     product.status = "archived"
     product.updated_at = now
     await session.flush()

@@ -11,12 +11,13 @@ from server.catalog.schemas import MyProductQuery, ProductOut, ProductQuery
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 
 
-def _after(cursor: str | None) -> int | None:
+def after_id(cursor: str | None) -> int | None:
+    """The id a newest-first page continues below; InvalidCursor for anything we did not issue."""
     position = decode_cursor(cursor)
     if position is None:
         return None
     last = position.get("id")
-    if not isinstance(last, int):
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 < last < 2**63:
         raise InvalidCursor()
     return last
 
@@ -50,7 +51,7 @@ async def list_own(
 async def _page(
     session: AsyncSession, statement: Select[Product], limit: int, cursor: str | None
 ) -> Page[ProductOut]:
-    after = _after(cursor)
+    after = after_id(cursor)
     if after is not None:
         statement = statement.where(Product.id < after)
     rows = (await session.scalars(statement.order_by(Product.id.desc()).limit(limit + 1))).all()

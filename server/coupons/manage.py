@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.catalog import Coupon
 from server.catalog import service as catalog
 from server.catalog.products import Actor
+from server.catalog.queries import after_id
 from server.coupons import service
 from server.coupons.errors import CodeTaken, CouponInvalid, CouponNotFound
 from server.coupons.schemas import (
@@ -21,7 +22,7 @@ from server.coupons.schemas import (
     QuoteIn,
     QuoteOut,
 )
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, page_of
 
 
 def coupon_out(coupon: Coupon) -> CouponOut:
@@ -82,11 +83,9 @@ async def list_coupons(
         statement = statement.where(Coupon.creator_id == actor.user_id)
     if query.status is not None:
         statement = statement.where(Coupon.status == query.status)
-    position = decode_cursor(query.cursor)
-    if position is not None:
-        if not isinstance(position.get("id"), int):
-            raise InvalidCursor()
-        statement = statement.where(Coupon.id < position["id"])
+    after = after_id(query.cursor)
+    if after is not None:
+        statement = statement.where(Coupon.id < after)
     rows = (
         await session.scalars(statement.order_by(Coupon.id.desc()).limit(query.limit + 1))
     ).all()

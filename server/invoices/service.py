@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import InvoiceRequest, Receipt
 from models.orders import Order
+from server.catalog.queries import after_id
 from server.crypto import PiiCipher
 from server.db import UnitOfWork
 from server.http.errors import Conflict, NotFound, ServiceUnavailable
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, page_of
 from server.invoices.schemas import InvoiceCreate, InvoiceOut, ReceiptOut
 from server.signing import UrlSigner
 
@@ -167,11 +168,9 @@ async def list_invoices(
 ) -> Page[InvoiceOut]:
     """The caller's invoice requests, newest first."""
     statement = select(InvoiceRequest).where(InvoiceRequest.user_id == caller.user_id)
-    position = decode_cursor(cursor)
-    if position is not None:
-        if not isinstance(position.get("id"), int):
-            raise InvalidCursor()
-        statement = statement.where(InvoiceRequest.id < position["id"])
+    after = after_id(cursor)
+    if after is not None:
+        statement = statement.where(InvoiceRequest.id < after)
     rows = (
         await session.scalars(statement.order_by(InvoiceRequest.id.desc()).limit(limit + 1))
     ).all()

@@ -12,7 +12,8 @@ from models.catalog import Product, Review
 from models.identity import User
 from models.media import Media
 from server.catalog.errors import ProductNotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.catalog.queries import after_id
+from server.http.pagination import Page, page_of
 from server.reviews.schemas import ReviewAuthor, ReviewImage, ReviewListQuery, ReviewOut
 from server.reviews.service import ReviewNotFound, image_links
 from server.signing import UrlSigner
@@ -67,11 +68,9 @@ async def list_reviews(
     )
     if query.rating is not None:
         statement = statement.where(Review.rating == query.rating)
-    position = decode_cursor(query.cursor)
-    if position is not None:
-        if not isinstance(position.get("id"), int):
-            raise InvalidCursor()
-        statement = statement.where(Review.id < position["id"])
+    after = after_id(query.cursor)
+    if after is not None:
+        statement = statement.where(Review.id < after)
     rows = (
         await session.execute(statement.order_by(Review.id.desc()).limit(query.limit + 1))
     ).all()

@@ -13,7 +13,7 @@ from server.http.pagination import Page
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS, USER_ID
 from server.moderation import screening
-from server.reviews import queries, service
+from server.reviews import queries, reports, service
 from server.reviews.schemas import (
     RatingSummary,
     ReviewCreate,
@@ -24,6 +24,7 @@ from server.reviews.schemas import (
 )
 
 routes = RouteTable("reviews", "Reviews of purchased products (verified purchases only).")
+reports.register()
 
 
 def _ttl(request: web.Request) -> timedelta:

@@ -39,10 +39,6 @@ class InvalidImages(ValidationFailed):
     code, message = "reviews.invalid_images", "Images must be your own uploaded images."
 
 
-class BlockedWords(ValidationFailed):
-    code, message = "reviews.blocked", "The review contains words that are not allowed."
-
-
 async def _purchases(session: AsyncSession, *, user_id: int, product_id: int) -> list[int]:
     """The user's order items of this product that count as bought, oldest first."""
     rows = await session.scalars(
@@ -82,8 +78,9 @@ async def _check_images(session: AsyncSession, *, user_id: int, ids: list[int]) 
 
 
 def _check_words(policy: screening.ScreeningPolicy, body: str) -> None:
-    if body and screening.screen({"body": body}, policy.word_list).hits:
-        raise BlockedWords()
+    hits = screening.screen({"body": body}, policy.word_list).hits if body else ()
+    if hits:
+        raise screening.Flagged(fields={"body": "Contains terms that are not allowed here."})
 
 
 async def _lock_product(session: AsyncSession, product_id: int) -> None:

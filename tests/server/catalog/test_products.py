@@ -182,3 +182,63 @@ async def test_plan_includes_only_the_creators_contents(
     await call(
         api, "PUT", f"/products/{pack['id']}/contents", creator, 422, json={"content_ids": []}
     )
+
+
+async def test_an_admin_changing_a_creators_product_is_audited(
+    api: TestClient, creator: Person, admin: Person
+) -> None:
+    from sqlalchemy import select
+
+    from models.identity import AdminLog
+
+    item = await product(api, creator)
+    await call(api, "PATCH", f"/products/{item['id']}", creator, 200, json={"price": 5})
+    await call(api, "PATCH", f"/products/{item['id']}", admin, 200, json={"price": 7})
+    await call(api, "DELETE", f"/products/{item['id']}", admin, 204)
+    async with api.app[RUNTIME].db.read() as session:
+        rows = (await session.scalars(select(AdminLog).order_by(AdminLog.id))).all()
+    assert [(r.action, r.target_id, r.admin_id) for r in rows] == [
+        ("product.updated", item["id"], admin.id),
+        ("product.archived", item["id"], admin.id),
+    ]
+    assert rows[0].detail == {"fields": ["price"]}
+
+
+async def test_a_list_page_costs_one_query_whatever_its_size(
+    api: TestClient, creator: Person
+) -> None:
+    from typing import Any
+
+    from sqlalchemy import event
+
+    from server.catalog import queries
+    from server.catalog.schemas import ProductQuery
+
+    for _ in range(12):
+        await product(api, creator)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = api.app[RUNTIME].db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        sizes = []
+        for limit in (2, 11):
+            statements.clear()
+            async with api.app[RUNTIME].db.read() as session:
+                page = await queries.list_products(session, query=ProductQuery(limit=limit))
+            sizes.append((len(page.items), len(statements)))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sizes == [(2, 1), (11, 1)]
+
+
+async def test_forged_cursors_are_refused(api: TestClient) -> None:
+    import base64
+
+    for position in ('{"id":9223372036854775809}', '{"id":"7"}', '{"id":true}', '{"id":-1}', "{}"):
+        cursor = base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+        error = await call(api, "GET", f"/products?cursor={cursor}", None, 400)
+        assert error["error"]["code"] == "pagination.invalid_cursor"
