@@ -70,6 +70,8 @@ class FakeApns(Behaviour):
         self.key_id, self.team_id, self.topic, self.public_key = key_id, team_id, topic, public_key
         self.server: asyncio.Server | None = None
         self.protocols: set[str] = set()
+        # Provider tokens APNs now calls expired (403 ExpiredProviderToken).
+        self.expired: set[str] = set()
 
     async def start(self) -> str:
         loop = asyncio.get_running_loop()
@@ -88,6 +90,8 @@ class FakeApns(Behaviour):
             return 404, {}, b'{"reason":"BadPath"}'
         token = path.removeprefix("/3/device/")
         problem = self.check_auth(headers)
+        if problem is None and headers["authorization"].partition(" ")[2] in self.expired:
+            problem = "ExpiredProviderToken"
         if problem is not None:
             self.rejected.append(problem)
             return 403, {}, json.dumps({"reason": problem}).encode()

@@ -201,3 +201,17 @@ async def test_a_notification_reaches_the_device_through_a_real_worker_with_retr
     assert [r["token"] for r in env.apns.received] == [TOKENS["apns"]]
     assert len(env.fcm.received) == 1, "sent once although the job ran three times"
     assert await deliveries(runtime) == [("sent", 3), ("sent", 1)]
+
+
+async def test_expired_credentials_are_renewed_and_a_down_provider_is_retried(env) -> None:
+    ann = await user_with_devices(env.runtime, "apns", "fcm")
+    assert await send(env, ann) == {"sent": 2}
+    first_apns = apns._tokens[("KEY123", "TEAM45")][0]
+    env.apns.expired.add(first_apns)
+    env.fcm.issued.clear()  # every access token FCM gave out is revoked
+    assert await send(env, ann, ref="notification:2") == {"sent": 2}
+    assert apns._tokens[("KEY123", "TEAM45")][0] != first_apns, "a new provider token"
+    assert env.fcm.token_requests == 2 and env.fcm.rejected == ["UNAUTHENTICATED"]
+    await env.apns.stop()
+    await env.fcm.stop()
+    assert await send(env, ann, ref="notification:3", job_try=3) == {"retry": 2}
