@@ -76,21 +76,7 @@ async def complete_refund(
         await states.move(uow, order, REFUNDING, now=now, reason="refunded at the gateway")
     states.check(order, REFUNDED)
     _check_amount(order, amount)
-    items = list(
-        (
-            await uow.session.scalars(
-                select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
-            )
-        ).all()
-    )
-    left = amount
-    for item in items:
-        share = min(left, item.amount - item.refunded_amount)
-        if share <= 0:
-            continue
-        left -= share
-        item.refunded_amount += share
-        await fulfilment.take_back(uow, order, item, amount=share, refund_ref=refund_ref, now=now)
+    await _share_out(uow, order, amount=amount, refund_ref=refund_ref, now=now)
     await fulfilment.post_refund(uow, order, amount=amount, refund_ref=refund_ref)
     order.refunded_amount += amount
     order.refund_pending = 0
@@ -104,6 +90,24 @@ async def complete_refund(
         body=f"{amount} {order.currency}",
         data={"order_id": order.id, "number": order.number, "amount": amount},
     )
+
+
+async def _share_out(
+    uow: UnitOfWork, order: Order, *, amount: int, refund_ref: str, now: datetime
+) -> None:
+    """Spread a refund over the items in order, each up to what is left of it, and take back
+    what each part bought."""
+    items = await uow.session.scalars(
+        select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+    )
+    left = amount
+    for item in items.all():
+        share = min(left, item.amount - item.refunded_amount)
+        if share <= 0:
+            continue
+        left -= share
+        item.refunded_amount += share
+        await fulfilment.take_back(uow, order, item, amount=share, refund_ref=refund_ref, now=now)
 
 
 async def fail_refund(

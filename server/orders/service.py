@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import select
@@ -97,49 +97,23 @@ async def create_order(
     and the coupon redeemed; the timeout job is deferred. A free order is paid and fulfilled
     at once."""
     now = now or utcnow()
-    session = uow.session
-    lines = await catalog.lines_for_checkout(session, items=items)
+    lines = await catalog.lines_for_checkout(uow.session, items=items)
     discount = None
     if coupon_code:
         discount = await coupons.quote(
-            session, user_id=user_id, code=coupon_code, lines=lines, now=now
+            uow.session, user_id=user_id, code=coupon_code, lines=lines, now=now
         )
-    shares = discount_shares(lines, discount)
-    subtotal = sum(line.amount for line in lines)
-    off = discount.amount if discount else 0
-    order = Order(
-        number=new_number(now),
+    order = await _place(
+        uow,
+        lines=lines,
+        discount=discount,
+        now=now,
         user_id=user_id,
-        status=PENDING,
         kind=kind,
-        currency=lines[0].currency,
-        subtotal=subtotal,
-        discount=off,
-        total=subtotal - off,
-        coupon_id=discount.coupon_id if discount else None,
         subscription_id=subscription_id,
         expires_at=now + timedelta(seconds=timeout_seconds),
-        created_at=now,
-        updated_at=now,
     )
-    session.add(order)
-    await session.flush()
-    pairs = zip(lines, shares, strict=True)
-    session.add_all(_item(order, line, share, now) for line, share in pairs)
-    session.add(OrderEvent(order_id=order.id, to_status=PENDING, actor_id=user_id, created_at=now))
-    for line in sorted(lines, key=lambda line: line.product_id):  # one lock order for everyone
-        if line.kind == "physical":
-            await catalog.reserve_stock(session, product_id=line.product_id, quantity=line.quantity)
-    if discount is not None:
-        await coupons.redeem(
-            session,
-            coupon_id=discount.coupon_id,
-            user_id=user_id,
-            order_id=order.id,
-            amount=discount.amount,
-            now=now,
-        )
-    await session.flush()
+    await _take(uow, order, lines=lines, discount=discount, now=now)
     if order.total == 0:
         await _pay(uow, order, provider=None, paid_at=now, now=now)
     else:
@@ -148,6 +122,57 @@ async def create_order(
         )
         uow.outbox.publish("order.updated", states.order_data(order), user_id=user_id)
     return order
+
+
+async def _place(
+    uow: UnitOfWork, *, lines: list[Line], discount: Discount | None, now: datetime, **fields: Any
+) -> Order:
+    """The order row (with `fields`: user_id, kind...), its lines with their discount shares,
+    and its first history row."""
+    subtotal = sum(line.amount for line in lines)
+    off = discount.amount if discount else 0
+    order = Order(
+        number=new_number(now),
+        status=PENDING,
+        currency=lines[0].currency,
+        subtotal=subtotal,
+        discount=off,
+        total=subtotal - off,
+        coupon_id=discount.coupon_id if discount else None,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    uow.session.add(order)
+    await uow.session.flush()
+    pairs = zip(lines, discount_shares(lines, discount), strict=True)
+    uow.session.add_all(_item(order, line, share, now) for line, share in pairs)
+    uow.session.add(
+        OrderEvent(order_id=order.id, to_status=PENDING, actor_id=order.user_id, created_at=now)
+    )
+    return order
+
+
+async def _take(
+    uow: UnitOfWork, order: Order, *, lines: list[Line], discount: Discount | None, now: datetime
+) -> None:
+    """Reserve the physical goods (in product order: one lock order for everyone), then the
+    coupon use."""
+    for line in sorted(lines, key=lambda line: line.product_id):
+        if line.kind == "physical":
+            await catalog.reserve_stock(
+                uow.session, product_id=line.product_id, quantity=line.quantity
+            )
+    if discount is not None:
+        await coupons.redeem(
+            uow.session,
+            coupon_id=discount.coupon_id,
+            user_id=order.user_id,
+            order_id=order.id,
+            amount=discount.amount,
+            now=now,
+        )
+    await uow.session.flush()
 
 
 def _item(order: Order, line: Line, share: int, now: datetime) -> OrderItem:
