@@ -273,7 +273,8 @@ async def moderate_comment(
     ip: str | None,
     clock: Clock,
 ) -> Change:
-    """Hide a comment (`hide`) or make a hidden or pending one visible again (`restore`)."""
+    """Hide a comment (`hide`) or make a hidden or pending one visible again (`restore`); a
+    held comment let through notifies and reaches its room then."""
     assert moderator.user_id is not None
     comment = await _locked_row(uow, comment_id)
     old = comment.status
@@ -292,7 +293,27 @@ async def moderate_comment(
         ip=ip,
         clock=clock,
     )
-    return Change(await _present_one(uow, comment, moderator.user_id), counter)
+    out = await _present_one(uow, comment, moderator.user_id)
+    if old == "pending" and comment.status == "visible":
+        await _release(uow, moderator=moderator, comment=comment, out=out, now=clock.now())
+    return Change(out, counter)
+
+
+async def _release(
+    uow: UnitOfWork, *, moderator: Viewer, comment: Comment, out: CommentOut, now: datetime
+) -> None:
+    """A held comment a moderator let through is announced as a new one would have been."""
+    target = await target_of(
+        uow.session,
+        viewer=moderator,
+        target_type=comment.target_type,
+        target_id=comment.target_id,
+        now=now,
+    )
+    parent = (
+        None if comment.parent_id is None else await queries.one(uow.session, comment.parent_id)
+    )
+    await _announce(uow, target=target, comment=comment, parent=parent, out=out)
 
 
 async def _likeable(uow: UnitOfWork, *, viewer: Viewer, comment_id: int, now: datetime) -> Any:

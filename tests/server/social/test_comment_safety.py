@@ -86,6 +86,7 @@ async def test_queue_mode_holds_flagged_comments_for_a_moderator(
         api, "POST", f"/moderation/comments/{held['id']}/restore", moderator, 200, json={}
     )
     assert restored["status"] == "visible" and restored["body"] == SCAM
+    assert await types_of(api, creator) == ["comment.created"]  # announced once let through
 
 
 async def test_reports_on_comments_reach_the_queue_and_moderators_hide_them(
