@@ -75,6 +75,8 @@ class ConversationMember(IdMixin, Base):
     # The conversation's last message id when it was last active (its creation: 0).
     activity_id: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
     last_read_message_id: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
+    # Delivery receipts: the newest message one of this member's devices confirmed receiving.
+    last_delivered_message_id: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
     unread_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("activity_id", BIG_ID, nullable=False),
         sa.Column("last_read_message_id", BIG_ID, nullable=False),
+        sa.Column("last_delivered_message_id", BIG_ID, nullable=False),
         sa.Column("unread_count", sa.Integer(), nullable=False),
         sa.Column("joined_at", _time(), nullable=False),
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),

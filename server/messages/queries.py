@@ -11,7 +11,7 @@ from models.messages import Conversation, ConversationMember, HiddenMessage, Mes
 from server.db import Reader
 from server.http.errors import NotFound, ValidationFailed
 from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
-from server.messages.schemas import ConversationOut, MessageOut
+from server.messages.schemas import ConversationOut, MessageOut, Receipt
 from server.search import tokenizer
 from server.users import service as users
 
@@ -106,16 +106,29 @@ async def conversations_out(reader: Reader, *, rows: list[Any]) -> list[Conversa
     queries whatever their number."""
     ids = [row.id for row in rows]
     members: dict[int, list[Any]] = {cid: [] for cid in ids}
+    receipts: dict[int, list[Receipt]] = {cid: [] for cid in ids}
     lasts: dict[int, MessageOut] = {}
     if ids:
         people = await reader.execute(
-            select(ConversationMember.conversation_id, *users.SUMMARY_COLUMNS)
+            select(
+                ConversationMember.conversation_id,
+                ConversationMember.last_delivered_message_id,
+                ConversationMember.last_read_message_id,
+                *users.SUMMARY_COLUMNS,
+            )
             .join(User, User.id == ConversationMember.user_id)
             .where(ConversationMember.conversation_id.in_(ids))
             .order_by(ConversationMember.id)
         )
         for person in people:
             members[person.conversation_id].append(users.summary_of(person))
+            receipts[person.conversation_id].append(
+                Receipt.model_construct(
+                    user_id=person.id,
+                    last_delivered_message_id=person.last_delivered_message_id,
+                    last_read_message_id=person.last_read_message_id,
+                )
+            )
         last_ids = [row.last_message_id for row in rows if row.last_message_id]
         if last_ids:
             for message in await reader.execute(
@@ -128,6 +141,7 @@ async def conversations_out(reader: Reader, *, rows: list[Any]) -> list[Conversa
             kind=row.kind,
             title=row.title,
             members=members[row.id],
+            receipts=receipts[row.id],
             last_message=lasts.get(row.id),
             unread_count=row.unread_count,
             last_read_message_id=row.last_read_message_id,

@@ -7,11 +7,12 @@ from aiohttp import web
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
-from server.messages import conversations, queries, service
+from server.messages import conversations, queries, receipts, service
 from server.messages.schemas import (
     ConversationCreate,
     ConversationOut,
     ConversationPath,
+    DeliveredOut,
     MessageOut,
     MessagePath,
     MessageSearchQuery,
@@ -127,7 +128,25 @@ async def send_message(
 async def mark_read(request: web.Request, params: ConversationPath, body: ReadIn) -> ReadOut:
     """Mark messages read"""
     async with request.app[RUNTIME].db.unit_of_work() as uow:
-        return await service.mark_read(
+        return await receipts.mark_read(
+            uow, user_id=request[USER_ID], conversation_id=params.id, message_id=body.message_id
+        )
+
+
+@routes.post(
+    "/api/v1/conversations/{id}/delivered",
+    params=ConversationPath,
+    body=ReadIn,
+    response=DeliveredOut,
+    description="A device received everything up to this message (never moves back); the "
+    "members get `message.delivered`. Also the socket event `message.delivered`.",
+)
+async def mark_delivered(
+    request: web.Request, params: ConversationPath, body: ReadIn
+) -> DeliveredOut:
+    """Confirm messages received"""
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
+        return await receipts.mark_delivered(
             uow, user_id=request[USER_ID], conversation_id=params.id, message_id=body.message_id
         )
 

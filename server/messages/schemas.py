@@ -76,11 +76,25 @@ class ReadOut(BaseModel):
     unread_count: int
 
 
+class Receipt(BaseModel):
+    """How far a member has received and read."""
+
+    user_id: int
+    last_delivered_message_id: int
+    last_read_message_id: int
+
+
+class DeliveredOut(BaseModel):
+    conversation_id: int
+    last_delivered_message_id: int
+
+
 class ConversationOut(BaseModel):
     id: int
     kind: str = Field(description="direct or group")
     title: str | None
     members: list[UserSummary]
+    receipts: list[Receipt] = Field(description="Every member's delivery and read positions.")
     last_message: MessageOut | None
     unread_count: int
     last_read_message_id: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, func, insert, select, update
+from sqlalchemy import CursorResult, case, delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,14 +24,13 @@ from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.messages import queries
 from server.messages.conversations import MessagingRefused, may_message
 from server.messages.queries import ConversationNotFound, message_out
-from server.messages.schemas import MessageOut, MessageSend, ReadOut
+from server.messages.schemas import MessageOut, MessageSend
 from server.moderation import screening
 from server.moderation import service as moderation
 from server.search import tokenizer
 from server.settings import Settings
 
 MESSAGE_CREATED = "message.created"
-MESSAGE_READ = "message.read"
 MESSAGE_RECALLED = "message.recalled"
 
 __all__ = ["ConversationNotFound", "MessagingRefused"]
@@ -177,6 +176,10 @@ async def send_message(
                 (ConversationMember.user_id == sender_id, message.id),
                 else_=ConversationMember.last_read_message_id,
             ),
+            last_delivered_message_id=case(
+                (ConversationMember.user_id == sender_id, message.id),
+                else_=ConversationMember.last_delivered_message_id,
+            ),
         )
     )
     out = message_out(message)
@@ -190,61 +193,6 @@ async def _index(session: AsyncSession, *, message_id: int, text: str) -> None:
         await session.execute(
             insert(MessageToken), [{"token": t, "message_id": message_id} for t in tokens]
         )
-
-
-async def _unread_after(
-    session: AsyncSession, *, conversation_id: int, user_id: int, after: int
-) -> int:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.id > after,
-            Message.sender_id != user_id,
-            Message.recalled_at.is_(None),
-        )
-    )
-    return int(count or 0)
-
-
-async def mark_read(
-    uow: UnitOfWork, *, user_id: int, conversation_id: int, message_id: int
-) -> ReadOut:
-    """Read up to `message_id` (never backwards); the other members get `message.read`."""
-    session = uow.session
-    member = await session.scalar(
-        select(ConversationMember)
-        .where(
-            ConversationMember.conversation_id == conversation_id,
-            ConversationMember.user_id == user_id,
-        )
-        .with_for_update()
-    )
-    if member is None:
-        raise ConversationNotFound()
-    last = await session.scalar(
-        select(Conversation.last_message_id).where(Conversation.id == conversation_id)
-    )
-    upto = min(message_id, last or 0)
-    if upto > member.last_read_message_id:
-        member.last_read_message_id = upto
-        member.unread_count = await _unread_after(
-            session, conversation_id=conversation_id, user_id=user_id, after=upto
-        )
-        await session.flush()
-        members = await queries.member_ids(session, conversation_id=conversation_id)
-        data = {
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "last_read_message_id": upto,
-        }
-        uow.outbox.publish(MESSAGE_READ, data, user_ids=members)
-    return ReadOut(
-        conversation_id=conversation_id,
-        last_read_message_id=member.last_read_message_id,
-        unread_count=member.unread_count,
-    )
 
 
 async def _message_for(session: AsyncSession, *, message_id: int, user_id: int) -> Message:

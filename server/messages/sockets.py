@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticError
 
 from server.http.errors import ValidationFailed
 from server.http.guards import Principal
-from server.messages import queries, service
+from server.messages import queries, receipts, service
 from server.messages.schemas import SocketMessageSend, SocketReadIn, TypingIn
 from server.outbox import Event
 from server.runtime import Runtime
@@ -52,7 +52,7 @@ def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awa
 
 
 def client_events(runtime: Callable[[], Runtime]) -> dict[str, ClientHandler]:
-    """`message.send`, `message.read` and `typing`, by event name."""
+    """`message.send`, `message.delivered`, `message.read` and `typing`, by event name."""
 
     async def send(principal: Principal, body: dict[str, Any]) -> Any:
         request = _parse(SocketMessageSend, body)
@@ -68,10 +68,21 @@ def client_events(runtime: Callable[[], Runtime]) -> dict[str, ClientHandler]:
             )
         return message.model_dump(mode="json")
 
+    async def delivered(principal: Principal, body: dict[str, Any]) -> Any:
+        request = _parse(SocketReadIn, body)
+        async with runtime().db.unit_of_work() as uow:
+            state = await receipts.mark_delivered(
+                uow,
+                user_id=principal.user_id,
+                conversation_id=request.conversation_id,
+                message_id=request.message_id,
+            )
+        return state.model_dump(mode="json")
+
     async def read(principal: Principal, body: dict[str, Any]) -> Any:
         request = _parse(SocketReadIn, body)
         async with runtime().db.unit_of_work() as uow:
-            state = await service.mark_read(
+            state = await receipts.mark_read(
                 uow,
                 user_id=principal.user_id,
                 conversation_id=request.conversation_id,
@@ -92,4 +103,9 @@ def client_events(runtime: Callable[[], Runtime]) -> dict[str, ClientHandler]:
             await current.events.send(Event(TYPING, data, room=room))
         return {}
 
-    return {"message.send": send, "message.read": read, "typing": typing}
+    return {
+        "message.send": send,
+        "message.delivered": delivered,
+        "message.read": read,
+        "typing": typing,
+    }

@@ -92,6 +92,10 @@ async def test_socket_reads_tell_the_other_members(server, connect) -> None:
     }
     receipt = await next_of(ann_socket, "message.read")
     assert receipt["data"]["user_id"] == bob["user"]["id"]
+    ack = await bob_socket.call(
+        "message.delivered", {"conversation_id": cid, "message_id": sent["data"]["id"]}
+    )
+    assert ack["ok"] is True and ack["data"]["last_delivered_message_id"] == sent["data"]["id"]
 
 
 async def test_typing_goes_to_the_conversation_room_of_members_only(server, connect) -> None:

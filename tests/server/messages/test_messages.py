@@ -256,3 +256,22 @@ async def test_concurrent_sends_to_one_conversation_all_count(api: TestClient) -
     await one(99, bob)
     assert (await call(api, "GET", "/me/messages/unread", bob, 200)) == {"total": 0}
     assert (await call(api, "GET", "/me/messages/unread", ann, 200)) == {"total": 1}
+
+
+async def test_delivery_and_read_receipts_show_in_the_conversation(api: TestClient) -> None:
+    ann, bob = await person(api), await person(api)
+    cid = (await direct(api, ann, bob))["id"]
+    one = await send(api, ann, cid, "one", "d1")
+    two = await send(api, ann, cid, "two", "d2")
+    path = f"/conversations/{cid}/delivered"
+    got = await call(api, "POST", path, bob, 200, json={"message_id": one["id"]})
+    assert got == {"conversation_id": cid, "last_delivered_message_id": one["id"]}
+    back = await call(api, "POST", path, bob, 200, json={"message_id": 1})
+    assert back["last_delivered_message_id"] == one["id"]
+    await call(api, "POST", f"/conversations/{cid}/read", bob, 200, json={"message_id": two["id"]})
+    seen = await call(api, "GET", f"/conversations/{cid}", ann, 200)
+    receipts = {r["user_id"]: r for r in seen["receipts"]}
+    assert receipts[bob.id]["last_delivered_message_id"] == two["id"]  # reading is receiving
+    assert receipts[bob.id]["last_read_message_id"] == two["id"]
+    assert receipts[ann.id]["last_read_message_id"] == two["id"]
+    await call(api, "POST", path, await person(api), 404, json={"message_id": one["id"]})
