@@ -49,11 +49,15 @@ async def verify_purchase(request: web.Request, body: VerifyIn) -> PurchaseOut:
     async with runtime.db.unit_of_work() as uow:
         redeemed = await service.redeem(uow, user_id=user_id, txn=txn, now=runtime.clock.now())
         held = await wallet.balance(uow.session, user_id=user_id)
+    purchase = redeemed.purchase
     try:
         await provider.acknowledge(txn, proof)
-    except ApiError as exc:  # the store refunds unacknowledged purchases: worth a log line
+    except ApiError as exc:  # the store refunds unacknowledged purchases: a job retries
         log.warning("iap.acknowledge_failed", store=body.store, code=exc.code)
-    purchase = redeemed.purchase
+        async with runtime.db.unit_of_work() as uow:
+            uow.outbox.enqueue(
+                "iap.acknowledge", job_id=f"iap-ack:{purchase.id}", purchase_id=purchase.id
+            )
     return PurchaseOut(
         id=purchase.id,
         store=body.store,

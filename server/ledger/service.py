@@ -155,7 +155,7 @@ async def post(
         return None
     transaction_id = int(claimed.inserted_primary_key[0])  # type: ignore[attr-defined]
     try:
-        after = _balances_after(merged, await _lock(session, [a for a, _ in merged]))
+        after = _balances_after(merged, await lock_accounts(session, [a for a, _ in merged]))
     except (InsufficientFunds, ValueError):
         # Unclaim, so a caller that handles the error and commits keeps no trace of it.
         await session.execute(
@@ -192,10 +192,11 @@ def _balances_after(
     return after
 
 
-async def _lock(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, bool]]:
+async def lock_accounts(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, bool]]:
     """Lock the accounts in id order; their balances and whether each may go negative."""
     if not ids:
         return {}
+    ids = sorted(set(ids))
     rows = await session.execute(
         select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.allow_negative)
         .where(LedgerAccount.id.in_(ids))
@@ -226,8 +227,11 @@ async def _apply(session: AsyncSession, merged: list[tuple[int, int]]) -> None:
         raise RuntimeError("a locked ledger balance changed under its lock")
 
 
-async def balance(reader: Reader, *, account: int) -> int:
-    value = await reader.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == account))
+async def balance(reader: Reader, *, account: int, fresh: bool = False) -> int:
+    """An account's balance; `fresh` reads the latest committed one (a shared locking read)
+    rather than this transaction's snapshot."""
+    query = select(LedgerAccount.balance).where(LedgerAccount.id == account)
+    value = await reader.scalar(query.with_for_update(read=True) if fresh else query)
     return int(value or 0)
 
 
@@ -247,21 +251,23 @@ async def balance_of(
 
 
 async def find_transaction(
-    reader: Reader, *, kind: str, reference: str
+    reader: Reader, *, kind: str, reference: str, fresh: bool = False
 ) -> LedgerTransaction | None:
-    result = await reader.execute(
-        select(LedgerTransaction).where(
-            LedgerTransaction.kind == kind, LedgerTransaction.reference == reference
-        )
+    """The transaction posted for (kind, reference); `fresh` as in `balance` (a rival's posting
+    that committed after this transaction's snapshot began)."""
+    query = select(LedgerTransaction).where(
+        LedgerTransaction.kind == kind, LedgerTransaction.reference == reference
     )
+    result = await reader.execute(query.with_for_update(read=True) if fresh else query)
     return result.scalars().first()
 
 
-async def entry_amount(reader: Reader, *, transaction_id: int, account: int) -> int:
+async def entry_amount(
+    reader: Reader, *, transaction_id: int, account: int, fresh: bool = False
+) -> int:
     """What one transaction moved on one account (0 when it did not touch it)."""
-    value = await reader.scalar(
-        select(LedgerEntry.amount).where(
-            LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == account
-        )
+    query = select(LedgerEntry.amount).where(
+        LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == account
     )
+    value = await reader.scalar(query.with_for_update(read=True) if fresh else query)
     return int(value or 0)

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.ledger import LedgerAccount
 from server.db import Reader, UnitOfWork
 from server.http.errors import Conflict
 from server.ledger import service as ledger
@@ -101,9 +99,9 @@ async def _replay(
 ) -> WalletChange:
     """The earlier posting of (kind, reference), checked to be for the same amount."""
     session = uow.session
-    found = await ledger.find_transaction(session, kind=kind, reference=reference)
+    found = await ledger.find_transaction(session, kind=kind, reference=reference, fresh=True)
     moved = (
-        await ledger.entry_amount(session, transaction_id=found.id, account=account)
+        await ledger.entry_amount(session, transaction_id=found.id, account=account, fresh=True)
         if found is not None
         else 0
     )
@@ -112,7 +110,7 @@ async def _replay(
     return WalletChange(
         transaction_id=found.id if found is not None else None,
         amount=moved,
-        balance=await ledger.balance(session, account=account),
+        balance=await ledger.balance(session, account=account, fresh=True),
         replayed=True,
     )
 
@@ -131,6 +129,14 @@ async def _move(
     """Post `amount` (signed, from the user's view) between the user's wallet and `other`."""
     session = uow.session
     account = await user_account(session, user_id=user_id)
+    if amount < 0 and await ledger.balance(session, account=account) + amount < 0:
+        # Short already, without waiting for the account's lock (never an overspend: the
+        # posting checks again under the lock). A repeat of a posting that spent it replays.
+        if await ledger.find_transaction(session, kind=kind, reference=reference, fresh=True):
+            return await _replay(
+                uow, user_id=user_id, account=account, kind=kind, reference=reference, amount=amount
+            )
+        raise InsufficientFunds(account)
     posted = await ledger.post(
         session,
         kind=kind,
@@ -204,10 +210,9 @@ async def revoke_credits(uow: UnitOfWork, *, user_id: int, amount: int, referenc
     session = uow.session
     account = await user_account(session, user_id=user_id)
     issued = await _issued(session)
-    held = await session.scalar(
-        select(LedgerAccount.balance).where(LedgerAccount.id == account).with_for_update()
-    )
-    taken = min(amount, int(held or 0))
+    # Both accounts locked now, in id order like every posting, so the balance cannot move.
+    held, _ = (await ledger.lock_accounts(session, [account, issued]))[account]
+    taken = min(amount, held)
     posted = await ledger.post(
         session,
         kind=REVOKE,

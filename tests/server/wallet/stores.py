@@ -149,6 +149,7 @@ class FakePlay:
     purchases: dict[str, dict[str, Any]] = field(default_factory=dict)
     acknowledged: list[str] = field(default_factory=list)
     token_requests: int = 0
+    failing_acks: int = 0
     base_url: str = ""
 
     @property
@@ -198,6 +199,10 @@ class FakePlay:
         token = request.match_info["tok"]
         if request.method == "POST":
             token = token.removesuffix(":acknowledge")
+            if self.failing_acks > 0:
+                self.failing_acks -= 1
+                return web.json_response({"error": {"code": 503}}, status=503)
+            self.purchases[token]["acknowledgementState"] = 1
             self.acknowledged.append(token)
             return web.Response(status=204)
         found = self.purchases.get(token)

@@ -9,12 +9,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from jobs.registry import FUNCTIONS
 from models.catalog import Product
 from models.content import Entitlement
 from models.ledger import IapPurchase
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings
+from tests.jobs.test_worker import run_burst
 from tests.server.content.conftest import Person, call, person
 from tests.server.wallet.stores import BUNDLE, PACKAGE, AppleSigner, FakePlay, pubsub
 
@@ -209,3 +211,23 @@ async def test_only_admins_map_products_and_disabled_stores_say_so(
     someone = await person(bare)
     off = await redeem(bare, someone, 422, store="app_store", signed_transaction="x")
     assert off["error"]["code"] == "iap.store_disabled"
+
+
+async def test_a_failed_acknowledgement_is_retried_by_a_job(
+    api: TestClient, play: FakePlay, iap_settings: Settings
+) -> None:
+    await map_product(api, "google_play", "credits_100", credits=100)
+    buyer = await person(api)
+    play.add("tok-2", "credits_100")
+    play.failing_acks = 1
+    body = {"store": "google_play", "product_id": "credits_100", "purchase_token": "tok-2"}
+    assert (await redeem(api, buyer, 200, **body))["balance"] == 100
+    assert play.acknowledged == []
+    await run_burst(iap_settings, {"runtime": api.app[RUNTIME]})
+    assert play.acknowledged == ["tok-2"]
+    async with api.app[RUNTIME].db.read() as session:
+        purchase_id = (await session.scalars(select(IapPurchase.id))).one()
+    again = await FUNCTIONS["iap.acknowledge"].coroutine(
+        {"runtime": api.app[RUNTIME]}, purchase_id=purchase_id
+    )
+    assert again == "already" and play.acknowledged == ["tok-2"]
