@@ -42,7 +42,7 @@ def _before(cursor: str | None) -> int | None:
     if position is None:
         return None
     before = position.get("id")
-    if type(before) is not int or before < 1:
+    if type(before) is not int or not 0 < before < 2**63:
         raise InvalidCursor()
     return before
 

@@ -292,3 +292,25 @@ async def test_unpaid_renewal_order_falls_due_and_is_offered_again_after_it_laps
     await _pay(runtime, offers[1][0], clock.now())
     sub = await _subscription(runtime, sub_id)
     assert (sub.status, sub.periods, sub.current_period_start) == ("active", 2, end)
+
+
+async def test_my_subscriptions_page_newest_first(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    from server.http.pagination import encode_cursor
+
+    reader = await member(api)
+    plans = [await make_plan(runtime, creator_id=None) for _ in range(3)]
+    ids = [await buy_period(runtime, user_id=reader.id, plan_id=p, at=clock.now()) for p in plans]
+    first = await call(api, "GET", "/subscriptions?limit=2", reader, 200)
+    assert [item["id"] for item in first["items"]] == ids[:0:-1]
+    second = await call(
+        api, "GET", f"/subscriptions?limit=2&cursor={first['next_cursor']}", reader, 200
+    )
+    assert ([item["id"] for item in second["items"]], second["next_cursor"]) == ([ids[0]], None)
+    events = await call(api, "GET", f"/subscriptions/{ids[0]}/events?limit=1", reader, 200)
+    assert [item["kind"] for item in events["items"]] == ["started"]
+    for cursor in ("nonsense", encode_cursor({"id": 2**63}), encode_cursor({"id": "1"})):
+        bad = await call(api, "GET", f"/subscriptions?cursor={cursor}", reader, 400)
+        assert bad["error"]["code"] == "pagination.invalid_cursor"
+        await call(api, "GET", f"/subscriptions/{ids[0]}/events?cursor={cursor}", reader, 400)
