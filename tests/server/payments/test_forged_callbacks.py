@@ -217,19 +217,23 @@ def refused_in_provider_format(provider: str, status: int, text: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize(("provider", "forge"), CASES, ids=[c[1].__name__ for c in CASES])
-async def test_forged_callback_changes_nothing(
-    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str, forge: Forgery
+@pytest.mark.parametrize("provider", ["alipay", "wechat", "stripe", "sandbox"])
+async def test_forged_callbacks_change_nothing(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
 ) -> None:
     order = await pending_order(api, buyer)
     payment = await open_payment(api, buyer, order["id"], provider)
-    headers, body = forge(fakes, runtime, payment)
-    response = await deliver(api, provider, headers, body)
-    assert refused_in_provider_format(provider, response.status, await response.text())
-    state = await snapshot(runtime, order["id"])
-    assert state.order_status == "pending_payment"
-    assert state.payments == ["created"]
-    assert (state.events, state.payment_postings, state.paid_notifications) == (0, 0, 0)
+    forgeries = [forge for name, forge in CASES if name == provider]
+    assert forgeries
+    for forge in forgeries:
+        headers, body = forge(fakes, runtime, payment)
+        response = await deliver(api, provider, headers, body)
+        text = await response.text()
+        assert refused_in_provider_format(provider, response.status, text), (forge.__name__, text)
+        state = await snapshot(runtime, order["id"])
+        assert state.order_status == "pending_payment", forge.__name__
+        assert state.payments == ["created"], forge.__name__
+        assert (state.events, state.payment_postings, state.paid_notifications) == (0, 0, 0)
 
 
 async def test_a_reused_wechat_nonce_with_another_body_is_refused(
