@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from models.content import Entitlement
 from models.ledger import LedgerTransaction
 from models.notifications import Notification
+from models.orders import Order
 from models.subscriptions import Earning, Subscription
 from server.ledger import service as ledger
 from server.orders import service
@@ -24,11 +25,13 @@ from tests.server.orders.conftest import (
     RecordingEvents,
     checkout,
     count,
+    coupon,
     order_row,
     paid_content,
     pay,
     product,
     stock_of,
+    used_count,
 )
 
 
@@ -172,3 +175,28 @@ async def test_a_paid_plan_starts_a_subscription_and_pays_its_creator(
     assert await pay(runtime, order) == "already"
     async with runtime.db.read() as session:
         assert len((await session.scalars(select(Earning))).all()) == 1
+
+
+async def test_a_revived_order_takes_its_coupon_again_or_keeps_the_price_without_it(
+    api: TestClient, runtime: Runtime, buyer: Person, other: Person, admin: Person
+) -> None:
+    pack = await product(api, price=600)
+    code = await coupon(api, admin.id, total_limit=1)
+    first = await checkout(api, buyer, [(pack, 1)], coupon_code="SAVE100")
+    later = runtime.clock.now() + timedelta(hours=1)
+    async with runtime.db.unit_of_work() as uow:
+        await service.expire(uow, order_id=first["id"], now=later)
+    assert await used_count(api, code) == 0
+    assert await pay(runtime, first) == "revived"
+    assert await used_count(api, code) == 1
+
+    second = await checkout(api, other, [(pack, 1)])
+    async with runtime.db.unit_of_work() as uow:  # its coupon went to someone else meanwhile
+        row = await uow.session.get(Order, second["id"])
+        assert row is not None
+        row.coupon_id, row.discount, row.total = code, 100, 500
+        await uow.session.flush()
+        await service.cancel(uow, order_id=second["id"], reason="timeout")
+    assert await pay(runtime, {**second, "total": 500}) == "revived"
+    assert (await order_row(runtime, second["id"])).status == "fulfilled"
+    assert await used_count(api, code) == 1
