@@ -81,6 +81,13 @@ async def silent_payments(runtime: Runtime, *, limit: int = 200) -> list[int]:
         return list(rows.all())
 
 
+def notify_url(runtime: Runtime, provider: str) -> str:
+    """Where `provider` sends its callbacks to this deployment."""
+    settings = runtime.settings
+    base = (settings.payment_notify_base_url or settings.public_base_url).rstrip("/")
+    return f"{base}/api/v1/payments/{provider}/notify"
+
+
 async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     """Ask the gateway for a refund (asking again is safe: gateways key refunds by
     out_refund_no), or how a processing one stands; settle it when the gateway says so.
@@ -103,6 +110,7 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
         total=payment.amount,
         currency=refund.currency,
         reason=refund.reason,
+        extra={"notify_url": notify_url(runtime, payment.provider)},
     )
     if refund.status == "processing":
         state = await gateway.query_refund(refunding)

@@ -8,7 +8,7 @@ from server.http.errors import NotFound
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
-from server.payments import callbacks, queries, service
+from server.payments import callbacks, followup, queries, service
 from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
 from server.payments.gateways.base import Checkout, Notice
 from server.payments.gateways.registry import gateways
@@ -26,12 +26,6 @@ from server.payments.schemas import (
 )
 
 routes = RouteTable("payments", "Paying orders, provider callbacks, refunds, reconciliation.")
-
-
-def notify_url(request: web.Request, provider: str) -> str:
-    settings = request.app[RUNTIME].settings
-    base = (settings.payment_notify_base_url or settings.public_base_url).rstrip("/")
-    return f"{base}/api/v1/payments/{provider}/notify"
 
 
 @routes.post(
@@ -69,7 +63,7 @@ async def pay_order(request: web.Request, params: OrderPath, body: PaymentCreate
             amount=payment.amount,
             currency=payment.currency,
             subject=f"ShareStack {order.number}",
-            notify_url=notify_url(request, body.provider),
+            notify_url=followup.notify_url(runtime, body.provider),
         )
         try:
             client = await gateway.create(checkout)

@@ -137,7 +137,8 @@ async def apply_notice(
         provider=provider,
         event_id=notice.event_id[:128],
         kind=notice.kind,
-        body=callback.body.decode("utf-8", "replace") if callback else "",
+        # TEXT holds 64 KB on MySQL; real callbacks are a few KB.
+        body=callback.body.decode("utf-8", "replace")[:20000] if callback else "",
         headers=_kept_headers(callback),
         verified=True,
         received_at=now,

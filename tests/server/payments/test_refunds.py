@@ -59,6 +59,8 @@ async def test_buyer_refund_through_wechat_settles_on_the_callback(
     assert (await snapshot(runtime, order["id"])).order_status == "refunding"
     with pytest.raises(Retry):  # WeChat is still processing: ask again later
         await run_refund_job(runtime, refund["id"])
+    asked = fakes.wechat.calls_to("/v3/refund/domestic/refunds")[-1].body
+    assert asked["notify_url"].endswith("/api/v1/payments/wechat/notify")
     sent = fakes.wechat.refunds[refund["out_refund_no"]]
     assert sent["amount"] == {"refund": 600, "total": 600, "currency": "CNY"}
     resource = {**sent, "mchid": fakes.wechat.mchid, "refund_status": "SUCCESS"}
