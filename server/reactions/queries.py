@@ -12,7 +12,7 @@ from models.content import Content
 from models.social import ContentLike, Favorite, FavoriteCollection
 from server.db import Reader
 from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor, page_of
-from server.reactions.schemas import CollectionOut, FavoriteItem, LikedItem
+from server.reactions.schemas import CollectionOut, FavoriteItem, LikedItem, MyReactions
 from server.reactions.service import CollectionNotFound, collection_out
 
 _COLLECTION = (
@@ -137,4 +137,24 @@ async def collection_items(
             for row in page.items
         ],
         next_cursor=page.next_cursor,
+    )
+
+
+async def my_reactions(reader: Reader, *, user_id: int, content_id: int) -> MyReactions:
+    """Whether the person likes an item and which of their collections hold it (two index
+    reads)."""
+    liked = await reader.scalar(
+        select(ContentLike.content_id).where(
+            ContentLike.content_id == content_id, ContentLike.user_id == user_id
+        )
+    )
+    collections = await reader.execute(
+        select(Favorite.collection_id)
+        .where(Favorite.user_id == user_id, Favorite.content_id == content_id)
+        .order_by(Favorite.collection_id)
+    )
+    return MyReactions(
+        content_id=content_id,
+        liked=liked is not None,
+        collection_ids=[row[0] for row in collections],
     )

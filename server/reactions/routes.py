@@ -21,6 +21,7 @@ from server.reactions.schemas import (
     ItemPath,
     LikedItem,
     LikeOut,
+    MyReactions,
 )
 from server.runtime import Runtime
 from server.users.schemas import UserPath
@@ -72,6 +73,18 @@ async def unlike_content(request: web.Request, params: ContentPath) -> LikeOut:
         )
     await _record(runtime, "likes", {out.content_id: delta} if delta else {})
     return out
+
+
+@routes.get(
+    "/api/v1/contents/{id}/my_reactions",
+    params=ContentPath,
+    response=MyReactions,
+    description="Whether I like the item and which of my collections hold it.",
+)
+async def my_reactions(request: web.Request, params: ContentPath) -> MyReactions:
+    """My like and favorites of one item"""
+    async with request.app[RUNTIME].db.connection() as conn:
+        return await queries.my_reactions(conn, user_id=request[USER_ID], content_id=params.id)
 
 
 @routes.get("/api/v1/me/likes", query=PageQuery, response=Page[LikedItem], errors=frozenset({400}))

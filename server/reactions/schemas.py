@@ -69,3 +69,9 @@ class FavoriteState(BaseModel):
     collection_id: int
     content_id: int
     saved: bool
+
+
+class MyReactions(BaseModel):
+    content_id: int
+    liked: bool
+    collection_ids: list[int] = Field(description="My collections holding the item.")

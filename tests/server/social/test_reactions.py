@@ -77,6 +77,12 @@ async def test_collections_hold_favorites_and_count_people_not_copies(
         )
         assert saved["saved"] is True
     assert await counters(api, engine, item["id"]) == (0, 1)
+    mine = await call(api, "GET", f"/contents/{item['id']}/my_reactions", reader, 200)
+    assert mine == {
+        "content_id": item["id"],
+        "liked": False,
+        "collection_ids": sorted([study["id"], later["id"]]),
+    }
     listed = await call(api, "GET", f"/collections/{later['id']}/items", reader, 200)
     assert [i["content_id"] for i in listed["items"]] == [item["id"]]
     assert (await call(api, "GET", f"/collections/{later['id']}", reader, 200))["item_count"] == 1
