@@ -8,6 +8,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import select
 
+from models.identity import User
 from models.push import PushDelivery, PushDevice
 from server.db import Database
 from server.notifications import devices
@@ -17,8 +18,12 @@ log = structlog.get_logger(__name__)
 
 
 async def pending_devices(db: Database, *, user_id: int, ref: str) -> list[PushDevice]:
-    """The user's active devices not yet done with `ref` (sent, dead or refused for good)."""
+    """The user's active devices not yet done with `ref` (sent, dead or refused for good);
+    none once the account is no longer active (banned, deactivated, deleted)."""
     async with db.read() as session:
+        status = await session.scalar(select(User.status).where(User.id == user_id))
+        if status != "active":
+            return []
         active = await devices.active_devices(session, user_id=user_id)
         done = set(
             await session.scalars(

@@ -17,7 +17,8 @@ from server.notifications.push.base import PushMessage, PushResult, status_outco
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_access: dict[str, tuple[str, float]] = {}
+# Access tokens by (token URL, service account), reused across jobs until a minute before expiry.
+_access: dict[tuple[str, str], tuple[str, float]] = {}
 
 
 class FcmProvider:
@@ -52,7 +53,7 @@ class FcmProvider:
     async def access_token(self) -> str:
         """A cached access token, renewed a minute before it expires."""
         now = time.time()
-        cached = _access.get(self.client_email)
+        cached = _access.get((self.token_url, self.client_email))
         if cached is not None and cached[1] > now + 60:
             return cached[0]
         form = {"grant_type": GRANT, "assertion": self.assertion(now)}
@@ -63,7 +64,10 @@ class FcmProvider:
                     response.request_info, (), status=response.status, message=str(body)
                 )
         token = str(body["access_token"])
-        _access[self.client_email] = (token, now + float(body.get("expires_in", 3600)))
+        _access[(self.token_url, self.client_email)] = (
+            token,
+            now + float(body.get("expires_in", 3600)),
+        )
         return token
 
     def payload(self, token: str, message: PushMessage) -> dict[str, Any]:
@@ -91,7 +95,7 @@ class FcmProvider:
                 return PushResult("sent", provider_id=str(body.get("name")))
             code = _error_code(body)
             if status == 401:
-                _access.pop(self.client_email, None)
+                _access.pop((self.token_url, self.client_email), None)
                 continue
             if status == 404 or code == "UNREGISTERED":
                 return PushResult("dead", code or "NOT_FOUND")

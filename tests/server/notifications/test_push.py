@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from arq.worker import Retry
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from jobs import push as push_jobs
 from jobs.sinks import ArqJobSink
+from models.identity import User
 from models.push import PushDelivery, PushDevice
 from server.notifications import service
-from server.notifications.push import apns
+from server.notifications.push import apns, fcm
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.jobs.test_worker import RecordingEvents, run_burst
@@ -79,6 +80,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
         }
     )
     apns._tokens.clear()
+    fcm._access.clear()
     runtime = await Runtime.open(configured)
     recorder = Recorder()
     runtime.attach(jobs=recorder, events=recorder)
@@ -215,3 +217,11 @@ async def test_expired_credentials_are_renewed_and_a_down_provider_is_retried(en
     await env.apns.stop()
     await env.fcm.stop()
     assert await send(env, ann, ref="notification:3", job_try=3) == {"retry": 2}
+
+
+async def test_an_account_no_longer_active_gets_no_push(env) -> None:
+    ann = await user_with_devices(env.runtime, "apns")
+    async with env.runtime.db.unit_of_work() as uow:
+        await uow.session.execute(update(User).where(User.id == ann).values(status="banned"))
+    assert await send(env, ann) == {}
+    assert env.apns.received == []
