@@ -93,15 +93,11 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
 
 
 async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: datetime) -> None:
-    """Deliver a `paid` order and mark it `fulfilled`. The money moves after the deliveries:
-    every payment locks platform cash, so it is held for as short a time as possible."""
+    """Deliver a `paid` order, mark it `fulfilled` and tell the buyer; the money moves last:
+    every payment locks the platform's cash account until commit, so for as short a time as
+    possible."""
     for item in items:
         await deliver(uow, order, item, now=now)
-    await post_payment(uow, order)
-    for item in items:
-        if item.creator_id is not None and item.amount > 0:
-            await earnings.record_sale(uow, order=order, item=item)
-    await uow.session.flush()
     order.fulfilled_at = now
     await states.move(uow, order, states.FULFILLED, now=now, reason="delivered")
     await notifications.notify(
@@ -112,6 +108,11 @@ async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: 
         body=_summary(items),
         data={"order_id": order.id, "number": order.number, "total": order.total},
     )
+    await post_payment(uow, order)
+    for item in items:
+        if item.creator_id is not None and item.amount > 0:
+            await earnings.record_sale(uow, order=order, item=item)
+    await uow.session.flush()
 
 
 async def take_back(
