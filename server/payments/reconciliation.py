@@ -13,9 +13,11 @@ import structlog
 from sqlalchemy import String, cast, delete, select
 
 from models.identity import User
+from models.ledger import LedgerTransaction
 from models.payments import Payment, ReconciliationMismatch, ReconciliationRun, Refund
 from server.db import UnitOfWork
 from server.notifications import service as notifications
+from server.orders import fulfilment
 from server.payments.errors import GatewayError
 from server.payments.gateways.base import BillLine
 from server.payments.gateways.registry import gateways
@@ -66,7 +68,7 @@ async def reconcile(runtime: Runtime, *, provider: str, day: date) -> str | None
         return None
     ours = await _our_records(runtime, provider, day)
     theirs: Amounts = {(line.kind, line.reference): line.amount for line in lines}
-    mismatches = compare(ours, theirs)
+    mismatches = compare(ours, theirs) + await _unposted(runtime, provider, day)
     return await _store(runtime, provider, day, started, lines, mismatches)
 
 
@@ -115,6 +117,41 @@ async def _our_records(runtime: Runtime, provider: str, day: date) -> Amounts:
         records: Amounts = {("payment", no): amount for no, amount in paid.all()}
         records.update({("refund", no): amount for no, amount in refunded.all()})
     return records
+
+
+async def _unposted(runtime: Runtime, provider: str, day: date) -> list[ReconciliationMismatch]:
+    """Orders paid through `provider` that day with no payment posting in the ledger."""
+    start, end = business_day_bounds(day, runtime.settings.business_tz)
+    async with runtime.db.read() as session:
+        paid = (
+            await session.execute(
+                select(Payment.out_trade_no, Payment.amount, Payment.order_id).where(
+                    Payment.provider == provider,
+                    Payment.status == "succeeded",
+                    Payment.paid_at >= start,
+                    Payment.paid_at < end,
+                )
+            )
+        ).all()
+        references = {f"order:{order_id}" for _, _, order_id in paid}
+        posted: set[str] = set()
+        for chunk in _chunks(sorted(references), 500):
+            found = await session.scalars(
+                select(LedgerTransaction.reference).where(
+                    LedgerTransaction.kind == fulfilment.PAYMENT,
+                    LedgerTransaction.reference.in_(chunk),
+                )
+            )
+            posted.update(found.all())
+    return [
+        ReconciliationMismatch(kind="missing_in_ledger", reference=no, ours=amount, detail={})
+        for no, amount, order_id in paid
+        if f"order:{order_id}" not in posted
+    ]
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def _store(

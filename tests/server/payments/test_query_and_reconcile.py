@@ -120,6 +120,21 @@ async def test_reconciliation_finds_what_bills_and_records_disagree_on(
         amount=500,
         out_trade_no=ours_wechat["out_trade_no"],
     )
+    # Marked paid by hand: the bill has it, the ledger does not.
+    unposted = await open_payment(api, buyer, (await pending_order(api, buyer))["id"], "alipay")
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(
+            update(Payment)
+            .where(Payment.id == unposted["id"])
+            .values(status="succeeded", paid_at=runtime.clock.now())
+        )
+    fakes.alipay.add_bill_row(
+        day.isoformat(),
+        trade_no="2026Z",
+        kind="交易",
+        amount=600,
+        out_trade_no=unposted["out_trade_no"],
+    )
     ctx = {"runtime": runtime, "job_try": 1}
     assert await jobs.reconcile(ctx, day=day.isoformat()) == {
         "alipay": "mismatched",
@@ -139,9 +154,10 @@ async def test_reconciliation_finds_what_bills_and_records_disagree_on(
         for run in runs["items"]
     }
     assert [(m["kind"], m["reference"]) for m in details["alipay"]["mismatches"]] == [
-        ("missing_here", "P-not-ours")
+        ("missing_here", "P-not-ours"),
+        ("missing_in_ledger", unposted["out_trade_no"]),
     ]
-    assert details["alipay"]["matched"] == 1
+    assert details["alipay"]["matched"] == 2
     wechat = details["wechat"]["mismatches"]
     assert [(m["kind"], m["ours"], m["theirs"]) for m in wechat] == [("amount_differs", 600, 500)]
     async with runtime.db.read() as session:
