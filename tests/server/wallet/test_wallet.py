@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from models.identity import AdminLog
 from models.ledger import LedgerEntry
 from server.keys import RUNTIME
+from server.outbox import Event
 from tests.server.content.conftest import call, person
 from tests.server.wallet.conftest import give, ledger_totals
 
@@ -161,3 +162,35 @@ async def test_admin_adjustments_are_audited_and_never_go_below_zero(api: TestCl
             await session.scalars(select(AdminLog).where(AdminLog.action == "wallet.adjust"))
         ).all()
     assert len(logs) == 3 and {log.target_id for log in logs} == {alice.id}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        self.sent.append(event)
+
+
+async def test_every_change_tells_the_user_and_a_concurrent_retry_spends_once(
+    api: TestClient,
+) -> None:
+    runtime = api.app[RUNTIME]
+    recorder = Recorder()
+    assert runtime.jobs is not None
+    runtime.attach(jobs=runtime.jobs, events=recorder)
+    buyer = await person(api)
+    await give(api, buyer.id, 10)
+    body = {"amount": 4, "reference": "course:1", "reason": "课程"}
+    answers = await asyncio.gather(
+        *(call(api, "POST", "/wallet/consume", buyer, 200, json=body) for _ in range(8))
+    )
+    assert {a["transaction_id"] for a in answers} == {answers[0]["transaction_id"]}
+    assert sorted(a["replayed"] for a in answers) == [False] + [True] * 7
+    assert (await call(api, "GET", "/wallet", buyer, 200))["balance"] == 6
+    await asyncio.sleep(0.05)
+    updates = [e for e in recorder.sent if e.type == "wallet.updated"]
+    assert [e.user_ids for e in updates] == [(buyer.id,), (buyer.id,)]
+    assert [e.data["balance"] for e in updates] == [10, 6]
+    spent = updates[1].data["transaction"]
+    assert (spent["kind"], spent["amount"], spent["balance_after"]) == ("wallet.consume", -4, 6)
