@@ -23,6 +23,11 @@ ATTEMPTS = 3
 async def receive(runtime: Runtime, gateway: Gateway, request: web.Request) -> web.Response:
     """Answer a callback in the provider's own format: taken (after commit), or why not."""
     callback = Callback(await request.read(), request.headers, request.content_type)
+    return await take(runtime, gateway, callback)
+
+
+async def take(runtime: Runtime, gateway: Gateway, callback: Callback) -> web.Response:
+    """Verify a callback, then apply it (see `apply`)."""
     try:
         notice = await gateway.verify(callback)
     except CallbackRejected as exc:

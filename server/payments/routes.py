@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import html
+
 from aiohttp import web
 
+from models.payments import Payment
 from server.http.errors import NotFound
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
 from server.payments import callbacks, followup, queries, service
 from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
-from server.payments.gateways.base import Checkout, Notice
+from server.payments.gateways.base import Callback, Checkout
 from server.payments.gateways.registry import gateways
+from server.payments.gateways.sandbox import SandboxGateway
 from server.payments.schemas import (
     OrderPath,
     PaymentCreate,
@@ -94,32 +98,58 @@ async def provider_notify(request: web.Request, params: ProviderPath) -> web.Str
     return await callbacks.receive(runtime, gateway, request)
 
 
+SANDBOX_PAGE = """<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>Sandbox payment</title></head>
+<body><h1>沙箱支付 · Sandbox payment</h1><p>{trade}: {amount} {currency} (minor units)</p>
+<form method="post"><button type="submit">Pay (no money moves)</button></form></body></html>
+"""
+SANDBOX_NOTE = (
+    "Development only (404 in production or when the sandbox is off). The unguessable trade "
+    "number is the only credential, as in a gateway's own checkout link."
+)
+
+
+async def _sandbox(request: web.Request, out_trade_no: str) -> tuple[SandboxGateway, Payment]:
+    runtime = request.app[RUNTIME]
+    gateway = gateways(runtime).get("sandbox")
+    async with runtime.db.read() as session:
+        payment = await queries.payment_by_trade_no(session, out_trade_no)
+    if not isinstance(gateway, SandboxGateway) or payment is None or payment.provider != "sandbox":
+        raise NotFound(code="payments.not_found", message="No such sandbox payment.")
+    return gateway, payment
+
+
+@routes.get(
+    "/api/v1/payments/sandbox/{out_trade_no}/pay",
+    params=TradePath,
+    auth=False,
+    errors=frozenset({404}),
+    description="The sandbox's checkout page (HTML) with a button that pays. " + SANDBOX_NOTE,
+)
+async def sandbox_page(request: web.Request, params: TradePath) -> web.Response:
+    """The sandbox checkout page"""
+    _, payment = await _sandbox(request, params.out_trade_no)
+    page = SANDBOX_PAGE.format(
+        trade=html.escape(payment.out_trade_no), amount=payment.amount, currency=payment.currency
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
 @routes.post(
     "/api/v1/payments/sandbox/{out_trade_no}/pay",
     params=TradePath,
     response=SandboxPaid,
+    auth=False,
     errors=frozenset({404}),
-    description="Development only (404 in production or when the sandbox is off): pays the "
-    "caller's open sandbox payment as if a gateway had confirmed it.",
+    description="Pays an open sandbox payment: the sandbox signs a callback and it goes through "
+    "the same verification and application as any gateway's. " + SANDBOX_NOTE,
 )
 async def sandbox_pay(request: web.Request, params: TradePath) -> SandboxPaid:
     """Pay a sandbox payment"""
-    runtime = request.app[RUNTIME]
-    gateway = gateways(runtime).get("sandbox")
-    async with runtime.db.read() as session:
-        payment = await queries.payment_by_trade_no(session, params.out_trade_no)
-    if gateway is None or payment is None or payment.user_id != request[USER_ID]:
-        raise NotFound(code="payments.not_found", message="No such sandbox payment.")
-    notice = Notice(
-        event_id=f"{payment.out_trade_no}:paid",
-        kind="paid",
-        out_trade_no=payment.out_trade_no,
-        provider_txn_id=f"sandbox-{payment.out_trade_no}",
-        amount=payment.amount,
-        currency=payment.currency,
-        paid_at=runtime.clock.now(),
-    )
-    answer = await callbacks.apply(runtime, gateway, notice, None)
+    gateway, payment = await _sandbox(request, params.out_trade_no)
+    body = gateway.paid_callback(payment.out_trade_no, payment.amount, payment.currency)
+    callback = Callback(body, gateway.sign(body), "application/json")
+    answer = await callbacks.take(request.app[RUNTIME], gateway, callback)
     return SandboxPaid(outcome="taken" if answer.status < 300 else "refused")
 
 

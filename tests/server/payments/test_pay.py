@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from server.runtime import Runtime
+from server.settings import Settings
+from tests.conftest import AppClient
 from tests.server.content.conftest import Person, call, person
 from tests.server.payments.conftest import (
     Fakes,
@@ -86,14 +88,28 @@ async def test_sandbox_callback_pays_the_order(
     assert state.payments == ["succeeded"] and state.payment_postings == 1
 
 
-async def test_sandbox_pay_route_pays_the_callers_payment(
+async def test_sandbox_page_pays_through_a_signed_callback(
     api: TestClient, buyer: Person, runtime: Runtime
 ) -> None:
     order = await pending_order(api, buyer)
     payment = await open_payment(api, buyer, order["id"], "sandbox")
-    stranger = await person(api)
-    path = f"/payments/sandbox/{payment['out_trade_no']}/pay"
-    await call(api, "POST", path, stranger, 404)
-    assert (await call(api, "POST", path, buyer, 200))["outcome"] == "taken"
-    assert (await call(api, "POST", path, buyer, 200))["outcome"] == "taken"
-    assert (await snapshot(runtime, order["id"])).payment_postings == 1
+    path = f"/api/v1/payments/sandbox/{payment['out_trade_no']}/pay"
+    page = await api.get(path)
+    assert page.status == 200 and page.content_type == "text/html"
+    assert payment["out_trade_no"] in await page.text()
+    for _ in range(2):
+        answer = await api.post(path)
+        assert (answer.status, (await answer.json())["outcome"]) == (200, "taken")
+    state = await snapshot(runtime, order["id"])
+    assert state.payment_postings == 1 and state.events == 1
+    assert (await api.get("/api/v1/payments/sandbox/P0000/pay")).status == 404
+
+
+async def test_sandbox_is_off_when_disabled(make_client: AppClient, pay_settings: Settings) -> None:
+    off = pay_settings.model_copy(update={"payment_sandbox_enabled": False})
+    client = await make_client(off)
+    buyer = await person(client)
+    order = await pending_order(client, buyer)
+    body = await open_payment(client, buyer, order["id"], "sandbox", status=422)
+    assert body["error"]["code"] == "payments.provider_unavailable"
+    assert (await client.post("/api/v1/payments/sandbox/notify", data=b"{}")).status == 404
