@@ -119,7 +119,9 @@ class PresenceTracker:
         self.keys = Keys(runtime.settings.key_prefix)
         self.redis: Redis | None = runtime.redis
         self._ttl_ms = int(self.settings.presence_ttl_seconds * 1000)
-        self._counts: dict[int, int] = {}  # the embedded mode
+        # This instance's sockets per user: the embedded mode's presence, and what a heartbeat
+        # puts back if another instance swept this one away during a long pause.
+        self._counts: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._beating: asyncio.Task[None] | None = None
         if self.redis is not None:
@@ -136,9 +138,9 @@ class PresenceTracker:
         return keys, [user_id, self.instance_id, _ms(), self._ttl_ms, KEEP_SECONDS]
 
     async def connected(self, user_id: int) -> None:
+        count = self._counts[user_id] = self._counts.get(user_id, 0) + 1
         if self.redis is None:
-            self._counts[user_id] = self._counts.get(user_id, 0) + 1
-            changed = self._counts[user_id] == 1
+            changed = count == 1
         else:
             keys, args = self._args(user_id)
             changed = bool(await self._connect(keys=keys, args=args))
@@ -146,13 +148,13 @@ class PresenceTracker:
             self._announce(user_id, online=True)
 
     async def disconnected(self, user_id: int) -> None:
-        if self.redis is None:
-            left = self._counts.get(user_id, 0) - 1
-            if left > 0:
-                self._counts[user_id] = left
-                return
+        left = self._counts.get(user_id, 0) - 1
+        if left > 0:
+            self._counts[user_id] = left
+        else:
             self._counts.pop(user_id, None)
-            changed = True
+        if self.redis is None:
+            changed = left == 0
         else:
             keys, args = self._args(user_id)
             changed = bool(await self._disconnect(keys=keys, args=args))
@@ -182,11 +184,23 @@ class PresenceTracker:
         if self.redis is None:
             return 0
         now = _ms()
-        await self.redis.zadd(self.keys.instances, {self.instance_id: now})
+        if await self.redis.zadd(self.keys.instances, {self.instance_id: now}) and self._counts:
+            await self._restore()
         dead = await self.redis.zrangebyscore(self.keys.instances, "-inf", now - self._ttl_ms)
         for iid in dead:
             await self.sweep(iid.decode() if isinstance(iid, bytes) else iid)
         return len(dead)
+
+    async def _restore(self) -> None:
+        """Put this instance's users back after it was swept as dead while still serving."""
+        redis: Any = self.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.instance(self.instance_id), mapping=dict(self._counts))
+            for user_id in self._counts:
+                pipe.sadd(self.keys.user(user_id), self.instance_id)
+                pipe.expire(self.keys.user(user_id), KEEP_SECONDS)
+            await pipe.execute()
+        log.warning("presence.restored", users=len(self._counts))
 
     async def sweep(self, iid: str) -> None:
         """Drop a dead (or stopping) instance's entries; announce whom that leaves offline."""

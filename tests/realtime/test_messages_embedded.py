@@ -84,6 +84,11 @@ async def test_a_dead_instances_users_are_swept_offline(server, redis: Redis) ->
     assert await presence.is_online(runtime, 42)  # still on the live instance
     assert not await redis.exists(dead.keys.instance("dead-instance"))
     assert await presence.last_seen(runtime, 41) is not None
+    # It was only paused: its next heartbeat puts its users back.
+    await dead.beat()
+    assert await presence.is_online(runtime, 41)
+    await dead.stop()
+    assert not await presence.is_online(runtime, 41)
     await alive.disconnected(42)
     await alive.disconnected(42)  # more disconnects than connects stay at zero
     assert not await presence.is_online(runtime, 42)
