@@ -14,7 +14,10 @@ lost: joining the room before reading the stream means every event is in the rea
 hold, or both. An unknown, trimmed or malformed id gets `recovery.failed` instead.
 
 Client events are answered through the ack: `{"ok": true, "data": ...}` or
-`{"ok": false, "error": {...}}` in the REST error shape.
+`{"ok": false, "error": {...}}` in the REST error shape. Besides `subscribe`, `unsubscribe` and
+`auth.refresh`, domains add events (`message.send`, `typing` ...) through a ClientEvents registry
+that server/app.py fills; every event passes the same per-socket rate limit. ConnectionHooks (the
+presence tracker) hear of each socket that comes and goes.
 """
 
 from __future__ import annotations
