@@ -39,6 +39,7 @@ class Product(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    cover_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     category_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("categories.id", ondelete="SET NULL"), nullable=True
     )

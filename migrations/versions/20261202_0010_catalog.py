@@ -242,6 +242,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("cover_url", sa.String(length=500), nullable=True),
         sa.Column(
             "category_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),

@@ -29,6 +29,8 @@ KIND_FIELDS = {
     "physical": {"stock"},
 }
 OPTIONAL = {"content_id", "credits", "interval", "stock"}
+# Fields a patch may set to null.
+NULLABLE = OPTIONAL | {"category_id", "cover_url"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ def product_out(product: Product) -> ProductOut:
         kind=product.kind,
         title=product.title,
         description=product.description,
+        cover_url=product.cover_url,
         category_id=product.category_id,
         price=product.price,
         currency=product.currency,
@@ -139,7 +142,7 @@ async def create(
     session: AsyncSession, *, actor: Actor, body: ProductCreate, now: datetime
 ) -> ProductOut:
     """A new product of the creator (or, made by an admin who is no creator, of the platform)."""
-    fields = body.model_dump(exclude_none=True)
+    fields = body.model_dump(exclude_none=True, mode="json")
     fields.setdefault("description", "")
     fields.setdefault("trial_days", 0)
     product = Product(
@@ -175,8 +178,8 @@ async def update(
     product = await load_for_edit(session, product_id=product_id, actor=actor)
     changes = body.model_dump(exclude_unset=True, mode="json")
     await _audit(session, actor, product, "product.updated", {"fields": sorted(changes)})
-    for name, value in body.model_dump(exclude_unset=True).items():
-        if value is None and name not in OPTIONAL | {"category_id"}:
+    for name, value in body.model_dump(exclude_unset=True, mode="json").items():
+        if value is None and name not in NULLABLE:
             raise InvalidProduct(fields={name: "May not be null."})
         setattr(product, name, value)
     await _check(session, product, actor=actor)

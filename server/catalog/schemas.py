@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints
 
 from server.http.pagination import PageQuery
 
@@ -18,12 +18,14 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 MAX_PRICE = 1_000_000_000
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="In 分 (minor units).")]
 Id = Annotated[int, Field(ge=1, le=2**53)]
+CoverUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
 
 
 class ProductFields(BaseModel):
     """What a creator may set on a product; kind-specific fields are checked against the kind."""
 
     description: str | None = Field(None, max_length=5000)
+    cover_url: CoverUrl | None = None
     category_id: Id | None = None
     content_id: Id | None = Field(None, description="The content item or course sold.")
     credits: int | None = Field(None, ge=1, le=10_000_000, description="Credit packs.")
@@ -55,6 +57,7 @@ class ProductOut(BaseModel):
     kind: Kind
     title: str
     description: str
+    cover_url: str | None
     category_id: int | None
     price: int
     currency: str

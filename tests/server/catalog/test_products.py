@@ -76,6 +76,16 @@ async def test_kind_rules(api: TestClient, creator: Person) -> None:
             "category_id",
         ),
         ({"kind": "gift", "title": "x", "price": 1}, "body.kind"),
+        (
+            {
+                "kind": "credits",
+                "title": "x",
+                "price": 1,
+                "credits": 5,
+                "cover_url": "javascript:x",
+            },
+            "body.cover_url",
+        ),
     ]
     for body, field in bad:
         error = await call(api, "POST", "/products", creator, 422, json=body)
@@ -111,8 +121,13 @@ async def test_only_the_creator_or_an_admin_changes_a_product(
     await call(api, "GET", f"/products/{hidden['id']}", other_creator, 404)
     await call(api, "GET", f"/products/{hidden['id']}", None, 404)
     assert (await call(api, "GET", f"/products/{hidden['id']}", creator, 200))["status"] == "draft"
-    changed = await call(api, "PATCH", path, creator, 200, json={"price": 1200, "title": "新"})
-    assert changed["price"] == 1200 and changed["title"] == "新"
+    cover = "https://cdn.example.com/p/1.jpg"
+    changed = await call(
+        api, "PATCH", path, creator, 200, json={"price": 1200, "title": "新", "cover_url": cover}
+    )
+    assert changed["price"] == 1200 and changed["title"] == "新" and changed["cover_url"] == cover
+    cleared = await call(api, "PATCH", path, creator, 200, json={"cover_url": None})
+    assert cleared["cover_url"] is None
     await call(api, "PATCH", path, creator, 422, json={"title": None})
     await call(api, "PATCH", path, creator, 422, json={"credits": None})
     await call(api, "PATCH", path, admin, 200, json={"status": "draft"})
