@@ -15,6 +15,7 @@ from models.identity import User
 from server.accounts import queries
 from server.auth import service as auth_service
 from server.auth.passwords import verify_password
+from server.comments import erasure as social_erasure
 from server.creators import service as creators_service
 from server.db import Database, UnitOfWork
 from server.follows import service as follows_service
@@ -161,6 +162,10 @@ async def erase_account(
         )
     )
     await follows_service.remove_all_follows(uow, user_id=user_id)
+    # Comments, posts, likes and favorites go in a task of their own (it moves counters).
+    uow.outbox.enqueue(
+        social_erasure.FORGET_AUTHOR, job_id=f"social.forget:{user_id}", user_id=user_id
+    )
     await queries.remove_owned_rows(uow.session, user_id=user_id)
     await creators_service.forget_identity(uow.session, user_id=user_id)
     await uow.session.execute(delete_rows(DataExport).where(DataExport.user_id == user_id))

@@ -289,3 +289,23 @@ async def moderate_post(
         clock=clock,
     )
     return post_out(post, author=await _author(uow, post.author_id), viewer_id=moderator.user_id)
+
+
+async def forget_posts(uow: UnitOfWork, *, user_id: int) -> int:
+    """Tombstone an erased account's posts (their topics count them no more); how many."""
+    rows = (
+        await uow.session.execute(
+            select(Post.id, Post.topic_id, Post.status)
+            .where(Post.author_id == user_id, Post.status != "deleted")
+            .with_for_update()
+        )
+    ).all()
+    for row in rows:
+        await _move_post_count(uow, row.topic_id, _visible_delta(row.status, "deleted"))
+    if rows:
+        await uow.session.execute(
+            update(Post)
+            .where(Post.id.in_([row.id for row in rows]))
+            .values(status="deleted", body="", title="")
+        )
+    return len(rows)
