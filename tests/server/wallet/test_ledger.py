@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -66,9 +67,8 @@ async def test_unbalanced_or_bad_legs_are_refused(db: Database) -> None:
         with pytest.raises(ValueError):
             await ledger.post(uow.session, kind="t", reference="x", legs=[(user, 5)])
         with pytest.raises(ValueError):
-            await ledger.post(
-                uow.session, kind="t", reference="x", legs=[(user, 1.5), (issued, -1.5)]
-            )  # type: ignore[list-item]
+            fractional: Any = [(user, 1.5), (issued, -1.5)]
+            await ledger.post(uow.session, kind="t", reference="x", legs=fractional)
         with pytest.raises(ValueError):
             await ledger.post(uow.session, kind="t", reference="x", legs=[(999999, 5), (user, -5)])
 
