@@ -19,12 +19,12 @@ from server.comments.schemas import (
     ThreadOut,
 )
 from server.content.access import ANONYMOUS, Viewer
-from server.counters import record
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, SETTINGS
 from server.moderation import screening
+from server.reactions.counting import count
 from server.runtime import Runtime
 
 routes = RouteTable("comments", "Comments and replies on content and community posts.")
@@ -46,7 +46,7 @@ async def _counted(runtime: Runtime, change: service.Change) -> CommentOut:
     """Record the content counter change of a committed comment change."""
     if change.counter is not None:
         content_id, delta = change.counter
-        await record(runtime, content_id, "comments", delta)
+        await count(runtime, "comments", {content_id: delta})
     return change.comment
 
 

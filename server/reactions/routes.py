@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.content.access import ANONYMOUS, Viewer
-from server.counters import record
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
 from server.reactions import queries, service
+from server.reactions.counting import count
 from server.reactions.schemas import (
     CollectionIn,
     CollectionOut,
@@ -23,7 +23,6 @@ from server.reactions.schemas import (
     LikeOut,
     MyReactions,
 )
-from server.runtime import Runtime
 from server.users.schemas import UserPath
 
 routes = RouteTable("reactions", "Likes on content and favorites in named collections.")
@@ -37,12 +36,6 @@ PRIVATE = "A private collection is 404 to everyone but its owner."
 def viewer_of(request: web.Request) -> Viewer:
     principal = request.get(PRINCIPAL)
     return ANONYMOUS if principal is None else Viewer(principal.user_id, principal.roles)
-
-
-async def _record(runtime: Runtime, field: str, changes: dict[int, int]) -> None:
-    """Record committed counter changes (one Redis round trip each)."""
-    for content_id, delta in changes.items():
-        await record(runtime, content_id, field, delta)
 
 
 @routes.post(
@@ -59,7 +52,7 @@ async def like_content(request: web.Request, params: ContentPath) -> LikeOut:
         out, delta = await service.like(
             uow, viewer=viewer_of(request), content_id=params.id, now=runtime.clock.now()
         )
-    await _record(runtime, "likes", {out.content_id: delta} if delta else {})
+    await count(runtime, "likes", {out.content_id: delta})
     return out
 
 
@@ -71,7 +64,7 @@ async def unlike_content(request: web.Request, params: ContentPath) -> LikeOut:
         out, delta = await service.unlike(
             uow, viewer=viewer_of(request), content_id=params.id, now=runtime.clock.now()
         )
-    await _record(runtime, "likes", {out.content_id: delta} if delta else {})
+    await count(runtime, "likes", {out.content_id: delta})
     return out
 
 
@@ -210,7 +203,7 @@ async def delete_collection(request: web.Request, params: CollectionPath) -> Non
         changes = await service.delete_collection(
             uow, user_id=request[USER_ID], collection_id=params.id
         )
-    await _record(runtime, "favorites", changes)
+    await count(runtime, "favorites", changes)
 
 
 @routes.get(
@@ -253,7 +246,7 @@ async def add_favorite(request: web.Request, params: ItemPath) -> FavoriteState:
             content_id=params.content_id,
             now=runtime.clock.now(),
         )
-    await _record(runtime, "favorites", changes)
+    await count(runtime, "favorites", changes)
     return state
 
 
@@ -273,5 +266,5 @@ async def remove_favorite(request: web.Request, params: ItemPath) -> FavoriteSta
             content_id=params.content_id,
             now=runtime.clock.now(),
         )
-    await _record(runtime, "favorites", changes)
+    await count(runtime, "favorites", changes)
     return state

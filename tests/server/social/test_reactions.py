@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.counters import ContentCounter
 from server.counters import flush
 from server.keys import RUNTIME
+from server.reactions.counting import count
 from tests.server.social.conftest import Person, call, notifications_of, person, publish
 
 
@@ -134,3 +136,18 @@ async def test_a_draft_cannot_be_liked_or_saved(
     await call(api, "POST", f"/contents/{item['id']}/like", reader, 404)
     box = await call(api, "POST", "/me/collections", reader, 201, json={"name": "盒子"})
     await call(api, "PUT", f"/collections/{box['id']}/items/{item['id']}", reader, 404)
+
+
+async def test_with_redis_unreachable_a_committed_like_is_counted_in_the_table(
+    api: TestClient, creator: Person, moderator: Person, engine: AsyncEngine
+) -> None:
+    item = await publish(api, creator, moderator)
+    runtime = api.app[RUNTIME]
+    working = runtime.redis
+    runtime.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        await count(runtime, "likes", {item["id"]: 1, 999_999: 0})
+    finally:
+        await runtime.redis.aclose()
+        runtime.redis = working
+    assert await counters(api, engine, item["id"]) == (1, 0)
