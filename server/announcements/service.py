@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, String, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import User
-from models.notifications import Notification
 from models.push import Announcement
 from server.admin.service import record_admin_action
 from server.announcements.schemas import (
@@ -26,7 +25,7 @@ from server.announcements.schemas import (
 from server.db import UnitOfWork
 from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
-from server.notifications import service as notifications
+from server.notifications import bulk
 
 TYPE = "system.announcement"
 FAN_OUT = "announcements.fan_out"
@@ -119,30 +118,16 @@ async def fan_out_batch(
             .limit(batch_size)
         )
     )
-    source = source_of(row.id)
-    done = (
-        set(
-            await session.scalars(
-                select(Notification.user_id).where(
-                    Notification.source == source, Notification.user_id.in_(ids)
-                )
-            )
-        )
-        if ids
-        else set()
+    notified = await bulk.notify_many(
+        uow,
+        user_ids=ids,
+        type=TYPE,
+        title=row.title,
+        body=row.body,
+        data={"announcement_id": row.id},
+        source=source_of(row.id),
     )
-    for user_id in ids:
-        if user_id not in done:
-            await notifications.notify(
-                uow,
-                user_id=user_id,
-                type=TYPE,
-                title=row.title,
-                body=row.body,
-                data={"announcement_id": row.id},
-                source=source,
-            )
-    fresh = len([i for i in ids if i not in done])
+    fresh = len(notified)
     row.sent_count += fresh
     row.batches += 1
     row.updated_at = now

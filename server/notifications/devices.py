@@ -42,6 +42,16 @@ async def has_active(session: AsyncSession, *, user_id: int) -> bool:
     return found is not None
 
 
+async def users_with_devices(session: AsyncSession, *, user_ids: list[int]) -> set[int]:
+    """Which of these users have a device a push can go to, in one query."""
+    rows = await session.scalars(
+        select(PushDevice.user_id)
+        .where(PushDevice.user_id.in_(user_ids), PushDevice.disabled_at.is_(None))
+        .distinct()
+    )
+    return set(rows)
+
+
 async def active_devices(session: AsyncSession, *, user_id: int) -> list[PushDevice]:
     rows = await session.scalars(
         select(PushDevice)

@@ -46,6 +46,22 @@ async def channels_for(session: AsyncSession, *, user_id: int, type: str) -> Cha
     return _apply(types.get(type), row)
 
 
+async def channels_for_many(
+    session: AsyncSession, *, user_ids: list[int], type: str
+) -> dict[int, Channels]:
+    """`channels_for` of many users in one query."""
+    kind = types.get(type)
+    rows = {
+        row.user_id: row
+        for row in await session.scalars(
+            select(NotificationPreference).where(
+                NotificationPreference.user_id.in_(user_ids), NotificationPreference.type == type
+            )
+        )
+    }
+    return {user_id: _apply(kind, rows.get(user_id)) for user_id in user_ids}
+
+
 async def _rows(session: AsyncSession, user_id: int) -> dict[str, NotificationPreference]:
     rows = await session.scalars(
         select(NotificationPreference).where(NotificationPreference.user_id == user_id)

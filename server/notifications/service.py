@@ -39,7 +39,7 @@ class NotificationNotFound(NotFound):
     code, message = "notifications.not_found", "No such notification."
 
 
-def _out(row: Any) -> NotificationOut:
+def out(row: Any) -> NotificationOut:
     return NotificationOut.model_construct(
         id=row.id,
         type=row.type,
@@ -96,7 +96,35 @@ async def notify(
         if not fresh:
             return notification
     ref = f"notification:{notification.id}" if notification else f"{type}:{uuid.uuid4().hex}"
-    if channels.push and await devices.has_active(session, user_id=user_id):
+    push = channels.push and await devices.has_active(session, user_id=user_id)
+    send_out(
+        uow,
+        user_id=user_id,
+        ref=ref,
+        type=type,
+        title=title,
+        body=body,
+        data=payload,
+        push=push,
+        email=channels.email,
+    )
+    return notification
+
+
+def send_out(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    ref: str,
+    type: str,
+    title: str,
+    body: str,
+    data: dict[str, Any],
+    push: bool,
+    email: bool,
+) -> None:
+    """Queue the device push and the email of one notification (`ref` names it)."""
+    if push:
         uow.outbox.enqueue(
             "push.send",
             job_id=f"push:{ref}",
@@ -104,13 +132,12 @@ async def notify(
             ref=ref,
             title=title,
             body=body,
-            data={"type": type, **payload},
+            data={"type": type, **data},
         )
-    if channels.email:
+    if email:
         uow.outbox.enqueue(
             "notifications.email", job_id=f"email:{ref}", user_id=user_id, subject=title, text=body
         )
-    return notification
 
 
 async def _store(
@@ -140,7 +167,7 @@ async def _store(
                 latest, title=title, body=body, data=data, actor_id=actor_id, now=now, keep=keep
             )
             await session.flush()
-            payload = _out(latest).model_dump(mode="json")
+            payload = out(latest).model_dump(mode="json")
             uow.outbox.publish("notification.updated", payload, user_id=user_id)
             return latest, False
     if source is not None:
@@ -168,7 +195,7 @@ async def _store(
     )
     session.add(notification)
     await session.flush()
-    payload = _out(notification).model_dump(mode="json")
+    payload = out(notification).model_dump(mode="json")
     uow.outbox.publish("notification.created", payload, user_id=user_id)
     return notification, True
 
@@ -198,7 +225,7 @@ async def list_notifications(
         raise InvalidCursor()
     query = list_query(user_id=user_id, limit=limit + 1, before=before, unread_only=unread_only)
     rows = (await session.execute(query)).all()
-    return page_of([_out(row) for row in rows], limit, lambda item: {"id": item.id})
+    return page_of([out(row) for row in rows], limit, lambda item: {"id": item.id})
 
 
 async def unread_count(session: AsyncSession, *, user_id: int) -> int:
@@ -233,7 +260,7 @@ async def mark_read(
         raise NotificationNotFound()
     if cast(CursorResult[Any], result).rowcount:
         uow.outbox.publish("notification.read", {"id": notification_id}, user_id=user_id)
-    return _out(row)
+    return out(row)
 
 
 async def mark_all_read(uow: UnitOfWork, *, user_id: int, now: datetime) -> int:

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from jobs import push as push_jobs
 from jobs.sinks import ArqJobSink
 from models.identity import AdminLog, User
 from models.notifications import Notification
-from models.push import Announcement
+from models.push import Announcement, NotificationPreference, PushDevice
 from server.announcements import service
 from server.announcements.schemas import AnnouncementIn
 from server.keys import RUNTIME
@@ -20,6 +20,7 @@ from server.runtime import Runtime
 from server.settings import Settings
 from tests.jobs.test_worker import RecordingEvents, run_burst
 from tests.server.content.conftest import call, person
+from tests.server.notifications.conftest import Recorder
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 
@@ -182,3 +183,59 @@ async def test_segments_pick_their_accounts(runtime, redis) -> None:
     async with runtime.db.read() as session:
         total = await session.scalar(select(func.count()).select_from(Notification))
     assert total == 4 + 1 + 2
+
+
+async def statements_of_one_batch(runtime: Runtime, announcement_id: int) -> int:
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await push_jobs.fan_out({"runtime": runtime}, announcement_id=announcement_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len([s for s in seen if not s.lstrip().upper().startswith("INSERT INTO OUTBOX")])
+
+
+async def test_a_batch_costs_the_same_queries_whatever_its_size_and_honours_preferences(
+    settings: Settings,
+) -> None:
+    recorder = Recorder()
+    counts = []
+    for size in (2, 6):
+        runtime = await Runtime.open(settings.model_copy(update={"announcement_batch_size": size}))
+        runtime.attach(jobs=recorder, events=recorder)
+        try:
+            [admin] = await add_users(runtime, 1, "admin")
+            users = await add_users(runtime, 6)
+            async with runtime.db.unit_of_work() as uow:
+                uow.session.add(
+                    PushDevice(
+                        user_id=users[0], provider="apns", token=f"tok{size}" * 4, platform="ios"
+                    )
+                )
+                uow.session.add(
+                    NotificationPreference(
+                        user_id=users[1],
+                        type="system.announcement",
+                        in_app=True,
+                        push=False,
+                        email=True,
+                    )
+                )
+            announcement_id = await announce(runtime, admin, {"kind": "users", "user_ids": users})
+            recorder.jobs.clear()
+            counts.append(await statements_of_one_batch(runtime, announcement_id))
+            if size == 6:
+                tasks = sorted(
+                    (job.task, job.kwargs["user_id"])
+                    for job in recorder.jobs
+                    if job.task != "announcements.fan_out"
+                )
+                assert tasks == [("notifications.email", users[1]), ("push.send", users[0])]
+        finally:
+            await runtime.close()
+    assert counts[0] == counts[1], counts
