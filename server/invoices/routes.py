@@ -11,6 +11,7 @@ from server.http.registry import RouteTable
 from server.invoices import service
 from server.invoices.provider import provider_from_settings
 from server.invoices.schemas import (
+    AdminInvoiceQuery,
     InvoiceCreate,
     InvoiceListQuery,
     InvoiceOut,
@@ -120,4 +121,44 @@ async def get_receipt(request: web.Request, params: OrderPath) -> ReceiptOut:
     async with request.app[RUNTIME].db.read() as session:
         return await service.get_receipt(
             session, caller=_caller(request), order_id=params.id, links=_links(request)
+        )
+
+
+@routes.get(
+    "/api/v1/admin/invoices", query=AdminInvoiceQuery, response=Page[InvoiceOut], roles=("admin",)
+)
+async def admin_list_invoices(request: web.Request, query: AdminInvoiceQuery) -> Page[InvoiceOut]:
+    """Every invoice request, newest first (failed ones to retry)"""
+    runtime = request.app[RUNTIME]
+    async with runtime.db.read() as session:
+        return await service.list_all(
+            session,
+            caller=_caller(request),
+            status=query.status,
+            limit=query.limit,
+            cursor=query.cursor,
+            pii=runtime.pii,
+            links=_links(request),
+        )
+
+
+@routes.post(
+    "/api/v1/admin/invoices/{id}/retry",
+    params=OrderPath,
+    response=InvoiceOut,
+    roles=("admin",),
+    errors=frozenset({409}),
+    description="`id` is the invoice request's. Only failed requests (409 `invoices.not_failed`); "
+    "audited.",
+)
+async def retry_invoice(request: web.Request, params: OrderPath) -> InvoiceOut:
+    """Send a failed invoice request to the provider again"""
+    runtime = request.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        return await service.retry_invoice(
+            uow,
+            caller=_caller(request),
+            invoice_id=params.id,
+            pii=runtime.pii,
+            links=_links(request),
         )

@@ -65,3 +65,7 @@ class ReceiptOut(BaseModel):
 
 class InvoiceListQuery(PageQuery):
     pass
+
+
+class AdminInvoiceQuery(PageQuery):
+    status: Literal["pending", "issued", "failed"] | None = None

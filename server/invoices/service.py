@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import InvoiceRequest, Receipt
 from models.orders import Order
+from server.admin.service import record_admin_action
 from server.catalog.queries import after_id
 from server.crypto import PiiCipher
 from server.db import UnitOfWork
@@ -43,6 +44,10 @@ class InvoiceNotFound(NotFound):
 
 class ReceiptNotFound(NotFound):
     code, message = "invoices.receipt_not_found", "No receipt was asked for this order."
+
+
+class NotFailed(Conflict):
+    code, message = "invoices.not_failed", "Only a failed invoice request is tried again."
 
 
 class InvoicesUnavailable(ServiceUnavailable):
@@ -176,6 +181,54 @@ async def list_invoices(
     ).all()
     items = [invoice_out(row, pii=pii, links=links, caller=caller) for row in rows]
     return page_of(items, limit, lambda item: {"id": item.id})
+
+
+async def list_all(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    pii: PiiCipher,
+    links: Links,
+) -> Page[InvoiceOut]:
+    """Every invoice request (admins), newest first, optionally of one status."""
+    statement = select(InvoiceRequest)
+    if status is not None:
+        statement = statement.where(InvoiceRequest.status == status)
+    after = after_id(cursor)
+    if after is not None:
+        statement = statement.where(InvoiceRequest.id < after)
+    rows = (
+        await session.scalars(statement.order_by(InvoiceRequest.id.desc()).limit(limit + 1))
+    ).all()
+    items = [invoice_out(row, pii=pii, links=links, caller=caller) for row in rows]
+    return page_of(items, limit, lambda item: {"id": item.id})
+
+
+async def retry_invoice(
+    uow: UnitOfWork, *, caller: Caller, invoice_id: int, pii: PiiCipher, links: Links
+) -> InvoiceOut:
+    """An admin sends a failed request to the provider again (attempts start over)."""
+    row = await uow.session.get(InvoiceRequest, invoice_id, with_for_update=True)
+    if row is None:
+        raise InvoiceNotFound("No such invoice request.")
+    if row.status != "failed":
+        raise NotFailed()
+    await record_admin_action(
+        uow.session,
+        admin_id=caller.user_id,
+        action="invoice.retried",
+        target_type="invoice_request",
+        target_id=row.id,
+        detail={"error": row.error},
+    )
+    row.status, row.attempts, row.error, row.updated_at = "pending", 0, None, links.now
+    job_id = f"{issue_job_id(row.id)}:retry:{int(links.now.timestamp())}"
+    uow.outbox.enqueue("invoices.issue", job_id=job_id, invoice_id=row.id)
+    await uow.session.flush()
+    return invoice_out(row, pii=pii, links=links, caller=caller)
 
 
 def receipt_out(row: Receipt, *, links: Links, caller: Caller) -> ReceiptOut:

@@ -245,3 +245,30 @@ async def test_receipt_pdf_names_the_order_in_chinese(
     load_tasks()
     again = FUNCTIONS["invoices.receipt"].coroutine
     assert await again({"runtime": api.app[RUNTIME]}, order_id=order.id) is False
+
+
+async def test_an_admin_retries_a_failed_request(
+    api: TestClient,
+    auth_settings: Settings,
+    provider: tuple[FakeProvider, str],
+    creator: Person,
+    reader: Person,
+    admin: Person,
+) -> None:
+    fake, _ = provider
+    fake.failures = [400]
+    order = await bought(api, creator, reader)
+    made = await call(api, "POST", f"/orders/{order.id}/invoice", reader, 201, json=COMPANY)
+    await work(api, auth_settings)
+    failed = await call(api, "GET", "/admin/invoices?status=failed", admin, 200)
+    assert [i["id"] for i in failed["items"]] == [made["id"]]
+    await call(api, "GET", "/admin/invoices", reader, 403)
+    await call(api, "POST", f"/admin/invoices/{made['id']}/retry", reader, 403)
+    await call(api, "POST", "/admin/invoices/987654321/retry", admin, 404)
+    again = await call(api, "POST", f"/admin/invoices/{made['id']}/retry", admin, 200)
+    assert again["status"] == "pending" and again["error"] is None
+    error = await call(api, "POST", f"/admin/invoices/{made['id']}/retry", admin, 409)
+    assert error["error"]["code"] == "invoices.not_failed"
+    await work(api, auth_settings)
+    issued = await call(api, "GET", f"/orders/{order.id}/invoice", reader, 200)
+    assert issued["status"] == "issued" and fake.posts == 2
