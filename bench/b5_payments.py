@@ -1,8 +1,9 @@
 """B5: payment callback -> order paid -> `order.updated` on the buyer's socket; job drain.
 
 Ours is the real server (``python -m server serve``) on the bench database and Redis. This
-process puts pending orders (one credit pack each) and their open sandbox payments straight into
-the database, connects one Socket.IO client (python-socketio, websocket) as the buyer, and then
+process puts pending orders (one credit pack each, spread over BUYERS buyers) and their open
+sandbox payments straight into the database, connects one Socket.IO client (python-socketio,
+websocket) per buyer, and then
 sends HMAC-signed sandbox callbacks to ``POST /api/v1/payments/sandbox/notify`` at a fixed
 arrival rate (open loop: callback i leaves at t0 + i / rate, whatever the answers do). Latency
 is measured from the moment a callback is sent to the moment the buyer's socket receives the
@@ -47,15 +48,22 @@ from bench.common import (
     describe_pinning,
     log,
     pinned,
+    run_command,
 )
 from bench.report import BenchResult, Goal, PeerResult
 from bench.sockets import bench_user, ours_context, start_ours
+from bench.stores import mysql_server_url
 
 RATE = 200.0
+# Buyers the orders are spread over (one socket each): 200 payments a second are many people's.
+BUYERS = 20
+SMOKE_BUYERS = 2
 SMOKE_RATE = 50.0
 P99_LIMIT_MS = 200.0
 DRAIN_JOBS = 2000
 SMOKE_DRAIN_JOBS = 100
+# Our own database (dropped and made anew per run), beside the shared bench database.
+B5_DATABASE = "sharestack_test_bench_b5"
 SANDBOX_SECRET = "bench-sandbox-" + secrets.token_hex(8)
 PRICE = 600
 LABEL = "ShareStack: sandbox callback -> paid -> order.updated"
@@ -93,7 +101,9 @@ def __getattr__(name: str) -> type:
 # -- preparation: orders and payments put straight into the bench database ----------------------
 
 
-async def _prepare(env: dict[str, str], user_id: int, orders: int, drains: int) -> dict[str, Any]:
+async def _prepare(
+    env: dict[str, str], user_ids: list[int], orders: int, drains: int
+) -> dict[str, Any]:
     """`orders` pending orders with an open sandbox payment each, plus `drains` more payments
     for the drain; returns their trade numbers, ids and amounts."""
     from models.catalog import Product
@@ -126,7 +136,7 @@ async def _prepare(env: dict[str, str], user_id: int, orders: int, drains: int) 
                 batch = [
                     Order(
                         number=f"B5{tag}{start + i:010d}",
-                        user_id=user_id,
+                        user_id=user_ids[(start + i) % len(user_ids)],
                         status="pending_payment",
                         kind="purchase",
                         currency="CNY",
@@ -156,7 +166,7 @@ async def _prepare(env: dict[str, str], user_id: int, orders: int, drains: int) 
                     )
                     payment = Payment(
                         order_id=order.id,
-                        user_id=user_id,
+                        user_id=order.user_id,
                         provider="sandbox",
                         out_trade_no=f"B5{tag}{start + i:010d}",
                         amount=PRICE,
@@ -177,6 +187,27 @@ async def _prepare(env: dict[str, str], user_id: int, orders: int, drains: int) 
     finally:
         await db.dispose()
     return {"paid": paid, "drain": drain_ids}
+
+
+async def _fresh_database() -> str:
+    """B5's own database, made anew each run: its schema is always the code's."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    server = mysql_server_url().rstrip("/")
+    engine = create_async_engine(f"{server}/")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{B5_DATABASE}`"))
+            await conn.execute(
+                text(
+                    f"CREATE DATABASE `{B5_DATABASE}` CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_unicode_ci"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return f"{server}/{B5_DATABASE}"
 
 
 # -- callbacks at a fixed rate, events on the buyer's socket ------------------------------------
@@ -221,23 +252,26 @@ def _signed(out_trade_no: str) -> tuple[bytes, dict[str, str]]:
 
 
 async def _callbacks(
-    base_url: str, token: str, trades: list[tuple[int, str]], rate: float, warmup: int
+    base_url: str, tokens: list[str], trades: list[tuple[int, str]], rate: float, warmup: int
 ) -> Round:
     import socketio
 
     arrived: dict[int, float] = {}
     sent_at: dict[int, float] = {}
     everything = asyncio.Event()
-    client = socketio.AsyncClient(reconnection=False)
+    clients = [socketio.AsyncClient(reconnection=False) for _ in tokens]
 
-    @client.on("order.updated")
     async def _updated(payload: dict[str, Any]) -> None:
         order_id = int(payload["data"]["id"])
         arrived.setdefault(order_id, time.perf_counter())
         if len(arrived) >= len(trades):
             everything.set()
 
-    await client.connect(base_url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    for client, token in zip(clients, tokens, strict=True):
+        client.on("order.updated", _updated)
+        await client.connect(
+            base_url, auth={"token": token}, transports=["websocket"], wait_timeout=10
+        )
     measured = Round()
     url = f"{base_url}/api/v1/payments/sandbox/notify"
     connector = aiohttp.TCPConnector(limit=256)
@@ -270,7 +304,8 @@ async def _callbacks(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everything.wait(), timeout=5)
     finally:
-        await client.disconnect()
+        for client in clients:
+            await client.disconnect()
     for order_id, _ in trades[warmup:]:
         measured.sent += 1
         if order_id in arrived:
@@ -360,16 +395,18 @@ def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
     extra = {"PAYMENT_SANDBOX_SECRET": SANDBOX_SECRET, "DATABASE_POOL_SIZE": "20"}
     with contextlib.ExitStack() as stack:
         env_ro, _keys = stack.enter_context(ours_context())
-        env = {**env_ro, **extra}
+        env = {**env_ro, **extra, "DATABASE_URL": asyncio.run(_fresh_database())}
+        run_command([PYTHON, "-m", "server", "migrate"], env, "b5 migrations", timeout=300)
         server = start_ours(env, stack)
-        token, user_id = bench_user(server)
+        buyers = [bench_user(server) for _ in range(SMOKE_BUYERS if options.smoke else BUYERS)]
+        tokens, user_ids = [t for t, _ in buyers], [u for _, u in buyers]
         total = options.rounds * (per_round + warmup)
         log(f"b5: preparing {total} orders and {2 * jobs} payments to drain")
-        prepared = asyncio.run(_prepare(env, user_id, total, 2 * jobs))
+        prepared = asyncio.run(_prepare(env, user_ids, total, 2 * jobs))
         trades = prepared["paid"]
         for number in range(options.rounds):
             batch = trades[number * (per_round + warmup) : (number + 1) * (per_round + warmup)]
-            measured = asyncio.run(_callbacks(server.base_url, token, batch, rate, warmup))
+            measured = asyncio.run(_callbacks(server.base_url, tokens, batch, rate, warmup))
             log(
                 f"b5: round {number + 1}: {measured.sent} callbacks, p99 "
                 f"{measured.pct(0.99) or 0:.1f} ms, lost {measured.lost}, non-2xx "
@@ -447,7 +484,7 @@ def run(options: Options) -> BenchResult:
         title="Payment callback -> order paid -> order.updated on the buyer's socket",
         method=(
             f"open loop: sandbox callbacks at {rate:g}/s for {options.duration:g} s per "
-            f"round ({options.warmup:g} s discarded first), one buyer socket; drain of "
+            f"round ({options.warmup:g} s discarded first), a socket per buyer; drain of "
             f"payments.query jobs by an arq worker process; {describe_pinning()}"
         ),
         peers=[ours, defaults],
