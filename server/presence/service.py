@@ -3,11 +3,12 @@
 Each web instance keeps, in Redis, a hash of its users and their socket counts
 (`<prefix>:presence:instance:<iid>`) and its heartbeat in a sorted set
 (`<prefix>:presence:instances`); each user has the set of instances they are on
-(`<prefix>:presence:user:<id>`). A connect or disconnect is one script call (one round trip),
-which also says whether the user just came online or went offline anywhere. An instance that
-dies stops beating: its sockets stop counting at once (readers ignore instances whose heartbeat
-is older than PRESENCE_TTL_SECONDS), and the next live instance's heartbeat sweeps its entries
-away, announcing the users it leaves offline.
+(`<prefix>:presence:user:<id>`). A connect or disconnect is one script call, sent in batches
+(one pipeline per flush, off the connect path), which also says whether the user just came
+online or went offline anywhere. An instance that dies stops beating: its sockets stop
+counting at once (readers ignore instances whose heartbeat is older than
+PRESENCE_TTL_SECONDS), and the next live instance's heartbeat sweeps its entries away,
+announcing the users it leaves offline.
 
 Changes go out as `presence.updated` room events to `presence:<user id>`, a room that those who
 may see the user's presence (`may_see`) join. The embedded mode counts in memory.
@@ -123,6 +124,9 @@ class PresenceTracker:
         # puts back if another instance swept this one away during a long pause.
         self._counts: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[tuple[bool, int]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         self._beating: asyncio.Task[None] | None = None
         if self.redis is not None:
             self._connect = self.redis.register_script(CONNECT_SCRIPT)
@@ -140,12 +144,10 @@ class PresenceTracker:
     async def connected(self, user_id: int) -> None:
         count = self._counts[user_id] = self._counts.get(user_id, 0) + 1
         if self.redis is None:
-            changed = count == 1
-        else:
-            keys, args = self._args(user_id)
-            changed = bool(await self._connect(keys=keys, args=args))
-        if changed:
-            self._announce(user_id, online=True)
+            if count == 1:
+                self._announce(user_id, online=True)
+            return
+        self._queue(True, user_id)
 
     async def disconnected(self, user_id: int) -> None:
         left = self._counts.get(user_id, 0) - 1
@@ -154,12 +156,40 @@ class PresenceTracker:
         else:
             self._counts.pop(user_id, None)
         if self.redis is None:
-            changed = left == 0
-        else:
-            keys, args = self._args(user_id)
-            changed = bool(await self._disconnect(keys=keys, args=args))
-        if changed:
-            self._announce(user_id, online=False)
+            if left == 0:
+                self._announce(user_id, online=False)
+            return
+        self._queue(False, user_id)
+
+    def _queue(self, connected: bool, user_id: int) -> None:
+        """Changes go to Redis in batches, one pipeline a flush: a connect awaits nothing, and
+        a thousand sockets arriving at once use one Redis connection, not a thousand."""
+        self._pending.append((connected, user_id))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self.flush(), name="presence-flush")
+
+    async def flush(self) -> None:
+        """Send the queued changes (in order) and announce whom they bring on- or offline."""
+        async with self._flushing:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._run(batch)
+                except Exception as exc:  # Redis down: presence is best effort
+                    log.warning("presence.flush_failed", error=repr(exc), changes=len(batch))
+                    continue
+                for (connected, user_id), changed in zip(batch, results, strict=True):
+                    if changed:
+                        self._announce(user_id, online=connected)
+
+    async def _run(self, batch: list[tuple[bool, int]]) -> list[Any]:
+        redis: Any = self.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            for connected, user_id in batch:
+                keys, args = self._args(user_id)
+                script = self._connect if connected else self._disconnect
+                await script(keys=keys, args=args, client=pipe)
+            return list(await pipe.execute())
 
     def _announce(self, user_id: int, *, online: bool) -> None:
         """Send `presence.updated` in the background: the connect path stays one round trip."""
@@ -227,6 +257,7 @@ class PresenceTracker:
             self._beating = None
         if self.redis is not None:
             try:
+                await self.flush()
                 await self.sweep(self.instance_id)
             except Exception as exc:
                 log.warning("presence.stop_failed", error=repr(exc))

@@ -76,6 +76,8 @@ async def test_a_dead_instances_users_are_swept_offline(server, redis: Redis) ->
     await dead.connected(41)
     await dead.connected(42)
     await alive.connected(42)
+    await dead.flush()
+    await alive.flush()
     assert await presence.is_online(runtime, 41) and await presence.is_online(runtime, 42)
 
     await redis.zadd(dead.keys.instances, {"dead-instance": 1})  # its heartbeat long gone
@@ -91,6 +93,7 @@ async def test_a_dead_instances_users_are_swept_offline(server, redis: Redis) ->
     assert not await presence.is_online(runtime, 41)
     await alive.disconnected(42)
     await alive.disconnected(42)  # more disconnects than connects stay at zero
+    await alive.flush()
     assert not await presence.is_online(runtime, 42)
     await alive.stop()
     await asyncio.sleep(0)
