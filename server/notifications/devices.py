@@ -13,6 +13,9 @@ from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.notifications.schemas import DeviceIn, DeviceOut
 
+# Active devices one account keeps; registering one more disables the least recently seen.
+MAX_ACTIVE_DEVICES = 20
+
 
 class DeviceNotFound(NotFound):
     code, message = "push.device_not_found", "No such device."
@@ -83,7 +86,26 @@ async def register(
             assert row is not None
     _refresh(row, user_id=user_id, device=device, now=now)
     await session.flush()
+    await _retire_extra(session, user_id=user_id, now=now)
     return _out(row)
+
+
+async def _retire_extra(session: AsyncSession, *, user_id: int, now: datetime) -> None:
+    """Keep at most MAX_ACTIVE_DEVICES active: a push never fans out to a pile of old tokens."""
+    extra = list(
+        await session.scalars(
+            select(PushDevice.id)
+            .where(PushDevice.user_id == user_id, PushDevice.disabled_at.is_(None))
+            .order_by(PushDevice.last_seen_at.desc(), PushDevice.id.desc())
+            .offset(MAX_ACTIVE_DEVICES)
+        )
+    )
+    if extra:
+        await session.execute(
+            update(PushDevice)
+            .where(PushDevice.id.in_(extra))
+            .values(disabled_at=now, disabled_reason="replaced")
+        )
 
 
 def _refresh(row: PushDevice, *, user_id: int, device: DeviceIn, now: datetime) -> None:

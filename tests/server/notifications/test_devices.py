@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.notifications import devices
 from tests.server.content.conftest import call, person
 
 DEVICES = "/me/push-devices"
@@ -74,3 +75,15 @@ async def test_bad_devices_are_4xx_and_store_nothing(api) -> None:
     await call(api, "DELETE", f"{DEVICES}/abc", ann, 422)
     await call(api, "GET", f"{DEVICES}?cursor=zzz", ann, 400)
     assert (await call(api, "GET", DEVICES, ann, 200))["items"] == []
+
+
+async def test_past_the_cap_the_least_recently_seen_device_is_disabled(api, monkeypatch) -> None:
+    monkeypatch.setattr(devices, "MAX_ACTIVE_DEVICES", 2)
+    ann = await person(api)
+    made = []
+    for n in range(3):
+        body = {**APNS, "token": f"token-{n:04d}-" + "c" * 20}
+        made.append(await call(api, "POST", DEVICES, ann, 201, json=body))
+    listed = {d["id"]: d for d in (await call(api, "GET", DEVICES, ann, 200))["items"]}
+    assert listed[made[0]["id"]]["disabled_reason"] == "replaced"
+    assert [listed[d["id"]]["disabled_at"] is None for d in made[1:]] == [True, True]
