@@ -7,7 +7,9 @@ be added here.
 
 `group_key=` (optional on `notify`) folds a burst of the same key for the same user within
 `settings.notification_group_window_seconds` into one unread notification ("12 people liked your
-article"); the suggested keys are in `group_key` below (`<id>` is the subject's id).
+article", live event `notification.updated` with the same id); the same actor again within the
+window notifies nobody (follow, unfollow, follow again). Suggested keys are in `group_key` below
+(`<id>` is the subject's id). Only a new row is pushed or mailed, not a fold.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class NotificationType:
     group_key: str | None = None
     # The title of a folded burst, `{count}` the number of actors (else the latest title stays).
     group_title: str | None = None
-    # False: live event only, never a notification row (messages count their own unread).
+    # False: no row and no live event from notify (messages have their own); push only.
     stored: bool = True
     # The user cannot turn the in-app channel off (security and money notices).
     required: bool = False
