@@ -22,20 +22,25 @@ def after_id(cursor: str | None) -> int | None:
     return last
 
 
+def products_statement(query: ProductQuery) -> Select[Product]:
+    """The public list's select (before paging): active products matching the filters."""
+    statement = select(Product).where(Product.status == "active")
+    if query.kind is not None:
+        statement = statement.where(Product.kind == query.kind)
+    if query.category_id is not None:
+        statement = statement.where(Product.category_id == query.category_id)
+    if query.creator_id is not None:
+        statement = statement.where(Product.creator_id == query.creator_id)
+    if query.min_price is not None:
+        statement = statement.where(Product.price >= query.min_price)
+    if query.max_price is not None:
+        statement = statement.where(Product.price <= query.max_price)
+    return statement
+
+
 async def list_products(session: AsyncSession, *, query: ProductQuery) -> Page[ProductOut]:
     """Products for sale, newest first, filtered by kind, category, creator and price range."""
-    select_ = select(Product).where(Product.status == "active")
-    if query.kind is not None:
-        select_ = select_.where(Product.kind == query.kind)
-    if query.category_id is not None:
-        select_ = select_.where(Product.category_id == query.category_id)
-    if query.creator_id is not None:
-        select_ = select_.where(Product.creator_id == query.creator_id)
-    if query.min_price is not None:
-        select_ = select_.where(Product.price >= query.min_price)
-    if query.max_price is not None:
-        select_ = select_.where(Product.price <= query.max_price)
-    return await _page(session, select_, query.limit, query.cursor)
+    return await _page(session, products_statement(query), query.limit, query.cursor)
 
 
 async def list_own(

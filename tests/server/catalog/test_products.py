@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
@@ -257,3 +258,29 @@ async def test_forged_cursors_are_refused(api: TestClient) -> None:
         cursor = base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
         error = await call(api, "GET", f"/products?cursor={cursor}", None, 400)
         assert error["error"]["code"] == "pagination.invalid_cursor"
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"kind": "plan"}, {"creator_id": 1}, {"category_id": 1}, {"min_price": 100}],
+)
+async def test_list_pages_read_an_index_in_order_without_sorting(
+    api: TestClient, creator: Person, filters: dict[str, int | str]
+) -> None:
+    from sqlalchemy import text
+
+    from models.catalog import Product
+    from server.catalog import queries
+    from server.catalog.schemas import ProductQuery
+
+    for _ in range(3):
+        await product(api, creator)
+    statement = queries.products_statement(ProductQuery(**filters))  # type: ignore[arg-type]
+    statement = statement.where(Product.id < 10**9).order_by(Product.id.desc()).limit(21)
+    runtime = api.app[RUNTIME]
+    compiled = statement.compile(runtime.db.engine, compile_kwargs={"literal_binds": True})
+    async with runtime.db.read() as session:
+        plan = (await session.execute(text(f"EXPLAIN {compiled}"))).mappings().all()
+    row = next(row for row in plan if row["table"] == "products")
+    assert "filesort" not in (row["Extra"] or ""), plan
+    assert row["key"] is not None, plan
