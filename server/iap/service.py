@@ -133,6 +133,7 @@ async def _grant(
             kind="iap.purchase",
             reference=f"{purchase.store}:{purchase.transaction_id}",
             memo=f"{purchase.store} {purchase.store_product_id}",
+            now=now,
         )
         purchase.credits_granted = credits
     if product is not None and product.kind in ("content", "course") and product.content_id:
@@ -176,6 +177,7 @@ async def refund(uow: UnitOfWork, *, store: str, transaction_id: str, now: datet
             user_id=purchase.user_id,
             amount=purchase.credits_granted,
             reference=f"iap:{store}:{transaction_id}",
+            now=now,
         )
     await access.revoke(session, source=SOURCE, source_id=str(purchase.id), now=now)
     purchase.status = "refunded"

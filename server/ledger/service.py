@@ -10,6 +10,7 @@ it allows negative balances; each entry records the balance after it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import URL, and_, case, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -129,6 +130,7 @@ async def post(
     user_id: int | None = None,
     actor_id: int | None = None,
     memo: str | None = None,
+    now: datetime | None = None,
 ) -> Posted | None:
     """Post a transaction once; None when (kind, reference) was posted before.
 
@@ -137,7 +139,7 @@ async def post(
     the locks are held only for the balance update, the entries and the caller's commit.
     """
     merged = _merge(legs)
-    now = utcnow()
+    now = now or utcnow()
     claimed = await session.execute(
         insert(LedgerTransaction)
         .prefix_with("IGNORE", dialect="mysql")

@@ -115,6 +115,7 @@ async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
             amount=body.amount,
             reference=body.reference,
             memo=body.reason,
+            now=request.app[RUNTIME].clock.now(),
         )
     return _out(change)
 
@@ -175,6 +176,7 @@ async def adjust_wallet(
             reason=body.reason,
             reference=f"admin:{reference}",
             admin_id=admin_id,
+            now=request.app[RUNTIME].clock.now(),
         )
         if not change.replayed:
             await record_admin_action(

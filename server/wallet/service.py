@@ -125,8 +125,10 @@ async def _move(
     reference: str,
     memo: str | None,
     actor_id: int | None = None,
+    now: datetime | None = None,
 ) -> WalletChange:
     """Post `amount` (signed, from the user's view) between the user's wallet and `other`."""
+    now = now or utcnow()
     session = uow.session
     account = await user_account(session, user_id=user_id)
     if amount < 0 and await ledger.balance(session, account=account) + amount < 0:
@@ -145,13 +147,14 @@ async def _move(
         user_id=user_id,
         actor_id=actor_id,
         memo=memo,
+        now=now,
     )
     if posted is None:
         return await _replay(
             uow, user_id=user_id, account=account, kind=kind, reference=reference, amount=amount
         )
     change = WalletChange(posted.transaction_id, amount, posted.balance_after[account])
-    _publish(uow, user_id=user_id, change=change, kind=kind, memo=memo, at=utcnow())
+    _publish(uow, user_id=user_id, change=change, kind=kind, memo=memo, at=now)
     return change
 
 
@@ -164,6 +167,7 @@ async def credit(
     reference: str,
     memo: str | None = None,
     actor_id: int | None = None,
+    now: datetime | None = None,
 ) -> WalletChange:
     """Add credits (a credit pack, an in-app purchase, a grant) once per (kind, reference)."""
     _positive(amount)
@@ -177,11 +181,18 @@ async def credit(
         reference=reference,
         memo=memo,
         actor_id=actor_id,
+        now=now,
     )
 
 
 async def consume(
-    uow: UnitOfWork, *, user_id: int, amount: int, reference: str, memo: str | None = None
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    reference: str,
+    memo: str | None = None,
+    now: datetime | None = None,
 ) -> WalletChange:
     """Spend credits once per (user, reference); InsufficientFunds when the balance is short.
 
@@ -198,10 +209,18 @@ async def consume(
         kind=CONSUME,
         reference=f"{user_id}:{reference}",
         memo=memo,
+        now=now,
     )
 
 
-async def revoke_credits(uow: UnitOfWork, *, user_id: int, amount: int, reference: str) -> int:
+async def revoke_credits(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    reference: str,
+    now: datetime | None = None,
+) -> int:
     """Take back up to `amount` unspent credits (a refund); returns what was taken.
 
     Never takes the balance below zero. Once per reference: a repeat returns the first result.
@@ -220,6 +239,7 @@ async def revoke_credits(uow: UnitOfWork, *, user_id: int, amount: int, referenc
         legs=[(account, -taken), (issued, taken)] if taken else [],
         user_id=user_id,
         memo=f"revoked {taken} of {amount}",
+        now=now,
     )
     if posted is None:
         replay = await _replay(
@@ -228,12 +248,19 @@ async def revoke_credits(uow: UnitOfWork, *, user_id: int, amount: int, referenc
         return -replay.amount
     if taken:
         change = WalletChange(posted.transaction_id, -taken, posted.balance_after[account])
-        _publish(uow, user_id=user_id, change=change, kind=REVOKE, memo=None, at=utcnow())
+        _publish(uow, user_id=user_id, change=change, kind=REVOKE, memo=None, at=now or utcnow())
     return taken
 
 
 async def adjust(
-    uow: UnitOfWork, *, user_id: int, amount: int, reason: str, reference: str, admin_id: int
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    reason: str,
+    reference: str,
+    admin_id: int,
+    now: datetime | None = None,
 ) -> WalletChange:
     """An admin's signed correction; a debit never takes the wallet below zero."""
     if not isinstance(amount, int) or amount == 0:
@@ -248,4 +275,5 @@ async def adjust(
         reference=reference,
         memo=reason,
         actor_id=admin_id,
+        now=now,
     )

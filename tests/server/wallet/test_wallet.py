@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
@@ -116,6 +117,13 @@ async def test_history_pages_and_filters(api: TestClient) -> None:
         api, "GET", "/wallet/transactions", buyer, 422, params={"since": "2000-01-01T00:00:00"}
     )
     await call(api, "GET", "/wallet/transactions", buyer, 400, params={"cursor": "bm9wZQ"})
+    later = datetime(2030, 1, 2, tzinfo=UTC)
+    api.app[RUNTIME].clock.now = lambda: later  # type: ignore[method-assign]
+    await call(api, "POST", "/wallet/consume", buyer, 200, json={"amount": 1, "reference": "t"})
+    since = {"since": "2030-01-01T00:00:00Z"}
+    moved = await call(api, "GET", "/wallet/transactions", buyer, 200, params=since)
+    assert [item["reference"] for item in moved["items"]] == ["t"]
+    assert moved["items"][0]["created_at"].startswith("2030-01-02")
 
 
 async def test_people_see_only_their_own_wallet_and_only_admins_adjust(api: TestClient) -> None:
