@@ -56,7 +56,7 @@ _LIKED = select(CommentLike.comment_id).where(
 
 def _int(position: dict[str, Any], name: str) -> int:
     value = position.get(name)
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value < 2**63:
         raise InvalidCursor()
     return value
 

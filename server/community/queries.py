@@ -50,7 +50,7 @@ TOPIC_COLUMNS = (
 
 def _int(position: dict[str, Any], name: str) -> int:
     value = position.get(name)
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value < 2**63:
         raise InvalidCursor()
     return value
 

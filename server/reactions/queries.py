@@ -42,7 +42,7 @@ def _id_after(cursor: str | None) -> int | None:
     if position is None:
         return None
     value = position.get("id")
-    if type(value) is not int or value < 1:
+    if type(value) is not int or not 1 <= value < 2**63:
         raise InvalidCursor()
     return value
 
@@ -61,7 +61,7 @@ async def my_likes(
             last = int(position["id"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidCursor() from exc
-        if at.tzinfo is None:
+        if at.tzinfo is None or not 0 <= last < 2**63:
             raise InvalidCursor()
         query = query.where(
             or_(

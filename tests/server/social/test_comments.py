@@ -147,3 +147,27 @@ async def test_drafts_have_no_comments_for_readers(
     assert missing["error"]["code"] == "comments.target_not_found"
     closed = await comment(api, creator, item["id"], "自己的草稿", 409)
     assert closed["error"]["code"] == "comments.closed"
+
+
+async def test_forged_cursors_are_refused_not_failed(
+    api: TestClient, creator: Person, moderator: Person, reader: Person
+) -> None:
+    from server.http.pagination import encode_cursor
+
+    item = await publish(api, creator, moderator)
+    forged = [
+        {"id": 2**63},
+        {"id": "7"},
+        {"h": -1, "id": 3},
+        {"h": 1},
+    ]
+    for position in forged:
+        cursor = encode_cursor(position)
+        for sort in ("new", "hot"):
+            path = f"/contents/{item['id']}/comments?sort={sort}&cursor={cursor}"
+            if sort == "new" and "h" in position and "id" in position:
+                continue  # a hot cursor's id still reads as a position in the new sort
+            await call(api, "GET", path, None, 400)
+    await call(api, "GET", f"/me/likes?cursor={encode_cursor({'at': 'x', 'id': 1})}", reader, 400)
+    bad = encode_cursor({"at": "2026-01-01T00:00:00+00:00", "id": 2**63})
+    await call(api, "GET", f"/me/likes?cursor={bad}", reader, 400)
