@@ -15,8 +15,10 @@ from server.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-# MariaDB/MySQL: deadlock, lock wait timeout. Concurrent deliveries of one event may meet them.
-RETRYABLE_DB_ERRORS = (1213, 1205)
+# MariaDB/MySQL deadlock: the transaction was rolled back at once, so trying again is cheap. A
+# lock wait timeout (1205) is not retried: under overload that would only add waiting; the
+# provider retries later.
+RETRYABLE_DB_ERRORS = (1213,)
 ATTEMPTS = 3
 
 
