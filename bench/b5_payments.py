@@ -386,8 +386,15 @@ def _drain(env: dict[str, str], peer: str, payment_ids: list[int]) -> float:
 # -- the run ------------------------------------------------------------------------------------
 
 
+def _rate(options: Options) -> float:
+    """Callbacks per second: `--rates R` (its first value) or the goal's rate (smoke: lower)."""
+    if options.rates:
+        return options.rates[0]
+    return SMOKE_RATE if options.smoke else RATE
+
+
 def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
-    rate = SMOKE_RATE if options.smoke else RATE
+    rate = _rate(options)
     per_round = max(1, int(rate * options.duration))
     warmup = int(rate * options.warmup)
     jobs = SMOKE_DRAIN_JOBS if options.smoke else DRAIN_JOBS
@@ -449,7 +456,7 @@ def run(options: Options) -> BenchResult:
     defaults = PeerResult("arq_default", DRAIN_LABELS["arq_default"])
     rounds: list[Round] = []
     drains: dict[str, float] = {}
-    rate = SMOKE_RATE if options.smoke else RATE
+    rate = _rate(options)
     try:
         rounds, drains, rate = _measure(options)
     except BenchError as exc:
