@@ -314,3 +314,26 @@ async def test_my_subscriptions_page_newest_first(
         bad = await call(api, "GET", f"/subscriptions?cursor={cursor}", reader, 400)
         assert bad["error"]["code"] == "pagination.invalid_cursor"
         await call(api, "GET", f"/subscriptions/{ids[0]}/events?cursor={cursor}", reader, 400)
+
+
+async def test_cancelling_a_past_due_subscription_ends_it_at_once(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    reader = await member(api)
+    plan = await make_plan(runtime, creator_id=None)
+    sub_id = await buy_period(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+    await call(api, "PATCH", f"/subscriptions/{sub_id}", reader, 200, json={"renew_with": "wallet"})
+    end = (await _subscription(runtime, sub_id)).current_period_end
+    clock.at = end + timedelta(hours=1)
+    assert await renew_due({"runtime": runtime}) == {"past_due": 1}
+    assert await plan_readable(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+    ended = await call(api, "POST", f"/subscriptions/{sub_id}/cancel", reader, 200)
+    assert ended["status"] == "cancelled"
+    assert not await plan_readable(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+    for method, path, body in [
+        ("POST", f"/subscriptions/{sub_id}/cancel", None),
+        ("PATCH", f"/subscriptions/{sub_id}", {"renew_with": "order"}),
+    ]:
+        refused = await call(api, method, path, reader, 409, json=body)
+        assert refused["error"]["code"] == "subscriptions.illegal_transition"
+    await call(api, "PATCH", f"/subscriptions/{sub_id}", reader, 422, json={"renew_with": "card"})
