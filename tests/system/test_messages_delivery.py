@@ -107,7 +107,7 @@ async def messages_of(socket: Socket, count: int, seen: list[dict[str, Any]]) ->
 async def test_a_message_through_a_reaches_the_recipients_devices_on_a_and_b(
     start_web: StartWeb, sockets: list[Socket], http: aiohttp.ClientSession
 ) -> None:
-    web_a, web_b = await asyncio.gather(start_web(), start_web())
+    web_a, web_b = await asyncio.gather(start_web(within=90), start_web(within=90))
     ann, bob = await register(http, web_a), await register(http, web_b)
     conversation = await open_direct(http, web_a, ann["access_token"], bob)
     phone = await device(sockets, web_a, {"token": bob["access_token"]})
@@ -139,7 +139,9 @@ async def test_killing_an_instance_loses_no_message_and_cleans_its_presence(
     http: aiohttp.ClientSession,
     check_redis: Redis,
 ) -> None:
-    web_a, web_b = await asyncio.gather(start_web(**FAST_PRESENCE), start_web(**FAST_PRESENCE))
+    web_a, web_b = await asyncio.gather(
+        start_web(within=90, **FAST_PRESENCE), start_web(within=90, **FAST_PRESENCE)
+    )
     ann = await register(http, web_a)
     bob = await register(http, web_a)
     cat = await register(http, web_a)
