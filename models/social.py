@@ -161,6 +161,27 @@ class Topic(IdMixin, Base):
         BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     post_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    member_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class TopicMember(Base):
+    """One person joined one topic (once); the topic's `member_count` counts them."""
+
+    __tablename__ = "topic_members"
+    __table_args__ = (
+        Index("ix_topic_members_user_id_created_at", "user_id", "created_at"),
+        TABLE_OPTIONS,
+    )
+
+    topic_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 

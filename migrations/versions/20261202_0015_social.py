@@ -150,6 +150,7 @@ def _community() -> None:
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("creator_id", BIG_ID, nullable=False),
         _count("post_count"),
+        _count("member_count"),
         sa.Column("created_at", _time(), nullable=False),
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
         _fk("topics", "creator_id", "users"),
@@ -157,6 +158,22 @@ def _community() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_topics_name")),
         sa.UniqueConstraint("slug", name=op.f("uq_topics_slug")),
         **OPTIONS,
+    )
+    op.create_table(
+        "topic_members",
+        sa.Column("topic_id", BIG_ID, autoincrement=False, nullable=False),
+        sa.Column("user_id", BIG_ID, autoincrement=False, nullable=False),
+        sa.Column("created_at", _time(), nullable=False),
+        _fk("topic_members", "topic_id", "topics"),
+        _fk("topic_members", "user_id", "users"),
+        sa.PrimaryKeyConstraint("topic_id", "user_id", name=op.f("pk_topic_members")),
+        **OPTIONS,
+    )
+    op.create_index(
+        "ix_topic_members_user_id_created_at",
+        "topic_members",
+        ["user_id", "created_at"],
+        unique=False,
     )
     op.create_table(
         "posts",
@@ -197,6 +214,7 @@ def downgrade() -> None:
     op.drop_index("ix_users_nickname", table_name="users")
     for table in (
         "posts",
+        "topic_members",
         "topics",
         "favorites",
         "favorite_collections",

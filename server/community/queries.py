@@ -6,11 +6,12 @@ pinned, then the sort columns, all backwards): pinned posts come first without a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from models.social import Post, Topic
+from models.social import Post, Topic, TopicMember
 from server.community.schemas import PostOut, TopicOut
 from server.community.service import (
     PostNotFound,
@@ -44,6 +45,7 @@ TOPIC_COLUMNS = (
     Topic.description,
     Topic.creator_id,
     Topic.post_count,
+    Topic.member_count,
     Topic.created_at,
 )
 
@@ -137,3 +139,43 @@ async def get_post(reader: Reader, *, viewer: Viewer, post_id: int) -> PostOut:
         raise PostNotFound()
     people = await authors(reader, {row.author_id})
     return post_out(row, author=people.get(row.author_id), viewer_id=viewer.user_id)
+
+
+async def my_topics(
+    reader: Reader, *, user_id: int, limit: int, cursor: str | None
+) -> Page[TopicOut]:
+    """The topics a person joined, latest joined first (ix_topic_members_user_id_created_at);
+    the topics themselves are read by primary key."""
+    query = select(TopicMember.topic_id, TopicMember.created_at).where(
+        TopicMember.user_id == user_id
+    )
+    position = decode_cursor(cursor)
+    if position is not None:
+        try:
+            at = datetime.fromisoformat(str(position["at"]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidCursor() from exc
+        last = _int(position, "id")
+        if at.tzinfo is None:
+            raise InvalidCursor()
+        query = query.where(
+            or_(
+                TopicMember.created_at < at,
+                and_(TopicMember.created_at == at, TopicMember.topic_id < last),
+            )
+        )
+    query = query.order_by(TopicMember.created_at.desc(), TopicMember.topic_id.desc())
+    rows = list((await reader.execute(query.limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [row.topic_id for row in rows]
+    topics = {}
+    if ids:
+        found = await reader.execute(select(*TOPIC_COLUMNS).where(Topic.id.in_(ids)))
+        topics = {row.id: topic_out(row) for row in found}
+    next_cursor = None
+    if more and rows:
+        next_cursor = encode_cursor(
+            {"at": rows[-1].created_at.isoformat(), "id": rows[-1].topic_id}
+        )
+    return Page[TopicOut](items=[topics[i] for i in ids if i in topics], next_cursor=next_cursor)

@@ -7,6 +7,7 @@ from aiohttp import web
 from server.community import queries, reports, service
 from server.community.schemas import (
     Flag,
+    Membership,
     ModerationNote,
     PostIn,
     PostListQuery,
@@ -74,6 +75,37 @@ async def get_topic(request: web.Request, params: TopicPath) -> TopicOut:
     """One topic"""
     async with request.app[RUNTIME].db.connection() as conn:
         return await queries.get_topic(conn, topic_id=params.id)
+
+
+@routes.post(
+    "/api/v1/topics/{id}/join",
+    params=TopicPath,
+    response=Membership,
+    description="Joining again is a no-op.",
+)
+async def join_topic(request: web.Request, params: TopicPath) -> Membership:
+    """Join a topic"""
+    runtime = request.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        return await service.join_topic(
+            uow, user_id=request[USER_ID], topic_id=params.id, now=runtime.clock.now()
+        )
+
+
+@routes.delete("/api/v1/topics/{id}/join", params=TopicPath, response=Membership)
+async def leave_topic(request: web.Request, params: TopicPath) -> Membership:
+    """Leave a topic"""
+    async with request.app[RUNTIME].db.unit_of_work() as uow:
+        return await service.leave_topic(uow, user_id=request[USER_ID], topic_id=params.id)
+
+
+@routes.get("/api/v1/me/topics", query=PageQuery, response=Page[TopicOut], errors=frozenset({400}))
+async def my_topics(request: web.Request, query: PageQuery) -> Page[TopicOut]:
+    """The topics I joined, latest first"""
+    async with request.app[RUNTIME].db.connection() as conn:
+        return await queries.my_topics(
+            conn, user_id=request[USER_ID], limit=query.limit, cursor=query.cursor
+        )
 
 
 @routes.post(

@@ -38,7 +38,13 @@ class TopicOut(BaseModel):
     description: str
     creator_id: int
     post_count: int
+    member_count: int
     created_at: datetime
+
+
+class Membership(BaseModel):
+    topic_id: int
+    joined: bool
 
 
 class PostIn(BaseModel):

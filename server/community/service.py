@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.identity import User
-from models.social import Post, Topic
+from models.social import Post, Topic, TopicMember
 from server.admin.service import record_admin_action
 from server.clock import Clock
-from server.community.schemas import PostOut, TopicOut
+from server.community.schemas import Membership, PostOut, TopicOut
 from server.content.access import Viewer
 from server.content.schemas import AuthorOut
 from server.db import Reader, UnitOfWork
@@ -63,6 +63,7 @@ def topic_out(row: Any) -> TopicOut:
         description=row.description,
         creator_id=row.creator_id,
         post_count=row.post_count,
+        member_count=row.member_count,
         created_at=row.created_at,
     )
 
@@ -95,6 +96,7 @@ async def create_topic(
         description=description,
         creator_id=creator_id,
         post_count=0,
+        member_count=0,
         created_at=now,
     )
     uow.session.add(topic)
@@ -309,3 +311,37 @@ async def forget_posts(uow: UnitOfWork, *, user_id: int) -> int:
             .values(status="deleted", body="", title="")
         )
     return len(rows)
+
+
+async def join_topic(uow: UnitOfWork, *, user_id: int, topic_id: int, now: datetime) -> Membership:
+    """Join a topic (again is a no-op)."""
+    topic = await _topic(uow, topic_id)
+    try:
+        async with uow.session.begin_nested():
+            await uow.session.execute(
+                insert(TopicMember).values(topic_id=topic.id, user_id=user_id, created_at=now)
+            )
+    except IntegrityError:
+        return Membership(topic_id=topic.id, joined=True)
+    await _move_member_count(uow, topic.id, 1)
+    return Membership(topic_id=topic.id, joined=True)
+
+
+async def leave_topic(uow: UnitOfWork, *, user_id: int, topic_id: int) -> Membership:
+    """Leave a topic (a no-op when not a member)."""
+    topic = await _topic(uow, topic_id)
+    removed = await uow.session.execute(
+        delete(TopicMember).where(TopicMember.topic_id == topic.id, TopicMember.user_id == user_id)
+    )
+    if getattr(removed, "rowcount", 0):
+        await _move_member_count(uow, topic.id, -1)
+    return Membership(topic_id=topic.id, joined=False)
+
+
+async def _move_member_count(uow: UnitOfWork, topic_id: int, delta: int) -> None:
+    await uow.session.execute(
+        update(Topic)
+        .where(Topic.id == topic_id)
+        .values(member_count=Topic.member_count + delta)
+        .execution_options(synchronize_session=False)
+    )

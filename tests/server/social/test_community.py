@@ -137,3 +137,23 @@ async def test_posts_are_screened_reported_and_hidden_by_moderators(
     await call(api, "GET", f"/posts/{written['id']}", None, 404)
     await call(api, "POST", f"{path}/restore", moderator, 200, json={})
     await call(api, "GET", f"/posts/{written['id']}", None, 200)
+
+
+async def test_people_join_and_leave_topics(
+    api: TestClient, creator: Person, reader: Person
+) -> None:
+    first, second = await topic(api, creator, "first"), await topic(api, creator, "second")
+    for opened in (first, second, second):
+        joined = await call(api, "POST", f"/topics/{opened['id']}/join", reader, 200)
+        assert joined == {"topic_id": opened["id"], "joined": True}
+    assert (await call(api, "GET", f"/topics/{second['id']}", None, 200))["member_count"] == 1
+    page = await call(api, "GET", "/me/topics?limit=1", reader, 200)
+    rest = await call(api, "GET", f"/me/topics?cursor={page['next_cursor']}", reader, 200)
+    assert [t["id"] for t in page["items"] + rest["items"]] == [second["id"], first["id"]]
+    for _ in range(2):
+        await call(api, "DELETE", f"/topics/{second['id']}/join", reader, 200)
+    assert (await call(api, "GET", f"/topics/{second['id']}", None, 200))["member_count"] == 0
+    mine = await call(api, "GET", "/me/topics", reader, 200)
+    assert [t["id"] for t in mine["items"]] == [first["id"]]
+    await call(api, "POST", "/topics/999999/join", reader, 404)
+    await call(api, "GET", "/me/topics?cursor=eyJhdCI6MX0", reader, 400)
