@@ -51,6 +51,7 @@ async def test_embedded_messaging_search_and_presence(embedded, connect) -> None
     await ann_socket.client.disconnect()
     update = await next_of(bob_socket, "presence.updated")
     assert update["data"] == {"user_id": ann_id, "online": False, "at": update["data"]["at"]}
+    assert update["data"]["at"].endswith("Z")
     status, body = await rest(embedded, "GET", f"/users/{ann_id}/presence", bob["access_token"])
     assert body["online"] is False
 
