@@ -1,6 +1,6 @@
-"""Forgetting an erased account's social traces: its comments and posts become tombstones (the
-threads keep their shape, the text is gone), its likes and collections are deleted, and every
-count they were part of moves back in the same transaction.
+"""Forgetting an erased account's social traces: its comments and posts become tombstones
+(the threads keep their shape, the text is gone), its likes, collections and topic memberships
+are deleted, and every count they were part of moves back in the same transaction.
 
 Runs as the task FORGET_AUTHOR, queued by the account erasure; safe to run again: a second run
 finds nothing left to forget and changes no count.
@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from models.social import Comment, CommentLike, ContentLike, Favorite, FavoriteCollection, Post
-from server.community.service import forget_posts
+from server.community.service import forget_memberships, forget_posts
 from server.counters import apply_increments
 from server.db import UnitOfWork
 from server.runtime import Runtime
@@ -99,5 +99,6 @@ async def forget_author(runtime: Runtime, *, user_id: int) -> int:
             delete(FavoriteCollection).where(FavoriteCollection.user_id == user_id)
         )
         await forget_posts(uow, user_id=user_id)
+        await forget_memberships(uow, user_id=user_id)
         window = timedelta(days=runtime.settings.discover_hot_window_days)
         return await apply_increments(uow, increments, now=runtime.clock.now(), window=window)

@@ -345,3 +345,15 @@ async def _move_member_count(uow: UnitOfWork, topic_id: int, delta: int) -> None
         .values(member_count=Topic.member_count + delta)
         .execution_options(synchronize_session=False)
     )
+
+
+async def forget_memberships(uow: UnitOfWork, *, user_id: int) -> None:
+    """An erased account leaves every topic it joined."""
+    joined = list(
+        await uow.session.scalars(
+            select(TopicMember.topic_id).where(TopicMember.user_id == user_id)
+        )
+    )
+    for topic_id in joined:
+        await _move_member_count(uow, topic_id, -1)
+    await uow.session.execute(delete(TopicMember).where(TopicMember.user_id == user_id))
