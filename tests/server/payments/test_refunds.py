@@ -16,6 +16,7 @@ from models.orders import Order
 from models.payments import Refund
 from server.runtime import Runtime
 from tests.server.content.conftest import Person, call, person
+from tests.server.orders.conftest import checkout, product
 from tests.server.payments.conftest import (
     Fakes,
     alipay_form,
@@ -212,3 +213,24 @@ async def test_stripe_dashboard_refund_is_applied(
     assert (await deliver(api, "stripe", headers, body)).status == 200
     state = await snapshot(runtime, order["id"])
     assert state.order_status == "partially_refunded"
+
+
+async def test_paid_after_cancellation_with_the_stock_gone_is_given_back(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime
+) -> None:
+    book = await product(api, kind="physical", title="纸质书", price=600, credits=None, stock=1)
+    order = await checkout(api, buyer, [(book, 1)])
+    payment = await open_payment(api, buyer, order["id"], "alipay")
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)  # the timeout, say
+    rival = await person(api)
+    await checkout(api, rival, [(book, 1)])  # takes the last copy
+    headers, body = alipay_form(fakes.alipay.pay(payment["out_trade_no"]))
+    assert (await deliver(api, "alipay", headers, body)).status == 200
+    state = await snapshot(runtime, order["id"])
+    assert state.order_status == "cancelled" and state.payment_postings == 0
+    assert state.refunds == [("unclaimed", "pending", 600)]
+    async with runtime.db.read() as session:
+        refund_id = await session.scalar(select(Refund.id).where(Refund.order_id == order["id"]))
+    assert await run_refund_job(runtime, refund_id) == "succeeded"
+    assert (await snapshot(runtime, order["id"])).order_status == "cancelled"
+    assert len(fakes.alipay.refunds) == 1
