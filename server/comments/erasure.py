@@ -14,7 +14,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from models.social import Comment, CommentLike, ContentLike, Favorite, FavoriteCollection, Post
-from server.community.service import forget_memberships, forget_posts
+from server.community.members import forget_memberships
+from server.community.service import forget_posts
 from server.counters import apply_increments
 from server.db import UnitOfWork
 from server.runtime import Runtime

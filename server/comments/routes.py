@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.comments import queries, reports, service
+from server.comments import likes, queries, reports, service
 from server.comments.schemas import (
     CommentEdit,
     CommentIn,
@@ -242,7 +242,7 @@ async def like_comment(request: web.Request, params: CommentPath) -> LikeState:
     """Like a comment"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        return await service.like_comment(
+        return await likes.like_comment(
             uow, viewer=viewer_of(request), comment_id=params.id, now=runtime.clock.now()
         )
 
@@ -254,7 +254,7 @@ async def unlike_comment(request: web.Request, params: CommentPath) -> LikeState
     """Take back a like"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        return await service.unlike_comment(
+        return await likes.unlike_comment(
             uow, viewer=viewer_of(request), comment_id=params.id, now=runtime.clock.now()
         )
 

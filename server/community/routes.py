@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.community import queries, reports, service
+from server.community import members, queries, reports, service
 from server.community.schemas import (
     Flag,
     Membership,
@@ -87,7 +87,7 @@ async def join_topic(request: web.Request, params: TopicPath) -> Membership:
     """Join a topic"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        return await service.join_topic(
+        return await members.join_topic(
             uow, user_id=request[USER_ID], topic_id=params.id, now=runtime.clock.now()
         )
 
@@ -96,7 +96,7 @@ async def join_topic(request: web.Request, params: TopicPath) -> Membership:
 async def leave_topic(request: web.Request, params: TopicPath) -> Membership:
     """Leave a topic"""
     async with request.app[RUNTIME].db.unit_of_work() as uow:
-        return await service.leave_topic(uow, user_id=request[USER_ID], topic_id=params.id)
+        return await members.leave_topic(uow, user_id=request[USER_ID], topic_id=params.id)
 
 
 @routes.get("/api/v1/me/topics", query=PageQuery, response=Page[TopicOut], errors=frozenset({400}))

@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.identity import User
-from models.social import Post, Topic, TopicMember
+from models.social import Post, Topic
 from server.admin.service import record_admin_action
 from server.clock import Clock
-from server.community.schemas import Membership, PostOut, TopicOut
+from server.community.schemas import PostOut, TopicOut
 from server.content.access import Viewer
 from server.content.schemas import AuthorOut
 from server.db import Reader, UnitOfWork
@@ -108,7 +108,7 @@ async def create_topic(
     return topic_out(topic)
 
 
-async def _topic(uow: UnitOfWork, topic_id: int) -> Topic:
+async def load_topic(uow: UnitOfWork, topic_id: int) -> Topic:
     topic = await uow.session.get(Topic, topic_id)
     if topic is None:
         raise TopicNotFound()
@@ -164,7 +164,7 @@ async def create_post(
     now: datetime,
 ) -> PostOut:
     """Post in a topic (screened)."""
-    topic = await _topic(uow, topic_id)
+    topic = await load_topic(uow, topic_id)
     result = _screen({"title": title, "body": body}, policy)
     post = Post(
         topic_id=topic.id,
@@ -232,7 +232,7 @@ async def _can_steer(uow: UnitOfWork, *, viewer: Viewer, post: Post) -> bool:
     """The post's topic owner, moderators and admins steer a post."""
     if viewer.is_staff:
         return True
-    topic = await _topic(uow, post.topic_id)
+    topic = await load_topic(uow, post.topic_id)
     return topic.creator_id == viewer.user_id
 
 
@@ -311,49 +311,3 @@ async def forget_posts(uow: UnitOfWork, *, user_id: int) -> int:
             .values(status="deleted", body="", title="")
         )
     return len(rows)
-
-
-async def join_topic(uow: UnitOfWork, *, user_id: int, topic_id: int, now: datetime) -> Membership:
-    """Join a topic (again is a no-op)."""
-    topic = await _topic(uow, topic_id)
-    try:
-        async with uow.session.begin_nested():
-            await uow.session.execute(
-                insert(TopicMember).values(topic_id=topic.id, user_id=user_id, created_at=now)
-            )
-    except IntegrityError:
-        return Membership(topic_id=topic.id, joined=True)
-    await _move_member_count(uow, topic.id, 1)
-    return Membership(topic_id=topic.id, joined=True)
-
-
-async def leave_topic(uow: UnitOfWork, *, user_id: int, topic_id: int) -> Membership:
-    """Leave a topic (a no-op when not a member)."""
-    topic = await _topic(uow, topic_id)
-    removed = await uow.session.execute(
-        delete(TopicMember).where(TopicMember.topic_id == topic.id, TopicMember.user_id == user_id)
-    )
-    if getattr(removed, "rowcount", 0):
-        await _move_member_count(uow, topic.id, -1)
-    return Membership(topic_id=topic.id, joined=False)
-
-
-async def _move_member_count(uow: UnitOfWork, topic_id: int, delta: int) -> None:
-    await uow.session.execute(
-        update(Topic)
-        .where(Topic.id == topic_id)
-        .values(member_count=Topic.member_count + delta)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def forget_memberships(uow: UnitOfWork, *, user_id: int) -> None:
-    """An erased account leaves every topic it joined."""
-    joined = list(
-        await uow.session.scalars(
-            select(TopicMember.topic_id).where(TopicMember.user_id == user_id)
-        )
-    )
-    for topic_id in joined:
-        await _move_member_count(uow, topic_id, -1)
-    await uow.session.execute(delete(TopicMember).where(TopicMember.user_id == user_id))
