@@ -45,6 +45,7 @@ class Comment(IdMixin, Base):
         Index("ix_comments_root_id_id", "root_id", "id"),
         Index("ix_comments_parent_id", "parent_id"),
         Index("ix_comments_author_id_id", "author_id", "id"),
+        Index("ix_comments_status_id", "status", "id"),
         TABLE_OPTIONS,
     )
 

@@ -71,6 +71,7 @@ def _comments() -> None:
         ("ix_comments_root_id_id", ["root_id", "id"]),
         ("ix_comments_parent_id", ["parent_id"]),
         ("ix_comments_author_id_id", ["author_id", "id"]),
+        ("ix_comments_status_id", ["status", "id"]),
     ):
         op.create_index(name, "comments", columns, unique=False)
     op.create_table(

@@ -277,3 +277,34 @@ async def get_thread(
     rows, next_cursor = await replies(reader, root_id=root.id, limit=limit, cursor=cursor)
     shown = await present(reader, [root, *rows], viewer_id=viewer.user_id)
     return ThreadOut(root=shown[0], replies=shown[1:], next_cursor=next_cursor)
+
+
+def held_statement(*, status: str, after: int | None, limit: int) -> Any:
+    """The moderators' queue: comments in one status, oldest first (ix_comments_status_id)."""
+    query = select(*COLUMNS).where(Comment.status == status)
+    if after is not None:
+        query = query.where(Comment.id > after)
+    return query.order_by(Comment.id).limit(limit)
+
+
+async def held_comments(
+    reader: Reader, *, moderator: Viewer, status: str, limit: int, cursor: str | None
+) -> Page[CommentOut]:
+    """Comments screening held (`pending`) or moderators hid (`hidden`), oldest first, with
+    their text (moderators read it to decide)."""
+    position = decode_cursor(cursor)
+    after = None if position is None else _int(position, "id")
+    rows = list(
+        (await reader.execute(held_statement(status=status, after=after, limit=limit + 1))).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        item.model_copy(update={"body": row.body})
+        for item, row in zip(
+            await present(reader, rows, viewer_id=moderator.user_id), rows, strict=True
+        )
+    ]
+    return Page[CommentOut](
+        items=items, next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None
+    )

@@ -13,6 +13,7 @@ from server.comments.schemas import (
     CommentListQuery,
     CommentOut,
     CommentPath,
+    HeldQuery,
     LikeState,
     ModerationNote,
     TargetPath,
@@ -272,6 +273,26 @@ async def _moderate(request: web.Request, comment_id: int, action: str, note: st
             clock=runtime.clock,
         )
     return await _counted(runtime, change)
+
+
+@routes.get(
+    "/api/v1/moderation/comments",
+    query=HeldQuery,
+    response=Page[CommentOut],
+    roles=MODERATORS,
+    errors=frozenset({400}),
+    description="Held (`pending`) or hidden comments with their text, oldest first.",
+)
+async def held_comments(request: web.Request, query: HeldQuery) -> Page[CommentOut]:
+    """Comments awaiting a moderator (moderators)"""
+    async with request.app[RUNTIME].db.connection() as conn:
+        return await queries.held_comments(
+            conn,
+            moderator=viewer_of(request),
+            status=query.status,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
 
 
 @routes.post(

@@ -71,3 +71,9 @@ class LikeState(BaseModel):
 
 class ModerationNote(BaseModel):
     note: str | None = Field(None, max_length=500)
+
+
+class HeldQuery(PageQuery):
+    status: Literal["pending", "hidden"] = Field(
+        "pending", description="pending: held by screening; hidden: hidden by a moderator."
+    )

@@ -82,9 +82,13 @@ async def test_queue_mode_holds_flagged_comments_for_a_moderator(
             )
         ).one()
     assert tuple(flag) == ("comment", ["scam"])
+    queue = await call(api, "GET", "/moderation/comments", moderator, 200)
+    assert [(c["id"], c["body"]) for c in queue["items"]] == [(held["id"], SCAM)]
+    await call(api, "GET", "/moderation/comments", reader, 403)
     restored = await call(
         api, "POST", f"/moderation/comments/{held['id']}/restore", moderator, 200, json={}
     )
+    assert (await call(api, "GET", "/moderation/comments", moderator, 200))["items"] == []
     assert restored["status"] == "visible" and restored["body"] == SCAM
     assert await types_of(api, creator) == ["comment.created"]  # announced once let through
 

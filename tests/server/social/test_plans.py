@@ -85,6 +85,10 @@ async def test_comment_lists_walk_their_index_without_sorting(
     row = await plan_of(api, engine, replies, "comments")
     assert row["key"] == "ix_comments_root_id_id", row
     assert "filesort" not in (row["Extra"] or ""), row
+    held = comment_queries.held_statement(status="pending", after=position and 5, limit=21)
+    row = await plan_of(api, engine, held, "comments")
+    assert row["key"] == "ix_comments_status_id", row
+    assert "filesort" not in (row["Extra"] or ""), row
 
 
 @pytest.mark.parametrize("sort", ["new", "hot"])
