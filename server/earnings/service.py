@@ -10,7 +10,6 @@ creator's next earnings pay it back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -20,10 +19,10 @@ from sqlalchemy import select
 from models.base import utcnow
 from models.subscriptions import Earning
 from server.db import Reader, UnitOfWork
+from server.earnings.terms import terms
 from server.http.guards import Principal
 from server.ledger import service as ledger
 from server.notifications import service as notifications
-from server.settings import Settings
 
 CREATOR = "creator"
 PENDING = "earnings_pending"
@@ -74,40 +73,6 @@ async def creator_account(uow: UnitOfWork, *, creator_id: int, purpose: str, cur
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Terms:
-    """The split and settlement settings earnings are recorded with."""
-
-    fee_bps: int
-    settlement_days: int
-    tz: ZoneInfo
-
-    @classmethod
-    def of(cls, settings: Settings) -> Terms:
-        return cls(
-            fee_bps=settings.earnings_platform_fee_bps,
-            settlement_days=settings.earnings_settlement_days,
-            tz=ZoneInfo(settings.business_tz),
-        )
-
-
-_terms: Terms | None = None
-
-
-def configure(settings: Settings) -> None:
-    """Take the split and settlement terms from the process's settings (the composition root
-    calls this; a process that does not reads them from the environment on first use)."""
-    global _terms
-    _terms = Terms.of(settings)
-
-
-def terms() -> Terms:
-    if _terms is None:
-        configure(Settings())
-    assert _terms is not None
-    return _terms
-
-
 async def record_sale(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem) -> int | None:
     """Record the creator's share of a sold item (fee + net == amount) and post it to the
     ledger as pending earnings; idempotent per order item. None for platform items."""
@@ -116,7 +81,7 @@ async def record_sale(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem) -> i
     found = await uow.session.scalar(select(Earning.id).where(Earning.order_item_id == item.id))
     if found is not None:
         return int(found)
-    agreed = terms()
+    agreed = terms(uow.session)
     paid_at = order.paid_at or utcnow()
     fee, net = split(item.amount, agreed.fee_bps)
     earning = Earning(

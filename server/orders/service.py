@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from server.catalog.service import Line
 from server.coupons import service as coupons
 from server.coupons.service import CouponInvalid, Discount
 from server.db import UnitOfWork
+from server.earnings.terms import business_tz
 from server.orders import fulfilment, states
 from server.orders.errors import IllegalTransition, OrderNotFound, PaymentMismatch
 from server.orders.refunds import begin_refund, complete_refund, fail_refund
@@ -53,9 +55,9 @@ def expire_job_id(order_id: int) -> str:
     return f"orders.expire:{order_id}"
 
 
-def new_number(now: datetime) -> str:
-    """The public order number: the UTC date and 12 random digits."""
-    return f"{now:%Y%m%d}{secrets.randbelow(10**12):012d}"
+def new_number(now: datetime, tz: ZoneInfo) -> str:
+    """The public order number: the business day's date and 12 random digits."""
+    return f"{now.astimezone(tz):%Y%m%d}{secrets.randbelow(10**12):012d}"
 
 
 def discount_shares(lines: list[Line], discount: Discount | None) -> list[int]:
@@ -132,7 +134,7 @@ async def _place(
     subtotal = sum(line.amount for line in lines)
     off = discount.amount if discount else 0
     order = Order(
-        number=new_number(now),
+        number=new_number(now, business_tz(uow.session)),
         status=PENDING,
         currency=lines[0].currency,
         subtotal=subtotal,

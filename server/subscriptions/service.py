@@ -10,7 +10,6 @@ what the content access policy reads.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -21,8 +20,8 @@ from models.catalog import Product
 from models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionEvent
 from server.content import access
 from server.db import UnitOfWork
+from server.earnings.terms import business_tz, runtime_of
 from server.http.errors import Conflict, NotFound
-from server.settings import Settings
 from server.subscriptions.periods import period_end
 
 PERIOD_SOURCE = "subscription_period"
@@ -62,13 +61,6 @@ class IllegalChange(Conflict):
 def grace_source(sub: Subscription) -> str:
     """The source id of the grace entitlement after the subscription's latest period."""
     return f"{sub.id}:grace:{sub.periods}"
-
-
-@cache
-def business_tz(name: str | None = None) -> ZoneInfo:
-    """The business timezone: the one named, or the deployment's (read from the environment,
-    for callers such as order fulfilment that have no settings at hand)."""
-    return ZoneInfo(name or Settings().business_tz)
 
 
 def record(
@@ -216,9 +208,7 @@ async def extend(
     await grant_period(uow, sub, starts_at=starts_at)
 
 
-async def start_or_extend(
-    uow: UnitOfWork, *, order: PaidOrder, item: PaidItem, tz: str | None = None
-) -> int:
+async def start_or_extend(uow: UnitOfWork, *, order: PaidOrder, item: PaidItem) -> int:
     """A paid plan item: start the user's subscription (with the plan's trial when the user
     never trialled it) or extend the live one by a period; idempotent per order item. Returns
     the subscription id."""
@@ -226,8 +216,8 @@ async def start_or_extend(
     done = await referenced(uow, reference)
     if done is not None:
         return done
-    now = order.paid_at or datetime.now(ZoneInfo("UTC"))
-    zone = business_tz(tz)
+    now = order.paid_at or runtime_of(uow.session).clock.now()
+    zone = business_tz(uow.session)
     plan = await plan_of(uow, item.product_id)
     sub = await live_subscription(uow, user_id=order.user_id, product_id=plan.id)
     if sub is None:

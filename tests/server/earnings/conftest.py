@@ -15,7 +15,6 @@ from sqlalchemy import select
 from models.catalog import Product
 from models.creators import CreatorApplication
 from models.ledger import LedgerAccount
-from server.earnings import service as earnings
 from server.keys import RUNTIME
 from server.orders import service as orders
 from server.runtime import Runtime
@@ -58,9 +57,7 @@ def earnings_settings(database_url: str, settings: Settings, channels: Channels)
 
 @pytest.fixture
 async def api(make_client: AppClient, earnings_settings: Settings) -> TestClient:
-    client = await make_client(earnings_settings)
-    earnings.configure(earnings_settings)
-    return client
+    return await make_client(earnings_settings)
 
 
 @pytest.fixture
