@@ -7,7 +7,7 @@ from typing import Any
 
 from jobs.progress import report_progress
 from jobs.registry import runtime_of, schedule, task
-from server.accounts import exports
+from server.accounts import exports, forget
 from server.accounts import service as accounts_service
 
 SWEEP_BATCH = 500
@@ -22,13 +22,19 @@ async def erase(ctx: dict[str, Any], *, user_id: int) -> bool:
     """Erase a deleted account, or a deactivated one whose grace has passed; else nothing."""
     runtime = runtime_of(ctx)
     async with runtime.db.unit_of_work() as uow:
-        return await accounts_service.erase_account(
+        erased = await accounts_service.erase_account(
             uow,
             user_id=user_id,
             storage=runtime.storage,
+            pii=runtime.pii,
             grace=_grace(ctx),
             now=runtime.clock.now(),
         )
+    if erased:
+        await forget.forget_presence(
+            runtime.redis, key_prefix=runtime.settings.key_prefix, user_id=user_id
+        )
+    return erased
 
 
 @task("accounts.erase_due", timeout=1800)

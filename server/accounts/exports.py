@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.creators import DataExport
 from models.identity import User
-from server.accounts import queries
+from server.accounts import domains, queries
 from server.accounts.schemas import ExportOut
 from server.clock import Clock
 from server.creators import service as creators_service
@@ -153,6 +153,21 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("oauth.json", _section(queries.oauth_accounts_of)),
     ("creator_applications.json", creators_service.applications_for_export),
     ("devices.json", _section(queries.devices_of)),
+    ("orders.json", domains.orders_of),
+    ("credits.json", domains.credits_of),
+    ("subscriptions.json", domains.subscriptions_of),
+    ("reviews.json", domains.reviews_of),
+    ("invoices.json", domains.invoices_of),
+    ("comments.json", domains.comments_of),
+    ("posts.json", domains.posts_of),
+    ("likes.json", domains.likes_of),
+    ("favorites.json", domains.favorites_of),
+    ("blocks.json", domains.blocks_of),
+    ("messages.json", domains.messages_of),
+    ("notification_preferences.json", domains.preferences_of),
+    ("push_devices.json", domains.push_devices_of),
+    ("earnings.json", domains.earnings_of),
+    ("withdrawals.json", domains.withdrawals_of),
 )
 
 

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.creators import DataExport
 from models.identity import User
-from server.accounts import queries
+from server.accounts import forget, queries
 from server.auth import service as auth_service
 from server.auth.passwords import verify_password
 from server.comments import erasure as social_erasure
 from server.creators import service as creators_service
+from server.crypto import PiiCipher
 from server.db import Database, UnitOfWork
 from server.follows import service as follows_service
 from server.http.errors import Forbidden, ValidationFailed
@@ -122,7 +123,13 @@ async def delete(uow: UnitOfWork, *, user_id: int, now: datetime) -> list[int]:
 
 
 async def erase_account(
-    uow: UnitOfWork, *, user_id: int, storage: Storage, grace: timedelta, now: datetime
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    storage: Storage,
+    pii: PiiCipher,
+    grace: timedelta,
+    now: datetime,
 ) -> bool:
     """Erase the personal data of a deleted account, or of one deactivated longer than
     `grace`; False (nothing done) for any other account. Safe to run again."""
@@ -168,6 +175,8 @@ async def erase_account(
     )
     await queries.remove_owned_rows(uow.session, user_id=user_id)
     await creators_service.forget_identity(uow.session, user_id=user_id)
+    # Orders, ledger entries and earnings stay (legal retention) on the anonymised row.
+    await forget.forget_domains(uow.session, pii=pii, user_id=user_id, now=now)
     await uow.session.execute(delete_rows(DataExport).where(DataExport.user_id == user_id))
     await _delete_files(storage, user_id=user_id, keys=[*exports, _own_file_key(row.avatar_url)])
     return True

@@ -32,7 +32,7 @@ load_tasks()
 def advance(client: TestClient, *, days: float) -> None:
     """Move this app's clock forward (JWT lifetimes still follow the real clock)."""
     offset = timedelta(days=days)
-    client.app[RUNTIME].clock.now = lambda: datetime.now(UTC) + offset  # type: ignore[method-assign]
+    client.app[RUNTIME].clock.now = lambda: datetime.now(UTC) + offset
 
 
 async def run_task(client: TestClient, name: str, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.creators import CreatorApplication, DataExport
@@ -175,7 +175,7 @@ async def test_an_account_without_a_password_deactivates_without_one(
 ) -> None:
     signed_in = await register(api)
     async with engine.begin() as conn:
-        await conn.execute(User.__table__.update().values(password_hash=None))
+        await conn.execute(update(User).values(password_hash=None))
     response = await api.post(DEACTIVATE, json={}, headers=bearer(signed_in["access_token"]))
     assert response.status == 204
 
