@@ -18,6 +18,7 @@ from server.earnings import service as earnings
 from server.ledger import service as ledger
 from server.notifications import service as notifications
 from server.orders import states
+from server.subscriptions import refunds as subscription_refunds
 from server.subscriptions import service as subscriptions
 from server.wallet import service as wallet
 
@@ -119,7 +120,8 @@ async def take_back(
     uow: UnitOfWork, order: Order, item: OrderItem, *, amount: int, refund_ref: str, now: datetime
 ) -> None:
     """Undo `amount` of one item: the creator's share always; the item itself (entitlement,
-    credits) once it is refunded in full (credits: in proportion for a part)."""
+    credits, a plan's period and subscription) once it is refunded in full (credits: in
+    proportion for a part)."""
     if item.creator_id is not None:
         await earnings.claw_back(uow, order=order, item=item, amount=amount)
     whole = item.refunded_amount >= item.amount
@@ -138,6 +140,8 @@ async def take_back(
             )
     if whole:
         await access.revoke(uow.session, source=ORDER_ITEM, source_id=str(item.id), now=now)
+        if item.kind == "plan":
+            await subscription_refunds.end_refunded(uow, order_item_id=item.id, now=now)
 
 
 def _part(whole: int, refunded: int, amount: int) -> int:

@@ -175,7 +175,9 @@ async def _start(
     async with uow.session.begin_nested():
         uow.session.add(sub)
         await uow.session.flush()
-    record(uow, sub, "started", now=now, from_status=None, reference=reference, trial=trial)
+    record(
+        uow, sub, "started", now=now, from_status=None, reference=reference, trial=trial, period=1
+    )
     await grant_period(uow, sub, starts_at=now)
     return sub
 
@@ -203,7 +205,9 @@ async def extend(
     sub.grace_until = sub.next_retry_at = None
     sub.retry_count = 0
     sub.updated_at = now
-    record(uow, sub, "renewed", now=now, from_status=before, reference=reference)
+    record(
+        uow, sub, "renewed", now=now, from_status=before, reference=reference, period=sub.periods
+    )
     await uow.session.flush()
     await grant_period(uow, sub, starts_at=starts_at)
 
@@ -289,7 +293,13 @@ async def set_renewal(
 
 
 async def end(
-    uow: UnitOfWork, sub: Subscription, *, status: str, now: datetime, reason: str
+    uow: UnitOfWork,
+    sub: Subscription,
+    *,
+    status: str,
+    now: datetime,
+    reason: str,
+    reference: str | None = None,
 ) -> None:
     """Cancelled or expired: no longer live; a grace entitlement stops now."""
     before = sub.status
@@ -298,6 +308,6 @@ async def end(
     sub.ended_at = now
     sub.next_retry_at = None
     sub.updated_at = now
-    record(uow, sub, status, now=now, from_status=before, reason=reason)
+    record(uow, sub, status, now=now, from_status=before, reference=reference, reason=reason)
     await uow.session.flush()
     await access.revoke(uow.session, source=PERIOD_SOURCE, source_id=grace_source(sub), now=now)
