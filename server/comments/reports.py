@@ -6,7 +6,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.social import Comment
-from server.moderation.service import OwnTarget, TargetNotFound, register_target
+from server.comments import service
+from server.db import UnitOfWork
+from server.moderation.service import (
+    OwnTarget,
+    TargetNotFound,
+    Upheld,
+    Uphold,
+    register_target,
+)
+from server.reactions.counting import count
+from server.runtime import Runtime
 
 
 async def check_comment(session: AsyncSession, target_id: int, reporter_id: int) -> None:
@@ -22,6 +32,32 @@ async def check_comment(session: AsyncSession, target_id: int, reporter_id: int)
         raise OwnTarget()
 
 
+async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
+    """An upheld report hides the comment (a shown or held one); its item's count follows."""
+    row = (
+        await uow.session.execute(
+            select(Comment.author_id, Comment.status).where(Comment.id == uphold.target_id)
+        )
+    ).one_or_none()
+    if row is None or row.status in ("hidden", "deleted"):
+        return Upheld(removed=False)
+    change = await service.moderate_comment(
+        uow,
+        moderator=uphold.moderator,
+        comment_id=uphold.target_id,
+        action="hide",
+        note=uphold.note,
+        ip=uphold.ip,
+        clock=uphold.clock,
+    )
+
+    async def recount(runtime: Runtime) -> None:
+        if change.counter is not None:
+            await count(runtime, "comments", {change.counter[0]: change.counter[1]})
+
+    return Upheld(removed=True, author_id=row.author_id, after_commit=recount)
+
+
 def register() -> None:
-    """Let reports name comments (idempotent)."""
-    register_target("comment", check_comment)
+    """Let reports name comments, and upheld ones hide them (idempotent)."""
+    register_target("comment", check_comment, uphold_comment)

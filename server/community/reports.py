@@ -8,8 +8,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.social import Post
+from server.community import service
+from server.db import UnitOfWork
 from server.http.guards import Principal
-from server.moderation.service import OwnTarget, TargetNotFound, register_target
+from server.moderation.service import (
+    OwnTarget,
+    TargetNotFound,
+    Upheld,
+    Uphold,
+    register_target,
+)
 from server.runtime import Runtime
 
 
@@ -24,9 +32,30 @@ async def check_post(session: AsyncSession, target_id: int, reporter_id: int) ->
         raise OwnTarget()
 
 
+async def uphold_post(uow: UnitOfWork, uphold: Uphold) -> Upheld:
+    """An upheld report hides the post (a shown or held one)."""
+    row = (
+        await uow.session.execute(
+            select(Post.author_id, Post.status).where(Post.id == uphold.target_id)
+        )
+    ).one_or_none()
+    if row is None or row.status in ("hidden", "deleted"):
+        return Upheld(removed=False)
+    await service.moderate_post(
+        uow,
+        moderator=uphold.moderator,
+        post_id=uphold.target_id,
+        action="hide",
+        note=uphold.note,
+        ip=uphold.ip,
+        clock=uphold.clock,
+    )
+    return Upheld(removed=True, author_id=row.author_id)
+
+
 def register() -> None:
-    """Let reports name posts (idempotent)."""
-    register_target("post", check_post)
+    """Let reports name posts, and upheld ones hide them (idempotent)."""
+    register_target("post", check_post, uphold_post)
 
 
 def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awaitable[bool]]:

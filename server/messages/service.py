@@ -277,4 +277,30 @@ async def _check_report(session: AsyncSession, target_id: int, reporter_id: int)
         raise moderation.OwnTarget()
 
 
-moderation.register_target("message", _check_report)
+async def _uphold_report(uow: UnitOfWork, uphold: moderation.Uphold) -> moderation.Upheld:
+    """An upheld report withdraws the message for everyone, as a recall does (the sender may
+    no longer recall it themselves); again is a no-op."""
+    session = uow.session
+    message = await session.get(Message, uphold.target_id, with_for_update=True)
+    if message is None or message.recalled_at is not None:
+        return moderation.Upheld(removed=False)
+    message.recalled_at, message.body, message.attachments = uphold.clock.now(), "", []
+    await session.execute(delete(MessageToken).where(MessageToken.message_id == message.id))
+    await session.execute(
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == message.conversation_id,
+            ConversationMember.user_id != message.sender_id,
+            ConversationMember.last_read_message_id < message.id,
+            ConversationMember.unread_count > 0,
+        )
+        .values(unread_count=ConversationMember.unread_count - 1)
+    )
+    await session.flush()
+    members = await queries.member_ids(session, conversation_id=message.conversation_id)
+    data = {"conversation_id": message.conversation_id, "message_id": message.id}
+    uow.outbox.publish(MESSAGE_RECALLED, data, user_ids=members)
+    return moderation.Upheld(removed=True)
+
+
+moderation.register_target("message", _check_report, _uphold_report)

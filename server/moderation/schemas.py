@@ -52,7 +52,10 @@ class Resolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["dismiss", "uphold"] = Field(
-        description="dismiss: nothing wrong; uphold: the report is right (content is archived)."
+        description=(
+            "dismiss: nothing wrong; uphold: the report is right (content is archived, a "
+            "comment or post hidden, a message withdrawn for everyone, a review removed)."
+        )
     )
     note: str | None = Field(None, max_length=500, description="Why; sent to the author on uphold.")
 

@@ -1,14 +1,17 @@
 """Reports and their resolution, and the automatic flags moderators read.
 
-A report names a target (content, comment, message, user, post). Each target type has a check
-that the target exists and may be reported by this person; content and users are checked here,
-and the domains that own comments, messages and posts add theirs with `register_target`. Until
-a type has a check, reports against it are refused (422 `moderation.unsupported_target`).
+A report names a target (content, comment, message, user, post, review). Each target type has a
+check that the target exists and may be reported by this person, and may have an uphold action
+(what an upheld report does to it: content is archived, a comment or post hidden, a message
+withdrawn for everyone, a review removed); content and users are handled here, and the domains
+that own comments, messages, posts and reviews add theirs with `register_target`. Until a type
+has a check, reports against it are refused (422 `moderation.unsupported_target`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,9 +32,37 @@ from server.http.errors import Conflict, NotFound, ValidationFailed
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.moderation.schemas import FlagOut, ReportIn, ReportOut
 from server.notifications import service as notifications
+from server.runtime import Runtime
 
 # (session, target id, reporter id) -> None, or raise TargetNotFound / OwnTarget.
 TargetCheck = Callable[[AsyncSession, int, int], Awaitable[None]]
+# Work to do once the resolution is committed (counters kept outside the transaction).
+AfterCommit = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Uphold:
+    """An upheld report's target, and who upheld it why."""
+
+    target_id: int
+    moderator: Viewer
+    note: str | None
+    ip: str | None
+    clock: Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Upheld:
+    """What upholding did: `removed` False when the target was already gone or withdrawn;
+    `author_id` is told (unless None); `after_commit` runs once the resolution is committed."""
+
+    removed: bool
+    author_id: int | None = None
+    after_commit: AfterCommit | None = None
+
+
+# (unit of work, the uphold) -> what it did. Takes the target away from readers, idempotently.
+UpholdAction = Callable[[UnitOfWork, Uphold], Awaitable[Upheld]]
 
 
 class TargetNotFound(NotFound):
@@ -80,11 +111,17 @@ async def _check_user(session: AsyncSession, target_id: int, reporter_id: int) -
 
 
 _TARGETS: dict[str, TargetCheck] = {"content": _check_content, "user": _check_user}
+_UPHOLDS: dict[str, UpholdAction] = {}
 
 
-def register_target(target_type: str, check: TargetCheck) -> None:
-    """Let reports name `target_type`, checked by `check` (for the domains that own them)."""
+def register_target(
+    target_type: str, check: TargetCheck, uphold: UpholdAction | None = None
+) -> None:
+    """Let reports name `target_type`, checked by `check`; `uphold` is what an upheld report
+    does to the target (for the domains that own them)."""
     _TARGETS[target_type] = check
+    if uphold is not None:
+        _UPHOLDS[target_type] = uphold
 
 
 def _report_out(report: ModerationReport) -> ReportOut:
@@ -211,6 +248,26 @@ async def _uphold_content(
     return True
 
 
+async def _uphold_target(
+    uow: UnitOfWork, report: ModerationReport, uphold: Uphold, after: list[AfterCommit] | None
+) -> bool:
+    """Run the target type's uphold action and tell the author; whether it removed anything."""
+    upheld = await _UPHOLDS[report.target_type](uow, uphold)
+    if upheld.removed and upheld.author_id is not None:
+        await notifications.notify(
+            uow,
+            user_id=upheld.author_id,
+            type="content.removed",
+            title=f"Your {report.target_type} was removed after a report",
+            body=uphold.note or "A moderator found that it breaks the rules.",
+            data={"target_type": report.target_type, "target_id": report.target_id},
+            actor_id=uphold.moderator.user_id,
+        )
+    if upheld.after_commit is not None and after is not None:
+        after.append(upheld.after_commit)
+    return upheld.removed
+
+
 async def resolve_report(
     uow: UnitOfWork,
     *,
@@ -220,9 +277,12 @@ async def resolve_report(
     note: str | None,
     ip: str | None,
     clock: Clock,
+    after_commit: list[AfterCommit] | None = None,
 ) -> ReportOut:
-    """Dismiss a report, or uphold it: reported content is archived and its author told, and
-    every other open report on the same target is resolved with it. Audited either way."""
+    """Dismiss a report, or uphold it: the target's uphold action takes it from readers (content
+    is archived, a comment or post hidden, a message withdrawn, a review removed) and its author
+    is told, and every other open report on the same target is resolved with it. Audited either
+    way. What must follow the commit is added to `after_commit`."""
     assert moderator.user_id is not None
     session = uow.session
     now = clock.now()
@@ -259,6 +319,9 @@ async def resolve_report(
             detail["archived"] = await _uphold_content(
                 uow, moderator=moderator, content_id=report.target_id, note=note, now=now
             )
+        elif report.target_type in _UPHOLDS:
+            uphold = Uphold(report.target_id, moderator, note, ip, clock)
+            detail["removed"] = await _uphold_target(uow, report, uphold, after_commit)
         others = await session.execute(
             update(ModerationReport)
             .where(

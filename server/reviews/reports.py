@@ -6,7 +6,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import Review
-from server.moderation.service import OwnTarget, TargetNotFound, register_target
+from server.catalog.products import Actor
+from server.db import UnitOfWork
+from server.moderation.service import (
+    OwnTarget,
+    TargetNotFound,
+    Upheld,
+    Uphold,
+    register_target,
+)
+from server.reviews import service
 
 
 async def check_review(session: AsyncSession, target_id: int, reporter_id: int) -> None:
@@ -18,6 +27,17 @@ async def check_review(session: AsyncSession, target_id: int, reporter_id: int) 
         raise OwnTarget()
 
 
+async def uphold_review(uow: UnitOfWork, uphold: Uphold) -> Upheld:
+    """An upheld report deletes the review (the product's rating follows), as an admin would."""
+    author = await uow.session.scalar(select(Review.user_id).where(Review.id == uphold.target_id))
+    if author is None:
+        return Upheld(removed=False)
+    assert uphold.moderator.user_id is not None
+    moderator = Actor(user_id=uphold.moderator.user_id, is_admin=True, is_creator=False)
+    await service.delete_review(uow.session, actor=moderator, review_id=uphold.target_id)
+    return Upheld(removed=True, author_id=author)
+
+
 def register() -> None:
-    """Let reports name reviews (idempotent)."""
-    register_target("review", check_review)
+    """Let reports name reviews, and upheld ones delete them (idempotent)."""
+    register_target("review", check_review, uphold_review)
