@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.creators import DataExport
 from models.identity import User
+from models.subscriptions import Withdrawal
 from server.accounts import forget, queries
 from server.auth import service as auth_service
 from server.auth.passwords import verify_password
@@ -212,12 +213,22 @@ async def _delete_files(storage: Storage, *, user_id: int, keys: list[str | None
 async def due_for_erasure(
     session: AsyncSession, *, grace: timedelta, now: datetime, limit: int
 ) -> list[int]:
-    """Accounts the sweep should erase: deactivated past the grace, or deleted but not erased."""
+    """Accounts the sweep should erase: deactivated past the grace, deleted but not erased, or
+    erased while a withdrawal was on its way (it has finished since and still names the payee)."""
+    paid_out = (
+        select(Withdrawal.id)
+        .where(
+            Withdrawal.creator_id == User.id,
+            Withdrawal.status.not_in(forget.PENDING_WITHDRAWALS),
+            Withdrawal.payee_name_enc.is_not(None),
+        )
+        .exists()
+    )
     query = select(User.id).where(
         or_(
             (User.status == "deactivated") & (User.deactivated_at <= now - grace),
             (User.status == "deleted")
-            & or_(User.nickname != DELETED_NICKNAME, User.email.is_not(None)),
+            & or_(User.nickname != DELETED_NICKNAME, User.email.is_not(None), paid_out),
         )
     )
     return list((await session.scalars(query.order_by(User.id).limit(limit))).all())

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.catalog import Cart, CartItem, InvoiceRequest, Product, Review
@@ -381,3 +381,15 @@ async def test_erasure_removes_the_personal_data_of_the_new_domains_and_keeps_th
     before = await snapshot(engine)
     assert await run_task(api, "accounts.erase", user_id=me) is True
     assert await snapshot(engine) == before
+
+    # The payout still on its way kept its payee; once it is paid, the daily sweep wipes it.
+    assert await run_task(api, "accounts.erase_due") == 0
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Withdrawal).where(Withdrawal.id == pending.id).values(status="paid")
+        )
+    assert await run_task(api, "accounts.erase_due") == 1
+    [late] = await rows(engine, Withdrawal, Withdrawal.id == pending.id)
+    assert late.payee_name_enc is None
+    assert runtime.pii.decrypt(late.payee_account_enc, context=PAYEE_ACCOUNT_CONTEXT) == ""
+    assert await run_task(api, "accounts.erase_due") == 0
