@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import Cart, CartItem, InvoiceRequest
-from models.messages import Message, MessageToken, UserBlock
+from models.messages import HiddenMessage, Message, MessageToken, UserBlock
 from models.push import NotificationPreference, PushDelivery, PushDevice
 from models.subscriptions import LIVE_STATUSES, Subscription, Withdrawal
 from server.accounts.domains import (
@@ -64,7 +64,9 @@ async def forget_domains(
 
 
 async def _tombstone_messages(session: AsyncSession, *, user_id: int, now: datetime) -> None:
-    """The messages the user sent keep their place in the conversations, without their body."""
+    """The messages the user sent keep their place in the conversations, without their body;
+    the ones the user deleted for themselves are nobody's business any more."""
+    await session.execute(delete(HiddenMessage).where(HiddenMessage.user_id == user_id))
     sent = select(Message.id).where(Message.sender_id == user_id)
     await session.execute(delete(MessageToken).where(MessageToken.message_id.in_(sent)))
     await session.execute(

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.catalog import Cart, CartItem, InvoiceRequest, Product, Review
 from models.content import Content
 from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
-from models.messages import Conversation, ConversationMember, Message, MessageToken, UserBlock
+from models.messages import (
+    Conversation,
+    ConversationMember,
+    HiddenMessage,
+    Message,
+    MessageToken,
+    UserBlock,
+)
 from models.orders import Order, OrderItem
 from models.push import NotificationPreference, PushDelivery, PushDevice
 from models.social import (
@@ -201,6 +208,7 @@ async def shop(api: TestClient) -> Shop:
                 ConversationMember(conversation_id=conversation.id, user_id=user_id),
                 ConversationMember(conversation_id=conversation.id, user_id=other_id),
                 MessageToken(token="secret", message_id=mine.id),
+                HiddenMessage(user_id=user_id, message_id=theirs.id),
                 NotificationPreference(
                     user_id=user_id, type="comment.reply", in_app=True, push=False, email=False
                 ),
@@ -372,7 +380,7 @@ async def test_erasure_removes_the_personal_data_of_the_new_domains_and_keeps_th
     assert messages[ann.theirs].body == "bob's private reply"
     assert messages[ann.theirs].recalled_at is None
     assert await total(engine, ConversationMember) == 2
-    assert await total(engine, MessageToken) == 0
+    assert await total(engine, MessageToken) == 0 and await total(engine, HiddenMessage) == 0
     if redis is not None:
         assert not await redis.exists(keys.user(me), keys.seen(me))
         assert not await redis.hexists(keys.instance("i1"), str(me))
