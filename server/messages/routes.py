@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from server.http.pagination import Page, PageQuery
@@ -21,6 +23,7 @@ from server.messages.schemas import (
     ReadOut,
     UnreadOut,
 )
+from server.presence import service as presence
 
 routes = RouteTable("messages", "Private conversations: messages, receipts, recall and search.")
 
@@ -114,6 +117,7 @@ async def send_message(
             body=body,
             settings=runtime.settings,
             now=runtime.clock.now(),
+            online=partial(presence.online_ids, runtime),
         )
     return message
 

@@ -21,7 +21,7 @@ from models.messages import Conversation, ConversationMember, HiddenMessage, Mes
 from server.blocks import service as blocks
 from server.db import UnitOfWork
 from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from server.messages import queries
+from server.messages import push, queries
 from server.messages.conversations import MessagingRefused, may_message
 from server.messages.queries import ConversationNotFound, message_out
 from server.messages.schemas import MessageOut, MessageSend
@@ -65,16 +65,21 @@ def _clean_body(body: MessageSend, settings: Settings) -> str:
     return text
 
 
-async def _check_attachments(session: AsyncSession, *, sender_id: int, ids: list[int]) -> None:
+async def _check_attachments(session: AsyncSession, *, sender_id: int, ids: list[int]) -> list[str]:
+    """The attachments' kinds (image, audio, video), in order, if all are the sender's."""
     if not ids:
-        return
-    owned = await session.scalars(
-        select(Media.id).where(
-            Media.id.in_(ids), Media.owner_id == sender_id, Media.status == "ready"
+        return []
+    owned = {
+        row.id: row.kind
+        for row in await session.execute(
+            select(Media.id, Media.kind).where(
+                Media.id.in_(ids), Media.owner_id == sender_id, Media.status == "ready"
+            )
         )
-    )
+    }
     if set(owned) != set(ids):
         raise ValidationFailed(fields={"attachments": "Only your own ready uploads."})
+    return [owned[media_id] for media_id in ids]
 
 
 async def _existing(
@@ -102,8 +107,11 @@ async def send_message(
     body: MessageSend,
     settings: Settings,
     now: datetime,
+    online: push.OnlineReader | None = None,
 ) -> tuple[MessageOut, bool]:
-    """Send (a retry with the same client_message_id returns the first); and whether new."""
+    """Send (a retry with the same client_message_id returns the first); and whether new.
+
+    Members that `online` does not name (and are not blocked either way) get a push."""
     session = uow.session
     members = await queries.require_member(
         session, conversation_id=conversation_id, user_id=sender_id
@@ -117,17 +125,26 @@ async def send_message(
     if found is not None:
         return found, False
     text = _clean_body(body, settings)
+    others = [m for m in members if m != sender_id]
+    # Read before the lock below, so it is not held during the round trip.
+    offline = await push.offline_of(online, others)
     # Sends to one conversation queue here: each would otherwise hold a shared lock on the
     # conversation (the new message's foreign key) and wait for the other's exclusive one.
-    await session.execute(
-        select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
-    )
-    others = [m for m in members if m != sender_id]
+    conversation = (
+        await session.execute(
+            select(Conversation.kind, Conversation.title)
+            .where(Conversation.id == conversation_id)
+            .with_for_update()
+        )
+    ).one()
+    blocked: set[int] = set()
     if len(others) == 1:
         await may_message(session, sender_id=sender_id, recipient_id=others[0])
-    elif await blocks.blocked_ids(session, user_id=sender_id, others=others) == set(others):
-        raise MessagingRefused()
-    await _check_attachments(session, sender_id=sender_id, ids=body.attachments)
+    else:
+        blocked = await blocks.blocked_ids(session, user_id=sender_id, others=others)
+        if blocked == set(others):
+            raise MessagingRefused()
+    kinds = await _check_attachments(session, sender_id=sender_id, ids=body.attachments)
     policy = screening.policy_of(settings)
     result = screening.screen({"body": text}, policy.word_list)
     if not result.ok and policy.mode == "block":
@@ -184,6 +201,15 @@ async def send_message(
     )
     out = message_out(message)
     uow.outbox.publish(MESSAGE_CREATED, out.model_dump(mode="json"), user_ids=members)
+    await push.notify_offline(
+        uow,
+        recipients=[m for m in offline if m not in blocked],
+        sender_id=sender_id,
+        conversation_id=conversation_id,
+        message_id=message.id,
+        group_title=(conversation.title or "") if conversation.kind == "group" else None,
+        body=push.preview(text, kinds, screened=not result.ok),
+    )
     return out, True
 
 

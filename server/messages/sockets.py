@@ -8,6 +8,7 @@ straight to the conversation's room as an ephemeral event (nothing stored).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from server.http.guards import Principal
 from server.messages import queries, receipts, service
 from server.messages.schemas import SocketMessageSend, SocketReadIn, TypingIn
 from server.outbox import Event
+from server.presence import service as presence
 from server.runtime import Runtime
 
 TYPING = "conversation.typing"
@@ -65,6 +67,7 @@ def client_events(runtime: Callable[[], Runtime]) -> dict[str, ClientHandler]:
                 body=request,
                 settings=current.settings,
                 now=current.clock.now(),
+                online=partial(presence.online_ids, current),
             )
         return message.model_dump(mode="json")
 

@@ -78,6 +78,24 @@ return 1
 )
 # The same check for a reader (ARGV[2] names no instance).
 ONLINE_SCRIPT = _LIVE_ELSEWHERE + "\nif live_elsewhere() then return 1 end\nreturn 0\n"
+# Many users at once. KEYS: instances zset, then each user's set. ARGV: now ms, ttl ms.
+# Returns 1 or 0 per user, in KEYS order; each instance's heartbeat is read once.
+ONLINE_MANY_SCRIPT = """
+local cutoff = tonumber(ARGV[1]) - tonumber(ARGV[2])
+local beats, out = {}, {}
+for i = 2, #KEYS do
+  local on = 0
+  for _, iid in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    if beats[iid] == nil then
+      local beat = redis.call('ZSCORE', KEYS[1], iid)
+      beats[iid] = beat and tonumber(beat) or -1
+    end
+    if beats[iid] > cutoff then on = 1 break end
+  end
+  out[#out + 1] = on
+end
+return out
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +321,26 @@ async def is_online(runtime: Runtime, user_id: int) -> bool:
         args=[user_id, "", _ms(), ttl_ms],
     )
     return bool(found)
+
+
+async def online_ids(runtime: Runtime, user_ids: list[int]) -> set[int]:
+    """Which of these users are online, in one Redis round trip whatever their number (raises
+    when Redis cannot be read: the caller decides what unknown presence means)."""
+    ids = list(dict.fromkeys(user_ids))
+    redis = runtime.redis
+    keys = Keys(runtime.settings.key_prefix)
+    if not ids:
+        return set()
+    if redis is None:
+        tracker = _LOCAL.get(keys.prefix)
+        counts = tracker._counts if tracker is not None else {}
+        return {user_id for user_id in ids if counts.get(user_id, 0) > 0}
+    ttl_ms = int(runtime.settings.presence_ttl_seconds * 1000)
+    script = redis.register_script(ONLINE_MANY_SCRIPT)
+    found = await script(
+        keys=[keys.instances, *(keys.user(user_id) for user_id in ids)], args=[_ms(), ttl_ms]
+    )
+    return {user_id for user_id, on in zip(ids, found, strict=True) if int(on)}
 
 
 async def last_seen(runtime: Runtime, user_id: int) -> str | None:
