@@ -83,19 +83,23 @@ class SubscriptionEvent(IdMixin, Base):
 
 
 class Earning(IdMixin, Base):
-    """A creator's share of one sold order item: pending until `available_at`, then available;
-    `clawed_back` is what refunds took back from it."""
+    """A creator's share of one sold order item (or of one subscription period charged to the
+    wallet, named by `reference`): pending until `available_at`, then available; `clawed_back`
+    is what refunds took back from it."""
 
     __tablename__ = "earnings"
     __table_args__ = (
         UniqueConstraint("order_item_id"),
+        UniqueConstraint("reference"),
         Index("ix_earnings_creator_id_id", "creator_id", "id"),
         Index("ix_earnings_status_available_at", "status", "available_at"),
         TABLE_OPTIONS,
     )
 
-    order_item_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    order_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    # The sold order item; NULL for a wallet renewal, which `reference` names instead.
+    order_item_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
     creator_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
     gross: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fee: Mapped[int] = mapped_column(BigInteger, nullable=False)

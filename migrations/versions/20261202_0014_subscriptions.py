@@ -108,8 +108,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "earnings",
-        sa.Column("order_item_id", BIG_ID, nullable=False),
-        sa.Column("order_id", BIG_ID, nullable=False),
+        sa.Column("order_item_id", BIG_ID, nullable=True),
+        sa.Column("order_id", BIG_ID, nullable=True),
+        sa.Column("reference", sa.String(length=64), nullable=True),
         sa.Column("creator_id", BIG_ID, nullable=False),
         sa.Column("gross", sa.BigInteger(), nullable=False),
         sa.Column("fee", sa.BigInteger(), nullable=False),
@@ -125,6 +126,7 @@ def upgrade() -> None:
         _users_fk("earnings", "creator_id"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_earnings")),
         sa.UniqueConstraint("order_item_id", name=op.f("uq_earnings_order_item_id")),
+        sa.UniqueConstraint("reference", name=op.f("uq_earnings_reference")),
         **OPTIONS,
     )
     op.create_index("ix_earnings_creator_id_id", "earnings", ["creator_id", "id"])

@@ -25,8 +25,8 @@ class EarningOut(BaseModel):
     """The creator's share of one sold order item."""
 
     id: int
-    order_id: int
-    order_item_id: int
+    order_id: int | None
+    order_item_id: int | None
     gross: int
     fee: int
     net: int

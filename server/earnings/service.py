@@ -11,7 +11,7 @@ creator's next earnings pay it back).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -81,55 +81,98 @@ async def record_sale(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem) -> i
     found = await uow.session.scalar(select(Earning.id).where(Earning.order_item_id == item.id))
     if found is not None:
         return int(found)
-    agreed = terms(uow.session)
-    paid_at = order.paid_at or utcnow()
-    fee, net = split(item.amount, agreed.fee_bps)
-    earning = Earning(
-        order_item_id=item.id,
-        order_id=order.id,
+    earning = _earning(
+        uow,
         creator_id=item.creator_id,
         gross=item.amount,
+        currency=order.currency,
+        at=order.paid_at or utcnow(),
+        order_item_id=item.id,
+        order_id=order.id,
+    )
+    return await _book(uow, earning, title=item.title, reference=f"order_item:{item.id}")
+
+
+async def record_renewal(
+    uow: UnitOfWork,
+    *,
+    creator_id: int | None,
+    amount: int,
+    currency: str,
+    reference: str,
+    title: str,
+    at: datetime,
+) -> int | None:
+    """Record the creator's share of a subscription period charged to the wallet (`amount` is
+    the plan's price in fen), split and posted like a sale; idempotent per `reference` (the
+    renewal's). None for platform plans."""
+    if creator_id is None or amount <= 0:
+        return None
+    found = await uow.session.scalar(select(Earning.id).where(Earning.reference == reference))
+    if found is not None:
+        return int(found)
+    earning = _earning(
+        uow, creator_id=creator_id, gross=amount, currency=currency, at=at, reference=reference
+    )
+    return await _book(uow, earning, title=title, reference=reference)
+
+
+def _earning(
+    uow: UnitOfWork, *, creator_id: int, gross: int, currency: str, at: datetime, **source: Any
+) -> Earning:
+    """A pending earning on the process's terms; `source` names what was sold."""
+    agreed = terms(uow.session)
+    fee, net = split(gross, agreed.fee_bps)
+    return Earning(
+        creator_id=creator_id,
+        gross=gross,
         fee=fee,
         net=net,
-        currency=order.currency,
+        currency=currency,
         status="pending",
-        available_at=available_from(paid_at, days=agreed.settlement_days, tz=agreed.tz),
-        created_at=paid_at,
+        available_at=available_from(at, days=agreed.settlement_days, tz=agreed.tz),
+        created_at=at,
+        **source,
     )
+
+
+async def _book(uow: UnitOfWork, earning: Earning, *, title: str, reference: str) -> int:
+    """Store the earning, post platform cash -> creator pending + platform revenue, and tell
+    the creator."""
     uow.session.add(earning)
     await uow.session.flush()
-    cash = await ledger.platform_account(uow.session, purpose="cash", currency=order.currency)
-    revenue = await ledger.platform_account(uow.session, purpose="revenue", currency=order.currency)
-    pending = await creator_account(
-        uow, creator_id=item.creator_id, purpose=PENDING, currency=order.currency
-    )
+    currency, creator_id = earning.currency, earning.creator_id
+    cash = await ledger.platform_account(uow.session, purpose="cash", currency=currency)
+    revenue = await ledger.platform_account(uow.session, purpose="revenue", currency=currency)
+    pending = await creator_account(uow, creator_id=creator_id, purpose=PENDING, currency=currency)
     await ledger.post(
         uow.session,
         kind=SALE,
-        reference=f"order_item:{item.id}",
-        legs=[(cash, -item.amount), (pending, net), (revenue, fee)],
-        user_id=item.creator_id,
-        memo=item.title[:200],
+        reference=reference,
+        legs=[(cash, -earning.gross), (pending, earning.net), (revenue, earning.fee)],
+        user_id=creator_id,
+        memo=title[:200],
     )
     data = {
         "earning_id": earning.id,
-        "order_id": order.id,
-        "order_item_id": item.id,
-        "title": item.title,
-        "gross": item.amount,
-        "fee": fee,
-        "net": net,
-        "currency": order.currency,
+        "order_id": earning.order_id,
+        "order_item_id": earning.order_item_id,
+        "reference": earning.reference,
+        "title": title,
+        "gross": earning.gross,
+        "fee": earning.fee,
+        "net": earning.net,
+        "currency": currency,
         "available_at": earning.available_at.isoformat().replace("+00:00", "Z"),
     }
-    uow.outbox.publish("sale.created", data, user_id=item.creator_id)
-    uow.outbox.publish("sale.created", data, room=f"dashboard:creator:{item.creator_id}")
+    uow.outbox.publish("sale.created", data, user_id=creator_id)
+    uow.outbox.publish("sale.created", data, room=f"dashboard:creator:{creator_id}")
     await notifications.notify(
         uow,
-        user_id=item.creator_id,
+        user_id=creator_id,
         type="earnings.sale",
         title="新的销售",
-        body=f"{item.title}：收入 {net / 100:.2f} 元",
+        body=f"{title}：收入 {earning.net / 100:.2f} 元",
         data=data,
     )
     return earning.id

@@ -22,6 +22,7 @@ from models.subscriptions import Subscription
 from server.catalog.errors import ProductUnavailable
 from server.content import access
 from server.db import Reader, UnitOfWork
+from server.earnings import service as earnings
 from server.notifications import service as notifications
 from server.orders import service as orders
 from server.settings import Settings
@@ -114,7 +115,8 @@ async def _renew(uow: UnitOfWork, sub: Subscription, *, now: datetime, policy: P
 async def _charge(
     uow: UnitOfWork, sub: Subscription, plan: Product, *, now: datetime, policy: Policy
 ) -> bool:
-    """Pay the next period with credits; False (nothing changed) when the wallet is short."""
+    """Pay the next period with credits (the plan's creator earns from it); False (nothing
+    changed) when the wallet is short."""
     credits = -(-plan.price // policy.credit_value_fen)
     reference = f"subscription:{sub.id}:{sub.periods + 1}"
     try:
@@ -130,6 +132,16 @@ async def _charge(
         return False
     await service.extend(
         uow, sub, plan=plan, reference=f"wallet:{reference}", now=now, tz=policy.tz
+    )
+    # The plan's creator earns from the renewal as from a sale: the price, the same split.
+    await earnings.record_renewal(
+        uow,
+        creator_id=plan.creator_id,
+        amount=plan.price,
+        currency=plan.currency,
+        reference=reference,
+        title=plan.title,
+        at=now,
     )
     return True
 
