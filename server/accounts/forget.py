@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models.catalog import Cart, CartItem, InvoiceRequest
-from models.messages import HiddenMessage, Message, MessageToken, UserBlock
+from models.messages import ConversationMember, HiddenMessage, Message, MessageToken, UserBlock
 from models.push import NotificationPreference, PushDelivery, PushDevice
 from models.subscriptions import LIVE_STATUSES, Subscription, Withdrawal
 from server.accounts.domains import (
@@ -67,12 +68,47 @@ async def _tombstone_messages(session: AsyncSession, *, user_id: int, now: datet
     """The messages the user sent keep their place in the conversations, without their body;
     the ones the user deleted for themselves are nobody's business any more."""
     await session.execute(delete(HiddenMessage).where(HiddenMessage.user_id == user_id))
+    await _uncount_unread(session, user_id=user_id)
     sent = select(Message.id).where(Message.sender_id == user_id)
     await session.execute(delete(MessageToken).where(MessageToken.message_id.in_(sent)))
     await session.execute(
         update(Message)
         .where(Message.sender_id == user_id, Message.recalled_at.is_(None))
         .values(body="", attachments=[], recalled_at=now)
+    )
+
+
+async def _uncount_unread(session: AsyncSession, *, user_id: int) -> None:
+    """As a recall does: the user's messages others had not read (nor hidden) stop counting."""
+    sent = aliased(Message)
+    member = ConversationMember
+    unread = (
+        select(func.count())
+        .select_from(sent)
+        .where(
+            sent.conversation_id == member.conversation_id,
+            sent.sender_id == user_id,
+            sent.recalled_at.is_(None),
+            sent.id > member.last_read_message_id,
+            ~exists().where(
+                HiddenMessage.user_id == member.user_id, HiddenMessage.message_id == sent.id
+            ),
+        )
+        .scalar_subquery()
+    )
+    talks = select(Message.conversation_id).where(
+        Message.sender_id == user_id, Message.recalled_at.is_(None)
+    )
+    await session.execute(
+        update(member)
+        .where(
+            member.user_id != user_id, member.unread_count > 0, member.conversation_id.in_(talks)
+        )
+        .values(
+            unread_count=case(
+                (unread >= member.unread_count, 0), else_=member.unread_count - unread
+            )
+        )
     )
 
 

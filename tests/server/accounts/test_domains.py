@@ -205,8 +205,12 @@ async def shop(api: TestClient) -> Shop:
                 Favorite(collection_id=collection.id, content_id=content.id, user_id=user_id),
                 UserBlock(owner_id=user_id, blocked_id=other_id),
                 UserBlock(owner_id=other_id, blocked_id=user_id),
-                ConversationMember(conversation_id=conversation.id, user_id=user_id),
-                ConversationMember(conversation_id=conversation.id, user_id=other_id),
+                ConversationMember(
+                    conversation_id=conversation.id, user_id=user_id, unread_count=1
+                ),
+                ConversationMember(
+                    conversation_id=conversation.id, user_id=other_id, unread_count=2
+                ),
                 MessageToken(token="secret", message_id=mine.id),
                 HiddenMessage(user_id=user_id, message_id=theirs.id),
                 NotificationPreference(
@@ -379,7 +383,9 @@ async def test_erasure_removes_the_personal_data_of_the_new_domains_and_keeps_th
     assert messages[ann.mine].recalled_at is not None
     assert messages[ann.theirs].body == "bob's private reply"
     assert messages[ann.theirs].recalled_at is None
-    assert await total(engine, ConversationMember) == 2
+    unread = {m.user_id: m.unread_count for m in await rows(engine, ConversationMember)}
+    # Bob no longer counts Ann's message (his other unread one stays); Ann's row is untouched.
+    assert unread == {me: 1, ann.other_id: 1}
     assert await total(engine, MessageToken) == 0 and await total(engine, HiddenMessage) == 0
     if redis is not None:
         assert not await redis.exists(keys.user(me), keys.seen(me))
