@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -70,3 +71,40 @@ async def test_connected_members_get_the_event_and_offline_ones_a_push(server, c
     second = await ann_socket.call("message.send", {**request, "client_message_id": "m2"})
     assert second["ok"] is True
     assert await pushed_users(server) == {ids[1], ids[2]}, "bob is offline now"
+
+
+async def test_one_presence_read_answers_for_many_users(server) -> None:
+    runtime = server.app[RUNTIME]
+    live = presence.PresenceTracker(runtime, instance_id="live-one")
+    gone = presence.PresenceTracker(runtime, instance_id="gone-one")
+    await live.beat()
+    await gone.beat()
+    await live.connected(101)
+    await gone.connected(102)
+    await gone.connected(103)
+    await live.connected(103)
+    await live.flush()
+    await gone.flush()
+    assert await presence.online_ids(runtime, [101, 102, 103, 104, 101]) == {101, 102, 103}
+    stale = presence._ms() - int(runtime.settings.presence_ttl_seconds * 1000) - 1000
+    await runtime.redis.zadd(
+        presence.Keys(runtime.settings.key_prefix).instances, {"gone-one": stale}
+    )
+    assert await presence.online_ids(runtime, [101, 102, 103, 104]) == {101, 103}, (
+        "a dead instance's sockets stop counting"
+    )
+    assert await presence.online_ids(runtime, []) == set()
+    await live.stop()
+    await gone.stop()
+
+
+async def test_the_embedded_mode_reads_its_own_counts(server) -> None:
+    runtime = SimpleNamespace(redis=None, settings=server.app[RUNTIME].settings, events=None)
+    tracker = presence.PresenceTracker(runtime)  # type: ignore[arg-type]
+    undo = presence.register_local(tracker)
+    try:
+        await tracker.connected(7)
+        assert await presence.online_ids(runtime, [7, 8]) == {7}  # type: ignore[arg-type]
+    finally:
+        undo()
+    assert await presence.online_ids(runtime, [7]) == set()  # type: ignore[arg-type]
