@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.orders import Order
 from models.subscriptions import Earning, Subscription
 from server.earnings import service as earnings
+from server.earnings import terms
 from server.keys import RUNTIME
 from tests.conftest import AppClient, make_settings
 from tests.server.earnings.conftest import creator_plan, sell
@@ -70,3 +72,12 @@ async def test_order_numbers_carry_the_business_day(
     async with runtime.db.read() as session:
         order = await session.get(Order, order_id)
     assert order is not None and order.number.startswith("20261203")
+
+
+async def test_a_session_made_outside_a_runtime_has_no_terms() -> None:
+    session = AsyncSession()
+    try:
+        with pytest.raises(RuntimeError):
+            terms.terms(session)
+    finally:
+        await session.close()
