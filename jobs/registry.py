@@ -75,7 +75,6 @@ def load_tasks() -> None:
         identity,
         invoices,
         media,
-        messages,
         notifications,
         orders,
         payments,

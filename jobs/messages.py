@@ -1,3 +1,0 @@
-"""Private message tasks."""
-
-from __future__ import annotations
