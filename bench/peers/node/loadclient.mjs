@@ -31,7 +31,9 @@ const urls = args.urls.split(",");
 const total = Number(args.clients);
 const concurrency = Number(args.concurrency);
 const warmup = Number(args.warmup);
-const now = () => performance.timeOrigin + performance.now();
+// Wall clock, as the Python publishers stamp it: performance.timeOrigin + performance.now()
+// drifts from it by tens of ms over a run on this machine, which made latencies negative.
+const now = () => Date.now();
 const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const sockets = [];

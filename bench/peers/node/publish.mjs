@@ -22,7 +22,9 @@ const { values: args } = parseArgs({
   },
 });
 
-const now = () => performance.timeOrigin + performance.now();
+// Wall clock, as the Python publishers stamp it: performance.timeOrigin + performance.now()
+// drifts from it by tens of ms over a run on this machine, which made latencies negative.
+const now = () => Date.now();
 const client = createClient({ url: args.redis });
 await client.connect();
 const emitter = new Emitter(client, { key: args.key });
