@@ -9,11 +9,7 @@ import weakref
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from sqlalchemy import select
 
-from models.identity import User
-from server.admin.service import record_admin_action
-from server.http.errors import NotFound
 from server.http.limits import client_ip
 from server.http.pagination import Page
 from server.http.registry import RouteTable
@@ -52,10 +48,6 @@ async def _wallet_queue(user_id: int) -> AsyncIterator[None]:
         gate = _QUEUES[user_id] = asyncio.Semaphore(PER_WALLET)
     async with gate:
         yield
-
-
-class UserNotFound(NotFound):
-    code, message = "users.not_found", "No such user."
 
 
 async def _wallet(request: web.Request, user_id: int) -> WalletOut:
@@ -164,29 +156,16 @@ async def adjust_wallet(
     request: web.Request, params: WalletUserPath, body: AdjustmentIn
 ) -> WalletChangeOut:
     """Adjust a user's credits"""
-    admin_id = request[USER_ID]
-    reference = body.reference or uuid.uuid4().hex
-    async with request.app[RUNTIME].db.unit_of_work() as uow:
-        if await uow.session.scalar(select(User.id).where(User.id == params.user_id)) is None:
-            raise UserNotFound()
-        change = await service.adjust(
+    runtime = request.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        change = await service.admin_adjust(
             uow,
             user_id=params.user_id,
             amount=body.amount,
             reason=body.reason,
-            reference=f"admin:{reference}",
-            admin_id=admin_id,
-            now=request.app[RUNTIME].clock.now(),
+            reference=body.reference or uuid.uuid4().hex,
+            admin_id=request[USER_ID],
+            ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
+            clock=runtime.clock,
         )
-        if not change.replayed:
-            await record_admin_action(
-                uow.session,
-                admin_id=admin_id,
-                action="wallet.adjust",
-                target_type="user",
-                target_id=params.user_id,
-                detail={"amount": body.amount, "reason": body.reason, "reference": reference},
-                ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
-                clock=request.app[RUNTIME].clock,
-            )
     return _out(change)

@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
+from models.identity import User
+from server.admin.service import record_admin_action
+from server.clock import Clock
 from server.db import Reader, UnitOfWork
 from server.http.errors import Conflict
 from server.ledger import service as ledger
 from server.ledger.service import InsufficientFunds
+from server.users.service import UserNotFound
 
 CURRENCY = "CRD"
 PURPOSE = "credits"
@@ -277,3 +282,40 @@ async def adjust(
         actor_id=admin_id,
         now=now,
     )
+
+
+async def admin_adjust(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    reason: str,
+    reference: str,
+    admin_id: int,
+    ip: str | None,
+    clock: Clock,
+) -> WalletChange:
+    """`adjust` on an existing account, audited once (a replay records nothing again)."""
+    if await uow.session.scalar(select(User.id).where(User.id == user_id)) is None:
+        raise UserNotFound()
+    change = await adjust(
+        uow,
+        user_id=user_id,
+        amount=amount,
+        reason=reason,
+        reference=f"admin:{reference}",
+        admin_id=admin_id,
+        now=clock.now(),
+    )
+    if not change.replayed:
+        await record_admin_action(
+            uow.session,
+            admin_id=admin_id,
+            action="wallet.adjust",
+            target_type="user",
+            target_id=user_id,
+            detail={"amount": amount, "reason": reason, "reference": reference},
+            ip=ip,
+            clock=clock,
+        )
+    return change
