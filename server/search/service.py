@@ -1,5 +1,10 @@
 """Keeping the search index current: a published item's row is rebuilt, anything else removed.
 
+The index is shared by every searcher, so it holds only what every searcher may read (the access
+policy's PREVIEW): title, summary, tags and, of the body, the whole of a free item but only the
+part before the paywall marker of a paid, plan or members item (nothing when it has no marker).
+Whether an item matches must not reveal a word of its paid text.
+
 The content lifecycle calls `index_content` after publishing a version (approval, scheduled
 publishing, restore) and after a published item's settings or tags change, and `remove_content`
 when it is archived; both run in the caller's transaction, under its lock on the content row.
@@ -17,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import utcnow
 from models.content import Content, ContentTag, ContentVersion, Tag
 from models.search import SearchDocument
+from server.content.markdown import PAYWALL
 from server.search import tokenizer
 
 # Tokens of the title count this many times, tags twice: relevance favours them.
@@ -46,6 +52,15 @@ def plain_text(markdown: str) -> str:
     return "\n".join(parts)
 
 
+def public_body(*, access: str, body: str) -> str:
+    """The part of a published body every reader may see: all of a free item, the preview of any
+    other (the text before the paywall marker; nothing without one)."""
+    if access == "free":
+        return body
+    match = PAYWALL.search(body)
+    return body[: match.start()] if match else ""
+
+
 def document(*, title: str, summary: str, body: str, tags: list[str]) -> str:
     """The encoded token string of an item."""
     title_tokens = tokenizer.document_tokens(title)
@@ -71,6 +86,7 @@ async def index_content(
                 Content.published_version,
                 Content.published_title,
                 Content.published_summary,
+                Content.access,
             ).where(Content.id == content_id)
         )
     ).one_or_none()
@@ -94,7 +110,7 @@ async def index_content(
     tokens = document(
         title=row.published_title or "",
         summary=row.published_summary or "",
-        body=body or "",
+        body=public_body(access=row.access, body=body or ""),
         tags=tags,
     )
     # Under the caller's lock on the content row, so no concurrent writer races the insert.

@@ -24,7 +24,8 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 async def seed(api: TestClient, author: Person, engine: AsyncEngine, count: int) -> list[int]:
     """`count` published items whose bodies say 知识付费 (n + 1 times: later ones match better),
-    every third paid; pairs share a publication time."""
+    every third paid (the phrase in its preview, before the paywall); pairs share a publication
+    time."""
     ids = []
     async with engine.begin() as conn:
         for n in range(count):
@@ -58,7 +59,7 @@ async def seed(api: TestClient, author: Person, engine: AsyncEngine, count: int)
                     number=1,
                     title=f"第{n}篇",
                     summary="",
-                    body="知识付费。" * (n + 1),
+                    body="知识付费。" * (n + 1) + ("\n\n<!-- paywall -->\n\n正文" * (n % 3 == 0)),
                     editor_id=author.id,
                     created_at=at,
                 )
