@@ -1,4 +1,4 @@
-"""`python -m server serve | migrate | createadmin`."""
+"""`python -m server serve | migrate | createadmin | reindex | newkey`."""
 
 from __future__ import annotations
 
@@ -87,6 +87,24 @@ def createadmin(settings: Settings, args: argparse.Namespace) -> None:
     print(user_id)
 
 
+async def reindex_search(settings: Settings, *, batch: int = 200) -> int:
+    """Rebuild every published item's search row, a batch per transaction; the batches done."""
+    from server.db import Database, create_engine
+    from server.search.service import reindex
+
+    db = Database(create_engine(settings.sqlalchemy_url, pool_size=1))
+    batches, last = 0, 0
+    try:
+        while True:
+            async with db.unit_of_work() as uow:
+                after = await reindex(uow.session, after_id=last, limit=batch)
+            if after is None:
+                return batches
+            batches, last = batches + 1, after
+    finally:
+        await db.dispose()
+
+
 def serve(settings: Settings) -> None:
     from server.app import create_app
 
@@ -139,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         "--password", help="for a new account; or set SHARESTACK_ADMIN_PASSWORD (no shell history)"
     )
     admin.add_argument("--nickname")
+    commands.add_parser(
+        "reindex", help="rebuild the search index of every published item (after an upgrade)"
+    )
     commands.add_parser("newkey", help="print a fresh base64 key for PII_ENCRYPTION_KEY/HASH_KEY")
     args = parser.parse_args(argv)
     if args.command == "newkey":
@@ -154,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings, args.revision)
     elif args.command == "createadmin":
         createadmin(settings, args)
+    elif args.command == "reindex":
+        print(f"search index rebuilt ({asyncio.run(reindex_search(settings))} batches)")
     else:
         serve(settings)
 

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
+from server.search.tokenizer import encode
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,21 @@ async def test_migrate_creates_the_sqlite_database_with_the_platform_tables(
     databases = databases_in(data_dir)
     assert len(databases) == 1
     assert {"outbox_messages", "idempotency_keys", "alembic_version"} <= tables_of(databases[0])
+
+
+async def test_reindex_rebuilds_the_search_rows_of_published_items(tmp_path: Path) -> None:
+    from tests.migrations.test_search_public_text import seed, tokens
+
+    env = embedded_env(tmp_path)
+    assert (await run("migrate", env=env))[0] == 0
+    [database] = databases_in(tmp_path)
+    url = f"sqlite+aiosqlite:///{database}"
+    paid = await seed(url, "paid")  # indexed with its whole body, as before the fix
+    code, out, err = await run("reindex", env=env)
+    assert code == 0, out + err
+    assert "search index rebuilt (1 batches)" in out
+    after = (await tokens(url))[paid]
+    assert encode("zebracorn") not in after and encode("preview") in after
 
 
 async def test_migrate_twice_is_harmless(tmp_path: Path) -> None:
