@@ -125,7 +125,9 @@ async def migrated_embedded_settings(data_dir: Path) -> Settings:
 async def embedded_twin(settings: Settings, data_dir: Path) -> Settings:
     """The same settings in the embedded mode: SQLite in `data_dir` (migrated), no Redis."""
     await asyncio.to_thread(_copy_embedded_template, data_dir)
-    return settings.model_copy(update={"database_url": None, "redis_url": None, "data_dir": data_dir})
+    return settings.model_copy(
+        update={"database_url": None, "redis_url": None, "data_dir": data_dir}
+    )
 
 
 # Runs a test once on MariaDB and once in the embedded mode (SQLite): the apps `make_client`
@@ -202,7 +204,10 @@ def engine_kind() -> str:
 
 @pytest.fixture
 def make_client(
-    aiohttp_client: Any, settings: Settings, engine_kind: str, tmp_path_factory: pytest.TempPathFactory
+    aiohttp_client: Any,
+    settings: Settings,
+    engine_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AppClient:
     """Start the real application (optionally with extra route tables) and a client for it;
     in the embedded mode when the test runs with `engine_kind` "embedded"."""
