@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -76,13 +78,31 @@ def _create_sqlite_engine(url: str, *, echo: bool, lock_timeout: float) -> Async
         cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout * 1000)}")
         cursor.close()
 
+    writers: weakref.WeakKeyDictionary[asyncio.Task[Any], Connection] = weakref.WeakKeyDictionary()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(conn: Connection) -> None:
         # Readers begin deferred: in WAL mode they read a snapshot and neither wait nor block.
-        reads_only = conn.get_execution_options().get(READS_ONLY, False)
-        conn.exec_driver_sql("BEGIN DEFERRED" if reads_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READS_ONLY, False):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        task = asyncio.current_task()
+        held = writers.get(task) if task is not None else None
+        if held is not None and held is not conn and not held.closed and held.in_transaction():
+            raise NestedWriter()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if task is not None:
+            writers[task] = conn
 
     return engine
+
+
+class NestedWriter(RuntimeError):
+    """A write transaction began while the same task holds another: on SQLite it would wait for
+    a lock its own task holds until the lock timeout, so it fails at once (a bug to fix)."""
+
+    def __init__(self) -> None:
+        super().__init__("a unit of work was opened inside another one of the same task")
 
 
 class KeepsChanges(Exception):

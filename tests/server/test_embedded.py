@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 
 from models.platform import IdempotencyKey, OutboxMessage
 from server.app import create_app
+from server.db import NestedWriter
 from server.keys import JOB_RUNNER, RUNTIME, SOCKETS
 from server.settings import Settings
 from tests.conftest import migrated_embedded_settings
@@ -115,6 +116,25 @@ async def test_a_writer_that_cannot_get_the_lock_in_time_is_answered_503(
     # The lock free again, the same request goes through.
     answer = await embedded.post("/api/v1/auth/register", json=body)
     assert answer.status == 201
+
+
+async def test_a_unit_of_work_opened_inside_another_fails_at_once_and_reads_still_work(
+    embedded,
+) -> None:
+    db = embedded.app[RUNTIME].db
+    started = time.monotonic()
+    async with db.unit_of_work() as outer:
+        outer.session.add(idempotency_key("outer", datetime.now(UTC) + timedelta(hours=1)))
+        await outer.session.flush()
+        async with db.read() as session:  # a reader takes no lock: it sees the last commit
+            assert (await session.scalars(select(IdempotencyKey.key))).all() == []
+        with pytest.raises(NestedWriter):
+            async with db.unit_of_work() as inner:
+                await inner.session.execute(select(IdempotencyKey.id))
+    assert time.monotonic() - started < 5, "no wait for the lock its own task holds"
+    assert await stored_keys(embedded.app[RUNTIME]) == {"outer"}
+    async with db.unit_of_work() as after:  # the task may write again once the first is done
+        await after.session.execute(select(IdempotencyKey.id))
 
 
 async def outbox_size(runtime: Any) -> int:
