@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -34,19 +36,16 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+# Execution option marking a read-only engine: on SQLite its transactions begin deferred.
+READS_ONLY = "sharestack_reads_only"
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, lock_timeout: float = 30.0
+) -> AsyncEngine:
+    """The engine for `url`; `lock_timeout` is how long a SQLite writer waits for the lock."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
+        return _create_sqlite_engine(url, echo=echo, lock_timeout=lock_timeout)
     return create_async_engine(
         url,
         echo=echo,
@@ -60,6 +59,50 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
+
+
+def _create_sqlite_engine(url: str, *, echo: bool, lock_timeout: float) -> AsyncEngine:
+    """SQLite with serialised writers: SQLite ignores FOR UPDATE, so a transaction that may write
+    takes the write lock when it begins (BEGIN IMMEDIATE) and the next writer waits for it, up
+    to `lock_timeout` seconds ("database is locked" after that, answered as 503)."""
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": lock_timeout})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # The driver's own transaction control runs SELECTs outside any transaction (it BEGINs
+        # only before the first INSERT/UPDATE/DELETE); "begin" below takes that job over.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout * 1000)}")
+        cursor.close()
+
+    writers: weakref.WeakKeyDictionary[asyncio.Task[Any], Connection] = weakref.WeakKeyDictionary()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        # Readers begin deferred: in WAL mode they read a snapshot and neither wait nor block.
+        if conn.get_execution_options().get(READS_ONLY, False):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        task = asyncio.current_task()
+        held = writers.get(task) if task is not None else None
+        if held is not None and held is not conn and not held.closed and held.in_transaction():
+            raise NestedWriter()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if task is not None:
+            writers[task] = conn
+
+    return engine
+
+
+class NestedWriter(RuntimeError):
+    """A write transaction began while the same task holds another: on SQLite it would wait for
+    a lock its own task holds until the lock timeout, so it fails at once (a bug to fix)."""
+
+    def __init__(self) -> None:
+        super().__init__("a unit of work was opened inside another one of the same task")
 
 
 class KeepsChanges(Exception):
@@ -81,6 +124,12 @@ class Database:
     def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Reads go through this one: on SQLite they begin deferred instead of taking the write lock.
+        self.reader = (
+            engine.execution_options(**{READS_ONLY: True})
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
         self.after_commit = after_commit
 
     @asynccontextmanager
@@ -105,18 +154,19 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only: no outbox and no commit round trip."""
-        async with self.sessions() as session:
+        """A session for reads only: no outbox and no commit round trip (on SQLite, no write lock:
+        what it writes is not serialised with other writers)."""
+        async with self.sessions(bind=self.reader) as session:
             yield session
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A bare connection for Core reads on hot paths: no ORM session to build and close."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

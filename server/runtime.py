@@ -55,6 +55,7 @@ class Runtime:
             settings.sqlalchemy_url,
             pool_size=settings.database_pool_size,
             echo=settings.database_echo,
+            lock_timeout=settings.database_lock_timeout_seconds,
         )
         redis = open_redis(settings.redis_url) if settings.redis_url else None
         return cls(settings, Database(engine), redis)

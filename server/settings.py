@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_pool_size: int = 10
     database_echo: bool = False
+    # Embedded mode (SQLite): how long a writer waits for the one write lock; then 503.
+    database_lock_timeout_seconds: float = Field(default=30.0, gt=0)
     redis_url: str | None = None
     key_prefix: str = "sharestack"
 

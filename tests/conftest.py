@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,19 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+# A database migrated once per test run; each embedded app starts from a copy of it.
+EMBEDDED_TEMPLATE = Path(tempfile.gettempdir()) / f"sharestack-embedded-{RUN_PREFIX}"
+
+
+def _copy_embedded_template(data_dir: Path) -> None:
+    if not (EMBEDDED_TEMPLATE / "sharestack.db").exists():
+        migrate(Settings(data_dir=EMBEDDED_TEMPLATE, database_url=None, redis_url=None))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("sharestack.db", "sharestack.db-wal", "sharestack.db-shm"):
+        if (EMBEDDED_TEMPLATE / name).exists():
+            shutil.copyfile(EMBEDDED_TEMPLATE / name, data_dir / name)
+
+
 async def migrated_embedded_settings(data_dir: Path) -> Settings:
     """Embedded-mode settings (SQLite in `data_dir`, no Redis), migrated."""
     settings = Settings(
@@ -104,8 +118,21 @@ async def migrated_embedded_settings(data_dir: Path) -> Settings:
         database_url=None,
         redis_url=None,
     )
-    await asyncio.to_thread(migrate, settings)
+    await asyncio.to_thread(_copy_embedded_template, data_dir)
     return settings
+
+
+async def embedded_twin(settings: Settings, data_dir: Path) -> Settings:
+    """The same settings in the embedded mode: SQLite in `data_dir` (migrated), no Redis."""
+    await asyncio.to_thread(_copy_embedded_template, data_dir)
+    return settings.model_copy(
+        update={"database_url": None, "redis_url": None, "data_dir": data_dir}
+    )
+
+
+# Runs a test once on MariaDB and once in the embedded mode (SQLite): the apps `make_client`
+# starts follow the `engine_kind` it is given.
+on_both_engines = pytest.mark.parametrize("engine_kind", ["mariadb", "embedded"])
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +141,12 @@ async def database_url() -> AsyncIterator[str]:
     await asyncio.to_thread(migrate, make_settings(database_url=url))
     yield url
     await drop_database(DATABASE_NAME)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_template_removed() -> Iterator[None]:
+    yield
+    shutil.rmtree(EMBEDDED_TEMPLATE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -164,8 +197,20 @@ AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any, settings: Settings) -> AppClient:
-    """Start the real application (optionally with extra route tables) and a client for it."""
+def engine_kind() -> str:
+    """The database the apps of a test run on; `on_both_engines` overrides it."""
+    return "mariadb"
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Any,
+    settings: Settings,
+    engine_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AppClient:
+    """Start the real application (optionally with extra route tables) and a client for it;
+    in the embedded mode when the test runs with `engine_kind` "embedded"."""
 
     async def start(
         app_settings: Settings | None = None,
@@ -175,7 +220,10 @@ def make_client(aiohttp_client: Any, settings: Settings) -> AppClient:
     ) -> TestClient[web.Request, web.Application]:
         from server.app import ROUTE_TABLES
 
-        app = create_app(app_settings or settings, route_tables=ROUTE_TABLES + (extra_tables or []))
+        chosen = app_settings or settings
+        if engine_kind == "embedded":
+            chosen = await embedded_twin(chosen, tmp_path_factory.mktemp("embedded"))
+        app = create_app(chosen, route_tables=ROUTE_TABLES + (extra_tables or []))
         if configure is not None:
             configure(app)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(app)

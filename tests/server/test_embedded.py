@@ -6,6 +6,7 @@ No MariaDB and no Redis here: the app gets a data folder of its own and nothing 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any
 
 import pytest
 import socketio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from models.platform import IdempotencyKey, OutboxMessage
 from server.app import create_app
+from server.db import NestedWriter
 from server.keys import JOB_RUNNER, RUNTIME, SOCKETS
 from server.settings import Settings
 from tests.conftest import migrated_embedded_settings
@@ -92,13 +94,56 @@ async def test_embedded_database_is_sqlite_in_the_data_folder(embedded, tmp_path
     assert database.parent == await asyncio.to_thread(tmp_path.resolve)
 
 
+async def test_a_writer_that_cannot_get_the_lock_in_time_is_answered_503(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    settings = (await migrated_embedded_settings(tmp_path)).model_copy(
+        update={"database_lock_timeout_seconds": 0.3}
+    )
+    embedded = await aiohttp_client(create_app(settings))
+    runtime = embedded.app[RUNTIME]
+    body = {"email": "late@example.com", "password": "correct horse battery"}
+    async with runtime.db.engine.begin() as holder:  # a long write transaction holds the lock
+        await holder.execute(text("SELECT 1"))
+        started = time.monotonic()
+        answer = await embedded.get("/readyz")
+        assert answer.status == 200, "a read waits for no writer"
+        answer = await embedded.post("/api/v1/auth/register", json=body)
+        waited = time.monotonic() - started
+    assert answer.status == 503
+    assert (await answer.json())["error"]["code"] == "service.unavailable"
+    assert 0.3 <= waited < 5
+    # The lock free again, the same request goes through.
+    answer = await embedded.post("/api/v1/auth/register", json=body)
+    assert answer.status == 201
+
+
+async def test_a_unit_of_work_opened_inside_another_fails_at_once_and_reads_still_work(
+    embedded,
+) -> None:
+    db = embedded.app[RUNTIME].db
+    started = time.monotonic()
+    async with db.unit_of_work() as outer:
+        outer.session.add(idempotency_key("outer", datetime.now(UTC) + timedelta(hours=1)))
+        await outer.session.flush()
+        async with db.read() as session:  # a reader takes no lock: it sees the last commit
+            assert (await session.scalars(select(IdempotencyKey.key))).all() == []
+        with pytest.raises(NestedWriter):
+            async with db.unit_of_work() as inner:
+                await inner.session.execute(select(IdempotencyKey.id))
+    assert time.monotonic() - started < 5, "no wait for the lock its own task holds"
+    assert await stored_keys(embedded.app[RUNTIME]) == {"outer"}
+    async with db.unit_of_work() as after:  # the task may write again once the first is done
+        await after.session.execute(select(IdempotencyKey.id))
+
+
 async def outbox_size(runtime: Any) -> int:
-    async with runtime.db.sessions() as session:
+    async with runtime.db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
 
 
 async def stored_keys(runtime: Any) -> set[str]:
-    async with runtime.db.sessions() as session:
+    async with runtime.db.read() as session:
         return set((await session.scalars(select(IdempotencyKey.key))).all())
 
 

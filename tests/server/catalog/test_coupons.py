@@ -14,6 +14,7 @@ from models.base import utcnow
 from server.catalog import service as catalog
 from server.coupons import service
 from server.keys import RUNTIME
+from tests.conftest import on_both_engines
 from tests.server.catalog.conftest import Person, call, product
 
 _orders = itertools.count(900_000)
@@ -145,6 +146,7 @@ async def _redeem(api: TestClient, coupon_id: int, user_id: int, order_id: int) 
     return True
 
 
+@on_both_engines
 async def test_total_limit_holds_under_concurrency(
     api: TestClient, creator: Person, reader: Person
 ) -> None:
@@ -158,6 +160,7 @@ async def test_total_limit_holds_under_concurrency(
     assert listed["items"][0]["used_count"] == 5
 
 
+@on_both_engines
 async def test_per_user_limit_holds_under_concurrency(
     api: TestClient, creator: Person, reader: Person
 ) -> None:

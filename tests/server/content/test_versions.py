@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person, call, draft
 
 
@@ -69,3 +72,15 @@ async def test_missing_versions_and_other_peoples_items_are_not_found(
     await call(api, "POST", f"/contents/{item['id']}/versions", reader, 404, json={})
     await call(api, "GET", "/contents/999999/versions", creator, 404)
     await call(api, "GET", f"/contents/{item['id']}/compare", creator, 422)
+
+
+@on_both_engines
+async def test_concurrent_saves_of_versions_number_them_one_to_n(api, creator: Person) -> None:
+    item = await draft(api, creator, body="one\n")
+    path = f"/api/v1/contents/{item['id']}/versions"
+    answers = await asyncio.gather(
+        *(api.post(path, json={"note": f"v{i}"}, headers=creator.headers) for i in range(8))
+    )
+    assert [answer.status for answer in answers] == [201] * 8
+    listed = await call(api, "GET", f"/contents/{item['id']}/versions", creator, 200)
+    assert [v["number"] for v in listed] == list(range(8, 0, -1))

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person
 from tests.server.orders.conftest import order_count, product, stock_of
 
@@ -18,6 +19,7 @@ async def post(api: TestClient, who: Person, key: str, body: dict[str, Any]) -> 
     return response.status, await response.json()
 
 
+@on_both_engines
 async def test_the_same_key_and_body_twenty_times_at_once_make_one_order(
     api: TestClient, buyer: Person, other: Person
 ) -> None:

@@ -20,6 +20,7 @@ from server.orders import service
 from server.orders.errors import OrderNotFound, PaymentMismatch
 from server.runtime import Runtime
 from server.wallet import service as wallet
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person, call
 from tests.server.orders.conftest import (
     RecordingEvents,
@@ -83,6 +84,7 @@ async def test_a_payment_delivers_every_item_and_books_the_money(
     assert await stock_of(api, mug) == 2
 
 
+@on_both_engines
 async def test_ten_concurrent_callbacks_pay_and_fulfil_once(
     api: TestClient, runtime: Runtime, buyer: Person
 ) -> None:

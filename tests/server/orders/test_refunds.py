@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from server.orders import service
 from server.orders.errors import IllegalTransition, RefundTooLarge
 from server.runtime import Runtime
 from server.wallet import service as wallet
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person
 from tests.server.orders.conftest import checkout, count, order_row, paid_content, pay, product
 
@@ -170,3 +172,33 @@ async def test_credits_come_back_in_proportion_over_part_refunds(
         assert (await balances(runtime, buyer))[0] == expected
     row = await order_row(runtime, order["id"])
     assert (row.status, row.refunded_amount) == ("refunded", 600)
+
+
+@on_both_engines
+async def test_six_concurrent_part_refunds_of_400_on_a_1000_order_refund_exactly_800(
+    api: TestClient, runtime: Runtime, buyer: Person
+) -> None:
+    pack = await product(api, price=1000, credits=100)
+    order = await checkout(api, buyer, [(pack, 1)])
+    await pay(runtime, order)
+
+    async def part(ref: str) -> str:
+        try:
+            await refund(
+                runtime, "complete_refund", order_id=order["id"], amount=400, refund_ref=ref
+            )
+        except RefundTooLarge:
+            return "too large"
+        return "refunded"
+
+    outcomes = await asyncio.gather(*(part(f"R{i}") for i in range(6)))
+    assert sorted(outcomes) == ["refunded"] * 2 + ["too large"] * 4
+    row = await order_row(runtime, order["id"])
+    assert (row.status, row.refunded_amount, row.refund_pending) == ("partially_refunded", 800, 0)
+    # Credits back in proportion, cash back to the gateway: 800 of 1000, booked once each.
+    assert await balances(runtime, buyer) == (20, -200, 200)
+    refunds = select(func.count()).where(LedgerTransaction.kind == "refund")
+    assert await count(runtime, refunds) == 2
+    async with runtime.db.read() as session:
+        item = await session.scalar(select(OrderItem).where(OrderItem.order_id == order["id"]))
+    assert item is not None and item.refunded_amount == 800

@@ -12,6 +12,7 @@ from models.orders import ORDER_STATUSES
 from server.orders import service, states
 from server.orders.errors import IllegalTransition
 from server.runtime import Runtime
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person, person
 from tests.server.orders.conftest import checkout, order_count, order_row, pay, product, stock_of
 
@@ -39,6 +40,7 @@ def test_the_table_allows_exactly_the_documented_moves() -> None:
     assert {"paid", "fulfilled", "partially_refunded"} == states.REFUNDABLE
 
 
+@on_both_engines
 async def test_concurrent_buyers_never_take_more_than_the_stock(api: TestClient) -> None:
     mug = await product(api, kind="physical", price=2500, stock=3, credits=None)
     buyers = [await person(api) for _ in range(8)]
@@ -51,6 +53,7 @@ async def test_concurrent_buyers_never_take_more_than_the_stock(api: TestClient)
     assert await stock_of(api, mug) == 0 and await order_count(api) == 3
 
 
+@on_both_engines
 async def test_a_payment_racing_a_cancel_ends_paid_with_its_stock_taken(
     api: TestClient, runtime: Runtime, buyer: Person
 ) -> None:
@@ -71,6 +74,7 @@ async def test_a_payment_racing_a_cancel_ends_paid_with_its_stock_taken(
     assert await stock_of(api, mug) == 0
 
 
+@on_both_engines
 async def test_expiring_twice_at_once_cancels_once(
     api: TestClient, runtime: Runtime, buyer: Person
 ) -> None:

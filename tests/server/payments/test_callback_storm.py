@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from server.payments import followup
 from server.runtime import Runtime
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person
 from tests.server.payments.conftest import (
     Fakes,
@@ -73,6 +74,7 @@ TAKEN: dict[str, Callable[[int, str], bool]] = {
 }
 
 
+@on_both_engines
 @pytest.mark.parametrize("provider", list(STORMS))
 async def test_a_paid_event_storm_pays_once(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str

@@ -1,8 +1,11 @@
-"""The ledger on MariaDB: postings balance, happen once, refuse overdrafts, keep balance_after."""
+"""The ledger on MariaDB (its races on SQLite too): postings balance, happen once, refuse
+overdrafts, keep balance_after."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,13 +13,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
-from server.db import Database
+from server.db import Database, create_engine
 from server.ledger import service as ledger
+from tests.conftest import migrated_embedded_settings, on_both_engines
 
 
 @pytest.fixture
-def db(engine: AsyncEngine) -> Database:
-    return Database(engine)
+async def db(engine: AsyncEngine, engine_kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """The test database, or an embedded-mode (SQLite) one for tests run on both engines."""
+    if engine_kind == "mariadb":
+        yield Database(engine)
+        return
+    settings = await migrated_embedded_settings(tmp_path)
+    embedded = Database(create_engine(settings.sqlalchemy_url))
+    yield embedded
+    await embedded.dispose()
 
 
 async def accounts(db: Database) -> tuple[int, int]:
@@ -30,6 +41,7 @@ async def accounts(db: Database) -> tuple[int, int]:
     return user, issued
 
 
+@on_both_engines
 async def test_account_id_is_stable_and_created_once_under_concurrency(db: Database) -> None:
     async def one() -> int:
         async with db.unit_of_work() as uow:
@@ -100,6 +112,7 @@ async def test_a_repeated_posting_after_the_money_is_gone_is_still_a_no_op(db: D
     assert again is None
 
 
+@on_both_engines
 async def test_concurrent_crosswise_postings_do_not_deadlock(db: Database) -> None:
     a, b = await accounts(db)
     async with db.unit_of_work() as uow:

@@ -12,10 +12,12 @@ from models.identity import AdminLog
 from models.ledger import LedgerEntry
 from server.keys import RUNTIME
 from server.outbox import Event
+from tests.conftest import on_both_engines
 from tests.server.content.conftest import call, person
 from tests.server.wallet.conftest import give, ledger_totals
 
 
+@on_both_engines
 async def test_two_hundred_concurrent_consumes_of_fifty_credits_spend_exactly_fifty(
     api: TestClient,
 ) -> None:
@@ -180,6 +182,7 @@ class Recorder:
         self.sent.append(event)
 
 
+@on_both_engines
 async def test_every_change_tells_the_user_and_a_concurrent_retry_spends_once(
     api: TestClient,
 ) -> None:
