@@ -447,6 +447,9 @@ class Settings(BaseSettings):
             problems.append("MAIL_BACKEND and SMS_BACKEND must not be 'log' (nothing is delivered)")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS may not contain '*'")
+        elif not [origin for origin in self.cors_origins if origin.rstrip("/")]:
+            # Empty would leave Socket.IO checking no Origin at all (python-engineio's `[]`).
+            problems.append("CORS_ORIGINS must list the browser origins allowed to call the API")
         return problems
 
 

@@ -148,6 +148,7 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"jwt_public_key": None}, "JWT_PUBLIC_KEY"),
         ({"jwt_public_key": ""}, "JWT_PUBLIC_KEY"),
         ({"cors_origins": ["*"]}, "CORS_ORIGINS"),
+        ({"cors_origins": []}, "CORS_ORIGINS"),
         ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
         ({"pii_hash_key": None}, "PII_HASH_KEY"),
         ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
@@ -167,6 +168,17 @@ def test_complete_production_settings_have_no_problems() -> None:
     assert settings.check_production() == []
     assert isinstance(settings.jwt_private_key, SecretStr)
     assert "BEGIN PRIVATE KEY" not in repr(settings), "the private key stays out of reprs"
+
+
+@pytest.mark.parametrize("origins", ["", " , ", "/"])
+def test_production_refuses_to_start_without_a_cors_allowlist(
+    monkeypatch: pytest.MonkeyPatch, origins: str
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", origins)
+    settings = Settings(**{k: v for k, v in COMPLETE_PRODUCTION.items() if k != "cors_origins"})
+    assert settings.check_production() == [
+        "CORS_ORIGINS must list the browser origins allowed to call the API"
+    ]
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])
