@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -12,12 +14,14 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from server import __version__
+from server.http.errors import ApiError
+from server.http.limits import client_ip
 from server.http.openapi import build_openapi
 from server.http.registry import RouteTable
-from server.keys import METRICS, ROUTES, RUNTIME
+from server.keys import METRICS, RATE_LIMITER, ROUTES, RUNTIME, SETTINGS
 
 routes = RouteTable("system", "Health, readiness, metrics and server facts.")
 
@@ -79,7 +83,33 @@ async def get_meta(request: web.Request) -> Meta:
     )
 
 
+class MetricsUnauthorized(ApiError):
+    status, code, message = 401, "metrics.unauthorized", "A valid metrics token is required."
+
+
+def metrics_token_matches(authorization: str | None, token: SecretStr | None) -> bool:
+    """Whether `Authorization` carries the bearer `token`, compared in constant time."""
+    if token is None or authorization is None:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Digests of UTF-8 bytes: compare_digest refuses non-ASCII str, and equal lengths hide
+    # the token's own length.
+    given_digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
+    expected = hashlib.sha256(token.get_secret_value().encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(given_digest, expected.digest())
+
+
 async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token = settings.metrics_token
+    guarded = token is not None or settings.environment == "production"
+    if guarded and not metrics_token_matches(request.headers.get("Authorization"), token):
+        # Wrong guesses spend the caller's per-IP budget; a scraper with the token never does.
+        ip = client_ip(request, settings.trust_forwarded_for)
+        request.app[RATE_LIMITER].check_ip(ip)
+        raise MetricsUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]

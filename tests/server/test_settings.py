@@ -32,6 +32,7 @@ COMPLETE_PRODUCTION = {
     "sms_backend": "http",
     "identity_verify_provider": "http",
     "identity_verify_url": "https://identity.example/verify",
+    "metrics_token": "a-long-random-string-for-scrapers",
 }
 
 
@@ -128,11 +129,11 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 8
+    assert len(problems) == 9
     text = "\n".join(problems)
     requirements = (
         *("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "MAIL_BACKEND"),
-        "'*'",
+        *("'*'", "METRICS_TOKEN"),
     )
     for requirement in requirements:
         assert requirement in text, requirement
@@ -149,6 +150,8 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"jwt_public_key": ""}, "JWT_PUBLIC_KEY"),
         ({"cors_origins": ["*"]}, "CORS_ORIGINS"),
         ({"cors_origins": []}, "CORS_ORIGINS"),
+        ({"metrics_token": None}, "METRICS_TOKEN"),
+        ({"metrics_token": ""}, "METRICS_TOKEN"),
         ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
         ({"pii_hash_key": None}, "PII_HASH_KEY"),
         ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
