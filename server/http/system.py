@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from server import __version__
 from server.http.errors import ApiError
+from server.http.headers import docs_policy
 from server.http.limits import client_ip
 from server.http.openapi import build_openapi
 from server.http.registry import RouteTable
@@ -123,12 +124,14 @@ def _dumps(value: object) -> str:
 # Documentation pages, from assets shipped in an installed package (no CDN).
 _ASSETS = Path(str(resources.files("aiohttp_swagger3")))
 
-SWAGGER_PAGE = """<!doctype html>
+# No validator badge: it would load an image from validator.swagger.io.
+SWAGGER_INIT = 'SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui", validatorUrl: null});'
+SWAGGER_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>ShareStack API</title>
 <link rel="stylesheet" href="/api/docs/static/swagger/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/api/docs/static/swagger/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui"});</script>
+<script>{SWAGGER_INIT}</script>
 </body></html>"""
 
 REDOC_PAGE = """<!doctype html>
@@ -138,9 +141,13 @@ REDOC_PAGE = """<!doctype html>
 </body></html>"""
 
 
+DOCS_POLICY = docs_policy([SWAGGER_INIT])
+
+
 def _page(html: str) -> Handler:
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=html, content_type="text/html")
+        headers = {"Content-Security-Policy": DOCS_POLICY}
+        return web.Response(text=html, content_type="text/html", headers=headers)
 
     return page
 
