@@ -11,6 +11,7 @@ from server.settings import Settings
 
 ALLOWED = "https://app.example"
 POLLING = "/socket.io/?EIO=4&transport=polling"
+WEBSOCKET = "/socket.io/?EIO=4&transport=websocket"
 
 
 @pytest.mark.parametrize("origins", [[], ["*"], ["https://app.example", "*"], ["/"]])
@@ -40,8 +41,13 @@ async def test_a_listed_origin_written_with_a_trailing_slash_may_open_a_socket(
     from tests.realtime.conftest import realtime_settings
 
     server = await make_server(realtime_settings(database_url, cors_origins=[ALLOWED + "/"]))
-    allowed = await server.get(POLLING, headers={"Origin": ALLOWED})
-    assert allowed.status == 200, await allowed.text()
-    foreign = await server.get(POLLING, headers={"Origin": "https://evil.example"})
-    assert foreign.status == 400
-    assert "not an accepted origin" in await foreign.text()
+    # A websocket session ends with its connection (a polling one would outlive the test).
+    allowed = await server.ws_connect(WEBSOCKET, headers={"Origin": ALLOWED})
+    try:
+        assert allowed._response.status == 101
+    finally:
+        await allowed.close()
+    for path in (WEBSOCKET, POLLING):
+        foreign = await server.get(path, headers={"Origin": "https://evil.example"})
+        assert foreign.status == 400, path
+        assert "not an accepted origin" in await foreign.text()
