@@ -200,15 +200,27 @@ def client_manager(settings: Settings, *, write_only: bool = False) -> socketio.
     )
 
 
+def socket_origins(settings: Settings) -> list[str] | str:
+    """The origins engine.io accepts: the CORS allowlist, or "*" outside production only.
+
+    Never an empty list: python-engineio reads `[]` as "do not check the Origin at all".
+    """
+    origins = [origin.rstrip("/") for origin in settings.cors_origins]
+    origins = [origin for origin in origins if origin]
+    production = settings.environment == "production"
+    if production and (not origins or "*" in origins):
+        raise ValueError("CORS_ORIGINS must list the allowed origins, without '*', in production")
+    if not origins or "*" in origins:
+        return "*"  # development convenience, when nothing (or "*") is configured
+    return origins
+
+
 def create_socket_server(settings: Settings) -> socketio.AsyncServer:
-    origins: list[str] | str = settings.cors_origins
-    if not origins and settings.environment != "production":
-        origins = "*"  # development convenience; production refuses to start with "*"
     sio = SocketServer(
         async_mode="aiohttp",
         client_manager=client_manager(settings),
         json=OrjsonShim,
-        cors_allowed_origins=origins,
+        cors_allowed_origins=socket_origins(settings),
         max_http_buffer_size=MAX_MESSAGE_BYTES,
         http_compression=False,
         ping_interval=25,

@@ -30,6 +30,7 @@ from server.files import routes as files_routes
 from server.follows import routes as follows_routes
 from server.http import system
 from server.http.cors import CorsPolicy
+from server.http.headers import hide_server_version, secure_headers
 from server.http.idempotency import idempotent
 from server.http.limits import limit_per_account
 from server.http.middleware import pipeline
@@ -118,6 +119,8 @@ def create_app(
         ],
         client_max_size=settings.max_body_bytes,
     )
+    app.on_response_prepare.append(secure_headers)
+    hide_server_version()
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     # Reads (or, outside production, generates once) the signing key pair.

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     worker_max_jobs: int = 100
     worker_poll_delay: float = 0.05
     worker_metrics_port: int | None = None
+    # Bearer token /metrics requires (Prometheus `authorization: credentials`). Required in
+    # production; outside production /metrics is open unless one is set.
+    metrics_token: SecretStr | None = None
 
     # Socket.IO: client events per socket (token bucket), session re-checks, per-user streams.
     socket_event_rate: float = Field(20.0, gt=0)
@@ -399,6 +402,11 @@ class Settings(BaseSettings):
     # Users handed an announcement per fan-out job (each batch is its own job).
     announcement_batch_size: int = Field(500, gt=0, le=10000)
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -449,6 +457,11 @@ class Settings(BaseSettings):
             problems.append("MAIL_BACKEND and SMS_BACKEND must not be 'log' (nothing is delivered)")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS may not contain '*'")
+        elif not [origin for origin in self.cors_origins if origin.rstrip("/")]:
+            # Empty would leave Socket.IO checking no Origin at all (python-engineio's `[]`).
+            problems.append("CORS_ORIGINS must list the browser origins allowed to call the API")
+        if self.metrics_token is None:
+            problems.append("METRICS_TOKEN is required (scrapers send it as a bearer token)")
         return problems
 
 

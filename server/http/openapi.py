@@ -119,7 +119,13 @@ def _operation(components: _Components, route: Route) -> dict[str, Any]:
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
             }
         responses[str(status)] = response
-    op["responses"] = responses
+    for status, answer in route.answers.items():
+        content = {
+            media_type: {"schema": components.schema_for(annotation, "serialization")}
+            for media_type, annotation in answer.content.items()
+        }
+        responses[str(status)] = {"description": answer.description, "content": content}
+    op["responses"] = dict(sorted(responses.items()))
     if route.auth == "optional":
         op["security"] = [{}, {"bearer": []}]
     elif route.auth:

@@ -41,6 +41,14 @@ class BodyHook(Protocol):
     ) -> web.StreamResponse: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A documented answer in the caller's own format (gateway callbacks), not the envelope."""
+
+    description: str
+    content: dict[str, Any]  # media type -> the annotation its body matches
+
+
 @dataclass(slots=True)
 class Route:
     method: str
@@ -59,6 +67,8 @@ class Route:
     idempotent: bool = False
     errors: frozenset[int] = frozenset()
     description: str | None = None
+    # Statuses answered in another format than ours; these replace the generated entries.
+    answers: dict[int, Answer] = field(default_factory=dict)
     adapter: TypeAdapter[Any] | None = field(default=None, repr=False)
 
     @property

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -12,12 +14,15 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from server import __version__
+from server.http.errors import ApiError
+from server.http.headers import docs_policy
+from server.http.limits import client_ip
 from server.http.openapi import build_openapi
 from server.http.registry import RouteTable
-from server.keys import METRICS, ROUTES, RUNTIME
+from server.keys import METRICS, RATE_LIMITER, ROUTES, RUNTIME, SETTINGS
 
 routes = RouteTable("system", "Health, readiness, metrics and server facts.")
 
@@ -79,7 +84,33 @@ async def get_meta(request: web.Request) -> Meta:
     )
 
 
+class MetricsUnauthorized(ApiError):
+    status, code, message = 401, "metrics.unauthorized", "A valid metrics token is required."
+
+
+def metrics_token_matches(authorization: str | None, token: SecretStr | None) -> bool:
+    """Whether `Authorization` carries the bearer `token`, compared in constant time."""
+    if token is None or authorization is None:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Digests of UTF-8 bytes: compare_digest refuses non-ASCII str, and equal lengths hide
+    # the token's own length.
+    given_digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
+    expected = hashlib.sha256(token.get_secret_value().encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(given_digest, expected.digest())
+
+
 async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token = settings.metrics_token
+    guarded = token is not None or settings.environment == "production"
+    if guarded and not metrics_token_matches(request.headers.get("Authorization"), token):
+        # Wrong guesses spend the caller's per-IP budget; a scraper with the token never does.
+        ip = client_ip(request, settings.trust_forwarded_for)
+        request.app[RATE_LIMITER].check_ip(ip)
+        raise MetricsUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
@@ -93,12 +124,14 @@ def _dumps(value: object) -> str:
 # Documentation pages, from assets shipped in an installed package (no CDN).
 _ASSETS = Path(str(resources.files("aiohttp_swagger3")))
 
-SWAGGER_PAGE = """<!doctype html>
+# No validator badge: it would load an image from validator.swagger.io.
+SWAGGER_INIT = 'SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui", validatorUrl: null});'
+SWAGGER_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>ShareStack API</title>
 <link rel="stylesheet" href="/api/docs/static/swagger/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/api/docs/static/swagger/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui"});</script>
+<script>{SWAGGER_INIT}</script>
 </body></html>"""
 
 REDOC_PAGE = """<!doctype html>
@@ -108,9 +141,13 @@ REDOC_PAGE = """<!doctype html>
 </body></html>"""
 
 
+DOCS_POLICY = docs_policy([SWAGGER_INIT])
+
+
 def _page(html: str) -> Handler:
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=html, content_type="text/html")
+        headers = {"Content-Security-Policy": DOCS_POLICY}
+        return web.Response(text=html, content_type="text/html", headers=headers)
 
     return page
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+from typing import Any, Literal
 
 from aiohttp import web
 
 from models.payments import Payment
 from server.http.errors import NotFound
+from server.http.openapi import ErrorEnvelope
 from server.http.pagination import Page, PageQuery
-from server.http.registry import RouteTable
+from server.http.registry import Answer, RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
 from server.payments import callbacks, followup, queries, service
 from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
@@ -17,6 +19,8 @@ from server.payments.gateways.base import Callback, Checkout
 from server.payments.gateways.registry import gateways
 from server.payments.gateways.sandbox import SandboxGateway
 from server.payments.schemas import (
+    CallbackReceived,
+    CallbackRefused,
     OrderPath,
     PaymentCreate,
     PaymentOut,
@@ -27,6 +31,8 @@ from server.payments.schemas import (
     RefundOut,
     SandboxPaid,
     TradePath,
+    WechatPayRefused,
+    WechatPayTaken,
 )
 
 routes = RouteTable("payments", "Paying orders, provider callbacks, refunds, reconciliation.")
@@ -80,14 +86,43 @@ async def pay_order(request: web.Request, params: OrderPath, body: PaymentCreate
     return PaymentOut.model_validate(payment, from_attributes=True)
 
 
+def _refused(when: str, *, ours_too: str = "") -> Answer:
+    """A refusal in the gateway's format; `ours_too` names when the envelope answers instead."""
+    json_answers: Any = WechatPayRefused | CallbackRefused
+    gateways_say = (
+        'Alipay `fail` (text); WeChat Pay `{"code": "FAIL", "message"}`; Stripe and the '
+        'sandbox `{"error": "<reason>"}`.'
+    )
+    if ours_too:
+        json_answers = WechatPayRefused | CallbackRefused | ErrorEnvelope
+        gateways_say += f" The error envelope when {ours_too}."
+    return Answer(
+        f"{when}. {gateways_say}", {"text/plain": Literal["fail"], "application/json": json_answers}
+    )
+
+
+NOTIFY_ANSWERS = {
+    200: Answer(
+        'Taken (committed). Alipay `success` (text); WeChat Pay `{"code": "SUCCESS", '
+        '"message"}`; Stripe and the sandbox `{"received": true}`.',
+        {"text/plain": Literal["success"], "application/json": WechatPayTaken | CallbackReceived},
+    ),
+    400: _refused("Malformed, or not matching the payment (amount, currency, merchant, app)"),
+    401: _refused("Bad signature, or a stale or replayed delivery"),
+    404: _refused("No such payment", ours_too="the gateway is not configured here"),
+    500: _refused("Not taken: an internal error", ours_too="the failure was not the gateway's"),
+    503: _refused("Not taken: try again later", ours_too="a store is unavailable"),
+}
+
+
 @routes.post(
     "/api/v1/payments/{provider}/notify",
     params=ProviderPath,
     auth=False,
-    errors=frozenset({401, 404, 500}),
-    description="Asynchronous notifications from a gateway, answered in its own format once "
-    'the event is committed: Alipay plain `success`; WeChat Pay `{"code": "SUCCESS"}` or '
-    '4xx/5xx `{"code": "FAIL", "message"}`; Stripe and the sandbox 2xx JSON.',
+    answers=NOTIFY_ANSWERS,
+    description="Asynchronous notifications from a gateway, answered in that gateway's own "
+    "format once the event is committed (see each status). A gateway retries anything but "
+    "its success answer. 422 (an unknown provider) and 429 use the error envelope.",
 )
 async def provider_notify(request: web.Request, params: ProviderPath) -> web.StreamResponse:
     """Receive a gateway callback"""

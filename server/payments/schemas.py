@@ -87,3 +87,30 @@ class MismatchOut(BaseModel):
 
 class ReconciliationDetail(ReconciliationOut):
     mismatches: list[MismatchOut]
+
+
+# Gateway callbacks are answered in each gateway's own format (the notify route documents them).
+class WechatPayTaken(BaseModel):
+    """WeChat Pay's answer when taken."""
+
+    code: Literal["SUCCESS"]
+    message: str
+
+
+class WechatPayRefused(BaseModel):
+    """WeChat Pay's answer when not taken (with a 4xx or 5xx status): the reason."""
+
+    code: Literal["FAIL"]
+    message: str
+
+
+class CallbackReceived(BaseModel):
+    """Stripe's and the sandbox's answer when taken (Stripe reads only the 2xx status)."""
+
+    received: Literal[True]
+
+
+class CallbackRefused(BaseModel):
+    """Stripe's and the sandbox's answer when not taken: the reason (any non-2xx is retried)."""
+
+    error: str

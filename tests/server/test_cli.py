@@ -214,8 +214,11 @@ async def test_serve_in_production_without_secrets_exits_2_naming_each_setting(
     refused = [e for e in json_events(out + err) if e["event"] == "settings.refused"]
     assert all(e["level"] == "error" for e in refused)
     problems = " | ".join(e["problem"] for e in refused)
-    assert len(refused) == 7, problems
-    for setting in ("DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEY"):
+    assert len(refused) == 9, problems
+    for setting in (
+        *("DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEY"),
+        *("CORS_ORIGINS", "METRICS_TOKEN"),
+    ):
         assert setting in problems, setting
     assert "listening" not in out.lower()
     assert not databases_in(tmp_path), "nothing was started"

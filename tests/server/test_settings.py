@@ -32,6 +32,7 @@ COMPLETE_PRODUCTION = {
     "sms_backend": "http",
     "identity_verify_provider": "http",
     "identity_verify_url": "https://identity.example/verify",
+    "metrics_token": "a-long-random-string-for-scrapers",
 }
 
 
@@ -128,11 +129,11 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     problems = Settings().check_production()
-    assert len(problems) == 8
+    assert len(problems) == 9
     text = "\n".join(problems)
     requirements = (
         *("DATABASE_URL", "REDIS_URL", "JWT_", "PII_", "URL_SIGNING_SECRET", "MAIL_BACKEND"),
-        "'*'",
+        *("'*'", "METRICS_TOKEN"),
     )
     for requirement in requirements:
         assert requirement in text, requirement
@@ -148,6 +149,9 @@ def test_production_with_nothing_configured_lists_every_missing_requirement(
         ({"jwt_public_key": None}, "JWT_PUBLIC_KEY"),
         ({"jwt_public_key": ""}, "JWT_PUBLIC_KEY"),
         ({"cors_origins": ["*"]}, "CORS_ORIGINS"),
+        ({"cors_origins": []}, "CORS_ORIGINS"),
+        ({"metrics_token": None}, "METRICS_TOKEN"),
+        ({"metrics_token": ""}, "METRICS_TOKEN"),
         ({"pii_encryption_key": None}, "PII_ENCRYPTION_KEY"),
         ({"pii_hash_key": None}, "PII_HASH_KEY"),
         ({"url_signing_secret": None}, "URL_SIGNING_SECRET"),
@@ -167,6 +171,17 @@ def test_complete_production_settings_have_no_problems() -> None:
     assert settings.check_production() == []
     assert isinstance(settings.jwt_private_key, SecretStr)
     assert "BEGIN PRIVATE KEY" not in repr(settings), "the private key stays out of reprs"
+
+
+@pytest.mark.parametrize("origins", ["", " , ", "/"])
+def test_production_refuses_to_start_without_a_cors_allowlist(
+    monkeypatch: pytest.MonkeyPatch, origins: str
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", origins)
+    settings = Settings(**{k: v for k, v in COMPLETE_PRODUCTION.items() if k != "cors_origins"})
+    assert settings.check_production() == [
+        "CORS_ORIGINS must list the browser origins allowed to call the API"
+    ]
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])

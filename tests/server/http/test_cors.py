@@ -104,5 +104,6 @@ def test_production_refuses_a_wildcard_origin() -> None:
         identity_verify_provider="http",
         identity_verify_url="https://identity.example/verify",
         cors_origins=["https://app.example", "*"],
+        metrics_token="a-long-random-string-for-scrapers",
     )
     assert settings.check_production() == ["CORS_ORIGINS may not contain '*'"]

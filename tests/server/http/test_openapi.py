@@ -51,6 +51,11 @@ async def test_every_schema_reference_resolves_to_a_component(document) -> None:
     assert refs <= set(document["components"]["schemas"])
 
 
+# Gateways hear refusals in their own formats (tests/server/payments/test_notify_document.py);
+# only what the platform itself answers there (422, 429) is the envelope.
+OWN_FORMATS = {("post", "/api/v1/payments/{provider}/notify"): {"400", "401", "404", "500", "503"}}
+
+
 async def test_every_operation_declares_its_errors_with_the_envelope(document) -> None:
     ops = operations(document)
     assert ops
@@ -58,7 +63,10 @@ async def test_every_operation_declares_its_errors_with_the_envelope(document) -
         responses = op["responses"]
         errors = {status: r for status, r in responses.items() if int(status) >= 400}
         assert {"429", "500"} <= set(errors), (method, path)
+        own = OWN_FORMATS.get((method, path), set())
         for status, response in errors.items():
+            if status in own:
+                continue
             schema = response["content"]["application/json"]["schema"]
             assert schema == {"$ref": ERROR_REF}, (method, path, status)
         assert "Retry-After" in responses["429"]["headers"], (method, path)
