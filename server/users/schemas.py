@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from server.http.fields import StrictBool
+
 DEFAULT_PHONE_REGION = "CN"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -207,7 +209,7 @@ class Preferences(_Stored):
         max_length=4,
         description="Kinds of content to recommend; default all four.",
     )
-    email_digest: bool = Field(True, description="Weekly email digest; default on.")
+    email_digest: StrictBool = Field(True, description="Weekly email digest; default on.")
 
 
 class Privacy(_Stored):
@@ -218,14 +220,16 @@ class Privacy(_Stored):
     who_can_message: WhoCanMessage = Field(
         "everyone", description="Who may start a conversation; default everyone."
     )
-    show_followers: bool = Field(
+    show_followers: StrictBool = Field(
         True, description="Others see the follower list and count; default on."
     )
-    show_following: bool = Field(
+    show_following: StrictBool = Field(
         True, description="Others see the following list and count; default on."
     )
-    searchable: bool = Field(True, description="Found by nickname in user search; default on.")
-    show_birthday: bool = Field(False, description="Others see the birthday; default off.")
+    searchable: StrictBool = Field(
+        True, description="Found by nickname in user search; default on."
+    )
+    show_birthday: StrictBool = Field(False, description="Others see the birthday; default off.")
 
 
 class ProfileOut(BaseModel):
