@@ -18,8 +18,10 @@ from pydantic import (
     UrlConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from server.http.fields import StrictBool
+from server.users.text import clean_nickname, visible_text
 
 DEFAULT_PHONE_REGION = "CN"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -57,7 +59,28 @@ def mask_phone(e164: str | None) -> str | None:
 
 Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
 Phone = Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)]
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+def _nickname(value: str) -> str:
+    cleaned = clean_nickname(value)
+    if not cleaned:
+        raise PydanticCustomError(
+            "users.nickname_invalid", "A nickname needs letters, digits or symbols one can see."
+        )
+    return cleaned
+
+
+def _bio(value: str) -> str:
+    return visible_text(value, multiline=True)
+
+
+# Invisible and control characters are taken out (server/users/text.py); a name with nothing
+# visible left is refused with 422 `users.nickname_invalid`.
+Nickname = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(_nickname),
+]
 AvatarUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
 
 
@@ -171,7 +194,7 @@ Zodiac = Annotated[
     BeforeValidator(_lower),
     Field(description="A western sign, lower case (aries ... pisces)."),
 ]
-Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_bio)]
 Birthday = Annotated[date, AfterValidator(_birthday)]
 
 
