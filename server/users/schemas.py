@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from server.http.fields import StrictBool
+from server.http.fields import IsoDate, StrictBool
 from server.users.text import clean_nickname, visible_text
 
 DEFAULT_PHONE_REGION = "CN"
@@ -195,7 +195,7 @@ Zodiac = Annotated[
     Field(description="A western sign, lower case (aries ... pisces)."),
 ]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_bio)]
-Birthday = Annotated[date, AfterValidator(_birthday)]
+Birthday = Annotated[IsoDate, AfterValidator(_birthday)]
 
 
 class _Stored(BaseModel):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from server.http.fields import QUERY_CONTEXT, StrictBool, UtcDateTime
+from server.http.fields import QUERY_CONTEXT, IsoDate, StrictBool, UtcDateTime
 
 
 class Model(BaseModel):
     flag: StrictBool | None = None
     at: UtcDateTime | None = None
+    day: IsoDate | None = None
 
 
 def refused(data: dict[str, Any], context: dict[str, str] | None = None) -> str:
@@ -58,3 +59,14 @@ def test_a_time_with_an_offset_is_read_as_utc(value: str) -> None:
     at = Model.model_validate({"at": value}).at
     assert at == datetime(2030, 1, 1, tzinfo=UTC)
     assert at is not None and at.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    "value", [0, 649_296_000, "649296000", "1990-07-30T00:00:00Z", "30/07/1990"]
+)
+def test_a_date_is_written_yyyy_mm_dd_never_a_number(value: Any) -> None:
+    assert refused({"day": value}) == "day"
+
+
+def test_a_date_is_read() -> None:
+    assert Model.model_validate({"day": "1990-07-30"}).day == date(1990, 7, 30)

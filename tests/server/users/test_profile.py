@@ -134,6 +134,10 @@ TOMORROW_EVERYWHERE = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
         ({"birthday": TOMORROW_EVERYWHERE}, "body.birthday"),
         ({"birthday": "1899-12-31"}, "body.birthday"),
         ({"birthday": "30/07/1990"}, "body.birthday"),
+        ({"birthday": 0}, "body.birthday"),  # not 1970-01-01
+        ({"birthday": 649296000}, "body.birthday"),  # nor a Unix time
+        ({"birthday": "649296000"}, "body.birthday"),
+        ({"birthday": "1990-07-30T00:00:00Z"}, "body.birthday"),
         ({"mbti": "ABCD"}, "body.mbti"),
         ({"mbti": "INTJX"}, "body.mbti"),
         ({"zodiac": "ophiuchus"}, "body.zodiac"),
