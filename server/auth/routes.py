@@ -22,6 +22,7 @@ from server.auth.throttle import LoginThrottle
 from server.http.limits import client_ip
 from server.http.registry import RouteTable
 from server.keys import PRINCIPAL, RATE_LIMITER, RUNTIME, SESSION_GUARD, SETTINGS, TOKENS
+from server.moderation import screening
 
 routes = RouteTable("auth", "Accounts, sign-in, sessions and tokens.")
 
@@ -57,6 +58,7 @@ async def register(request: web.Request, body: RegisterIn) -> SignedIn:
             nickname=body.nickname,
             client=_client(request, body),
             now=runtime.clock.now(),
+            word_list=screening.policy_of(request.app[SETTINGS]).word_list,
         )
 
 

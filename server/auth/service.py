@@ -20,7 +20,9 @@ from server.auth.tokens import TokenService, hash_refresh_token, new_refresh_tok
 from server.crypto import PiiCipher
 from server.db import KeepsChanges, UnitOfWork
 from server.http.errors import Conflict, Forbidden, Unauthorized
+from server.moderation import words
 from server.users import service as users_service
+from server.users.text import clean_nickname
 
 DEFAULT_ROLES = ["reader"]
 
@@ -99,9 +101,9 @@ async def create_user(
 
 def default_nickname(email: str | None, phone: str | None) -> str:
     """The email's local part or the phone's last four digits, until the user picks one."""
-    if email:
-        return email.split("@", 1)[0][:32]
-    return f"user{(phone or '')[-4:]}"
+    # An email's local part may hold any character but '@' and spaces, invisible ones too.
+    local = clean_nickname(email.split("@", 1)[0])[:32].strip() if email else ""
+    return local or f"user{(phone or '')[-4:]}"
 
 
 async def register(
@@ -115,8 +117,11 @@ async def register(
     nickname: str | None,
     client: Client,
     now: datetime,
+    word_list: words.WordList,
 ) -> SignedIn:
     """Create a reader account, sign it in, and queue its welcome notification."""
+    if nickname is not None:
+        users_service.screen_nickname(nickname, word_list=word_list)
     session = uow.session
     user_id = await create_user(
         session, pii, email=email, phone=phone, password=password, nickname=nickname

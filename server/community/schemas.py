@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.content.schemas import AuthorOut
+from server.http.fields import StrictBool
 from server.http.pagination import PageQuery
 
 Id = Annotated[int, Field(ge=1, le=2**53)]
@@ -84,7 +85,7 @@ class PostOut(BaseModel):
 class Flag(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: bool = Field(description="true to pin (or lock), false to undo it.")
+    value: StrictBool = Field(description="true to pin (or lock), false to undo it.")
 
 
 class ModerationNote(BaseModel):

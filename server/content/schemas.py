@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from server.http.fields import StrictBool, UtcDateTime
 from server.http.pagination import PageQuery
 
 Kind = Literal["article", "audio", "video", "course"]
@@ -232,7 +233,7 @@ class Comparison(BaseModel):
 class Submit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    publish_at: datetime | None = Field(
+    publish_at: UtcDateTime | None = Field(
         None, description="Publish at this time (UTC) once approved; now if unset or past."
     )
 
@@ -266,7 +267,7 @@ class ListQuery(PageQuery):
     price: Literal["free", "paid"] | None = Field(
         None, description="free: access free; paid: the rest."
     )
-    featured: bool = False
+    featured: StrictBool = False
 
 
 class MineQuery(PageQuery):
@@ -310,7 +311,7 @@ class EntitlementGrant(BaseModel):
     user_id: int = Field(ge=1)
     subject_type: Literal["content", "plan", "membership"]
     subject_id: int = Field(0, ge=0)
-    ends_at: datetime | None = None
+    ends_at: UtcDateTime | None = None
     note: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from server.catalog.schemas import MAX_PRICE, Currency, Id, Price
+from server.http.fields import UtcDateTime
 from server.http.pagination import PageQuery
 
 
@@ -31,8 +32,8 @@ class CouponCreate(BaseModel):
     max_discount: Price | None = Field(None, description="Cap of a percentage discount, in 分.")
     currency: Currency = "CNY"
     min_amount: Price = Field(0, description="The applicable subtotal must reach this, in 分.")
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: UtcDateTime | None = None
+    ends_at: UtcDateTime | None = None
     total_limit: Limit | None = Field(None, description="Uses in all; null: unlimited.")
     per_user_limit: Limit | None = Field(1, description="Uses per user; null: unlimited.")
 
@@ -49,7 +50,7 @@ class CouponCreate(BaseModel):
 
 class CouponPatch(BaseModel):
     status: Literal["active", "disabled"] | None = None
-    ends_at: AwareDatetime | None = None
+    ends_at: UtcDateTime | None = None
     total_limit: Limit | None = None
     per_user_limit: Limit | None = None
 

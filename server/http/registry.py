@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.http.errors import InvalidJson, Unauthorized, UnsupportedMediaType, ValidationFailed
+from server.http.fields import QUERY_CONTEXT
 from server.http.guards import require_role
 from server.http.validation import validation_error
 from server.keys import PRINCIPAL, USER_ID
@@ -166,7 +167,8 @@ def _query_data(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
 
 def _validate(model: type[BaseModel], data: dict[str, Any], where: str) -> BaseModel:
     try:
-        return model.model_validate(data)
+        # Query and path values are text: strict fields accept their textual spellings there.
+        return model.model_validate(data, context=QUERY_CONTEXT)
     except ValidationError as exc:
         raise validation_error(exc, where) from exc
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.fields import StrictBool
+
 Store = Literal["app_store", "google_play"]
 
 
@@ -56,7 +58,7 @@ class IapProductIn(BaseModel):
     credits: int = Field(0, ge=0, le=10_000_000, description="Credits per unit bought.")
     product_id: int | None = Field(None, ge=1, description="A catalog product it unlocks.")
     plan_days: int | None = Field(None, ge=1, le=3660)
-    active: bool = True
+    active: StrictBool = True
 
 
 class IapProductOut(IapProductIn):

@@ -14,7 +14,14 @@ Steps, in order:
    marks and other scripts' marks are kept.
 3. NFC recomposes what is left (hangul syllables, kana), then case folding (a stronger lower
    case: "Straße" -> "strasse").
-4. Traditional Chinese -> simplified with OpenCC's `t2s` table ("詐騙" -> "诈骗").
+4. Homoglyphs are folded: a Latin, Cyrillic or Greek letter that looks like a Latin letter
+   becomes that letter ("dоuble" with a Cyrillic о -> "double", "ρаypаl" -> "paypal"). The
+   pairs are Unicode's confusables (UTS #39, through the confusable-homoglyphs package), limited
+   to single letters of those three scripts whose prototype is one ASCII letter, so CJK and every
+   other script are left alone. Text is case-folded first, so the table maps lower-case letters:
+   a letter's own prototype wins, and a capital's ("Н" looks like "H") gives its lower case one
+   ("н" -> "h"), which keeps upper- and lower-case spellings of a term matching each other.
+5. Traditional Chinese -> simplified with OpenCC's `t2s` table ("詐騙" -> "诈骗").
 
 `compact` then drops every space, punctuation mark and symbol ("付 费", "付.费", "付*_*费" ->
 "付费"): terms containing CJK characters are matched in that form, because Chinese puts no spaces
@@ -26,9 +33,11 @@ These forms exist only for matching: they are never stored or shown.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import cache
+from importlib.resources import files
 
 import opencc
 
@@ -44,6 +53,7 @@ _INVISIBLE = re.compile(
     "\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef"
     "]+"
 )
+_FOLDED_SCRIPTS = ("LATIN ", "CYRILLIC ", "GREEK ")
 _SEPARATORS = re.compile(r"[\W_]+")
 # CJK ideographs (with extension A and compatibility ideographs), kana and hangul syllables.
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -54,14 +64,56 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def _looks_latin(char: str) -> str | None:
+    """The ASCII letter a Latin, Cyrillic or Greek letter is confusable with, if just one."""
+    if char.isascii() or not unicodedata.category(char).startswith("L"):
+        return None
+    if not unicodedata.name(char, "").startswith(_FOLDED_SCRIPTS):
+        return None
+    prototypes = {p for p in _confusables()[char] if len(p) == 1 and p.isascii() and p.isalpha()}
+    return prototypes.pop() if len(prototypes) == 1 else None
+
+
+@cache
+def _confusables() -> dict[str, list[str]]:
+    """Each character of Unicode's confusables.txt -> the characters it is confused with."""
+    data = json.loads(
+        (files("confusable_homoglyphs") / "confusables.json").read_text(encoding="utf-8")
+    )
+    return {char: [entry["c"] for entry in entries] for char, entries in data.items()}
+
+
+@cache
+def _homoglyphs() -> tuple[re.Pattern[str], dict[int, str]]:
+    """Step 4: a pattern finding any foldable letter, and the str.translate table folding them
+    (case-folded letter -> lower-case ASCII letter); built once."""
+    own: dict[str, str] = {}  # from a letter that is its own case-folded form
+    capitals: dict[str, str] = {}  # from a capital, under its case-folded form
+    for char in _confusables():
+        if len(char) != 1 or (prototype := _looks_latin(char)) is None:
+            continue
+        key = char.casefold()
+        if len(key) == 1 and not key.isascii():
+            (own if key == char else capitals).setdefault(key, prototype.casefold())
+    table = capitals | own
+    # Searching first is ~20 times faster than translating text with nothing to fold (CJK).
+    pattern = re.compile("[" + "".join(map(re.escape, sorted(table))) + "]")
+    return pattern, {ord(key): latin for key, latin in table.items()}
+
+
 def normalise(text: str) -> str:
-    """The screening form of `text` (steps 1-4 of the module docstring)."""
+    """The screening form of `text` (steps 1-5 of the module docstring)."""
     if not text:
         return ""
     stripped = _INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
     folded = unicodedata.normalize("NFC", stripped).casefold()
     if folded.isascii():
         return folded
+    foldable, table = _homoglyphs()
+    if foldable.search(folded):
+        folded = folded.translate(table)
+        if folded.isascii():
+            return folded
     return str(_converter().convert(folded))
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.fields import StrictBool
 from server.http.pagination import PageQuery
 
 MAX_ID = 2**63 - 1
@@ -32,7 +33,7 @@ class NotificationOut(BaseModel):
 
 
 class NotificationQuery(PageQuery):
-    unread_only: bool = Field(False, description="Only notifications not yet read.")
+    unread_only: StrictBool = Field(False, description="Only notifications not yet read.")
 
 
 class NotificationPath(BaseModel):
@@ -69,9 +70,9 @@ class PreferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(min_length=1, max_length=64)
-    in_app: bool | None = None
-    push: bool | None = None
-    email: bool | None = None
+    in_app: StrictBool | None = None
+    push: StrictBool | None = None
+    email: StrictBool | None = None
 
 
 class PreferencesIn(BaseModel):

@@ -10,6 +10,7 @@ from server.http.errors import ApiError
 from server.http.limits import client_ip
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SESSION_GUARD, SETTINGS, TOKENS, USER_ID
+from server.moderation import screening
 from server.oauth import service, states
 from server.oauth.providers import ProviderIdentity
 from server.oauth.schemas import (
@@ -154,6 +155,7 @@ async def _sign_in(
                 pii=runtime.pii,
                 client=client,
                 now=runtime.clock.now(),
+                word_list=screening.policy_of(request.app[SETTINGS]).word_list,
             )
         return signed_in_response(result)
 

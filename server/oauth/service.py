@@ -23,6 +23,7 @@ from server.auth.tokens import TokenService
 from server.crypto import PiiCipher
 from server.db import UnitOfWork
 from server.http.errors import ApiError, Conflict, NotFound
+from server.moderation import screening, words
 from server.oauth.providers import (
     Provider,
     ProviderHttp,
@@ -35,6 +36,7 @@ from server.oauth.states import PendingAuthorization
 from server.settings import Settings
 from server.users import service as users_service
 from server.users.schemas import normalise_email
+from server.users.text import clean_nickname
 
 # The website app and the mini-program of one WeChat platform share the user's unionid.
 UNION_FAMILIES = {"wechat": ("wechat", "wechat_mini"), "wechat_mini": ("wechat", "wechat_mini")}
@@ -120,13 +122,20 @@ async def sign_in(
     pii: PiiCipher,
     client: auth_service.Client,
     now: datetime,
+    word_list: words.WordList | None = None,
 ) -> SignedIn | TwoFactorChallenge:
     """Sign in the account linked to this identity, creating it on the first sign-in (a
-    two-factor account gets a challenge instead of a session)."""
+    two-factor account gets a challenge instead of a session).
+
+    A new account's nickname is the provider's name, screened with `word_list` (the built-in
+    list when None); a name that is flagged or has nothing visible gives way to a generated one.
+    """
     session = uow.session
     user_id = await _linked_user(session, identity=identity, now=now)
     if user_id is None:
-        user_id = await _create_account(session, identity=identity, pii=pii, now=now)
+        user_id = await _create_account(
+            session, identity=identity, pii=pii, now=now, word_list=word_list or words.load(None)
+        )
         auth_service.welcome_new_user(uow, user_id=user_id)
     return await auth_service.complete_sign_in(
         session, tokens=tokens, user_id=user_id, client=client, now=now
@@ -160,14 +169,18 @@ async def _linked_user(
 
 
 async def _create_account(
-    session: AsyncSession, *, identity: ProviderIdentity, pii: PiiCipher, now: datetime
+    session: AsyncSession,
+    *,
+    identity: ProviderIdentity,
+    pii: PiiCipher,
+    now: datetime,
+    word_list: words.WordList,
 ) -> int:
     """A password-less account; the provider's verified email only if no account has it."""
     email = _usable_email(identity.email)
     if email is not None and await users_service.find_user_id(session, pii, email=email):
         email = None
-    fallback = f"{identity.provider}_{identity.provider_user_id[-6:]}"
-    nickname = _display_name(identity, NICKNAME_MAX) or fallback
+    nickname = _default_nickname(identity, word_list)
     user_id = await auth_service.create_user(
         session,
         pii,
@@ -259,6 +272,14 @@ async def _insert_link(
     except IntegrityError as exc:  # the same identity linked by a concurrent request
         raise on_race() from exc
     return account
+
+
+def _default_nickname(identity: ProviderIdentity, word_list: words.WordList) -> str:
+    """The provider's name cleaned like a nickname; generated when flagged or blank."""
+    name = clean_nickname(identity.display_name or "")[:NICKNAME_MAX].strip()
+    if name and screening.screen({"nickname": name}, word_list).ok:
+        return name
+    return f"{identity.provider}_{identity.provider_user_id[-6:]}"
 
 
 def _display_name(identity: ProviderIdentity, max_length: int = 100) -> str | None:

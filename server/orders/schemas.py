@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from server.http.fields import StrictBool
 from server.http.pagination import PageQuery
 
 OrderStatus = Literal[
@@ -28,7 +29,7 @@ class OrderLineIn(BaseModel):
 class OrderCreate(BaseModel):
     """Buy the cart (`from_cart: true`) or the listed products; prices are today's."""
 
-    from_cart: bool = False
+    from_cart: StrictBool = False
     items: list[OrderLineIn] | None = Field(None, min_length=1, max_length=50)
     coupon_code: str | None = Field(None, min_length=1, max_length=64)
 

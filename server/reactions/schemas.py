@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.http.fields import StrictBool
+
 Id = Annotated[int, Field(ge=1, le=2**53)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -39,14 +41,14 @@ class CollectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    is_public: bool = Field(False, description="Public collections can be read by anyone.")
+    is_public: StrictBool = Field(False, description="Public collections can be read by anyone.")
 
 
 class CollectionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    is_public: bool | None = None
+    is_public: StrictBool | None = None
 
 
 class CollectionOut(BaseModel):

@@ -9,7 +9,8 @@ from aiohttp import BodyPartReader, web
 from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from server.http.pagination import Page
 from server.http.registry import RouteTable
-from server.keys import RUNTIME, USER_ID
+from server.keys import RUNTIME, SETTINGS, USER_ID
+from server.moderation import screening
 from server.storage import CHUNK
 from server.users import avatars, service
 from server.users.schemas import (
@@ -44,7 +45,11 @@ async def update_me(request: web.Request, body: ProfilePatch) -> UserOut:
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
         return await service.update_profile(
-            uow.session, user_id=request[USER_ID], changes=body, clock=runtime.clock
+            uow.session,
+            user_id=request[USER_ID],
+            changes=body,
+            clock=runtime.clock,
+            word_list=screening.policy_of(request.app[SETTINGS]).word_list,
         )
 
 
@@ -61,7 +66,11 @@ async def update_my_profile(request: web.Request, body: ProfileUpdate) -> Profil
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
         return await service.update_own_profile(
-            uow.session, user_id=request[USER_ID], changes=body, clock=runtime.clock
+            uow.session,
+            user_id=request[USER_ID],
+            changes=body,
+            clock=runtime.clock,
+            word_list=screening.policy_of(request.app[SETTINGS]).word_list,
         )
 
 

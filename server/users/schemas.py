@@ -18,6 +18,10 @@ from pydantic import (
     UrlConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from server.http.fields import IsoDate, StrictBool
+from server.users.text import clean_nickname, visible_text
 
 DEFAULT_PHONE_REGION = "CN"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -55,7 +59,28 @@ def mask_phone(e164: str | None) -> str | None:
 
 Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
 Phone = Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)]
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+def _nickname(value: str) -> str:
+    cleaned = clean_nickname(value)
+    if not cleaned:
+        raise PydanticCustomError(
+            "users.nickname_invalid", "A nickname needs letters, digits or symbols one can see."
+        )
+    return cleaned
+
+
+def _bio(value: str) -> str:
+    return visible_text(value, multiline=True)
+
+
+# Invisible and control characters are taken out (server/users/text.py); a name with nothing
+# visible left is refused with 422 `users.nickname_invalid`.
+Nickname = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(_nickname),
+]
 AvatarUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
 
 
@@ -169,8 +194,8 @@ Zodiac = Annotated[
     BeforeValidator(_lower),
     Field(description="A western sign, lower case (aries ... pisces)."),
 ]
-Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Birthday = Annotated[date, AfterValidator(_birthday)]
+Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_bio)]
+Birthday = Annotated[IsoDate, AfterValidator(_birthday)]
 
 
 class _Stored(BaseModel):
@@ -207,7 +232,7 @@ class Preferences(_Stored):
         max_length=4,
         description="Kinds of content to recommend; default all four.",
     )
-    email_digest: bool = Field(True, description="Weekly email digest; default on.")
+    email_digest: StrictBool = Field(True, description="Weekly email digest; default on.")
 
 
 class Privacy(_Stored):
@@ -218,14 +243,16 @@ class Privacy(_Stored):
     who_can_message: WhoCanMessage = Field(
         "everyone", description="Who may start a conversation; default everyone."
     )
-    show_followers: bool = Field(
+    show_followers: StrictBool = Field(
         True, description="Others see the follower list and count; default on."
     )
-    show_following: bool = Field(
+    show_following: StrictBool = Field(
         True, description="Others see the following list and count; default on."
     )
-    searchable: bool = Field(True, description="Found by nickname in user search; default on.")
-    show_birthday: bool = Field(False, description="Others see the birthday; default off.")
+    searchable: StrictBool = Field(
+        True, description="Found by nickname in user search; default on."
+    )
+    show_birthday: StrictBool = Field(False, description="Others see the birthday; default off.")
 
 
 class ProfileOut(BaseModel):

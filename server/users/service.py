@@ -14,6 +14,7 @@ from server.db import Reader, UnitOfWork
 from server.follows import queries as follow_queries
 from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.moderation import screening, words
 from server.outbox import MEDIA_QUEUE
 from server.users.schemas import (
     PUBLIC_ROLES,
@@ -64,10 +65,24 @@ async def get_profile(reader: Reader, *, user_id: int) -> UserOut:
     )
 
 
+def screen_nickname(nickname: str, *, word_list: words.WordList) -> None:
+    """Refuse a nickname holding a listed term (422 `moderation.flagged`, as comments are)."""
+    result = screening.screen({"nickname": nickname}, word_list)
+    if not result.ok:
+        raise screening.Flagged(fields={"nickname": ", ".join(result.categories)})
+
+
 async def update_profile(
-    session: AsyncSession, *, user_id: int, changes: ProfilePatch, clock: Clock
+    session: AsyncSession,
+    *,
+    user_id: int,
+    changes: ProfilePatch,
+    clock: Clock,
+    word_list: words.WordList,
 ) -> UserOut:
     """Apply the fields the client sent; `avatar_url: null` removes the avatar."""
+    if changes.nickname is not None:
+        screen_nickname(changes.nickname, word_list=word_list)
     values: dict[str, Any] = {}
     for name in changes.model_fields_set:
         value = getattr(changes, name)
@@ -217,9 +232,16 @@ async def get_own_profile(session: AsyncSession, *, user_id: int) -> ProfileOut:
 
 
 async def update_own_profile(
-    session: AsyncSession, *, user_id: int, changes: ProfileUpdate, clock: Clock
+    session: AsyncSession,
+    *,
+    user_id: int,
+    changes: ProfileUpdate,
+    clock: Clock,
+    word_list: words.WordList,
 ) -> ProfileOut:
     """Apply the fields sent; settings merge field by field; a new birthday sets the zodiac."""
+    if changes.nickname is not None:
+        screen_nickname(changes.nickname, word_list=word_list)
     given = changes.model_fields_set
     values: dict[str, Any] = {
         name: getattr(changes, name)

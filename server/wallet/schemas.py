@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from server.http.fields import UtcDateTime
 from server.http.pagination import PageQuery
 
 MAX_CREDITS = 10_000_000
@@ -51,15 +52,11 @@ class TransactionOut(BaseModel):
 
 class TransactionQuery(PageQuery):
     kind: str | None = Field(None, max_length=40, description="Only this kind of transaction.")
-    since: datetime | None = Field(None, description="From this instant (inclusive).")
-    until: datetime | None = Field(None, description="Before this instant (exclusive).")
+    since: UtcDateTime | None = Field(None, description="From this instant (inclusive).")
+    until: UtcDateTime | None = Field(None, description="Before this instant (exclusive).")
 
     @model_validator(mode="after")
     def _range(self) -> TransactionQuery:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} needs a time zone (e.g. Z)")
         if self.since and self.until and self.since >= self.until:
             raise ValueError("since must be before until")
         return self

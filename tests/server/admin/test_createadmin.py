@@ -86,6 +86,10 @@ async def test_createadmin_promotes_an_existing_account_keeping_its_password(
         (["--email", "new@example.com"], "password"),
         (["--email", "nope", "--password", PASSWORD], "email"),
         (["--email", "x@example.com", "--password", "short"], "password"),
+        (
+            ["--email", "x@example.com", "--password", PASSWORD, "--nickname", "\u200b\u202e"],
+            "nickname",
+        ),
     ],
 )
 async def test_createadmin_refuses_bad_input(data_dir: Path, args: list[str], says: str) -> None:

@@ -160,3 +160,11 @@ async def test_a_cursor_with_a_time_without_a_zone_is_refused(api) -> None:
     cursor = encode_cursor({"at": "2026-11-01T00:00:00", "id": 5})
     data = await call(api, "GET", f"/contents?cursor={cursor}", None, 400)
     assert data["error"]["code"] == "pagination.invalid_cursor"
+
+
+async def test_featured_is_spelt_true_or_false_in_the_query(api) -> None:
+    for spelling in ("true", "false"):
+        await call(api, "GET", f"/contents?featured={spelling}", None, 200)
+    for spelling in ("0", "1", "0.5", "yes", "on", "True"):
+        data = await call(api, "GET", f"/contents?featured={spelling}", None, 422)
+        assert set(data["error"]["fields"]) == {"query.featured"}, spelling

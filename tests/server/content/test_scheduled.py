@@ -4,7 +4,7 @@ sweep publishes whatever a lost deferred job left behind."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -74,3 +74,25 @@ async def test_the_sweep_publishes_what_is_due(
     assert await sweep(ctx) == 0
     await call(api, "GET", f"/contents/{item['id']}", reader, 200)
     await asyncio.sleep(0)
+
+
+async def test_publish_at_is_a_time_with_an_offset_never_a_number(
+    api, creator: Person, moderator: Person
+) -> None:
+    item = await draft(api, creator)
+    path = f"/contents/{item['id']}/submit"
+    naive = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    for value in (0, 0.5, 1_900_000_000, "0", naive):
+        refused = await call(api, "POST", path, creator, 422, json={"publish_at": value})
+        assert set(refused["error"]["fields"]) == {"body.publish_at"}, value
+    still = await call(api, "GET", f"/contents/{item['id']}/draft", creator, 200)
+    assert still["status"] == "draft"
+
+    at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    shanghai = at.astimezone(timezone(timedelta(hours=8))).isoformat()
+    await call(api, "POST", path, creator, 200, json={"publish_at": shanghai})
+    approved = await call(
+        api, "POST", f"/moderation/contents/{item['id']}/approve", moderator, 200, json={}
+    )
+    assert approved["status"] == "scheduled"
+    assert datetime.fromisoformat(approved["scheduled_at"]) == at

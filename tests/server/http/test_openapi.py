@@ -128,6 +128,21 @@ async def test_page_query_params_are_documented_with_their_limits(document) -> N
     assert set(page["properties"]) == {"items", "next_cursor"}
 
 
+async def test_strict_booleans_and_times_keep_their_json_types(document) -> None:
+    """Booleans refuse 0 and times refuse numbers, yet the document still says boolean and
+    date-time, in bodies and in query strings."""
+    schemas = document["components"]["schemas"]
+    assert schemas["Flag"]["properties"]["value"]["type"] == "boolean"
+    assert schemas["Privacy"]["properties"]["searchable"]["type"] == "boolean"
+    publish_at = schemas["Submit"]["properties"]["publish_at"]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in publish_at
+    contents = {p["name"]: p for p in operation(document, "get", "/api/v1/contents")["parameters"]}
+    assert contents["featured"]["schema"]["type"] == "boolean"
+    wallet = operation(document, "get", "/api/v1/wallet/transactions")["parameters"]
+    until = {p["name"]: p for p in wallet}["until"]["schema"]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in until
+
+
 async def test_idempotent_routes_document_the_idempotency_key_header(document) -> None:
     op = operation(document, "post", "/api/v1/probe/echo")
     headers = [p for p in op["parameters"] if p["in"] == "header"]

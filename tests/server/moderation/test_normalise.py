@@ -55,6 +55,46 @@ def test_disguised_latin_terms_are_found(text: str) -> None:
     assert terms(text) == ["casino"]
 
 
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("c\u0430sino", "casino"),  # Cyrillic а
+        ("\u0421\u0410SINO", "casino"),  # Cyrillic capitals С and А
+        ("c\u03b1sin\u03bf", "casino"),  # Greek α and ο
+        ("\u0441\u0430\u0455\u0456n\u043e", "casino"),  # all Cyrillic but the n
+        ("sc\u0251m c\u1d0fin", "scam coin"),  # Latin alpha, small capital o
+        ("ｓｃａｍ ｃ\u043eｉｎ", "scam coin"),  # fullwidth with a Cyrillic о
+    ],
+)
+def test_latin_terms_spelt_with_look_alike_letters_are_found(text: str, term: str) -> None:
+    assert terms(text) == [term]
+
+
+def test_look_alike_folding_keeps_terms_of_other_scripts_matching_in_either_case() -> None:
+    cyrillic = words.WordList.of([("мошенник", "scam")])
+    assert [m.term for m in cyrillic.find("МОШЕННИК")] == [normalise("мошенник")]
+    assert [m.term for m in cyrillic.find("Мошенник!")] == [normalise("мошенник")]
+    greek = words.WordList.of([("απατη", "scam")])
+    assert len(list(greek.find("ΑΠΑΤΗ"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("免费课程", "免费课程"),
+        ("詐騙集團", "诈骗集团"),  # only made simplified
+        ("한국어 문장", "한국어 문장"),
+        ("ひらがなとカタカナ", "ひらがなとカタカナ"),
+        ("ｏ免费", "o免费"),  # a fullwidth o next to Chinese is still folded
+        ("مرحبا", "مرحبا"),
+        ("שלום", "שלום"),
+        ("नमस्ते", "नमस्ते"),
+    ],
+)
+def test_look_alike_folding_leaves_cjk_and_other_scripts_alone(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
 def test_latin_terms_match_whole_words_only() -> None:
     assert terms("casinos") == []
     assert terms("mycasino") == []

@@ -57,6 +57,17 @@ async def test_every_field_is_screened_with_the_builtin_list_too(api, creator: P
     assert refused["error"]["fields"] == {"summary": "illegal_goods", "body": "spam"}
 
 
+async def test_terms_disguised_with_cyrillic_or_greek_look_alikes_are_refused(
+    api, creator: Person
+) -> None:
+    # "casino" with a Cyrillic С and а; the built-in "double your bitcoin" with Greek ο.
+    item = await draft(
+        api, creator, title="\u0421\u0430sino night", body="d\u03bfuble y\u03bfur bitcoin\n"
+    )
+    refused = await submit(api, creator, item, 422)
+    assert refused["error"]["fields"] == {"title": "gambling", "body": "scam"}
+
+
 async def test_a_published_item_stays_as_it_was_when_its_new_text_is_refused(
     api, creator: Person, moderator: Person, reader: Person, engine: AsyncEngine
 ) -> None:

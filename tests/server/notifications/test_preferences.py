@@ -58,6 +58,8 @@ async def test_bad_preferences_are_422_and_change_nothing(api) -> None:
         {"items": [{"type": "order.paid", "in_app": False}]},
         {"items": []},
         {"items": [{"type": "comment.reply", "push": "maybe"}]},
+        {"items": [{"type": "comment.reply", "push": 0}]},
+        {"items": [{"type": "comment.reply", "email": "false"}]},
         {"items": [{"type": "comment.reply", "sms": True}]},
         {"preferences": []},
     ]

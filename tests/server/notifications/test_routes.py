@@ -177,6 +177,9 @@ async def test_every_route_requires_a_token(api, method: str, path: str) -> None
         "?limit=101",
         "?limit=abc",
         "?unread_only=maybe",
+        "?unread_only=0",
+        "?unread_only=1",
+        "?unread_only=yes",
         "?cursor=" + "a" * 513,
     ],
 )

@@ -106,6 +106,19 @@ async def test_a_provider_without_a_name_gives_a_generated_nickname(api, fake) -
     assert data["user"]["nickname"] == "ann"
 
 
+async def test_a_provider_name_loses_its_invisible_and_control_characters(api, fake) -> None:
+    data = await sign_in_with(api, fake, "weibo", Person("ann", "\u202eAnn\u200b Lee\x00"))
+    assert data["user"]["nickname"] == "Ann Lee"
+
+
+@pytest.mark.parametrize("name", ["\u200b\u202e", "\u3164", "d\u043euble your bitcoin"])
+async def test_a_provider_name_invisible_or_flagged_gives_a_generated_nickname(
+    api, fake, name: str
+) -> None:
+    data = await sign_in_with(api, fake, "weibo", Person("ann", name))
+    assert data["user"]["nickname"].startswith("weibo_")
+
+
 async def test_a_new_account_gets_the_welcome_notification_job_once(recorded) -> None:
     runtime, recorder = recorded
     tokens = TokenService.from_settings(runtime.settings)

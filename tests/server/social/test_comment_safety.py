@@ -58,6 +58,17 @@ async def test_block_mode_refuses_flagged_text_and_changes_nothing(
     await call(api, "PATCH", f"/comments/{mine['id']}", reader, 422, json={"body": SCAM})
 
 
+async def test_a_listed_term_spelt_with_cyrillic_look_alikes_is_refused(
+    api: TestClient, creator: Person, moderator: Person, reader: Person
+) -> None:
+    item = await publish(api, creator, moderator)
+    disguised = "Want to d\u043euble y\u043eur bitc\u043ein? DM me"  # Cyrillic о (U+043E)
+    refused = await comment(api, reader, item["id"], disguised, 422)
+    assert refused["error"]["code"] == "moderation.flagged"
+    assert refused["error"]["fields"] == {"body": "scam"}
+    assert (await comment(api, reader, item["id"], "Пишу по-русски: двойная порция"))["id"]
+
+
 async def test_queue_mode_holds_flagged_comments_for_a_moderator(
     queue_api: TestClient, engine: AsyncEngine
 ) -> None:

@@ -91,6 +91,21 @@ async def test_a_locked_post_takes_no_replies(
     await call(api, "POST", f"/posts/{written['id']}/comments", reader, 201, json={"body": "能了"})
 
 
+async def test_a_pin_or_lock_value_is_true_or_false_never_a_number_or_text(
+    api: TestClient, creator: Person, moderator: Person, reader: Person
+) -> None:
+    opened = await topic(api, creator)
+    written = await post(api, reader, opened["id"], "不能用 0 锁")
+    for action, who in (("pin", creator), ("lock", moderator)):
+        for value in (0, 1, "true", "false", None):
+            refused = await call(
+                api, "POST", f"/posts/{written['id']}/{action}", who, 422, json={"value": value}
+            )
+            assert set(refused["error"]["fields"]) == {"body.value"}, (action, value)
+    seen = await call(api, "GET", f"/posts/{written['id']}", None, 200)
+    assert seen["pinned"] is False and seen["locked"] is False
+
+
 async def test_only_the_author_edits_and_deleted_posts_leave_the_topic(
     api: TestClient, creator: Person, reader: Person
 ) -> None:

@@ -100,6 +100,21 @@ async def test_collections_hold_favorites_and_count_people_not_copies(
     assert [c["name"] for c in mine["items"]] == ["精读"]
 
 
+async def test_a_collection_is_public_only_by_true_never_by_a_number(
+    api: TestClient, reader: Person
+) -> None:
+    for value in (0, 1, "true", "0"):
+        refused = await call(
+            api, "POST", "/me/collections", reader, 422, json={"name": "学", "is_public": value}
+        )
+        assert set(refused["error"]["fields"]) == {"body.is_public"}, value
+    made = await call(api, "POST", "/me/collections", reader, 201, json={"name": "学"})
+    assert made["is_public"] is False
+    path = f"/collections/{made['id']}"
+    await call(api, "PATCH", path, reader, 422, json={"is_public": 1})
+    assert (await call(api, "PATCH", path, reader, 200, json={"is_public": True}))["is_public"]
+
+
 async def test_private_collections_are_404_to_everyone_else(
     api: TestClient, creator: Person, moderator: Person, reader: Person
 ) -> None:

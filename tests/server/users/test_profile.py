@@ -134,6 +134,10 @@ TOMORROW_EVERYWHERE = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
         ({"birthday": TOMORROW_EVERYWHERE}, "body.birthday"),
         ({"birthday": "1899-12-31"}, "body.birthday"),
         ({"birthday": "30/07/1990"}, "body.birthday"),
+        ({"birthday": 0}, "body.birthday"),  # not 1970-01-01
+        ({"birthday": 649296000}, "body.birthday"),  # nor a Unix time
+        ({"birthday": "649296000"}, "body.birthday"),
+        ({"birthday": "1990-07-30T00:00:00Z"}, "body.birthday"),
         ({"mbti": "ABCD"}, "body.mbti"),
         ({"mbti": "INTJX"}, "body.mbti"),
         ({"zodiac": "ophiuchus"}, "body.zodiac"),
@@ -145,6 +149,9 @@ TOMORROW_EVERYWHERE = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
         ({"preferences": {"font": "serif"}}, "body.preferences.font"),
         ({"privacy": {"who_can_message": "friends"}}, "body.privacy.who_can_message"),
         ({"privacy": {"show_followers": "maybe"}}, "body.privacy.show_followers"),
+        ({"privacy": {"searchable": 0}}, "body.privacy.searchable"),
+        ({"privacy": {"show_birthday": "true"}}, "body.privacy.show_birthday"),
+        ({"preferences": {"email_digest": 0}}, "body.preferences.email_digest"),
         ({"privacy": {"everyone_sees_email": True}}, "body.privacy.everyone_sees_email"),
         ({"roles": ["admin"]}, "body.roles"),
         ({"follower_count": 10**6}, "body.follower_count"),

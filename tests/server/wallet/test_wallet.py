@@ -128,6 +128,17 @@ async def test_history_pages_and_filters(api: TestClient) -> None:
     assert moved["items"][0]["created_at"].startswith("2030-01-02")
 
 
+async def test_history_times_are_iso_8601_with_an_offset_never_numbers(api: TestClient) -> None:
+    buyer = await person(api)
+    for value in ("0", "0.5", "1700000000", "2030-01-01", "2030-01-01T00:00:00"):
+        for name in ("since", "until"):
+            data = await call(api, "GET", "/wallet/transactions", buyer, 422, params={name: value})
+            assert set(data["error"]["fields"]) == {f"query.{name}"}, (name, value)
+    shanghai = {"until": "2030-01-01T08:00:00+08:00"}
+    page = await call(api, "GET", "/wallet/transactions", buyer, 200, params=shanghai)
+    assert page["items"] == []
+
+
 async def test_people_see_only_their_own_wallet_and_only_admins_adjust(api: TestClient) -> None:
     alice, bob, admin = await person(api), await person(api), await person(api, "admin")
     await give(api, alice.id, 5)
