@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
-from server.catalog.schemas import MAX_PRICE, Currency, Id, Price
+from server.catalog.schemas import MAX_PRICE, Currency, Price
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 

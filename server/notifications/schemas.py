@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.ids import Id
 from server.http.pagination import PageQuery
-
-MAX_ID = 2**63 - 1
 
 
 class NotificationOut(BaseModel):
@@ -36,7 +35,7 @@ class NotificationQuery(PageQuery):
 
 
 class NotificationPath(BaseModel):
-    id: int = Field(ge=1, le=MAX_ID, description="The notification id.")
+    id: Id = Field(description="The notification id.")
 
 
 class UnreadCount(BaseModel):
@@ -108,4 +107,4 @@ class DeviceOut(BaseModel):
 
 
 class DevicePath(BaseModel):
-    id: int = Field(ge=1, le=MAX_ID, description="The device id.")
+    id: Id = Field(description="The device id.")

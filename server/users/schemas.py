@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from server.http.ids import Id
+
 DEFAULT_PHONE_REGION = "CN"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -313,7 +315,7 @@ class UserSearchQuery(BaseModel):
 
 
 class UserPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class AvatarAccepted(BaseModel):
