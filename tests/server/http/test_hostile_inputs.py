@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union
 
@@ -14,8 +15,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from server.app import ROUTE_TABLES, create_app
+from server.community.reports import room_check as post_rooms
+from server.content.queries import room_check as content_rooms
+from server.earnings.service import dashboard_room_check
+from server.http.guards import Principal
 from server.http.ids import MAX_ID
 from server.http.middleware import to_api_error
+from server.messages.sockets import room_check as conversation_rooms
+from server.presence.routes import room_check as presence_rooms
 from tests.conftest import AppClient, migrated_embedded_settings
 from tests.server.auth.conftest import bearer, register
 
@@ -181,3 +188,27 @@ async def test_the_largest_id_is_looked_up_and_missing_on_every_engine(any_engin
         "/api/v1/conversations", json={"user_ids": [MAX_ID]}, headers=bearer(token)
     )
     assert 400 <= response.status < 500 and response.status != 422, await response.text()
+
+
+# -- room names and searches: digits that int() refuses -----------------------------------------
+
+
+def _no_runtime() -> Any:
+    raise AssertionError("a room name that is no id must be refused before any lookup")
+
+
+@pytest.mark.parametrize(
+    "room_check",
+    [content_rooms, post_rooms, presence_rooms, conversation_rooms],
+    ids=["content", "post", "presence", "conversation"],
+)
+@pytest.mark.parametrize("room_id", ["²", "١٢", "٣" * 19, "", "1" * 19])
+async def test_a_room_named_with_other_digits_is_refused(room_check: Any, room_id: str) -> None:
+    principal = Principal(7, 1, frozenset({"reader"}), datetime.now(UTC))
+    assert await room_check(_no_runtime)(principal, room_id) is False
+
+
+@pytest.mark.parametrize("room_id", ["²", "٧"])
+async def test_a_dashboard_room_named_with_other_digits_is_refused(room_id: str) -> None:
+    creator = Principal(7, 1, frozenset({"reader", "creator"}), datetime.now(UTC))
+    assert await dashboard_room_check(creator, room_id) is False
