@@ -111,7 +111,7 @@ class StripeGateway(Gateway):
         return self._notice(event)
 
     def _notice(self, event: Any) -> Notice:
-        # Signed is not well formed: a 500 here would make Stripe retry the event forever.
+        # Signed is not the same as well formed: a 500 here would make Stripe retry forever.
         data = event.get("data") if isinstance(event, dict) else None
         obj = data.get("object") if isinstance(data, dict) else None
         if not isinstance(obj, dict):
