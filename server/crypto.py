@@ -75,6 +75,17 @@ class PiiCipher:
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
 
 
+def same_secret(given: str | bytes, expected: str | bytes) -> bool:
+    """Compare a secret a client sent with ours in constant time, whatever characters it holds."""
+
+    # compare_digest refuses str holding non-ASCII (TypeError), so both sides are compared as
+    # bytes; surrogatepass keeps a lone surrogate from raising too.
+    def raw(value: str | bytes) -> bytes:
+        return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+
+    return hmac.compare_digest(raw(given), raw(expected))
+
+
 def _b64(value: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from server.crypto import same_secret
 from server.http.errors import Forbidden
 
 
@@ -52,6 +53,6 @@ class UrlSigner:
         except ValueError as exc:
             raise LinkInvalid() from exc
         expected = self._signature(key, expires_at, user_id)
-        if not hmac.compare_digest(expected, sig) or expires_at < now.timestamp():
+        if not same_secret(sig, expected) or expires_at < now.timestamp():
             raise LinkInvalid()
         return user_id

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.ids import Id
+
 
 class DeactivateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -26,7 +28,7 @@ class DeletionOut(BaseModel):
 
 
 class ExportParams(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
 
 
 class ExportOut(BaseModel):

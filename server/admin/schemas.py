@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.identity import ROLES
+from server.http.ids import MAX_ID, Id
 from server.http.pagination import PageQuery
 from server.users.schemas import Email, Nickname
 
@@ -53,7 +54,7 @@ class AdminUserDetail(AdminUserOut):
 
 
 class UserPath(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
 
 
 class BanIn(BaseModel):
@@ -69,9 +70,9 @@ class RolesIn(BaseModel):
 
 
 class AuditQuery(PageQuery):
-    admin_id: int | None = Field(None, ge=1)
+    admin_id: Id | None = None
     target_type: str | None = Field(None, min_length=1, max_length=32)
-    target_id: int | None = Field(None, ge=0)
+    target_id: int | None = Field(None, ge=0, le=MAX_ID)
 
 
 class AuditEntryOut(BaseModel):

@@ -17,6 +17,7 @@ from server.auth import service as auth_service
 from server.clock import Clock
 from server.crypto import PiiCipher
 from server.http.errors import Conflict, Forbidden
+from server.http.ids import MAX_ID
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.sessions import service as sessions_service
 from server.users import service as users_service
@@ -155,7 +156,8 @@ def _search_clause(pii: PiiCipher, q: str) -> Any:
         User.email.startswith(q.lower(), autoescape=True),
         User.nickname.contains(q, autoescape=True),
     ]
-    if q.isdigit() and int(q) < 2**63:
+    # isdigit alone passes "²", which int() refuses.
+    if q.isascii() and q.isdigit() and len(q) <= 19 and 0 < int(q) <= MAX_ID:
         matches.append(User.id == int(q))
     try:
         phone = normalise_phone(q)

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_ID = 2**63 - 1
+from server.http.ids import Id
+
 Role = Literal["reader", "creator", "moderator", "admin"]
 
 
@@ -18,7 +19,7 @@ class Segment(BaseModel):
 
     kind: Literal["all", "role", "creators", "users"]
     role: Role | None = Field(None, description="With kind `role` only.")
-    user_ids: list[int] | None = Field(
+    user_ids: list[Id] | None = Field(
         None, min_length=1, max_length=10_000, description="With kind `users` only."
     )
 
@@ -28,8 +29,6 @@ class Segment(BaseModel):
             raise ValueError("`role` is given with kind `role` and only then")
         if (self.kind == "users") != (self.user_ids is not None):
             raise ValueError("`user_ids` is given with kind `users` and only then")
-        if self.user_ids is not None and any(not 1 <= i <= MAX_ID for i in self.user_ids):
-            raise ValueError("`user_ids` are positive ids")
         return self
 
 
@@ -60,4 +59,4 @@ class AnnouncementDetail(AnnouncementOut):
 
 
 class AnnouncementPath(BaseModel):
-    id: int = Field(ge=1, le=MAX_ID, description="The announcement id.")
+    id: Id = Field(description="The announcement id.")

@@ -9,7 +9,6 @@ by an atomic UPDATE too. Wrong codes are throttled per account across challenges
 from __future__ import annotations
 
 import contextlib
-import hmac
 import io
 import secrets
 from datetime import datetime
@@ -26,7 +25,7 @@ from server.auth import challenges
 from server.auth import service as auth_service
 from server.auth.schemas import SignedIn
 from server.auth.tokens import TokenService
-from server.crypto import PiiCipher
+from server.crypto import PiiCipher, same_secret
 from server.db import KeepsChanges
 from server.http.errors import Conflict, Forbidden, RateLimited, Unauthorized
 from server.http.ratelimit import RateLimiter
@@ -152,7 +151,7 @@ async def _accept_totp(
     totp = _totp(pii.decrypt(secret_enc, context=SECRET_CONTEXT))
     current = totp.timecode(now)
     for step in (current - 1, current, current + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
+        if same_secret(code, totp.generate_otp(step)):
             claimed = await session.execute(
                 update(TotpSecret)
                 .where(

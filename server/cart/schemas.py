@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from server.catalog.schemas import Id
+from server.http.ids import Id
 
 MAX_ITEMS = 100
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints
 
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 Kind = Literal["content", "course", "plan", "credits", "physical"]
@@ -17,7 +18,6 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # 一千万元 in 分: more is a typo.
 MAX_PRICE = 1_000_000_000
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="In 分 (minor units).")]
-Id = Annotated[int, Field(ge=1, le=2**53)]
 CoverUrl = Annotated[HttpUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
 
 

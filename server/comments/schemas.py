@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from server.content.schemas import AuthorOut
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 MAX_BODY = 2000
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY)]
-Id = Annotated[int, Field(ge=1, le=2**53)]
 
 
 class TargetPath(BaseModel):

@@ -62,7 +62,8 @@ def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awa
     """Who may join `post:<id>` (new replies live): whoever can read the post."""
 
     async def check(principal: Principal, room_id: str) -> bool:
-        if not room_id.isdigit() or len(room_id) > 18:
+        # isdigit alone passes "²" and other digits int() refuses.
+        if not (room_id.isascii() and room_id.isdigit()) or len(room_id) > 18:
             return False
         async with runtime().db.connection() as conn:
             row = (

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.content.schemas import AuthorOut
 from server.http.fields import StrictBool
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
-Id = Annotated[int, Field(ge=1, le=2**53)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 PostBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
 

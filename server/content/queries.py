@@ -325,7 +325,8 @@ def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awa
     """Who may join `content:<id>` (live counters, new comments): whoever can see the item."""
 
     async def check(principal: Principal, room_id: str) -> bool:
-        if not room_id.isdigit() or len(room_id) > 18:
+        # isdigit alone passes "²" and other digits int() refuses.
+        if not (room_id.isascii() and room_id.isdigit()) or len(room_id) > 18:
             return False
         current = runtime()
         viewer = Viewer(principal.user_id, principal.roles)

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from server.http.fields import StrictBool, UtcDateTime
+from server.http.ids import MAX_ID, Id
 from server.http.pagination import PageQuery
 
 Kind = Literal["article", "audio", "video", "course"]
@@ -59,7 +60,7 @@ class Settings(BaseModel):
     access: AccessLevel | None = None
     price_cents: int | None = Field(None, ge=0, le=100_000_000, description="In 分 (minor units).")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    category_id: int | None = Field(None, ge=1)
+    category_id: Id | None = None
     tags: Tags | None = None
     cover_url: CoverUrl | None = None
     position: int | None = Field(None, ge=0, le=100_000, description="Order within the course.")
@@ -78,7 +79,7 @@ class ContentCreate(Settings):
     title: Title
     summary: Summary = ""
     body: Body = ""
-    parent_id: int | None = Field(None, ge=1, description="The course this is a chapter of.")
+    parent_id: Id | None = Field(None, description="The course this is a chapter of.")
 
 
 class ContentPatch(Settings):
@@ -251,19 +252,19 @@ class Rejection(BaseModel):
 
 
 class ContentId(BaseModel):
-    content_id: int = Field(ge=1)
+    content_id: Id
 
 
 class VersionPath(BaseModel):
-    content_id: int = Field(ge=1)
-    number: int = Field(ge=1)
+    content_id: Id
+    number: int = Field(ge=1, le=MAX_ID)
 
 
 class ListQuery(PageQuery):
     kind: Kind | None = None
-    category_id: int | None = Field(None, ge=1)
+    category_id: Id | None = None
     tag: Annotated[str, StringConstraints(max_length=64)] | None = None
-    author_id: int | None = Field(None, ge=1)
+    author_id: Id | None = None
     price: Literal["free", "paid"] | None = Field(
         None, description="free: access free; paid: the rest."
     )
@@ -279,7 +280,7 @@ class CategoryIn(BaseModel):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-    parent_id: int | None = Field(None, ge=1)
+    parent_id: Id | None = None
     position: int = Field(0, ge=0, le=100_000)
 
 
@@ -292,7 +293,7 @@ class CategoryOut(BaseModel):
 
 
 class CategoryId(BaseModel):
-    category_id: int = Field(ge=1)
+    category_id: Id
 
 
 class TagOut(BaseModel):
@@ -308,9 +309,9 @@ class TagQuery(BaseModel):
 class EntitlementGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1)
+    user_id: Id
     subject_type: Literal["content", "plan", "membership"]
-    subject_id: int = Field(0, ge=0)
+    subject_id: int = Field(0, ge=0, le=MAX_ID)
     ends_at: UtcDateTime | None = None
     note: Annotated[str, StringConstraints(max_length=200)] | None = None
 

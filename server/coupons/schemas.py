@@ -7,8 +7,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from server.catalog.schemas import MAX_PRICE, Currency, Id, Price
+from server.catalog.schemas import MAX_PRICE, Currency, Price
 from server.http.fields import UtcDateTime
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from server.creators.resident_id import normalise_id_number, normalise_real_name
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 RealName = Annotated[
@@ -64,7 +65,7 @@ class ApplicationQuery(PageQuery):
 
 
 class ApplicationParams(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
 
 
 class RejectIn(BaseModel):

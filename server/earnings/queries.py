@@ -21,6 +21,7 @@ from server.earnings.schemas import (
     WithdrawalOut,
 )
 from server.earnings.withdrawals import ACCOUNT_CONTEXT, WithdrawalNotFound
+from server.http.errors import ValidationFailed
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 
 IN_FLIGHT = ("requested", "approved", "paying")
@@ -154,13 +155,31 @@ async def withdrawal(
     return _withdrawal(row, pii)
 
 
+# Nothing was sold before the Unix epoch; the last year leaves room for the next month's start
+# in any timezone (datetime stops at 9999-12-31).
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
+class MonthOutOfRange(ValidationFailed):
+    """A well-formed month no statement can exist for: 422 like a malformed one."""
+
+    def __init__(self) -> None:
+        span = f"{FIRST_YEAR}-01 and {LAST_YEAR}-12"
+        super().__init__(fields={"path.month": f"A month between {span}."})
+
+
 def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC instants where a business-time month starts and the next one starts."""
     year, number = (int(part) for part in month.split("-"))
-    start = datetime(year, number, 1, tzinfo=tz)
-    following = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise MonthOutOfRange()
     utc = ZoneInfo("UTC")
-    return start.astimezone(utc), following.astimezone(utc)
+    try:
+        start = datetime(year, number, 1, tzinfo=tz)
+        following = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)
+        return start.astimezone(utc), following.astimezone(utc)
+    except (ValueError, OverflowError) as exc:  # year 0, or a bound past what datetime holds
+        raise MonthOutOfRange() from exc
 
 
 async def statement(

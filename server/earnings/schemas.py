@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from server.http.ids import Id
+
 Channel = Literal["alipay", "wechat"]
 WithdrawalStatus = Literal["requested", "approved", "rejected", "paying", "paid", "failed"]
 
@@ -91,7 +93,7 @@ class WithdrawalOut(BaseModel):
 
 
 class WithdrawalPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class WithdrawalQuery(BaseModel):

@@ -263,4 +263,5 @@ async def dashboard_room_check(principal: Principal, room_id: str) -> bool:
     """`dashboard:creator:<id>`: that creator, or an admin."""
     if "admin" in principal.roles:
         return True
-    return room_id.isdigit() and int(room_id) == principal.user_id and CREATOR in principal.roles
+    ours = room_id.isascii() and room_id.isdigit() and int(room_id) == principal.user_id
+    return ours and CREATOR in principal.roles

@@ -13,6 +13,7 @@ import time
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -21,6 +22,7 @@ from server.db import is_unavailable
 from server.http.cors import CorsPolicy
 from server.http.errors import (
     ApiError,
+    BadRequest,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -64,6 +66,10 @@ def to_api_error(exc: BaseException) -> ApiError | None:
         if cls is not None:
             return cls()
         return ApiError(exc.reason, code=f"http.{exc.status}", status=exc.status)
+    if isinstance(exc, HttpProcessingError):
+        # aiohttp parses some of the request lazily (multipart part headers, chunked or
+        # compressed bodies): what it finds malformed there surfaces in the handler.
+        return BadRequest("The request is malformed.")
     if isinstance(exc, RedisConnectionError | RedisTimeoutError) or is_unavailable(exc):
         return ServiceUnavailable()
     return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ import aiohttp
 import jwt
 import orjson
 
+from server.crypto import same_secret
 from server.iap.stores import (
     PurchasePending,
     StoreError,
@@ -138,7 +138,7 @@ class GooglePlay:
         token = payload.get("token")
         if not self.notify_token or not isinstance(token, str):
             raise StoreError("The notification is not authenticated.", status=401)
-        if not hmac.compare_digest(token.encode(), self.notify_token.encode()):
+        if not same_secret(token, self.notify_token):
             raise StoreError("The notification is not authenticated.", status=401)
         message = payload.get("message")
         data = message.get("data") if isinstance(message, dict) else None

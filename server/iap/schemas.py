@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.http.fields import StrictBool
+from server.http.ids import Id
 
 Store = Literal["app_store", "google_play"]
 
@@ -56,7 +57,7 @@ class IapProductIn(BaseModel):
     store: Store
     store_product_id: str = Field(min_length=1, max_length=150)
     credits: int = Field(0, ge=0, le=10_000_000, description="Credits per unit bought.")
-    product_id: int | None = Field(None, ge=1, description="A catalog product it unlocks.")
+    product_id: Id | None = Field(None, description="A catalog product it unlocks.")
     plan_days: int | None = Field(None, ge=1, le=3660)
     active: StrictBool = True
 

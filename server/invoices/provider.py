@@ -26,6 +26,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import orjson
 
+from server.crypto import same_secret
+
 PDF_MAGIC = b"%PDF-"
 
 
@@ -90,7 +92,7 @@ class HttpInvoiceProvider:
     def _check_signature(self, headers: Any, body: bytes) -> None:
         timestamp, nonce = headers.get("X-Timestamp", ""), headers.get("X-Nonce", "")
         expected = sign(self.secret, timestamp, nonce, body)
-        if not hmac.compare_digest(expected, headers.get("X-Signature", "")):
+        if not same_secret(headers.get("X-Signature", ""), expected):
             raise ProviderError("the provider's answer is not signed with our secret")
 
     async def _call(self, method: str, url: str, payload: dict[str, Any] | None) -> bytes:

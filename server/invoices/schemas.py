@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from server.catalog.schemas import Id
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 from server.users.schemas import Email
 

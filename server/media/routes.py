@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.content.routes import viewer_of
 from server.content.schemas import ContentId
@@ -42,7 +43,7 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     try:
         while chunk := await part.read_chunk(CHUNK):
             yield chunk
-    except (ValueError, AssertionError, RuntimeError) as exc:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         raise BrokenMultipart() from exc
 
 
@@ -68,7 +69,7 @@ async def _parts(request: web.Request, kind: str | None) -> tuple[str, BodyPartR
                 return kind, part
             else:
                 await part.release()
-    except (ValueError, AssertionError, RuntimeError) as exc:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         raise BrokenMultipart() from exc
     raise _missing("file", "Send the file as a multipart part named file.")
 

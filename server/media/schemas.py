@@ -7,13 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.ids import Id
+
 MediaKind = Literal["image", "audio", "video"]
 MediaStatus = Literal["uploaded", "processing", "ready", "failed"]
 Variant = Literal["original", "thumb", "large", "poster", "rendition"]
 
 
 class MediaId(BaseModel):
-    media_id: int = Field(ge=1)
+    media_id: Id
 
 
 class UploadQuery(BaseModel):
@@ -33,7 +35,7 @@ class UrlQuery(BaseModel):
 class AttachMedia(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    media_id: int = Field(ge=1)
+    media_id: Id
 
 
 class MediaOut(BaseModel):

@@ -6,10 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 from server.users.schemas import UserSummary
-
-ID = Field(ge=1, lt=2**63)
 
 
 class ConversationCreate(BaseModel):
@@ -17,16 +16,16 @@ class ConversationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_ids: list[int] = Field(min_length=1, max_length=500, description="The other members.")
+    user_ids: list[Id] = Field(min_length=1, max_length=500, description="The other members.")
     title: str | None = Field(None, max_length=100, description="Groups only.")
 
 
 class ConversationPath(BaseModel):
-    id: int = ID
+    id: Id
 
 
 class MessagePath(BaseModel):
-    id: int = ID
+    id: Id
 
 
 class MessageSend(BaseModel):
@@ -44,7 +43,7 @@ class MessageSend(BaseModel):
 class SocketMessageSend(MessageSend):
     """`message.send` over the socket: the REST body plus the conversation."""
 
-    conversation_id: int = ID
+    conversation_id: Id
 
 
 class MessageOut(BaseModel):
@@ -63,11 +62,11 @@ class ReadIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message_id: int = ID
+    message_id: Id
 
 
 class SocketReadIn(ReadIn):
-    conversation_id: int = ID
+    conversation_id: Id
 
 
 class ReadOut(BaseModel):
@@ -112,4 +111,4 @@ class MessageSearchQuery(PageQuery):
 class TypingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    conversation_id: int = ID
+    conversation_id: Id

@@ -44,7 +44,8 @@ def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awa
     """Who may join `conversation:<id>` (typing): its members."""
 
     async def check(principal: Principal, room_id: str) -> bool:
-        if not room_id.isdigit() or len(room_id) > 18:
+        # isdigit alone passes "²" and other digits int() refuses.
+        if not (room_id.isascii() and room_id.isdigit()) or len(room_id) > 18:
             return False
         async with runtime().db.connection() as conn:
             members = await queries.member_ids(conn, conversation_id=int(room_id))

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 TargetType = Literal["content", "comment", "message", "user", "post", "review"]
@@ -20,7 +21,7 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: Id
     reason: Reason
     detail: str | None = Field(None, max_length=2000, description="What is wrong, in words.")
 
@@ -45,7 +46,7 @@ class ReportQuery(PageQuery):
 
 
 class ReportId(BaseModel):
-    report_id: int = Field(ge=1)
+    report_id: Id
 
 
 class Resolution(BaseModel):

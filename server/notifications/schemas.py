@@ -8,9 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.http.fields import StrictBool
+from server.http.ids import Id
 from server.http.pagination import PageQuery
-
-MAX_ID = 2**63 - 1
 
 
 class NotificationOut(BaseModel):
@@ -37,7 +36,7 @@ class NotificationQuery(PageQuery):
 
 
 class NotificationPath(BaseModel):
-    id: int = Field(ge=1, le=MAX_ID, description="The notification id.")
+    id: Id = Field(description="The notification id.")
 
 
 class UnreadCount(BaseModel):
@@ -109,4 +108,4 @@ class DeviceOut(BaseModel):
 
 
 class DevicePath(BaseModel):
-    id: int = Field(ge=1, le=MAX_ID, description="The device id.")
+    id: Id = Field(description="The device id.")

@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from server.http.fields import StrictBool
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 OrderStatus = Literal[
@@ -22,7 +23,7 @@ OrderStatus = Literal[
 
 
 class OrderLineIn(BaseModel):
-    product_id: int = Field(ge=1, lt=2**63)
+    product_id: Id
     quantity: int = Field(1, ge=1, le=999, description="Only physical goods take more than 1.")
 
 
@@ -41,7 +42,7 @@ class OrderCreate(BaseModel):
 
 
 class OrderPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class OrderListQuery(PageQuery):
@@ -49,7 +50,7 @@ class OrderListQuery(PageQuery):
 
 
 class AdminOrderListQuery(OrderListQuery):
-    user_id: int | None = Field(None, ge=1, lt=2**63)
+    user_id: Id | None = None
 
 
 class OrderItemOut(BaseModel):

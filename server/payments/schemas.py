@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from server.http.ids import Id
+
 Provider = Literal["alipay", "wechat", "stripe", "sandbox"]
 
 
@@ -15,7 +17,7 @@ class ProviderPath(BaseModel):
 
 
 class OrderPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class TradePath(BaseModel):

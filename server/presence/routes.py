@@ -47,7 +47,8 @@ def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awa
     """Who may join `presence:<id>`: whoever may see that user's presence."""
 
     async def check(principal: Principal, room_id: str) -> bool:
-        if not room_id.isdigit() or len(room_id) > 18:
+        # isdigit alone passes "²" and other digits int() refuses.
+        if not (room_id.isascii() and room_id.isdigit()) or len(room_id) > 18:
             return False
         async with runtime().db.connection() as conn:
             return await service.may_see(conn, viewer_id=principal.user_id, user_id=int(room_id))

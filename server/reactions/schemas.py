@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.http.fields import StrictBool
+from server.http.ids import Id
 
-Id = Annotated[int, Field(ge=1, le=2**53)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 

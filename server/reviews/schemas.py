@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from server.catalog.schemas import Id
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 MAX_IMAGES = 9

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from server.content.schemas import AccessLevel, AuthorOut, Kind
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 Sort = Literal["relevance", "newest", "hottest"]
@@ -19,9 +20,9 @@ class SearchQuery(PageQuery):
         "run must occur as written (its overlapping character pairs are all required)."
     )
     kind: Kind | None = None
-    category_id: int | None = Field(None, ge=1)
+    category_id: Id | None = None
     tag: Annotated[str, StringConstraints(max_length=64)] | None = None
-    author_id: int | None = Field(None, ge=1)
+    author_id: Id | None = None
     price: Literal["free", "paid"] | None = Field(
         None, description="free: access free; paid: the rest."
     )

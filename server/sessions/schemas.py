@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.auth.schemas import SecondFactorCode
+from server.http.ids import Id
 
 Platform = Literal["ios", "android", "web", "desktop"]
 PushProvider = Literal["apns", "fcm", "jpush"]
@@ -27,7 +28,7 @@ class SessionOut(BaseModel):
 
 
 class SessionPath(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
 
 
 class RevokedOut(BaseModel):
@@ -61,7 +62,7 @@ class DeviceOut(BaseModel):
 
 
 class DevicePath(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
 
 
 class TotpSetupOut(BaseModel):

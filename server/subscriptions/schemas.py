@@ -7,11 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from server.http.ids import Id
+
 RenewWith = Literal["wallet", "order"]
 
 
 class SubscriptionPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class SubscriptionOut(BaseModel):

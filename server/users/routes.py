@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from server.http.pagination import Page
@@ -100,7 +101,7 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             if isinstance(part, BodyPartReader) and part.name == "file":
                 return part
             await part.release()
-    except (ValueError, AssertionError, RuntimeError) as exc:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         raise BrokenMultipart() from exc
     raise AvatarMissing()
 
@@ -109,7 +110,7 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     try:
         while chunk := await part.read_chunk(CHUNK):
             yield chunk
-    except (ValueError, AssertionError, RuntimeError) as exc:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         raise BrokenMultipart() from exc
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from server.http.fields import IsoDate, StrictBool
+from server.http.ids import Id
 from server.users.text import clean_nickname, visible_text
 
 DEFAULT_PHONE_REGION = "CN"
@@ -340,7 +341,7 @@ class UserSearchQuery(BaseModel):
 
 
 class UserPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: Id
 
 
 class AvatarAccepted(BaseModel):

@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.verification import VerificationCode
-from server.crypto import PiiCipher
+from server.crypto import PiiCipher, same_secret
 from server.db import KeepsChanges
 from server.http.errors import BadRequest
 from server.users.schemas import mask_phone
@@ -168,7 +168,7 @@ async def consume_code(
     if row is None:
         raise CodeInvalid()
     expected = code_hash(pii, target_hash=hashed_target, purpose=purpose, code=code)
-    if row.attempts >= max_attempts or not hmac.compare_digest(row.code_hash, expected):
+    if row.attempts >= max_attempts or not same_secret(expected, row.code_hash):
         values: dict[str, Any] = {"attempts": VerificationCode.attempts + 1}
         if row.attempts + 1 >= max_attempts:
             values["used_at"] = now  # that was the last guess this code allowed

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from server.http.fields import UtcDateTime
+from server.http.ids import Id
 from server.http.pagination import PageQuery
 
 MAX_CREDITS = 10_000_000
@@ -63,7 +64,7 @@ class TransactionQuery(PageQuery):
 
 
 class WalletUserPath(BaseModel):
-    user_id: int = Field(ge=1, lt=2**63)
+    user_id: Id
 
 
 class AdjustmentIn(BaseModel):

@@ -49,18 +49,23 @@ class FakeStripe(FakeGateway):
         }
 
     def event(
-        self, event_type: str, obj: dict[str, Any], *, timestamp: int | None = None
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        timestamp: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> tuple[dict[str, str], str]:
-        """A webhook delivery (headers, body) signed with the endpoint secret."""
-        body = json.dumps(
-            {
-                "id": f"evt_{secrets.token_hex(12)}",
-                "object": "event",
-                "type": event_type,
-                "created": int(time.time()),
-                "data": {"object": obj},
-            }
-        )
+        """A webhook delivery (headers, body) signed with the endpoint secret; `fields` replace
+        top-level fields of the event (to sign malformed ones)."""
+        event = {
+            "id": f"evt_{secrets.token_hex(12)}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+        body = json.dumps({**event, **(fields or {})})
         header = stripe.WebhookSignature.generate_signature_header(
             body, self.webhook_secret, timestamp=timestamp
         )
@@ -72,7 +77,12 @@ class FakeStripe(FakeGateway):
         return self.event("payment_intent.succeeded", intent)
 
     def paid_event(
-        self, out_trade_no: str, amount: int, currency: str = "cny", intent_id: str | None = None
+        self,
+        out_trade_no: str,
+        amount: int,
+        currency: str = "cny",
+        intent_id: str | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> tuple[dict[str, str], str]:
         intent = {
             "id": intent_id or f"pi_{secrets.token_hex(8)}",
@@ -83,7 +93,7 @@ class FakeStripe(FakeGateway):
             "status": "succeeded",
             "metadata": {"out_trade_no": out_trade_no},
         }
-        return self.event("payment_intent.succeeded", intent)
+        return self.event("payment_intent.succeeded", intent, fields=fields)
 
     async def _read(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
         body = unflatten(parse_qsl((await request.read()).decode(), keep_blank_values=True))

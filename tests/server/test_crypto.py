@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from server.crypto import KEY_FILE, PiiCipher, PiiError, generated_keys, new_key
+from server.crypto import KEY_FILE, PiiCipher, PiiError, generated_keys, new_key, same_secret
+from server.invoices.provider import HttpInvoiceProvider, ProviderError, sign
 from server.settings import Settings
 
 
@@ -96,3 +97,32 @@ def test_derived_secrets_differ_by_purpose_and_key() -> None:
     assert pii.derive_key("url-signing") == pii.derive_key("url-signing")
     assert pii.derive_key("url-signing") != pii.derive_key("other")
     assert cipher().derive_key("url-signing") != pii.derive_key("url-signing")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "same"),
+    [
+        ("abc", "abc", True),
+        (b"abc", "abc", True),
+        ("abd", "abc", False),
+        ("é", "é", True),
+        ("é" * 3, "abc", False),
+        ("\ud800", "abc", False),
+        ("", "abc", False),
+    ],
+)
+def test_secrets_compare_whatever_characters_a_client_sends(
+    given: str | bytes, expected: str, same: bool
+) -> None:
+    assert same_secret(given, expected) is same
+
+
+def test_an_invoice_answer_with_a_non_ascii_signature_is_not_trusted() -> None:
+    provider = HttpInvoiceProvider(
+        base_url="http://invoices.test", app_id="app", secret=b"k" * 32, timeout=1
+    )
+    headers = {"X-Timestamp": "1", "X-Nonce": "n", "X-Signature": "é" * 64}
+    with pytest.raises(ProviderError):
+        provider._check_signature(headers, b"{}")
+    good = {**headers, "X-Signature": sign(b"k" * 32, "1", "n", b"{}")}
+    provider._check_signature(good, b"{}")

@@ -52,6 +52,8 @@ def test_a_link_bound_to_a_user_names_them() -> None:
         {"key": "exports/1/b.zip"},
         {"expires": "extend"},
         {"sig": "AAAA"},
+        {"sig": "é" * 43},
+        {"sig": "\ud800"},
         {"expires": "not-a-number"},
         {"uid": "x"},
     ],

@@ -110,42 +110,50 @@ class StripeGateway(Gateway):
             raise CallbackRejected("bad signature") from exc
         return self._notice(event)
 
-    def _notice(self, event: dict[str, Any]) -> Notice:
-        kind, obj = str(event.get("type")), (event.get("data") or {}).get("object") or {}
-        event_id = str(event.get("id") or "")
+    def _notice(self, event: Any) -> Notice:
+        # Signed is not the same as well formed: a 500 here would make Stripe retry forever.
+        data = event.get("data") if isinstance(event, dict) else None
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            raise CallbackRejected("malformed event")
+        kind, event_id = str(event.get("type")), _text(event.get("id")) or ""
         if not event_id:
             raise CallbackRejected("event without id")
         if kind == "payment_intent.succeeded":
+            metadata = obj.get("metadata")
             return Notice(
                 event_id=event_id,
                 kind="paid",
-                out_trade_no=(obj.get("metadata") or {}).get("out_trade_no"),
-                provider_txn_id=obj.get("id"),
-                amount=obj.get("amount_received") or obj.get("amount"),
-                currency=str(obj.get("currency") or "").upper(),
-                paid_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+                out_trade_no=_text(metadata.get("out_trade_no"))
+                if isinstance(metadata, dict)
+                else None,
+                provider_txn_id=_text(obj.get("id")),
+                amount=_amount(obj.get("amount_received")) or _amount(obj.get("amount")),
+                currency=(_text(obj.get("currency")) or "").upper(),
+                paid_at=_created(event.get("created")),
             )
         if kind in ("refund.created", "refund.updated", "refund.failed"):
             status = obj.get("status")
             if status not in ("succeeded", "failed", "canceled"):
                 return Notice(event_id=event_id, kind="ignored")
-            ours = (obj.get("metadata") or {}).get("out_refund_no")
+            metadata = obj.get("metadata")
+            ours = _text(metadata.get("out_refund_no")) if isinstance(metadata, dict) else None
             return Notice(
                 event_id=event_id,
                 kind="refund.succeeded" if status == "succeeded" else "refund.failed",
-                provider_txn_id=obj.get("payment_intent"),
-                out_refund_no=ours or f"stripe:{obj.get('id')}",
-                provider_refund_id=obj.get("id"),
-                refund_amount=obj.get("amount"),
+                provider_txn_id=_text(obj.get("payment_intent")),
+                out_refund_no=ours or f"stripe:{_text(obj.get('id'))}",
+                provider_refund_id=_text(obj.get("id")),
+                refund_amount=_amount(obj.get("amount")),
             )
         if kind == "charge.dispute.created":
             return Notice(
                 event_id=event_id,
                 kind="dispute",
-                provider_txn_id=obj.get("payment_intent"),
-                out_refund_no=f"dispute:{obj.get('id')}",
-                provider_refund_id=obj.get("id"),
-                refund_amount=obj.get("amount"),
+                provider_txn_id=_text(obj.get("payment_intent")),
+                out_refund_no=f"dispute:{_text(obj.get('id'))}",
+                provider_refund_id=_text(obj.get("id")),
+                refund_amount=_amount(obj.get("amount")),
             )
         return Notice(event_id=event_id, kind="ignored")
 
@@ -192,3 +200,23 @@ class StripeGateway(Gateway):
     async def query_refund(self, refunding: Refunding) -> RefundState:
         # The same idempotency key answers the refund made the first time.
         return await self.refund(refunding)
+
+
+def _text(value: Any) -> str | None:
+    """A string field of an event, or None for anything else."""
+    return value if isinstance(value, str) else None
+
+
+def _amount(value: Any) -> int | None:
+    """An amount in minor units (a JSON integer), or None for anything else."""
+    return value if type(value) is int and 0 <= value < 2**63 else None
+
+
+def _created(value: Any) -> datetime:
+    """When Stripe made the event: a positive Unix time in seconds, or the event is refused."""
+    if type(value) is not int or value <= 0:
+        raise CallbackRejected("malformed created")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # past year 9999
+        raise CallbackRejected("malformed created") from exc

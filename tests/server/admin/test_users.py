@@ -46,6 +46,12 @@ async def search(api, admin: dict[str, str], **params: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.parametrize("q", ["²", "١٢", "9" * 30, str(2**63)])
+async def test_a_search_for_digits_that_are_no_id_finds_nobody(api, admin, q) -> None:
+    await register(api, email="ann@example.com", nickname="Ann")
+    assert (await search(api, admin, q=q))["items"] == []
+
+
 async def test_search_by_email_prefix_nickname_id_and_phone(api, admin) -> None:
     ann = await register(api, email="ann.lee@example.com", nickname="Annie Reads")
     bob = await register(api, email="bob@example.org", nickname="bob_the_builder")

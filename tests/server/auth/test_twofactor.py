@@ -245,6 +245,19 @@ async def test_enable_needs_a_pending_secret_and_a_right_code(api, clock) -> Non
     assert (await login(api)).get("access_token")
 
 
+@pytest.mark.parametrize("code", ["١٢٣٤٥٦", "²²²²²²", "１２３４５６"])
+async def test_digits_of_other_scripts_are_a_wrong_code_not_an_error(api, clock, code) -> None:
+    token = (await register(api))["access_token"]
+    assert (await api.post("/api/v1/me/2fa/totp/setup", headers=bearer(token))).status == 200
+    wrong = await api.post("/api/v1/me/2fa/totp/enable", json={"code": code}, headers=bearer(token))
+    assert wrong.status == 403
+    assert await error_code(wrong) == "auth.two_factor_invalid"
+    await enable_two_factor(api, token, clock)
+    off = await api.post("/api/v1/me/2fa/disable", json={"code": code}, headers=bearer(token))
+    assert off.status == 403
+    assert (await status(api, token))["enabled"] is True
+
+
 async def test_setup_and_enable_are_refused_once_enabled(api, clock) -> None:
     token = (await register(api))["access_token"]
     secret, _ = await enable_two_factor(api, token, clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from jobs.earnings import settle_due
 from models.subscriptions import Earning
 from server.earnings import service as earnings
-from server.earnings.queries import month_bounds
+from server.earnings.queries import MonthOutOfRange, month_bounds
 from server.http.guards import Principal
 from server.outbox import Event
 from server.runtime import Runtime
@@ -151,6 +152,25 @@ async def test_monthly_statement_adds_up(api: TestClient, runtime: Runtime) -> N
     stranger = await member(api)
     theirs = await call(api, "GET", f"/earnings/statements/{month}", stranger, 200)
     assert theirs["sales"]["count"] == 0
+
+
+@pytest.mark.parametrize("month", ["0000-01", "0001-01", "1969-12", "9999-01", "9999-12"])
+async def test_a_statement_for_a_month_outside_the_calendar_is_422(
+    api: TestClient, month: str
+) -> None:
+    creator = await verified_creator(api)
+    bad = await call(api, "GET", f"/earnings/statements/{month}", creator, 422)
+    assert bad["error"]["code"] == "request.validation"
+    assert set(bad["error"]["fields"]) == {"path.month"}
+    for edge in ("1970-01", "9998-12"):
+        statement = await call(api, "GET", f"/earnings/statements/{edge}", creator, 200)
+        assert statement["closing_balance"] == 0
+
+
+def test_month_bounds_refuses_months_it_cannot_represent() -> None:
+    for month in ("0000-01", "0001-01", "9999-12"):
+        with pytest.raises(MonthOutOfRange):
+            month_bounds(month, SHANGHAI)
 
 
 async def test_only_the_creator_or_admins_join_the_creator_dashboard() -> None:

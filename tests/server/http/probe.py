@@ -76,3 +76,10 @@ async def boom(request: web.Request) -> None:
 @routes.get("/api/v1/probe/whoami", response=Item)
 async def whoami(request: web.Request) -> Item:
     return Item(id=request[USER_ID])
+
+
+@routes.post("/api/v1/probe/form", auth=False)
+async def read_form(request: web.Request) -> dict[str, list[str]]:
+    """Parse a form body the way aiohttp does, with no error handling of its own."""
+    form = await request.post()
+    return {"fields": sorted(form)}

@@ -187,3 +187,30 @@ async def test_multipart_mistakes_are_clear_errors(api, creator) -> None:
     )
     assert response.status == 400
     assert stored_files(api, creator.id) == []
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        b'form-data; name="file"; filename="a\x00.jpg"',
+        b'form-data; name="file"; filename="a\r.jpg"',
+        b'form-data; name="file"; filename="' + b"a" * 70000 + b'.jpg"',
+    ],
+)
+async def test_a_broken_file_part_header_is_refused(api, creator, disposition) -> None:
+    body = (
+        b'--xx\r\nContent-Disposition: form-data; name="kind"\r\n\r\nimage\r\n'
+        b"--xx\r\nContent-Disposition: "
+        + disposition
+        + b"\r\nContent-Type: image/jpeg\r\n\r\n"
+        + image_bytes("JPEG")
+        + b"\r\n--xx--\r\n"
+    )
+    response = await api.post(
+        "/api/v1/media",
+        data=body,
+        headers={**creator.headers, "Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "media.broken_multipart"
+    assert stored_files(api, creator.id) == []

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from server.runtime import Runtime
 from tests.fakes.keys import key_pair
@@ -168,6 +169,20 @@ def stripe_unknown_order(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
     return f.stripe.paid_event("P00000000000000000000000000000", p["amount"])
 
 
+def stripe_created(created: Any) -> Forgery:
+    """A validly signed paid event whose `created` is not a Unix time Stripe would send."""
+
+    def forge(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
+        return f.stripe.paid_event(p["out_trade_no"], p["amount"], fields={"created": created})
+
+    forge.__name__ = f"stripe_created_{created!r}"
+    return forge
+
+
+def stripe_not_an_object(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
+    return f.stripe.paid_event(p["out_trade_no"], p["amount"], fields={"data": ["x"]})
+
+
 def sandbox_bad_signature(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
     body = sandbox(r).paid_callback(p["out_trade_no"], p["amount"])
     return {**sandbox(r).sign(body), "X-Sandbox-Signature": "0" * 64}, body
@@ -176,6 +191,16 @@ def sandbox_bad_signature(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
 def sandbox_stale(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
     body = sandbox(r).paid_callback(p["out_trade_no"], p["amount"])
     return sandbox(r).sign(body, timestamp=int(time.time()) - 301), body
+
+
+def sandbox_non_ascii_signature(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
+    body = sandbox(r).paid_callback(p["out_trade_no"], p["amount"])
+    return {**sandbox(r).sign(body), "X-Sandbox-Signature": "é" * 64}, body
+
+
+def sandbox_non_ascii_timestamp(f: Fakes, r: Runtime, p: dict[str, Any]) -> Any:
+    body = sandbox(r).paid_callback(p["out_trade_no"], p["amount"])
+    return {**sandbox(r).sign(body), "X-Sandbox-Timestamp": "²" * 10}, body
 
 
 CASES: list[tuple[str, Forgery]] = [
@@ -201,8 +226,18 @@ CASES: list[tuple[str, Forgery]] = [
     ("stripe", stripe_wrong_amount),
     ("stripe", stripe_wrong_currency),
     ("stripe", stripe_unknown_order),
+    ("stripe", stripe_created("1700000000")),
+    ("stripe", stripe_created(1700000000.5)),
+    ("stripe", stripe_created(10**30)),
+    ("stripe", stripe_created(2**62)),
+    ("stripe", stripe_created(-1)),
+    ("stripe", stripe_created(None)),
+    ("stripe", stripe_created(True)),
+    ("stripe", stripe_not_an_object),
     ("sandbox", sandbox_bad_signature),
     ("sandbox", sandbox_stale),
+    ("sandbox", sandbox_non_ascii_signature),
+    ("sandbox", sandbox_non_ascii_timestamp),
 ]
 
 
@@ -261,3 +296,26 @@ async def test_a_reused_wechat_nonce_with_another_body_is_refused(
 async def test_unknown_gateway_is_404(api: TestClient) -> None:
     response = await api.post("/api/v1/payments/paypal/notify", data=b"{}")
     assert response.status == 422
+
+
+async def test_a_signed_stripe_event_with_a_malformed_created_is_refused_and_logged(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime
+) -> None:
+    order = await pending_order(api, buyer)
+    payment = await open_payment(api, buyer, order["id"], "stripe")
+    headers, body = fakes.stripe.paid_event(
+        payment["out_trade_no"], payment["amount"], fields={"created": "yesterday"}
+    )
+    with capture_logs() as logs:
+        response = await deliver(api, "stripe", headers, body)
+    assert response.status == 400
+    refused = [e for e in logs if e["event"] == "payments.callback_rejected"]
+    assert refused == [
+        {
+            "event": "payments.callback_rejected",
+            "log_level": "warning",
+            "provider": "stripe",
+            "reason": "malformed created",
+        }
+    ]
+    assert (await snapshot(runtime, order["id"])).payments == ["created"]

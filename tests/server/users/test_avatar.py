@@ -207,6 +207,18 @@ async def test_a_malformed_multipart_body_is_400(api, ann) -> None:
     assert (await json_of(response, 400))["error"]["code"] == "request.invalid"
 
 
+@pytest.mark.parametrize("name", [b"a\x00.png", b"a\r.png", b"a" * 70000 + b".png"])
+async def test_a_nul_or_a_broken_line_in_the_file_name_is_400(api, ann, name) -> None:
+    body = (
+        b'--xx\r\nContent-Disposition: form-data; name="file"; filename="' + name + b'"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + image_bytes("PNG") + b"\r\n--xx--\r\n"
+    )
+    headers = {**ann.headers, "Content-Type": "multipart/form-data; boundary=xx"}
+    response = await api.post(AVATAR, data=body, headers=headers)
+    assert (await json_of(response, 400))["error"]["code"] == "request.invalid"
+    assert uploads_of(api, ann) == []
+
+
 async def test_the_upload_needs_a_token(api) -> None:
     response = await api.post(AVATAR, data=form(image_bytes("PNG")))
     assert response.status == 401
