@@ -13,12 +13,14 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+import time_machine
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
@@ -47,6 +49,51 @@ RUN_PREFIX = f"sst{secrets.token_hex(3)}"
 PII_KEYS = {"pii_encryption_key": new_key(), "pii_hash_key": new_key()}
 # Files the apps of this run store (avatars, exports) live here, not in the checkout.
 FILES_DIR = Path(tempfile.gettempdir()) / f"sharestack-files-{RUN_PREFIX}"
+
+
+# SHARESTACK_TEST_NOW=<ISO instant with an offset>, e.g. 2026-12-31T16:00:30+00:00, runs the whole
+# session as if the wall clock had been set to that instant when pytest started (it keeps ticking):
+# datetime.now, time.time and so the app's Clock see it, in this process only. Not moved: MariaDB's
+# NOW() (the app never relies on it: timestamps are written from Python), Redis's clock (TTLs are
+# relative, but the rate limiter's EXPIREAT is absolute, so an instant in the past makes its
+# cluster-wide counters expire at once: prefer instants ahead of the real date) and subprocesses
+# that do not read this variable themselves (the servers and workers of tests/system: do not pin
+# those).
+TEST_NOW = "SHARESTACK_TEST_NOW"
+_TRAVELLER = pytest.StashKey[time_machine.travel]()
+
+
+def pinned_instant() -> datetime | None:
+    """The instant SHARESTACK_TEST_NOW asks for, or None."""
+    value = os.environ.get(TEST_NOW, "").strip()
+    if not value:
+        return None
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise pytest.UsageError(f"{TEST_NOW} is not an ISO instant: {value!r}") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"{TEST_NOW} needs an offset (Z or +08:00): {value!r}")
+    return instant
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    instant = pinned_instant()
+    if instant is not None:
+        traveller = time_machine.travel(instant, tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    instant = pinned_instant()
+    return f"wall clock pinned by {TEST_NOW} to {instant.isoformat()}" if instant else None
 
 
 async def create_database(name: str) -> str:

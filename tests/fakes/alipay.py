@@ -12,6 +12,7 @@ import json
 import secrets
 import zipfile
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from alipay import AliPay
 
-from tests.fakes.base import Call, FakeGateway
+from tests.fakes.base import BEIJING, Call, FakeGateway
 from tests.fakes.keys import key_pair
 
 MethodHandler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -29,6 +30,11 @@ SELLER_ID = "2088000000000001"
 
 def yuan(fen: int) -> str:
     return f"{Decimal(fen) / 100:.2f}"
+
+
+def beijing(at: datetime) -> str:
+    """Alipay's time format: yyyy-MM-dd HH:mm:ss in Beijing time."""
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class FakeAlipay(FakeGateway):
@@ -81,9 +87,11 @@ class FakeAlipay(FakeGateway):
         self, out_trade_no: str, amount: int, *, trade_no: str | None = None, **extra: str
     ) -> dict[str, str]:
         """A signed `TRADE_SUCCESS` asynchronous notification (form fields)."""
-        trade_no = trade_no or self.trades.get(out_trade_no, {}).get("trade_no") or _trade_no()
+        trade = self.trades.get(out_trade_no, {})
+        trade_no = trade_no or trade.get("trade_no") or _trade_no()
+        now = self.now()
         fields = {
-            "notify_time": "2026-12-02 10:00:00",
+            "notify_time": beijing(now),
             "notify_type": "trade_status_sync",
             "notify_id": secrets.token_hex(16),
             "app_id": self.app_id,
@@ -95,7 +103,7 @@ class FakeAlipay(FakeGateway):
             "trade_status": "TRADE_SUCCESS",
             "total_amount": yuan(amount),
             "receipt_amount": yuan(amount),
-            "gmt_payment": "2026-12-02 10:00:00",
+            "gmt_payment": beijing(trade.get("paid_at") or now),
             **extra,
         }
         return self.sign_params(fields)
@@ -104,6 +112,7 @@ class FakeAlipay(FakeGateway):
         """The buyer pays: the trade succeeds here, and the notification Alipay would send."""
         trade = self.trades[out_trade_no]
         trade["trade_status"] = "TRADE_SUCCESS"
+        trade["paid_at"] = self.now()
         return self.paid_notification(out_trade_no, trade["amount"], trade_no=trade["trade_no"])
 
     # -- what we send Alipay ------------------------------------------------------------------
@@ -161,6 +170,7 @@ class FakeAlipay(FakeGateway):
                 "sub_code": "ACQ.TRADE_NOT_EXIST",
                 "sub_msg": "交易不存在",
             }
+        paid = {"send_pay_date": beijing(trade["paid_at"])} if "paid_at" in trade else {}
         return {
             "code": "10000",
             "msg": "Success",
@@ -168,6 +178,7 @@ class FakeAlipay(FakeGateway):
             "trade_no": trade["trade_no"],
             "trade_status": trade["trade_status"],
             "total_amount": yuan(trade["amount"]),
+            **paid,
         }
 
     def _refund(self, biz: dict[str, Any]) -> dict[str, Any]:

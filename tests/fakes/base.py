@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from server.clock import Clock
+from server.runtime import Runtime
+
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+# Where the Chinese gateways live: their times are Beijing times.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -24,7 +31,8 @@ class FakeGateway:
     """A small aiohttp app: `on(method, path_regex, handler)` adds or replaces an endpoint.
 
     `fail_next` answers that many requests with 503 (an outage); `calls` records every request
-    that reached a handler.
+    that reached a handler. The times it reports (payment, transfer, notification) are the
+    wall clock's until `follow(runtime)` makes them the app's clock, as a test may move it.
     """
 
     def __init__(self) -> None:
@@ -34,6 +42,14 @@ class FakeGateway:
         self.calls: list[Call] = []
         self.fail_next = 0
         self.base_url = ""
+        self._clock: Callable[[], datetime] = Clock().now
+
+    def follow(self, runtime: Runtime) -> None:
+        """Take times from `runtime.clock`, whichever clock a test gives it later."""
+        self._clock = lambda: runtime.clock.now()
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def on(self, method: str, path: str, handler: Handler) -> None:
         """Serve `method path` (a regex with named groups) with `handler(request, groups)`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -62,7 +61,7 @@ class FakeStripe(FakeGateway):
             "id": f"evt_{secrets.token_hex(12)}",
             "object": "event",
             "type": event_type,
-            "created": int(time.time()),
+            "created": int(self.now().timestamp()),
             "data": {"object": obj},
         }
         body = json.dumps({**event, **(fields or {})})

@@ -16,12 +16,13 @@ import json
 import re
 import secrets
 import time
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.fakes.base import Call, FakeGateway
+from tests.fakes.base import BEIJING, Call, FakeGateway
 from tests.fakes.keys import key_pair
 
 MCHID = "1900000001"
@@ -30,6 +31,11 @@ MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 PUBLIC_KEY_ID = "PUB_KEY_ID_0119000000012026120200000000000001"
 APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
 _AUTH = re.compile(r'(\w+)="([^"]*)"')
+
+
+def rfc3339(at: datetime) -> str:
+    """WeChat Pay's time format: RFC 3339 in Beijing time, e.g. 2018-06-08T10:34:56+08:00."""
+    return at.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
 class FakeWechatPay(FakeGateway):
@@ -106,7 +112,7 @@ class FakeWechatPay(FakeGateway):
         """A signed callback (headers, body) as WeChat Pay posts it."""
         event = {
             "id": f"EV-{secrets.token_hex(8)}",
-            "create_time": "2026-12-02T10:00:00+08:00",
+            "create_time": rfc3339(self.now()),
             "resource_type": "encrypt-resource",
             "event_type": event_type,
             "summary": "支付成功",
@@ -128,7 +134,7 @@ class FakeWechatPay(FakeGateway):
             "trade_type": "NATIVE",
             "trade_state": "SUCCESS",
             "trade_state_desc": "支付成功",
-            "success_time": "2026-12-02T10:00:00+08:00",
+            "success_time": rfc3339(trade.get("paid_at") or self.now()),
             "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
             "amount": {
                 "total": amount,
@@ -149,6 +155,7 @@ class FakeWechatPay(FakeGateway):
     def pay(self, out_trade_no: str) -> tuple[dict[str, str], str]:
         trade = self.trades[out_trade_no]
         trade["trade_state"] = "SUCCESS"
+        trade["paid_at"] = self.now()
         return self.paid_notification(out_trade_no, trade["amount"])
 
     # -- checking what we send -----------------------------------------------------------------

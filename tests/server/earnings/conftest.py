@@ -56,8 +56,13 @@ def earnings_settings(database_url: str, settings: Settings, channels: Channels)
 
 
 @pytest.fixture
-async def api(make_client: AppClient, earnings_settings: Settings) -> TestClient:
-    return await make_client(earnings_settings)
+async def api(
+    make_client: AppClient, earnings_settings: Settings, channels: Channels
+) -> TestClient:
+    client = await make_client(earnings_settings)
+    for fake in (channels.alipay.fake, channels.wechat.fake):
+        fake.follow(client.app[RUNTIME])  # transfer times are the app's, however a test moves it
+    return client
 
 
 @pytest.fixture

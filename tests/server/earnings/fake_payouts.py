@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 from wechatpayv3 import utils as wx
 
-from tests.fakes.alipay import FakeAlipay
-from tests.fakes.wechat import FakeWechatPay
+from tests.fakes.alipay import FakeAlipay, beijing
+from tests.fakes.wechat import FakeWechatPay, rfc3339
 
 
 class AlipayTransfers:
@@ -46,6 +46,7 @@ class AlipayTransfers:
             "amount": int(Decimal(biz["trans_amount"]) * 100),
             "payee": biz["payee_info"],
             "status": "SUCCESS" if self.outcome == "SUCCESS" else "DEALING",
+            "at": self.fake.now(),
         }
         return self._answer(self.transfers[number])
 
@@ -67,7 +68,7 @@ class AlipayTransfers:
             "order_id": found["order_id"],
             "pay_fund_order_id": found["order_id"],
             "status": found["status"],
-            "trans_date": "2026-12-02 10:00:00",
+            "trans_date": beijing(found["at"]),
         }
         return {**answer, **extra} if found["status"] == "FAIL" else answer
 
@@ -102,6 +103,7 @@ class WechatTransfers:
             # The SDK's own decryption with the platform key: our encryption must match it.
             "user_name": wx.rsa_decrypt(name, self.fake.platform.private) if name else None,
             "state": "SUCCESS" if self.outcome == "SUCCESS" else "WAIT_USER_CONFIRM",
+            "at": self.fake.now(),
         }
         return self.fake.answer(self._bill(self.bills[number]))
 
@@ -125,7 +127,7 @@ class WechatTransfers:
         return {
             "out_bill_no": found["out_bill_no"],
             "transfer_bill_no": found["transfer_bill_no"],
-            "create_time": "2026-12-02T10:00:00+08:00",
+            "create_time": rfc3339(found["at"]),
             "state": found["state"],
             **(
                 {"package_info": "affffddafdfafddffda=="}

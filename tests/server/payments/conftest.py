@@ -39,6 +39,10 @@ class Fakes:
     def settings(self) -> dict[str, Any]:
         return {**self.alipay.settings(), **self.wechat.settings(), **self.stripe.settings()}
 
+    def follow(self, runtime: Runtime) -> None:
+        for fake in (self.alipay, self.wechat, self.stripe):
+            fake.follow(runtime)
+
 
 @pytest.fixture
 async def fakes(aiohttp_server: Any) -> Fakes:
@@ -56,8 +60,10 @@ def pay_settings(database_url: str, settings: Settings, fakes: Fakes) -> Setting
 
 
 @pytest.fixture
-async def api(make_client: AppClient, pay_settings: Settings) -> TestClient:
-    return await make_client(pay_settings)
+async def api(make_client: AppClient, pay_settings: Settings, fakes: Fakes) -> TestClient:
+    client = await make_client(pay_settings)
+    fakes.follow(client.app[RUNTIME])  # the gateways' times are the app's, however a test moves it
+    return client
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ gateway bills against our payments and refunds."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,6 +25,7 @@ from tests.server.payments.conftest import (
     pending_order,
     snapshot,
 )
+from tests.server.subscriptions.conftest import MovableClock
 
 
 async def test_a_silent_payment_is_found_by_asking_the_gateway(
@@ -87,6 +88,15 @@ async def test_paid_after_the_timeout_cancelled_revives_the_order(
     assert state.order_status in ("paid", "fulfilled") and state.refunds == []
 
 
+def stop_the_clock(runtime: Runtime) -> date:
+    """Hold the app's (and so the gateways') clock at now; today's business day.
+
+    Every payment of the test then falls on that day, even a run that starts at 23:59:59.
+    """
+    runtime.clock = MovableClock(runtime.clock.now())
+    return runtime.clock.now().astimezone(ZoneInfo(runtime.settings.business_tz)).date()
+
+
 async def pay(api: TestClient, buyer: Person, fakes: Fakes, provider: str) -> dict:
     order = await pending_order(api, buyer)
     payment = await open_payment(api, buyer, order["id"], provider)
@@ -101,9 +111,9 @@ async def pay(api: TestClient, buyer: Person, fakes: Fakes, provider: str) -> di
 async def test_reconciliation_finds_what_bills_and_records_disagree_on(
     api: TestClient, buyer: Person, admin: Person, fakes: Fakes, runtime: Runtime
 ) -> None:
+    day = stop_the_clock(runtime)
     ours_alipay = await pay(api, buyer, fakes, "alipay")
     ours_wechat = await pay(api, buyer, fakes, "wechat")
-    day = runtime.clock.now().astimezone(ZoneInfo(runtime.settings.business_tz)).date()
     fakes.alipay.add_bill_row(
         day.isoformat(),
         trade_no="2026X",
@@ -172,8 +182,8 @@ async def test_reconciliation_finds_what_bills_and_records_disagree_on(
 async def test_a_failed_bill_download_is_recorded_and_retried(
     api: TestClient, buyer: Person, admin: Person, fakes: Fakes, runtime: Runtime
 ) -> None:
+    day = stop_the_clock(runtime)
     payment = await pay(api, buyer, fakes, "alipay")
-    day = runtime.clock.now().astimezone(ZoneInfo(runtime.settings.business_tz)).date()
     fakes.alipay.add_bill_row(
         day.isoformat(),
         trade_no="2026X",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
@@ -119,13 +119,14 @@ async def test_history_pages_and_filters(api: TestClient) -> None:
         api, "GET", "/wallet/transactions", buyer, 422, params={"since": "2000-01-01T00:00:00"}
     )
     await call(api, "GET", "/wallet/transactions", buyer, 400, params={"cursor": "bm9wZQ"})
-    later = datetime(2030, 1, 2, tzinfo=UTC)
+    # A year on, whatever today is: only what the moved clock wrote is that recent.
+    later = (datetime.now(UTC) + timedelta(days=366)).replace(microsecond=0)
     api.app[RUNTIME].clock.now = lambda: later  # type: ignore[method-assign]
     await call(api, "POST", "/wallet/consume", buyer, 200, json={"amount": 1, "reference": "t"})
-    since = {"since": "2030-01-01T00:00:00Z"}
+    since = {"since": (later - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
     moved = await call(api, "GET", "/wallet/transactions", buyer, 200, params=since)
     assert [item["reference"] for item in moved["items"]] == ["t"]
-    assert moved["items"][0]["created_at"].startswith("2030-01-02")
+    assert moved["items"][0]["created_at"].startswith(later.date().isoformat())
 
 
 async def test_history_times_are_iso_8601_with_an_offset_never_numbers(api: TestClient) -> None:
