@@ -42,7 +42,11 @@ def _iso_datetime(value: Any) -> Any:
     if isinstance(value, datetime):  # built in code, not parsed from a request
         return value
     if isinstance(value, str) and _ISO_DATETIME.match(value):
-        return value
+        # Parsed here: bodies are validated strictly, where only a datetime object passes on.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     raise PydanticCustomError(
         "datetime_type",
         "Input should be an ISO 8601 date and time with a UTC offset, e.g. 2030-01-01T00:00:00Z",
@@ -53,7 +57,10 @@ def _iso_date(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     raise PydanticCustomError("date_type", "Input should be an ISO 8601 date, e.g. 1990-07-30")
 
 

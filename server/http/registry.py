@@ -146,11 +146,13 @@ async def read_json_body(request: web.Request, model: type[BaseModel]) -> BaseMo
     if not raw:
         raise ValidationFailed(fields={"body": "A JSON body is required."})
     try:
-        data = orjson.loads(raw)
+        orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidJson() from exc
     try:
-        return model.model_validate(data)
+        # Strict as JSON is: an integer is a JSON integer (not `false`, `1.0` or "1"), a boolean
+        # `true`/`false`; strings still give times, dates, UUIDs and enum values.
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise validation_error(exc, "body") from exc
 
