@@ -2,6 +2,7 @@
 `1.0` or "1"), a boolean `true` or `false`; times, dates and enum values stay strings. A refused
 body changes nothing."""
 
+# ruff: noqa: F811 (the fixtures imported below are parameters here)
 from __future__ import annotations
 
 from typing import Any
