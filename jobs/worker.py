@@ -18,6 +18,7 @@ from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
 from realtime.streams import event_streams
+from server.auth import passwords
 from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime
@@ -31,6 +32,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings.log_level, settings.log_format)
     if settings.redis_url is None:
         raise RuntimeError("workers need REDIS_URL; the embedded mode runs jobs in-process")
+    passwords.configure(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
     runtime = await Runtime.open(settings)
     assert runtime.redis is not None
     emitter = client_manager(settings, write_only=True)

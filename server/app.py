@@ -11,6 +11,7 @@ from server.accounts import routes as accounts_routes
 from server.admin import routes as admin_routes
 from server.admin.routes import require_admin_second_factor
 from server.announcements import routes as announcements_routes
+from server.auth import passwords
 from server.auth import routes as auth_routes
 from server.auth.sessions import SessionGuard
 from server.auth.tokens import TokenService
@@ -109,6 +110,11 @@ def create_app(
     settings: Settings | None = None, *, route_tables: list[RouteTable] | None = None
 ) -> web.Application:
     settings = settings or Settings()
+    passwords.configure(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
     app = web.Application(
         middlewares=[
             pipeline(

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     refresh_grace_seconds: float = Field(10.0, ge=0)
     # How long a process trusts its cached session state; revocations show within this.
     session_cache_seconds: float = Field(2.0, gt=0, le=4.0)
+    # argon2id cost; the defaults are RFC 9106's low-memory profile (argon2-cffi's defaults).
+    # Production refuses less; tests lower them, since every sign-up and sign-in pays the cost.
+    password_hash_time_cost: int = Field(3, ge=1, le=10)
+    password_hash_memory_kib: int = Field(65536, ge=64, le=4 * 1024 * 1024)
+    password_hash_parallelism: int = Field(4, ge=1, le=16)
     login_throttle_account: str = "5/15 minutes"
     login_throttle_ip: str = "50/15 minutes"
 
@@ -443,6 +448,11 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at MySQL/MariaDB")
         if not self.redis_url:
             problems.append("REDIS_URL is required")
+        if self.password_hash_time_cost < 3 or self.password_hash_memory_kib < 65536:
+            problems.append(
+                "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_MEMORY_KIB must not go below "
+                "RFC 9106's low-memory profile (3 and 65536)"
+            )
         has_private = self.jwt_private_key is not None or self.jwt_private_key_file is not None
         has_public = bool(self.jwt_public_key) or self.jwt_public_key_file is not None
         if not (has_private and has_public):

@@ -8,8 +8,20 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id.
+# argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id; `configure` sets the
+# deployment's own (PASSWORD_HASH_*). A hash carries its parameters, so any hash verifies.
 _hasher = PasswordHasher()
+
+
+def configure(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Hash new passwords with these argon2id parameters (process-wide)."""
+    global _hasher
+    current = (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism)
+    if current != (time_cost, memory_kib, parallelism):
+        _hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        _dummy_hash.cache_clear()
 
 
 async def hash_password(password: str) -> str:
