@@ -97,7 +97,7 @@ class DraftSave(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=MAX_ID)
     title: Title | None = None
     summary: Summary | None = None
     body: Body | None = None
@@ -221,8 +221,10 @@ class VersionDetail(VersionOut):
 class CompareQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: int = Field(alias="from", ge=1, description="A version number.")
-    to: int | None = Field(None, ge=1, description="A version number; the working copy if unset.")
+    from_: int = Field(alias="from", ge=1, le=MAX_ID, description="A version number.")
+    to: int | None = Field(
+        None, ge=1, le=MAX_ID, description="A version number; the working copy if unset."
+    )
 
 
 class Comparison(BaseModel):

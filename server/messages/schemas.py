@@ -35,7 +35,7 @@ class MessageSend(BaseModel):
 
     client_message_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     body: str = Field("", max_length=20000, description="Up to MESSAGE_MAX_CHARS characters.")
-    attachments: list[int] = Field(
+    attachments: list[Id] = Field(
         default_factory=list, max_length=50, description="Media ids of your own ready uploads."
     )
 

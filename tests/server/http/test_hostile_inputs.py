@@ -212,3 +212,39 @@ async def test_a_room_named_with_other_digits_is_refused(room_check: Any, room_i
 async def test_a_dashboard_room_named_with_other_digits_is_refused(room_id: str) -> None:
     creator = Principal(7, 1, frozenset({"reader", "creator"}), datetime.now(UTC))
     assert await dashboard_room_check(creator, room_id) is False
+
+
+def request_ints() -> list[tuple[str, str, FieldInfo]]:
+    """Every integer field of every path, query and body model of the API (nested ones too)."""
+    found: dict[str, tuple[str, str, FieldInfo]] = {}
+    pending = [
+        model
+        for table in ROUTE_TABLES
+        for route in table.routes
+        for model in (route.params, route.query, route.body)
+        if model is not None
+    ]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            if _holds_ints(info.annotation):
+                where = f"{model.__module__}.{model.__qualname__}.{name}"
+                found[where] = (where, name, info)
+            pending.extend(_models(info.annotation))
+    return sorted(found.values(), key=lambda row: row[0])
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "info"), [pytest.param(*row, id=row[0]) for row in request_ints()]
+)
+def test_every_request_integer_fits_a_bigint(where: str, name: str, info: FieldInfo) -> None:
+    """Past 64 bits SQLite cannot even bind a number: every integer a client sends is bounded."""
+    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])
+    many = typing.get_origin(_strip(info.annotation)) in (list, set)
+    for outside in (MAX_ID + 1, 10**30):
+        with pytest.raises(ValidationError):
+            adapter.validate_python([outside] if many else outside)
