@@ -21,7 +21,6 @@ def configure(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
         _hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
-        _dummy_hash.cache_clear()
 
 
 async def hash_password(password: str) -> str:
@@ -43,9 +42,15 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     return await asyncio.to_thread(_verify, password_hash, password)
 
 
-@cache
 def _dummy_hash() -> str:
-    return _hasher.hash("not a password anyone has")
+    """A hash at today's cost, so an unknown account costs what a real one does."""
+    return _dummy_at(_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism)
+
+
+@cache
+def _dummy_at(time_cost: int, memory_kib: int, parallelism: int) -> str:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    return hasher.hash("not a password anyone has")
 
 
 def needs_rehash(password_hash: str) -> bool:
