@@ -100,6 +100,11 @@ def _models(annotation: Any) -> Iterator[type[BaseModel]]:
 
 def request_ids() -> list[tuple[str, str, FieldInfo]]:
     """Every id field of every path, query and body model of the API (nested ones too)."""
+    return request_fields(lambda name: ID_NAME.search(name) is not None)
+
+
+def request_fields(named: Any) -> list[tuple[str, str, FieldInfo]]:
+    """Every integer field whose name `named` accepts, in every request model of the API."""
     found: dict[str, tuple[str, str, FieldInfo]] = {}
     pending = [
         model
@@ -115,7 +120,7 @@ def request_ids() -> list[tuple[str, str, FieldInfo]]:
             continue
         seen.add(model)
         for name, info in model.model_fields.items():
-            if ID_NAME.search(name) and _holds_ints(info.annotation):
+            if named(name) and _holds_ints(info.annotation):
                 where = f"{model.__module__}.{model.__qualname__}.{name}"
                 found[where] = (where, name, info)
             pending.extend(_models(info.annotation))
@@ -216,26 +221,7 @@ async def test_a_dashboard_room_named_with_other_digits_is_refused(room_id: str)
 
 def request_ints() -> list[tuple[str, str, FieldInfo]]:
     """Every integer field of every path, query and body model of the API (nested ones too)."""
-    found: dict[str, tuple[str, str, FieldInfo]] = {}
-    pending = [
-        model
-        for table in ROUTE_TABLES
-        for route in table.routes
-        for model in (route.params, route.query, route.body)
-        if model is not None
-    ]
-    seen: set[type[BaseModel]] = set()
-    while pending:
-        model = pending.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        for name, info in model.model_fields.items():
-            if _holds_ints(info.annotation):
-                where = f"{model.__module__}.{model.__qualname__}.{name}"
-                found[where] = (where, name, info)
-            pending.extend(_models(info.annotation))
-    return sorted(found.values(), key=lambda row: row[0])
+    return request_fields(lambda name: True)
 
 
 @pytest.mark.parametrize(
