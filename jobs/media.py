@@ -9,11 +9,12 @@ from jobs.progress import report_progress
 from jobs.registry import runtime_of, task
 from server.media import processing, service
 from server.media.checks import MediaBroken
+from server.outbox import MEDIA_QUEUE
 
 TASK = service.PROCESS_TASK
 
 
-@task(TASK, timeout=1800, max_tries=3)
+@task(TASK, timeout=1800, max_tries=3, queue=MEDIA_QUEUE)
 async def process_media(ctx: dict[str, Any], *, media_id: int) -> str | None:
     """Make the variants of one upload and mark it ready (or failed, with the reason); the new
     status, or None when there was nothing (left) to do. Running twice changes nothing."""

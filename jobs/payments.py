@@ -15,7 +15,7 @@ from server.payments.errors import GatewayError
 REFUND_POLL_SECONDS = 60
 
 
-@task("payments.query", timeout=60)
+@task("payments.query", timeout=30)
 async def query_payment(ctx: dict[str, Any], *, payment_id: int) -> str:
     """Ask the gateway about a payment that got no callback (deferred at payment creation)."""
     try:
@@ -38,7 +38,7 @@ async def query_silent(ctx: dict[str, Any]) -> int:
     return asked
 
 
-@task("payments.refund", timeout=60, max_tries=20)
+@task("payments.refund", timeout=30, max_tries=20)
 async def refund(ctx: dict[str, Any], *, refund_id: int) -> str:
     """Ask the gateway to refund; poll while it is processing; settle the order when it says."""
     try:

@@ -8,7 +8,7 @@ from jobs.registry import runtime_of, schedule, task
 from server.http.idempotency import purge_expired
 
 
-@task("platform.sweep_outbox", timeout=60)
+@task("platform.sweep_outbox", timeout=30)
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
     """Send outbox rows the fast path missed (a crash or a Redis outage after commit)."""
     runtime = runtime_of(ctx)

@@ -1,4 +1,8 @@
-"""Every task and cron schedule, shared by the arq workers and the embedded in-process runner."""
+"""Every task and cron schedule, shared by the arq workers and the embedded in-process runner.
+
+Each task names its queue (the default one unless `queue=`) and its timeout: a worker serves one
+queue and runs only that queue's tasks, and every cron schedule runs on the default queue.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, func
 
 from server.metrics import Metrics
+from server.outbox import MEDIA_QUEUE
 from server.runtime import Runtime
 
 log = structlog.get_logger("jobs")
@@ -19,10 +24,21 @@ log = structlog.get_logger("jobs")
 Task = Callable[..., Awaitable[Any]]
 FUNCTIONS: dict[str, Function] = {}
 CRON_JOBS: list[CronJob] = []
+# Task name -> the outbox queue it is enqueued on (None: the default queue).
+QUEUES: dict[str, str | None] = {}
+QUEUE_NAMES = (None, MEDIA_QUEUE)
 
 
-def task(name: str, *, timeout: float | None = None, max_tries: int = 5) -> Callable[[Task], Task]:
-    """Register a task under `name`, measured and logged the same way wherever it runs."""
+def task(
+    name: str, *, timeout: float, max_tries: int = 5, queue: str | None = None
+) -> Callable[[Task], Task]:
+    """Register a task under `name`, measured and logged the same way wherever it runs.
+
+    `timeout` is required: it bounds one run, and it is what a worker serving `queue` sizes its
+    jobs' in-progress claims on, so it should be what the task really needs.
+    """
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r} for task {name!r}")
 
     def register(fn: Task) -> Task:
         @functools.wraps(fn)
@@ -45,6 +61,7 @@ def task(name: str, *, timeout: float | None = None, max_tries: int = 5) -> Call
                     metrics.job_duration.labels(name).observe(time.perf_counter() - started)
 
         FUNCTIONS[name] = func(run, name=name, timeout=timeout, max_tries=max_tries)
+        QUEUES[name] = queue
         return run
 
     return register
@@ -53,11 +70,18 @@ def task(name: str, *, timeout: float | None = None, max_tries: int = 5) -> Call
 def schedule(name: str, **when: Any) -> None:
     """Run the registered task `name` on a cron schedule (arq's `cron` fields)."""
     function = FUNCTIONS[name]
+    if QUEUES[name] is not None:
+        raise ValueError(f"cron task {name!r} must be on the default queue, not {QUEUES[name]!r}")
     CRON_JOBS.append(
         cron(
             function.coroutine, name=f"cron:{name}", unique=True, timeout=function.timeout_s, **when
         )
     )
+
+
+def functions_for(queue: str | None) -> list[Function]:
+    """The tasks a worker serving `queue` runs: that queue's own, and no other."""
+    return [function for name, function in FUNCTIONS.items() if QUEUES[name] == queue]
 
 
 def runtime_of(ctx: dict[str, Any]) -> Runtime:

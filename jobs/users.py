@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, task
+from server.outbox import MEDIA_QUEUE
 from server.users import avatars
 
 
-@task("users.process_avatar", timeout=60)
+@task("users.process_avatar", timeout=60, queue=MEDIA_QUEUE)
 async def process_avatar(ctx: dict[str, Any], *, user_id: int, key: str) -> str | None:
     """Make the avatar's sizes and switch the user to them; the new URL, or None when there
     was nothing (left) to do. Running twice changes nothing the second time."""

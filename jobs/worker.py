@@ -1,4 +1,9 @@
-"""arq worker settings: `arq jobs.worker.WorkerSettings` (and `MediaWorkerSettings`).
+"""The workers: `python -m jobs worker` (the default queue and every cron schedule) and
+`python -m jobs media` (the media queue). Each runs only its own queue's tasks.
+
+They run arq with `QueueWorker` (jobs/arq_worker.py): a killed worker's jobs run again within a
+lease, and a Redis outage is waited out. `arq jobs.worker.WorkerSettings` still works but runs
+arq's plain Worker, which has neither.
 
 The worker builds the same Runtime as the web process; outbox rows written by tasks are relayed
 to arq and to Socket.IO through a write-only Redis manager.
@@ -11,9 +16,11 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import CronJob
+from arq.worker import get_kwargs
 from prometheus_client import start_http_server
 
-from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
+from jobs.arq_worker import QueueWorker
+from jobs.registry import CRON_JOBS, functions_for, load_tasks
 from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
@@ -59,14 +66,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 def _worker_settings(
-    name: str, doc: str, *, queue: str, cron_jobs: list[CronJob], max_jobs: int
+    name: str, doc: str, *, queue: str | None, cron_jobs: list[CronJob], max_jobs: int
 ) -> type:
-    """arq reads a settings class's own `__dict__` only, so each class gets every field."""
+    """arq reads a settings class's own `__dict__` only, so each class gets every field.
+
+    `functions` are the queue's own tasks only: arq sizes its in-progress claims on the longest
+    timeout among them, and a job of another queue never lands here.
+    """
     fields: dict[str, Any] = {
         "__doc__": doc,
-        "functions": list(FUNCTIONS.values()),
+        "functions": functions_for(queue),
         "cron_jobs": cron_jobs,
-        "queue_name": queue,
+        "queue_name": queue_names(settings)[queue],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379"),
         "on_startup": startup,
         "on_shutdown": shutdown,
@@ -84,14 +95,22 @@ def _worker_settings(
 WorkerSettings = _worker_settings(
     "WorkerSettings",
     "Payments, notifications, reports, the outbox sweep and every cron schedule.",
-    queue=queue_names(settings)[None],
+    queue=None,
     cron_jobs=CRON_JOBS,
     max_jobs=settings.worker_max_jobs,
 )
 MediaWorkerSettings = _worker_settings(
     "MediaWorkerSettings",
     "Slow media work on its own queue, so a transcode never delays a payment.",
-    queue=queue_names(settings)[MEDIA_QUEUE],
+    queue=MEDIA_QUEUE,
     cron_jobs=[],
     max_jobs=4,
 )
+
+WORKERS: dict[str, type] = {"worker": WorkerSettings, "media": MediaWorkerSettings}
+
+
+def build_worker(settings_class: type, **overrides: Any) -> QueueWorker:
+    """The worker `python -m jobs` runs: arq's, from the class's fields, with leases and
+    outage tolerance (arq's CLI has no hook to choose the Worker class)."""
+    return QueueWorker(**{**get_kwargs(settings_class), **overrides})

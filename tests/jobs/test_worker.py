@@ -6,6 +6,7 @@ a queue under the run's key prefix.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -18,12 +19,15 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 import jobs.worker
-from jobs.registry import CRON_JOBS, FUNCTIONS
+from jobs.__main__ import main as jobs_main
+from jobs.arq_worker import LEASE_SECONDS, QueueWorker
+from jobs.registry import CRON_JOBS, FUNCTIONS, QUEUES, functions_for, schedule, task
 from jobs.sinks import ArqJobSink, arq_job_id, queue_names
 from jobs.worker import MediaWorkerSettings, WorkerSettings
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
-from server.outbox import Event
+from server.media.service import PROCESS_TASK
+from server.outbox import MEDIA_QUEUE, Event
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import make_settings
@@ -31,6 +35,7 @@ from tests.conftest import make_settings
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 
+MEDIA_TASKS = {PROCESS_TASK, "users.process_avatar"}
 PURGE = "platform.purge_idempotency_keys"
 SWEEP = "platform.sweep_outbox"
 
@@ -147,8 +152,8 @@ async def insert_keys(runtime: Runtime) -> None:
 # --- settings -------------------------------------------------------------------------------------
 
 
-def test_worker_settings_register_every_task_and_the_outbox_sweep_cron() -> None:
-    assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS)
+def test_the_default_worker_runs_every_task_but_media_ones_and_the_outbox_sweep_cron() -> None:
+    assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS) - MEDIA_TASKS
     assert {SWEEP, PURGE} <= set(FUNCTIONS)
     assert WorkerSettings.cron_jobs == CRON_JOBS
     sweeps = [c for c in WorkerSettings.cron_jobs if c.coroutine is FUNCTIONS[SWEEP].coroutine]
@@ -156,10 +161,39 @@ def test_worker_settings_register_every_task_and_the_outbox_sweep_cron() -> None
     assert sweeps[0].unique, "one sweep per tick, however many workers run"
 
 
-def test_media_worker_settings_have_no_cron_jobs_and_their_own_queue() -> None:
+def test_the_media_worker_runs_only_media_tasks_on_its_own_queue_and_no_cron_jobs() -> None:
+    assert {f.name for f in MediaWorkerSettings.functions} == MEDIA_TASKS
     assert MediaWorkerSettings.cron_jobs == []
     assert MediaWorkerSettings.queue_name != WorkerSettings.queue_name
     assert MediaWorkerSettings.health_check_key != WorkerSettings.health_check_key
+
+
+def test_every_task_has_its_own_timeout_and_payment_tasks_take_seconds() -> None:
+    assert all(f.timeout_s for f in FUNCTIONS.values())
+    payments = [f for name, f in FUNCTIONS.items() if name.startswith("payments.")]
+    assert {"payments.refund", "payments.query"} <= {f.name for f in payments}
+    assert FUNCTIONS["payments.refund"].timeout_s == FUNCTIONS["payments.query"].timeout_s == 30
+
+
+def test_every_cron_task_runs_on_the_default_queue() -> None:
+    assert all(QUEUES[c.name.removeprefix("cron:")] is None for c in CRON_JOBS)
+
+
+def test_a_task_on_an_unknown_queue_or_a_media_task_on_a_schedule_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown queue"):
+        task("test.nowhere", timeout=1, queue="slow")
+    task("test.media_only", timeout=1, queue=MEDIA_QUEUE)(_nothing)
+    try:
+        with pytest.raises(ValueError, match="default queue"):
+            schedule("test.media_only", second=0)
+        assert "test.media_only" in {f.name for f in functions_for(MEDIA_QUEUE)}
+        assert "test.media_only" not in {f.name for f in functions_for(None)}
+    finally:
+        del FUNCTIONS["test.media_only"], QUEUES["test.media_only"]
+
+
+async def _nothing(ctx: dict[str, Any]) -> None:
+    return None
 
 
 def test_worker_queues_live_under_the_deployment_key_prefix() -> None:
@@ -172,22 +206,50 @@ def test_worker_queues_live_under_the_deployment_key_prefix() -> None:
 def test_arq_builds_the_default_worker_from_its_settings_class() -> None:
     # `arq jobs.worker.WorkerSettings` builds its Worker with arq.worker.create_worker.
     worker = create_worker(WorkerSettings, handle_signals=False)
-    assert set(worker.functions) == set(FUNCTIONS) | {c.name for c in CRON_JOBS}
+    assert set(worker.functions) == (set(FUNCTIONS) - MEDIA_TASKS) | {c.name for c in CRON_JOBS}
     assert worker.queue_name == WorkerSettings.queue_name
     assert worker.on_startup is jobs.worker.startup
     assert worker.on_shutdown is jobs.worker.shutdown
     assert worker.redis_settings == WorkerSettings.redis_settings
 
 
-def test_arq_builds_the_media_worker_with_every_task_and_the_startup_hooks() -> None:
+def test_arq_builds_the_media_worker_with_media_tasks_and_the_startup_hooks() -> None:
     # `arq jobs.worker.MediaWorkerSettings` builds its Worker with arq.worker.create_worker.
     worker = create_worker(MediaWorkerSettings, handle_signals=False)
-    assert set(worker.functions) == set(FUNCTIONS)
+    assert set(worker.functions) == MEDIA_TASKS
     assert worker.cron_jobs == []
     assert worker.queue_name == MediaWorkerSettings.queue_name
     assert worker.on_startup is jobs.worker.startup
     assert worker.on_shutdown is jobs.worker.shutdown
     assert worker.redis_settings == WorkerSettings.redis_settings
+
+
+def test_plain_arq_claims_jobs_for_its_own_longest_task_and_ours_for_a_lease() -> None:
+    for settings_class in (WorkerSettings, MediaWorkerSettings):
+        longest = max(f.timeout_s or 0 for f in settings_class.functions)
+        plain = create_worker(settings_class, handle_signals=False)
+        assert plain.in_progress_timeout_s == longest + 10
+        ours = jobs.worker.build_worker(settings_class, handle_signals=False)
+        assert isinstance(ours, QueueWorker)
+        assert set(ours.functions) == set(plain.functions)
+        assert ours.in_progress_timeout_s == LEASE_SECONDS < longest
+
+
+async def test_python_m_jobs_check_passes_only_once_a_worker_recorded_its_health(
+    settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings.redis_url is not None
+    health_key = settings.channel("worker:WorkerSettings:health")
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    fields = {"redis_settings": redis_settings, "health_check_key": health_key}
+    probe = type("WorkerSettings", (), fields)
+    monkeypatch.setattr(jobs.worker, "WORKERS", {"worker": probe, "media": probe})
+
+    assert await asyncio.to_thread(jobs_main, ["worker", "--check"]) == 1
+    await redis.set(health_key, b"j_complete=0", px=60_000)
+    assert await asyncio.to_thread(jobs_main, ["worker", "--check"]) == 0
+    with pytest.raises(SystemExit):
+        jobs_main(["reports"])
 
 
 # --- end to end: the fast path --------------------------------------------------------------------

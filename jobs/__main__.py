@@ -1,0 +1,32 @@
+"""`python -m jobs worker|media [--check]`: run a worker, or check that one is alive."""
+
+from __future__ import annotations
+
+import argparse
+import logging.config
+import sys
+
+from arq.logs import default_log_config
+from arq.worker import check_health
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
+    parser.add_argument("kind", choices=["worker", "media"], help="which queue's worker")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker of this kind recorded its health"
+    )
+    args = parser.parse_args(argv)
+
+    from jobs.worker import WORKERS, build_worker
+
+    settings_class = WORKERS[args.kind]
+    logging.config.dictConfig(default_log_config(verbose=False))
+    if args.check:
+        return check_health(settings_class)
+    build_worker(settings_class).run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the process entry point
+    sys.exit(main())
