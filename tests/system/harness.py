@@ -1,7 +1,7 @@
 """A small harness for system tests: real web and worker processes, and faults between them.
 
 * `Process` (and `WebProcess`, `WorkerProcess`) start `python -m server serve` or
-  `arq jobs.worker.WorkerSettings` as subprocesses with an environment built from Settings
+  `python -m jobs worker|media` as subprocesses with an environment built from Settings
   values, wait until they are ready, keep their stdout/stderr in files and stop them with SIGTERM
   (so coverage writes its data), SIGKILL after a grace period; `kill()` is a hard crash.
 * `FaultProxy` is a TCP proxy of the suite's own, run in the test's event loop, put between a
@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every variable a Settings field reads; the test decides them, the outer shell does not.
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 WORKER_HEALTH_KEY = "{prefix}:worker:{name}:health"  # jobs/worker.py: settings.channel(...)
+# `python -m jobs <kind>` runs the worker of these settings classes, as in production.
+WORKER_KINDS = {"WorkerSettings": "worker", "MediaWorkerSettings": "media"}
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 
@@ -220,7 +222,8 @@ class WebProcess(Process):
 
 
 class WorkerProcess(Process):
-    """`arq jobs.worker.WorkerSettings`; ready once it writes its health-check key.
+    """`python -m jobs worker` (or `media`; another class: `arq <class>`); ready once it writes
+    its health-check key.
 
     arq writes the key on its first poll, after `on_startup` built the runtime. The key may be
     left by an earlier worker on the same prefix, so readiness is the key written anew: its TTL
@@ -240,7 +243,11 @@ class WorkerProcess(Process):
         self.health_key = WORKER_HEALTH_KEY.format(prefix=prefix, name=settings_class)
         self._redis = redis
         self._ttl_before = -2
-        argv = [sys.executable, "-m", "arq", f"jobs.worker.{settings_class}"]
+        kind = WORKER_KINDS.get(settings_class)
+        if kind is not None:
+            argv = [sys.executable, "-m", "jobs", kind]
+        else:
+            argv = [sys.executable, "-m", "arq", f"jobs.worker.{settings_class}"]
         super().__init__(name, argv, env, log_dir, ready=self._healthy)
 
     async def note_health_key(self) -> None:
