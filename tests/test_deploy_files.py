@@ -51,15 +51,16 @@ def command_of(service: dict[str, Any]) -> list[str]:
     return shlex.split(value) if isinstance(value, str) else list(value or [])
 
 
-def arq_target(process_command: str) -> str:
+def worker_kind(process_command: str) -> str:
+    """The kind in `python -m jobs <kind>`: the workers run through our entry point, not arq's
+    CLI (which would run arq's plain Worker, without leases or riding out Redis outages)."""
     argv = shlex.split(process_command)
-    assert argv[0] == "arq", process_command
-    return argv[1]
+    assert argv[:3] == ["python", "-m", "jobs"] and len(argv) == 4, process_command
+    return argv[3]
 
 
-def import_target(target: str) -> Any:
-    module, _, name = target.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+def worker_settings(kind: str) -> Any:
+    return importlib.import_module("jobs.worker").WORKERS[kind]
 
 
 # --- Procfile ---------------------------------------------------------------------------------
@@ -82,14 +83,14 @@ def test_procfile_web_serves_on_all_interfaces_and_binds_port_from_the_environme
 
 def test_procfile_workers_run_the_default_and_media_worker_settings() -> None:
     processes = procfile()
-    assert arq_target(processes["worker"]) == "jobs.worker.WorkerSettings"
-    assert arq_target(processes["media"]) == "jobs.worker.MediaWorkerSettings"
+    assert worker_settings(worker_kind(processes["worker"])).__name__ == "WorkerSettings"
+    assert worker_settings(worker_kind(processes["media"])).__name__ == "MediaWorkerSettings"
 
 
 def test_procfile_worker_classes_import_and_listen_on_distinct_queues() -> None:
     processes = procfile()
-    default = import_target(arq_target(processes["worker"]))
-    media = import_target(arq_target(processes["media"]))
+    default = worker_settings(worker_kind(processes["worker"]))
+    media = worker_settings(worker_kind(processes["media"]))
     assert default.queue_name and media.queue_name
     assert default.queue_name != media.queue_name
     assert default.health_check_key != media.health_check_key
@@ -152,8 +153,19 @@ def test_compose_declares_web_worker_and_media_worker() -> None:
     for name in APP_SERVICES:
         assert name in s
     assert command_of(s["web"])[:4] == ["python", "-m", "server", "serve"]
-    assert command_of(s["worker"]) == ["arq", "jobs.worker.WorkerSettings"]
-    assert command_of(s["media-worker"]) == ["arq", "jobs.worker.MediaWorkerSettings"]
+    assert command_of(s["worker"]) == ["python", "-m", "jobs", "worker"]
+    assert command_of(s["media-worker"]) == ["python", "-m", "jobs", "media"]
+
+
+@pytest.mark.parametrize("service", ("mysql", "redis", *APP_SERVICES))
+def test_compose_restarts_a_long_running_service_that_dies(service: str) -> None:
+    assert services()[service].get("restart") in ("always", "unless-stopped")
+
+
+def test_compose_redis_keeps_its_data_in_an_append_only_file() -> None:
+    argv = command_of(services()["redis"])
+    assert argv[argv.index("--appendonly") + 1] == "yes"
+    assert services()["redis"]["volumes"], "the AOF must outlive the container"
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

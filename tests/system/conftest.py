@@ -123,7 +123,7 @@ def start_web(processes: ProcessGroup, system_settings: dict[str, Any]) -> Start
 def start_worker(
     processes: ProcessGroup, system_settings: dict[str, Any], check_redis: Redis
 ) -> StartWorker:
-    """`await start_worker(**settings_overrides)`: a ready `arq jobs.worker.WorkerSettings`."""
+    """`await start_worker(**settings_overrides)`: a ready `python -m jobs worker`."""
 
     async def start(
         *, within: float = 30.0, settings_class: str = "WorkerSettings", **overrides: Any
