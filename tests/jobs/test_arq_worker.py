@@ -198,6 +198,30 @@ async def test_a_worker_waits_out_a_redis_outage_and_then_runs_new_jobs(
     assert calls.runs == {"before": 1, "after": 1, "later": 1}
 
 
+async def test_a_job_running_through_a_redis_outage_finishes_and_is_recorded_once_back(
+    settings: Settings, queue: str, pool: ArqRedis, redis: Redis
+) -> None:
+    assert settings.redis_url is not None
+    proxy = await FaultProxy.for_url(settings.redis_url)
+    calls = Calls()
+    job_id = settings.channel("outage:through")
+    worker = make_worker(calls, queue, proxy.url(settings.redis_url), lease=0.6)
+    try:
+        async with running(worker) as main:
+            await pool.enqueue_job("slow", _job_id=job_id, tag="through")
+            await eventually(lambda: _ran(calls, "through"), within=10, what="the job started")
+            proxy.cut()
+            await asyncio.sleep(1.5)  # its lease cannot be renewed meanwhile
+            proxy.restore()
+            calls.release.set()
+            await eventually(lambda: _complete(worker), within=15, what="the job finished")
+            assert not main.done()
+    finally:
+        await proxy.close()
+    assert calls.runs == {"through": 1}
+    assert not await redis.exists(in_progress_key_prefix + job_id)
+
+
 async def test_a_claim_cut_short_by_redis_gives_its_job_slot_back(
     settings: Settings, queue: str, pool: ArqRedis
 ) -> None:
