@@ -248,12 +248,14 @@ def _unavailable(exc: BaseException) -> bool:
 
 
 async def _settle(action: Callable[[], Awaitable[None]], clock: Clock, until: datetime) -> None:
-    """Store or release now; when the database is away, keep trying in the background."""
+    """Store or release now; when the database is away, keep trying in the background. Never
+    raises: the request's own outcome is the answer, and the lease frees a key left held."""
     try:
         await action()
     except Exception as exc:
         if not _unavailable(exc):
-            raise
+            log.error("idempotency.settle_failed", error=type(exc).__name__, exc_info=exc)
+            return
         log.warning("idempotency.settle_deferred", error=type(exc).__name__)
         task = asyncio.create_task(_keep_trying(action, clock, until))
         _PENDING.add(task)
