@@ -23,7 +23,7 @@ from server.http import idempotency
 from server.http.idempotency import InProgress, Lease
 from server.keys import RUNTIME
 from server.wallet import service as wallet
-from tests.conftest import RUN_PREFIX, make_settings
+from tests.conftest import RUN_PREFIX, make_settings, on_both_engines
 from tests.server.content.conftest import Person, person
 from tests.server.wallet.conftest import give, ledger_totals
 from tests.system.harness import eventually
@@ -99,6 +99,7 @@ async def buyer_with_ten(api: TestClient) -> Person:
     return who
 
 
+@on_both_engines
 async def test_a_consume_whose_answer_could_not_be_stored_replays_it_once_the_database_returns(
     api: TestClient,
 ) -> None:
@@ -123,6 +124,7 @@ async def test_a_consume_whose_answer_could_not_be_stored_replays_it_once_the_da
     assert await spent(api, buyer) == 3
 
 
+@on_both_engines
 async def test_a_consume_whose_holder_died_after_charging_replays_by_reference_after_the_lease(
     api: TestClient,
 ) -> None:
@@ -147,6 +149,7 @@ async def test_a_consume_whose_holder_died_after_charging_replays_by_reference_a
     assert await consume(api, buyer, "k-died") == (200, again)
 
 
+@on_both_engines
 async def test_a_claim_whose_holder_died_before_any_effect_runs_again_after_the_lease(
     api: TestClient,
 ) -> None:
@@ -209,6 +212,7 @@ async def test_a_failed_release_frees_the_key_once_the_database_returns(api: Tes
     assert await spent(api, buyer) == 3
 
 
+@on_both_engines
 async def test_a_holder_whose_key_was_taken_over_cannot_commit_its_effect(
     api: TestClient,
 ) -> None:
