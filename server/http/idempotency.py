@@ -307,22 +307,31 @@ async def idempotent(
     if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidKey()
     runtime = request.app[RUNTIME]
-    settings, sessions, clock = runtime.settings, runtime.db.sessions, runtime.clock
-    now = clock.now()
+    settings = runtime.settings
     claim = _Claim(
         scope=f"{user_id}:{route.method} {route.path}",
         key=key,
         fingerprint=request_fingerprint(request.method, request.path_qs, await request.read()),
         user_id=user_id,
-        now=now,
+        now=runtime.clock.now(),
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         lease=timedelta(seconds=settings.idempotency_lease_seconds),
         replays=route.replays,
     )
-    held = await _claim(sessions, claim)
+    held = await _claim(runtime.db.sessions, claim)
     if isinstance(held, IdempotencyKey):
         return _replay(held)
-    until = claim.now + claim.ttl
+    return await _hold(runtime.db.sessions, runtime.clock, held, claim.now + claim.ttl, run)
+
+
+async def _hold(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    held: Lease,
+    until: datetime,
+    run: Callable[[], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """Run as the key's holder, then store the response or release the key."""
     holding = _HOLDING.set(held)
     try:
         response = await run()
