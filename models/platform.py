@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,3 +55,12 @@ class IdempotencyKey(IdMixin, Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The request running under the key holds it until `locked_until` (its lease); a retry may
+    # take it over after that. The token names the holder, so a holder that lost its lease can
+    # neither commit its effect nor store or release the key.
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set in the same transaction as the holder's effect: true once something committed.
+    took_effect: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="0"
+    )

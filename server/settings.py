@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     rate_limit_sync_seconds: float = 0.1
     trust_forwarded_for: bool = False
     idempotency_ttl_seconds: int = 24 * 3600
+    # How long a request holds its Idempotency-Key before a retry may take it over: well above
+    # any request's own deadline (a holder that outlives it can no longer commit its effect).
+    idempotency_lease_seconds: float = Field(60.0, gt=0)
 
     outbox_sweep_after_seconds: float = 5.0
     outbox_batch_size: int = 200

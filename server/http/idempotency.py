@@ -1,32 +1,56 @@
 """Idempotency-Key: one effect per key, the first response replayed for 24 hours.
 
-A request with a key first claims it by inserting a row in its own committed transaction; the
-unique index makes exactly one of any number of concurrent requests the owner. The owner runs,
-then stores its response (2xx) or releases the key (errors change nothing, so retrying is safe).
-Others get the stored response, 409 `idempotency.in_progress` while the owner runs, or 409
-`idempotency.mismatch` when the same key comes with another request. A key whose owner died
-mid-request stays "in progress" until it expires rather than risk a second effect.
+A request with a key claims it by inserting a row in its own committed transaction; the unique
+index makes exactly one of any number of concurrent requests the holder. The holder leases the
+key for IDEMPOTENCY_LEASE_SECONDS and runs. Every transaction it commits meanwhile also marks the
+key `took_effect`, and cannot commit once its lease was taken over: the effect and the mark
+commit or roll back together. Then the holder stores its response (2xx) or releases the key
+(errors change nothing, so retrying is safe). When the database fails under it, the store or
+release is retried in the background until the database returns, and a 2xx still reaches the
+client.
+
+Others get the stored response, 409 `idempotency.in_progress` while the holder's lease runs, or
+409 `idempotency.mismatch` when the same key comes with another request. After the lease (the
+holder died or failed mid-way) a retry takes the key over and runs, unless something took
+effect: then only a route that answers repeats from its own references runs again (a wallet
+consume replays by its `reference`); others answer 409 `idempotency.outcome_unknown`, since
+running them again would do it twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import structlog
 from aiohttp import web
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from models.platform import IdempotencyKey
-from server.http.errors import BadRequest, Conflict
+from server.clock import Clock
+from server.db import is_unavailable
+from server.http.errors import ApiError, BadRequest, Conflict
 from server.http.registry import Route
 from server.keys import RUNTIME, USER_ID
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 191
+# Marks this module's own sessions: claiming, storing and releasing are not the holder's effect.
+OWN_SESSION = "idempotency.bookkeeping"
+# Background retries of a store or release wait this long at first, doubling up to the cap.
+RETRY_FIRST, RETRY_CAP = 0.2, 5.0
+
+log = structlog.get_logger("server.http.idempotency")
 
 
 class InProgress(Conflict):
@@ -37,8 +61,48 @@ class Mismatch(Conflict):
     code, message = "idempotency.mismatch", "This key was used with a different request."
 
 
+class OutcomeUnknown(Conflict):
+    code, message = (
+        "idempotency.outcome_unknown",
+        "The request with this key took effect but its answer was lost; look the result up "
+        "instead of retrying.",
+    )
+
+
 class InvalidKey(BadRequest):
     code, message = "idempotency.invalid_key", "Idempotency-Key must be 1-191 visible characters."
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The holder's claim on a key row: only the current token may mark, store or release."""
+
+    key_id: int
+    token: str
+
+    def condition(self) -> ColumnElement[bool]:
+        return (IdempotencyKey.id == self.key_id) & (IdempotencyKey.lease_token == self.token)
+
+
+_HOLDING: ContextVar[Lease | None] = ContextVar("idempotency_lease", default=None)
+_PENDING: set[asyncio.Task[None]] = set()  # background stores and releases (kept referenced)
+
+
+@event.listens_for(Session, "before_commit")
+def _mark_effect(session: Session) -> None:
+    """In the holder's transactions: mark the key `took_effect`, or refuse to commit when a
+    retry took the key over after the lease (its run is the one that counts)."""
+    lease = _HOLDING.get()
+    if lease is None or session.info.get(OWN_SESSION):
+        return
+    marked = session.execute(
+        update(IdempotencyKey)
+        .where(lease.condition(), IdempotencyKey.status_code.is_(None))
+        .values(took_effect=True)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(marked) != 1:
+        raise InProgress()
 
 
 def request_fingerprint(method: str, path_qs: str, body: bytes) -> str:
@@ -47,67 +111,189 @@ def request_fingerprint(method: str, path_qs: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _bookkeeping(sessions: async_sessionmaker[AsyncSession]) -> AsyncSession:
+    return sessions(info={OWN_SESSION: True})
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    scope: str
+    key: str
+    fingerprint: str
+    user_id: int
+    now: datetime
+    ttl: timedelta
+    lease: timedelta
+    replays: bool
+
+
 async def _claim(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    scope: str,
-    key: str,
-    fingerprint: str,
-    user_id: int,
-    now: datetime,
-    ttl: timedelta,
-) -> IdempotencyKey | None:
-    """Insert the key; None if we now own it, else the existing row."""
-    for _ in range(2):
-        async with sessions() as session:
-            session.add(
-                IdempotencyKey(
-                    scope=scope,
-                    key=key,
-                    request_hash=fingerprint,
-                    user_id=user_id,
-                    created_at=now,
-                    expires_at=now + ttl,
-                )
+    sessions: async_sessionmaker[AsyncSession], claim: _Claim
+) -> Lease | IdempotencyKey:
+    """Hold the key (a Lease), or the completed row to replay; raises the 409s."""
+    token = secrets.token_hex(16)
+    for _ in range(3):
+        async with _bookkeeping(sessions) as session:
+            row = IdempotencyKey(
+                scope=claim.scope,
+                key=claim.key,
+                request_hash=claim.fingerprint,
+                user_id=claim.user_id,
+                created_at=claim.now,
+                expires_at=claim.now + claim.ttl,
+                lease_token=token,
+                locked_until=claim.now + claim.lease,
             )
+            session.add(row)
             try:
                 await session.commit()
-                return None
+                return Lease(row.id, token)
             except IntegrityError:
                 await session.rollback()
             existing = await session.scalar(
                 select(IdempotencyKey).where(
-                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
+                    IdempotencyKey.scope == claim.scope, IdempotencyKey.key == claim.key
                 )
             )
             if existing is None:
                 continue  # released in between: try to claim again
-            if existing.expires_at > now:
+            if existing.expires_at <= claim.now:
+                await session.execute(
+                    delete(IdempotencyKey).where(IdempotencyKey.id == existing.id)
+                )
+                await session.commit()
+                continue
+            if await _answer_or_take_over(session, existing, claim, token):
+                return Lease(existing.id, token)
+            if existing.status_code is not None:
                 return existing
-            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == existing.id))
-            await session.commit()
     raise InProgress()
 
 
-async def _finish(
-    sessions: async_sessionmaker[AsyncSession], scope: str, key: str, response: web.StreamResponse
+async def _answer_or_take_over(
+    session: AsyncSession, existing: IdempotencyKey, claim: _Claim, token: str
+) -> bool:
+    """True when the key was taken over from a holder whose lease ran out; False to replay the
+    stored response (or to look again: it changed meanwhile). Raises the 409s."""
+    if existing.request_hash != claim.fingerprint:
+        raise Mismatch()
+    if existing.status_code is not None:
+        return False
+    held_until = existing.locked_until or existing.created_at + claim.lease
+    if held_until > claim.now:
+        raise InProgress()
+    if existing.took_effect and not claim.replays:
+        raise OutcomeUnknown()
+    previous = (
+        IdempotencyKey.lease_token.is_(None)
+        if existing.lease_token is None
+        else IdempotencyKey.lease_token == existing.lease_token
+    )
+    # The holder's own mark may be committing right now: the takeover waits for its row lock and
+    # then finds `took_effect` changed (and looks again), or wins and the holder cannot commit.
+    taken = await session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.id == existing.id,
+            previous,
+            IdempotencyKey.status_code.is_(None),
+            IdempotencyKey.took_effect == existing.took_effect,
+        )
+        .values(lease_token=token, locked_until=claim.now + claim.lease)
+    )
+    await session.commit()
+    return _rowcount(taken) == 1
+
+
+async def _store(
+    sessions: async_sessionmaker[AsyncSession], lease: Lease, response: web.Response
 ) -> None:
-    condition = (IdempotencyKey.scope == scope) & (IdempotencyKey.key == key)
-    async with sessions() as session:
-        body = response.body if isinstance(response, web.Response) else None
-        if 200 <= response.status < 300 and isinstance(body, bytes):
-            await session.execute(
-                update(IdempotencyKey)
-                .where(condition)
-                .values(
-                    status_code=response.status,
-                    response_body=body,
-                    content_type=response.content_type,
-                )
+    async with _bookkeeping(sessions) as session:
+        await session.execute(
+            update(IdempotencyKey)
+            .where(lease.condition())
+            .values(
+                status_code=response.status,
+                response_body=response.body,
+                content_type=response.content_type,
+                locked_until=None,
             )
-        else:
-            await session.execute(delete(IdempotencyKey).where(condition))
+        )
         await session.commit()
+
+
+async def _release(
+    sessions: async_sessionmaker[AsyncSession], lease: Lease, now: datetime, *, answered: bool
+) -> None:
+    """Free the key for a retry. A request that ended in an error after its effect committed
+    (a lost answer, not a refusal) keeps the key, its lease ended, for a retry to decide."""
+    async with _bookkeeping(sessions) as session:
+        condition = lease.condition()
+        if not answered:
+            condition = condition & IdempotencyKey.took_effect.is_(False)
+        released = await session.execute(delete(IdempotencyKey).where(condition))
+        if _rowcount(released) == 0:
+            await session.execute(
+                update(IdempotencyKey).where(lease.condition()).values(locked_until=now)
+            )
+        await session.commit()
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return is_unavailable(exc) or isinstance(exc, TimeoutError)
+
+
+async def _settle(action: Callable[[], Awaitable[None]], clock: Clock, until: datetime) -> None:
+    """Store or release now; when the database is away, keep trying in the background. Never
+    raises: the request's own outcome is the answer, and the lease frees a key left held."""
+    try:
+        await action()
+    except Exception as exc:
+        if not _unavailable(exc):
+            log.error("idempotency.settle_failed", error=type(exc).__name__, exc_info=exc)
+            return
+        log.warning("idempotency.settle_deferred", error=type(exc).__name__)
+        task = asyncio.create_task(_keep_trying(action, clock, until))
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+
+
+async def _keep_trying(
+    action: Callable[[], Awaitable[None]], clock: Clock, until: datetime
+) -> None:
+    delay = RETRY_FIRST
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await action()
+            return
+        except Exception as exc:
+            if not _unavailable(exc) or clock.now() >= until:
+                # The lease still frees the key; only a 2xx's stored copy is lost.
+                log.error("idempotency.settle_failed", error=type(exc).__name__)
+                return
+        delay = min(delay * 2, RETRY_CAP)
+
+
+def _storable(response: web.StreamResponse) -> bool:
+    return (
+        200 <= response.status < 300
+        and isinstance(response, web.Response)
+        and isinstance(response.body, bytes)
+    )
+
+
+def _replay(row: IdempotencyKey) -> web.Response:
+    return web.Response(
+        body=row.response_body,
+        status=row.status_code or 200,
+        content_type=row.content_type or "application/json",
+        headers={REPLAYED_HEADER: "true"},
+    )
 
 
 async def idempotent(
@@ -121,35 +307,47 @@ async def idempotent(
     if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidKey()
     runtime = request.app[RUNTIME]
-    sessions = runtime.db.sessions
-    scope = f"{user_id}:{route.method} {route.path}"
-    fingerprint = request_fingerprint(request.method, request.path_qs, await request.read())
-    existing = await _claim(
-        sessions,
-        scope=scope,
+    settings = runtime.settings
+    claim = _Claim(
+        scope=f"{user_id}:{route.method} {route.path}",
         key=key,
-        fingerprint=fingerprint,
+        fingerprint=request_fingerprint(request.method, request.path_qs, await request.read()),
         user_id=user_id,
         now=runtime.clock.now(),
-        ttl=timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
+        ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+        lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        replays=route.replays,
     )
-    if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise Mismatch()
-        if existing.status_code is None or existing.response_body is None:
-            raise InProgress()
-        return web.Response(
-            body=existing.response_body,
-            status=existing.status_code,
-            content_type=existing.content_type or "application/json",
-            headers={REPLAYED_HEADER: "true"},
-        )
+    held = await _claim(runtime.db.sessions, claim)
+    if isinstance(held, IdempotencyKey):
+        return _replay(held)
+    return await _hold(runtime.db.sessions, runtime.clock, held, claim.now + claim.ttl, run)
+
+
+async def _hold(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    held: Lease,
+    until: datetime,
+    run: Callable[[], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """Run as the key's holder, then store the response or release the key."""
+    holding = _HOLDING.set(held)
     try:
         response = await run()
-    except BaseException:
-        await _finish(sessions, scope, key, web.Response(status=500))
+    except BaseException as exc:
+        _HOLDING.reset(holding)
+        answered = isinstance(exc, ApiError) and exc.status < 500
+        await _settle(
+            lambda: _release(sessions, held, clock.now(), answered=answered), clock, until
+        )
         raise
-    await _finish(sessions, scope, key, response)
+    _HOLDING.reset(holding)
+    if _storable(response):
+        assert isinstance(response, web.Response)
+        await _settle(lambda: _store(sessions, held, response), clock, until)
+        return response
+    await _settle(lambda: _release(sessions, held, clock.now(), answered=True), clock, until)
     return response
 
 
@@ -160,4 +358,4 @@ async def purge_expired(sessions: async_sessionmaker[AsyncSession], now: datetim
             delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
         )
         await session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return _rowcount(result)

@@ -66,6 +66,9 @@ class Route:
     auth: bool | str = True
     roles: frozenset[str] = frozenset()  # any one of these is required (after authentication)
     idempotent: bool = False
+    # The handler answers a repeat from its own references (the first outcome, no second
+    # effect): a retry whose first answer was lost may run it again.
+    replays: bool = False
     errors: frozenset[int] = frozenset()
     description: str | None = None
     # Statuses answered in another format than ours; these replace the generated entries.

@@ -32,6 +32,7 @@ log = structlog.get_logger("iap")
     body=VerifyIn,
     response=PurchaseOut,
     idempotent=True,
+    replays=True,
     errors=frozenset({409, 422, 503}),
     description="Verifies a store purchase with the store and grants what it bought (credits, "
     "content or a plan) once per store transaction: the same user again gets `replayed: true`; "

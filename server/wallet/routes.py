@@ -93,6 +93,7 @@ async def get_wallet(request: web.Request) -> WalletOut:
     body=ConsumeIn,
     response=WalletChangeOut,
     idempotent=True,
+    replays=True,
     errors=frozenset({409}),
     description=SPEND,
 )

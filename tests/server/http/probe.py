@@ -7,6 +7,8 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from server.http.errors import Conflict, Unauthorized
 from server.http.pagination import Page, PageQuery, decode_cursor, page_of
@@ -83,3 +85,19 @@ async def read_form(request: web.Request) -> dict[str, list[str]]:
     """Parse a form body the way aiohttp does, with no error handling of its own."""
     form = await request.post()
     return {"fields": sorted(form)}
+
+
+@routes.post("/api/v1/probe/effect", body=EchoIn, response=EchoOut, status=201, idempotent=True)
+async def effect(request: web.Request, body: EchoIn) -> EchoOut:
+    """Commit a transaction (the effect) and count it; then, for "lost", the database fails, and
+    "refused" is refused."""
+    runtime = request.app[RUNTIME]
+    assert runtime.redis is not None
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(text("SELECT 1"))
+    effects = await runtime.redis.incr(f"{RUN_PREFIX}:probe:effects:{request[USER_ID]}")
+    if body.text == "lost":
+        raise OperationalError("SELECT", None, ConnectionError("lost connection"))
+    if body.text == "refused":
+        raise Conflict("probe conflict", code="probe.conflict")
+    return EchoOut(text=body.text, effects=effects)
