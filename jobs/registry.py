@@ -80,6 +80,7 @@ def load_tasks() -> None:
         payments,
         platform,
         push,
+        recovery,
         social,
         subscriptions,
         users,
