@@ -8,6 +8,10 @@ twice (jobs/sinks.py); one Redis lost, or one whose run ended without finishing 
 up), is queued again. Order timeouts, payment queries, paying payouts, scheduled publishing and
 erasures have safety nets of their own (jobs/orders.py, payments.py, earnings.py, content.py,
 accounts.py).
+
+Work no row records is enqueued with `keep=True` (server/outbox.py): its outbox row stays until
+the task calls `acknowledge` below, and the outbox sweep sends it again after the same age: avatar
+uploads, Play acknowledgements, forgetting an erased author's comments and likes.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from typing import Any
 import structlog
 
 from jobs.registry import runtime_of, schedule, task
+from server import outbox
 from server.accounts.recovery import requeue_exports
 from server.announcements.recovery import requeue_announcements
 from server.earnings.recovery import requeue_payouts
 from server.invoices.recovery import requeue_invoices, requeue_receipts
 from server.media.recovery import requeue_media
 from server.payments.recovery import requeue_refunds
+from server.runtime import Runtime
 
 log = structlog.get_logger("jobs.recovery")
 
@@ -56,6 +62,13 @@ async def sweep(ctx: dict[str, Any], name: str, requeue: Requeue) -> int:
     if ids:
         log.info("recovery.requeued", sweep=name, count=len(ids), ids=ids[:20])
     return len(ids)
+
+
+async def acknowledge(runtime: Runtime, outbox_id: int | None) -> None:
+    """A kept job's work is done: its outbox row goes (None: queued before rows were kept)."""
+    if outbox_id is not None:
+        async with runtime.db.unit_of_work() as uow:
+            await outbox.acknowledge(uow.session, outbox_id)
 
 
 def _register(name: str, requeue: Requeue, second: int) -> None:

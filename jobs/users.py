@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.recovery import acknowledge
 from jobs.registry import runtime_of, task
 from server import outbox
-from server.runtime import Runtime
 from server.users import avatars
 
 
@@ -30,7 +30,7 @@ async def process_avatar(
                 await outbox.acknowledge(uow.session, outbox_id)
         return None
     if sizes is None:
-        await _acknowledge(runtime, outbox_id)
+        await acknowledge(runtime, outbox_id)
         return None
     async with runtime.db.unit_of_work() as uow:
         url, unused = await avatars.apply_avatar(
@@ -42,11 +42,5 @@ async def process_avatar(
         )
     # Only after commit: a crash before it leaves the upload for the rerun to finish.
     await avatars.discard(storage, [key, *unused])
-    await _acknowledge(runtime, outbox_id)
+    await acknowledge(runtime, outbox_id)
     return url
-
-
-async def _acknowledge(runtime: Runtime, outbox_id: int | None) -> None:
-    if outbox_id is not None:
-        async with runtime.db.unit_of_work() as uow:
-            await outbox.acknowledge(uow.session, outbox_id)

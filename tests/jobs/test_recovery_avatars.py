@@ -59,11 +59,12 @@ async def media_queue(redis: Redis, settings: Settings) -> list[str]:
     return [j.decode() for j in await redis.zrange(queue_names(settings)["media"], 0, -1)]
 
 
-async def lose_redis_jobs(redis: Redis, settings: Settings) -> None:
-    """What a Redis restarted without persistence does to this run's queued jobs."""
-    for job_id in await media_queue(redis, settings):
-        await redis.delete(job_key_prefix + job_id)
-    await redis.delete(queue_names(settings)["media"])
+async def lose_redis_jobs(redis: Redis, settings: Settings, queue: str | None = "media") -> None:
+    """What a Redis restarted without persistence does to this run's jobs on `queue`."""
+    name = queue_names(settings)[queue]
+    for job_id in await redis.zrange(name, 0, -1):
+        await redis.delete(job_key_prefix + job_id.decode())
+    await redis.delete(name)
 
 
 async def make_due(runtime: Runtime) -> None:
