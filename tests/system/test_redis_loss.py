@@ -1,5 +1,6 @@
-"""A Redis restarted empty loses no refund, announcement or upload: the recovery sweeps
-(jobs/recovery.py) find the work left unfinished in the database and queue it again.
+"""A Redis restarted empty loses no refund, announcement, upload or avatar: the recovery sweeps
+(jobs/recovery.py) find the work left unfinished in the database and queue it again, and the
+avatar's outbox row, kept until its job is done, is sent again.
 
 The test runs its own redis-server without persistence on a free port. The jobs are queued
 while no worker runs (their outbox rows are relayed and deleted, so they live only in Redis);
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.sinks import ArqJobSink, queue_names
+from models.identity import User
 from models.ledger import LedgerTransaction
 from models.media import Media
 from models.notifications import Notification
@@ -34,6 +36,8 @@ from server.auth import service as auth_service
 from server.media import service as media_service
 from server.runtime import Runtime
 from server.settings import Settings
+from server.users import avatars
+from server.users import service as users
 from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start
@@ -182,6 +186,18 @@ async def an_upload(runtime: Runtime, owner_id: int) -> int:
     return out.id
 
 
+async def an_avatar(runtime: Runtime, user_id: int) -> None:
+    key = await avatars.receive_avatar(
+        runtime.storage,
+        user_id=user_id,
+        chunks=one_chunk(image_bytes("PNG")),
+        max_bytes=runtime.settings.avatar_max_bytes,
+        max_pixels=runtime.settings.avatar_max_pixels,
+    )
+    async with runtime.db.unit_of_work() as uow:
+        users.queue_avatar(uow, user_id=user_id, key=key)
+
+
 async def queued(url: str, settings: Settings) -> int:
     client = Redis.from_url(url)
     try:
@@ -214,10 +230,11 @@ async def test_work_queued_in_a_redis_restarted_empty_is_still_done_once(
     assert buyer_id is not None
     announcement_id, readers = await an_announcement(runtime, buyer_id)
     media_id = await an_upload(runtime, buyer_id)
+    await an_avatar(runtime, buyer_id)
     async with runtime.db.read() as session:
-        left = await session.scalar(select(func.count()).select_from(OutboxMessage))
-    assert left == 0, "every job was handed to Redis: nothing else remembers it"
-    assert await queued(private_redis.url, runtime.settings) >= 3
+        left = (await session.scalars(select(OutboxMessage.name))).all()
+    assert left == [users.AVATAR_TASK], "the rest was handed to Redis: only the rows remember it"
+    assert await queued(private_redis.url, runtime.settings) >= 4
 
     await private_redis.kill()
     await private_redis.start()
@@ -229,9 +246,9 @@ async def test_work_queued_in_a_redis_restarted_empty_is_still_done_once(
         await start_worker(processes, env, check, "WorkerSettings")
         await start_worker(processes, env, check, "MediaWorkerSettings")
         await eventually(
-            lambda: all_done(runtime, refund_id, announcement_id, media_id),
+            lambda: all_done(runtime, refund_id, announcement_id, media_id, buyer_id),
             within=WITHIN,
-            what="the refund, the announcement and the upload finished through the sweeps",
+            what="the refund, the announcement, the upload and the avatar finished",
         )
     finally:
         await check.aclose()
@@ -256,13 +273,19 @@ async def test_work_queued_in_a_redis_restarted_empty_is_still_done_once(
     await assert_money_invariants(engine)
 
 
-async def all_done(runtime: Runtime, refund_id: int, announcement_id: int, media_id: int) -> bool:
+async def all_done(
+    runtime: Runtime, refund_id: int, announcement_id: int, media_id: int, user_id: int
+) -> bool:
     async with runtime.db.read() as session:
         refund = await session.get(Refund, refund_id, populate_existing=True)
         announcement = await session.get(Announcement, announcement_id, populate_existing=True)
         media = await session.get(Media, media_id, populate_existing=True)
+        avatar = await session.scalar(select(User.avatar_url).where(User.id == user_id))
+        kept = await session.scalar(select(func.count()).select_from(OutboxMessage))
     return (
-        refund is not None
+        avatar is not None
+        and kept == 0
+        and refund is not None
         and refund.status == "succeeded"
         and announcement is not None
         and announcement.status == "sent"
