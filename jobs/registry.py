@@ -104,6 +104,7 @@ def load_tasks() -> None:
         payments,
         platform,
         push,
+        recovery,
         social,
         subscriptions,
         users,

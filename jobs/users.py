@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.recovery import acknowledge
 from jobs.registry import runtime_of, task
+from server import outbox
 from server.outbox import MEDIA_QUEUE
 from server.users import avatars
 
 
 @task("users.process_avatar", timeout=60, queue=MEDIA_QUEUE)
-async def process_avatar(ctx: dict[str, Any], *, user_id: int, key: str) -> str | None:
+async def process_avatar(
+    ctx: dict[str, Any], *, user_id: int, key: str, outbox_id: int | None = None
+) -> str | None:
     """Make the avatar's sizes and switch the user to them; the new URL, or None when there
-    was nothing (left) to do. Running twice changes nothing the second time."""
+    was nothing (left) to do. Running twice changes nothing the second time. The job's outbox
+    row (`outbox_id`) is acknowledged once nothing is left to do, so until then it is sent again."""
     runtime = runtime_of(ctx)
     storage, settings = runtime.storage, runtime.settings
     try:
@@ -22,8 +27,11 @@ async def process_avatar(ctx: dict[str, Any], *, user_id: int, key: str) -> str 
     except (avatars.AvatarUnreadable, avatars.AvatarDimensions):
         async with runtime.db.unit_of_work() as uow:
             avatars.report_failure(uow, user_id=user_id)
+            if outbox_id is not None:
+                await outbox.acknowledge(uow.session, outbox_id)
         return None
     if sizes is None:
+        await acknowledge(runtime, outbox_id)
         return None
     async with runtime.db.unit_of_work() as uow:
         url, unused = await avatars.apply_avatar(
@@ -35,4 +43,5 @@ async def process_avatar(ctx: dict[str, Any], *, user_id: int, key: str) -> str 
         )
     # Only after commit: a crash before it leaves the upload for the rerun to finish.
     await avatars.discard(storage, [key, *unused])
+    await acknowledge(runtime, outbox_id)
     return url

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from arq import Retry
 
+from jobs import recovery
 from jobs.registry import runtime_of, schedule, task
 from models.ledger import IapPurchase
 from server.http.errors import ApiError
@@ -35,9 +36,18 @@ async def ledger_audit(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 @task("iap.acknowledge", timeout=60, max_tries=8)
-async def acknowledge(ctx: dict[str, Any], *, purchase_id: int) -> str:
+async def acknowledge(
+    ctx: dict[str, Any], *, purchase_id: int, outbox_id: int | None = None
+) -> str:
     """Acknowledge a Google Play purchase its redeem could not (Play refunds unacknowledged
-    purchases after three days). Reads the purchase first: running twice is harmless."""
+    purchases after three days). Reads the purchase first: running twice is harmless. The job's
+    outbox row is kept until an answer other than "try again later"."""
+    outcome = await _acknowledge(ctx, purchase_id)
+    await recovery.acknowledge(runtime_of(ctx), outbox_id)
+    return outcome
+
+
+async def _acknowledge(ctx: dict[str, Any], purchase_id: int) -> str:
     runtime = runtime_of(ctx)
     async with runtime.db.read() as session:
         purchase = await session.get(IapPurchase, purchase_id)

@@ -24,7 +24,8 @@ ResponseBody = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql")
 
 
 class OutboxMessage(IdMixin, Base):
-    """A job or an event written in the transaction that caused it; deleted once relayed."""
+    """A job or an event written in the transaction that caused it; deleted once relayed (a kept
+    job's row once its task acknowledges it: until then `created_at` is when it is due again)."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (Index("ix_outbox_messages_created_at", "created_at"), TABLE_OPTIONS)

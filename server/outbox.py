@@ -4,6 +4,11 @@ Rows are written in the caller's transaction. After commit the unit of work hand
 the relay (fast path); a periodic sweep re-sends rows still there after a few seconds (slow
 path). Consumers are idempotent: a job's id is derived from its row, an event carries its row
 id for de-duplication, so sending twice is harmless. A rollback drops the rows.
+
+A row is deleted once sent, except a job enqueued with `keep=True`: work no other row records
+(an avatar upload). Its row stays, due again after `keep_for`, and is sent again until the task
+calls `acknowledge(session, outbox_id)` (its `outbox_id` argument) where it completes the work;
+a job still queued or running is not queued twice, so only a lost or abandoned one runs again.
 """
 
 from __future__ import annotations
@@ -75,10 +80,14 @@ class Outbox:
         job_id: str | None = None,
         defer_seconds: float | None = None,
         queue: str | None = None,
+        keep: bool = False,
         **kwargs: Any,
     ) -> None:
-        """Run `task(**kwargs)` in a worker once this transaction commits."""
+        """Run `task(**kwargs)` in a worker once this transaction commits; with `keep`, until
+        the task acknowledges it (it is called with `outbox_id` too)."""
         payload = {"kwargs": kwargs, "job_id": job_id, "defer": defer_seconds, "queue": queue}
+        if keep:
+            payload["keep"] = True
         self._add("job", task, payload)
 
     def publish(
@@ -106,13 +115,23 @@ class Outbox:
         return [row.id for row in self._pending if row.id is not None]
 
 
+async def acknowledge(session: AsyncSession, outbox_id: int) -> None:
+    """The work of a kept job is done: its row goes, in the caller's transaction."""
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.id == outbox_id))
+
+
+def kept(kind: str, payload: dict[str, Any]) -> bool:
+    return kind == "job" and bool(payload.get("keep"))
+
+
 def to_message(row_id: int, kind: str, name: str, payload: dict[str, Any]) -> Event | Job:
     """Turn a stored row into what a sink sends; ids derive from the row for de-duplication."""
     if kind == "job":
         defer = payload.get("defer")
+        kwargs = payload.get("kwargs") or {}
         return Job(
             task=name,
-            kwargs=payload.get("kwargs") or {},
+            kwargs={**kwargs, "outbox_id": row_id} if kept(kind, payload) else kwargs,
             job_id=payload.get("job_id") or f"outbox:{row_id}",
             defer_seconds=float(defer) if defer else None,
             queue=payload.get("queue"),
@@ -127,7 +146,8 @@ def to_message(row_id: int, kind: str, name: str, payload: dict[str, Any]) -> Ev
 
 
 class OutboxRelay:
-    """Sends committed outbox rows to the job queue and the event bus, then deletes them."""
+    """Sends committed outbox rows to the job queue and the event bus, then deletes them (a
+    kept job's row is due again after `keep_for` instead)."""
 
     def __init__(
         self,
@@ -137,12 +157,14 @@ class OutboxRelay:
         *,
         sweep_after: timedelta = timedelta(seconds=5),
         batch_size: int = 200,
+        keep_for: timedelta = timedelta(minutes=10),
     ) -> None:
         self._sessions = sessions
         self._jobs = jobs
         self._events = events
         self._sweep_after = sweep_after
         self._batch_size = batch_size
+        self._keep_for = keep_for
 
     async def deliver(self, ids: list[int]) -> int:
         """Fast path right after commit. Failures are left to the sweep, never raised."""
@@ -195,7 +217,8 @@ class OutboxRelay:
                         continue
                     sent.append(row.id)
             finally:
-                await self._finish(session, [r.id for r in rows], sent)
+                keep = {r.id for r in rows if kept(r.kind, r.payload)}
+                await self._finish(session, [r.id for r in rows], sent, keep)
         return len(sent), len(rows)
 
     async def _send(self, message: Event | Job) -> None:
@@ -204,9 +227,19 @@ class OutboxRelay:
         else:
             await self._events.send(message)
 
-    async def _finish(self, session: AsyncSession, seen: list[int], sent: list[int]) -> None:
-        if sent:
-            await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(sent)))
+    async def _finish(
+        self, session: AsyncSession, seen: list[int], sent: list[int], keep: set[int]
+    ) -> None:
+        done = [i for i in sent if i not in keep]
+        if done:
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(done)))
+        again = [i for i in sent if i in keep]
+        if again:  # the sweep sends it again once this is past, unless acknowledged by then
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(again))
+                .values(created_at=datetime.now(UTC) + self._keep_for)
+            )
         failed = [i for i in seen if i not in set(sent)]
         if failed:
             await session.execute(

@@ -70,6 +70,7 @@ class Runtime:
             events,
             sweep_after=timedelta(seconds=self.settings.outbox_sweep_after_seconds),
             batch_size=self.settings.outbox_batch_size,
+            keep_for=timedelta(seconds=self.settings.job_recovery_after_seconds),
         )
         self.db.after_commit = self.relay.deliver
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     outbox_sweep_after_seconds: float = 5.0
     outbox_batch_size: int = 200
     job_timeout_seconds: int = 300
+    # Work left in an in-between state (a refund pending, an announcement sending...) this long
+    # has its job queued again, in case Redis lost it.
+    job_recovery_after_seconds: float = 600.0
     worker_max_jobs: int = 100
     worker_poll_delay: float = 0.05
     worker_metrics_port: int | None = None

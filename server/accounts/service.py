@@ -170,9 +170,10 @@ async def erase_account(
         )
     )
     await follows_service.remove_all_follows(uow, user_id=user_id)
-    # Comments, posts, likes and favorites go in a task of their own (it moves counters).
+    # Comments, posts, likes and favorites go in a task of their own (it moves counters); no
+    # row says it is left to do once the account is anonymised, so its outbox row is kept.
     uow.outbox.enqueue(
-        social_erasure.FORGET_AUTHOR, job_id=f"social.forget:{user_id}", user_id=user_id
+        social_erasure.FORGET_AUTHOR, job_id=f"social.forget:{user_id}", keep=True, user_id=user_id
     )
     await queries.remove_owned_rows(uow.session, user_id=user_id)
     await creators_service.forget_identity(uow.session, user_id=user_id)

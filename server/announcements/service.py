@@ -31,6 +31,13 @@ TYPE = "system.announcement"
 FAN_OUT = "announcements.fan_out"
 
 
+def queue_batch(uow: UnitOfWork, *, announcement_id: int, cursor: int) -> None:
+    """Have a worker send the batch after `cursor` once this commits (one job id per batch)."""
+    uow.outbox.enqueue(
+        FAN_OUT, job_id=f"{FAN_OUT}:{announcement_id}:{cursor}", announcement_id=announcement_id
+    )
+
+
 class AnnouncementNotFound(NotFound):
     code, message = "announcements.not_found", "No such announcement."
 
@@ -96,7 +103,7 @@ async def create(
         detail={"title": body.title, "segment": row.segment},
         ip=ip,
     )
-    uow.outbox.enqueue(FAN_OUT, job_id=f"{FAN_OUT}:{row.id}:0", announcement_id=row.id)
+    queue_batch(uow, announcement_id=row.id, cursor=0)
     return _out(row)
 
 
@@ -135,9 +142,7 @@ async def fan_out_batch(
         row.status, row.finished_at = "sent", now
     else:
         row.cursor = ids[-1]
-        uow.outbox.enqueue(
-            FAN_OUT, job_id=f"{FAN_OUT}:{row.id}:{row.cursor}", announcement_id=row.id
-        )
+        queue_batch(uow, announcement_id=row.id, cursor=row.cursor)
     return fresh
 
 

@@ -56,8 +56,12 @@ async def verify_purchase(request: web.Request, body: VerifyIn) -> PurchaseOut:
     except ApiError as exc:  # the store refunds unacknowledged purchases: a job retries
         log.warning("iap.acknowledge_failed", store=body.store, code=exc.code)
         async with runtime.db.unit_of_work() as uow:
+            # Kept until the store answers: nothing else records that it is still owed.
             uow.outbox.enqueue(
-                "iap.acknowledge", job_id=f"iap-ack:{purchase.id}", purchase_id=purchase.id
+                "iap.acknowledge",
+                job_id=f"iap-ack:{purchase.id}",
+                keep=True,
+                purchase_id=purchase.id,
             )
     return PurchaseOut(
         id=purchase.id,

@@ -37,6 +37,15 @@ from server.signing import UrlSigner
 from server.storage import Storage, TooLarge, new_key
 
 PROCESS_TASK = "media.process"
+
+
+def queue_processing(uow: UnitOfWork, *, media_id: int) -> None:
+    """Have a media worker process an upload once this commits (one job id per media)."""
+    uow.outbox.enqueue(
+        PROCESS_TASK, job_id=f"media:{media_id}", queue=MEDIA_QUEUE, media_id=media_id
+    )
+
+
 DEFAULT_VARIANT = {"image": "large", "video": "rendition", "audio": "rendition"}
 
 
@@ -151,7 +160,7 @@ async def create_media(
     )
     uow.session.add(row)
     await uow.session.flush()
-    uow.outbox.enqueue(PROCESS_TASK, job_id=f"media:{row.id}", queue=MEDIA_QUEUE, media_id=row.id)
+    queue_processing(uow, media_id=row.id)
     return media_out(row)
 
 

@@ -151,9 +151,11 @@ AVATAR_TASK = "users.process_avatar"
 
 
 def queue_avatar(uow: UnitOfWork, *, user_id: int, key: str) -> None:
-    """Have a media worker make the sizes of an accepted upload once this commits."""
+    """Have a media worker make the sizes of an accepted upload once this commits. Nothing else
+    records the upload, so the job is kept until it acknowledges it is done (a Redis that lost
+    it does not lose the avatar)."""
     uow.outbox.enqueue(
-        AVATAR_TASK, job_id=f"avatar:{key}", queue=MEDIA_QUEUE, user_id=user_id, key=key
+        AVATAR_TASK, job_id=f"avatar:{key}", queue=MEDIA_QUEUE, keep=True, user_id=user_id, key=key
     )
 
 
