@@ -20,7 +20,9 @@ from server.payments.gateways.registry import gateways
 from server.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-FINAL_REFUND = ("succeeded", "failed")
+# Only these are ours to carry out: a gateway's own refund (awaiting its payment, or unapplied)
+# is never asked for at the gateway.
+OPEN_REFUND = ("pending", "processing")
 
 
 async def query_payment(runtime: Runtime, *, payment_id: int) -> str:
@@ -97,7 +99,7 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     async with runtime.db.read() as session:
         refund = await session.get(Refund, refund_id)
         payment = await session.get(Payment, refund.payment_id) if refund else None
-    if refund is None or payment is None or refund.status in FINAL_REFUND:
+    if refund is None or payment is None or refund.status not in OPEN_REFUND:
         return refund.status if refund else "missing"
     gateway = gateways(runtime).get(payment.provider)
     if gateway is None:
@@ -129,7 +131,7 @@ async def settle_refund(runtime: Runtime, *, refund_id: int, state: RefundState)
                 .execution_options(populate_existing=True)
             )
         ).one()
-        if refund.status in FINAL_REFUND:
+        if refund.status not in OPEN_REFUND:
             return refund.status
         now = runtime.clock.now()
         if state.status == "processing":
