@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models.payments import Payment, Refund
@@ -104,6 +104,13 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     gateway = gateways(runtime).get(payment.provider)
     if gateway is None:
         return "no_gateway"
+    if refund.status == "pending" and await _given_back(runtime, payment) + refund.amount > (
+        payment.amount
+    ):
+        # The gateway gave the money back by itself meanwhile (a chargeback, a portal refund):
+        # it would refuse this one, and asking could only take more than the payment held.
+        given_back = RefundState("failed", detail="already given back at the gateway")
+        return await settle_refund(runtime, refund_id=refund_id, state=given_back)
     refunding = Refunding(
         out_trade_no=payment.out_trade_no,
         out_refund_no=refund.out_refund_no,
@@ -119,6 +126,17 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     else:
         state = await gateway.refund(refunding)
     return await settle_refund(runtime, refund_id=refund_id, state=state)
+
+
+async def _given_back(runtime: Runtime, payment: Payment) -> int:
+    """What of the payment is back with the buyer already."""
+    async with runtime.db.read() as session:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status == "succeeded"
+            )
+        )
+    return int(total or 0)
 
 
 async def settle_refund(runtime: Runtime, *, refund_id: int, state: RefundState) -> str:

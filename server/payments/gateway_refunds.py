@@ -80,13 +80,14 @@ async def record(
 
 async def _amount(uow: UnitOfWork, payment: Payment, notice: Notice) -> int:
     """This refund's amount. Alipay names the payment's refunded total instead: what this
-    refund adds is that total less the refunds of the payment known here."""
+    refund adds is that total less the refunds of the payment known to be back with the buyer
+    (one of ours still on its way is not in Alipay's total either)."""
     amount = notice.refund_amount or payment.amount
     if not notice.refund_is_total:
         return amount
     known = await uow.session.scalars(
         select(Refund.amount)
-        .where(Refund.payment_id == payment.id, Refund.status.not_in(("failed", UNAPPLIED)))
+        .where(Refund.payment_id == payment.id, Refund.status.in_((SUCCEEDED, AWAITING)))
         .with_for_update()
     )
     return amount - sum(known.all())

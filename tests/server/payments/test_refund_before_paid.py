@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
@@ -308,8 +309,9 @@ async def test_refund_dispute_and_paid_storm_applies_each_once(
 ) -> None:
     paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
-    refund, dispute = paying.refund(600, "RF1"), paying.dispute(990, "dp_1")
-    deliveries = [paid] * 4 + [refund] * 4 + [dispute] * 4
+    refund = paying.refund(600, "RF1")
+    disputes = [paying.dispute(990, "dp_1") for _ in range(2)]  # Stripe: two event ids
+    deliveries = [paid] * 4 + [refund] * 4 + disputes * 2
     random.Random(31).shuffle(deliveries)
     await deliver_until_taken(api, paying, deliveries)
     state = await taken(runtime, buyer, paying.order["id"])
@@ -416,6 +418,62 @@ async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_bac
     await assert_money_invariants(engine)
 
 
+async def test_more_taken_back_before_paid_than_a_never_taken_payment_held_is_reported(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
+) -> None:
+    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
+    order = await checkout(api, buyer, [(book, 1)])
+    payment = await open_payment(api, buyer, order["id"], "stripe")
+    paying = Paying("stripe", order, payment, fakes, runtime)
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
+    await checkout(api, await person(api), [(book, 1)])
+    paid = paying.paid()
+    await paying.taken(api, paying.refund(TOTAL, "re_1"))
+    await paying.taken(api, paying.dispute(TOTAL, "dp_1"))
+    await paying.taken(api, paid)
+    state = await snapshot(runtime, order["id"])
+    assert state.order_status == "cancelled"
+    assert state.refunds == [("unclaimed", "succeeded", TOTAL), ("unclaimed", "unapplied", TOTAL)]
+    await assert_money_invariants(engine)
+
+
+async def test_a_gateway_refund_of_a_payment_being_given_back_is_money_already_back(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
+) -> None:
+    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
+    order = await checkout(api, buyer, [(book, 1)])
+    payment = await open_payment(api, buyer, order["id"], "alipay")
+    paying = Paying("alipay", order, payment, fakes, runtime)
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
+    await checkout(api, await person(api), [(book, 1)])
+    await paying.taken(api, paying.paid())
+    await paying.taken(api, paying.refund(TOTAL, "RF-portal"))  # refunded in the portal too
+    state = await snapshot(runtime, order["id"])
+    assert state.refunds == [("unclaimed", "pending", TOTAL), ("unclaimed", "succeeded", TOTAL)]
+    async with runtime.db.read() as session:
+        give_back = await session.scalar(
+            select(Refund.id).where(Refund.order_id == order["id"], Refund.status == "pending")
+        )
+    assert await run_refund_job(runtime, give_back) == "failed"  # not asked twice
+    assert fakes.alipay.refunds == {}
+    state = await snapshot(runtime, order["id"])
+    assert state.refunds == [("unclaimed", "failed", TOTAL), ("unclaimed", "succeeded", TOTAL)]
+    await assert_money_invariants(engine)
+
+
+async def test_an_alipay_refunded_total_that_does_not_add_up_is_kept_and_reported(
+    api: TestClient, buyer: Person, admin: Person, fakes: Fakes, runtime: Runtime
+) -> None:
+    paying = await opened(api, buyer, fakes, runtime, "alipay")
+    paid = paying.paid()
+    await paying.taken(api, paying.refund(600, "RF1"))
+    await paying.taken(api, paying.refund(0, "RF2", refunded_total=600))  # adds nothing
+    await paying.taken(api, paid)
+    state = await taken(runtime, buyer, paying.order["id"])
+    assert (state.order_status, state.refunded_amount) == ("partially_refunded", 600)
+    assert state.refunds == [("order", "succeeded", 600), ("order", "unapplied", 0)]
+
+
 async def test_a_refund_the_order_cannot_take_is_kept_and_reported(
     api: TestClient,
     buyer: Person,
@@ -442,6 +500,21 @@ async def test_a_refund_the_order_cannot_take_is_kept_and_reported(
     await assert_money_invariants(engine)
 
 
+async def test_a_dispute_overtaking_our_refund_leaves_that_refund_unasked(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
+) -> None:
+    paying = await opened(api, buyer, fakes, runtime, "stripe")
+    await paying.taken(api, paying.paid())
+    ours = await call(api, "POST", f"/orders/{paying.order['id']}/refunds", buyer, 201, json={})
+    await paying.taken(api, paying.dispute(TOTAL, "dp_1"))  # before the refund job runs
+    assert await run_refund_job(runtime, ours["id"]) == "failed"
+    assert fakes.stripe.calls_to("/v1/refunds") == []
+    state = await taken(runtime, buyer, paying.order["id"])
+    assert (state.order_status, state.refund_postings) == ("refunded", 1)
+    assert state.refunds == [("order", "failed", TOTAL), ("order", "succeeded", TOTAL)]
+    await assert_money_invariants(engine)
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_refund_of_an_unknown_payment_is_refused_so_it_comes_again(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
@@ -453,3 +526,14 @@ async def test_a_refund_of_an_unknown_payment_is_refused_so_it_comes_again(
     status, _ = await paying.send(api, paying.refund(TOTAL, "RF1"))
     assert status == 404
     assert (await snapshot(runtime, paying.order["id"])).refunds == []
+
+
+async def test_a_dispute_naming_no_payment_is_refused(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime
+) -> None:
+    headers, body = fakes.stripe.event("charge.dispute.created", {"id": "dp_1", "amount": 600})
+    assert (await deliver(api, "stripe", headers, body)).status == 404
+    gateway = sandbox(runtime)
+    for event in ({"type": "refund.succeeded"}, {"type": "dispute.created", "dispute_id": 7}):
+        raw = orjson.dumps({"event_id": "e1", "out_trade_no": "P1", **event})
+        assert (await deliver(api, "sandbox", gateway.sign(raw), raw)).status == 400
