@@ -9,6 +9,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -17,11 +18,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs import payments as jobs
 from models.content import Entitlement
 from models.ledger import LedgerTransaction
 from models.notifications import Notification
 from models.orders import Order
-from models.payments import Refund
+from models.payments import ReconciliationMismatch, Refund
 from server.payments import followup
 from server.runtime import Runtime
 from server.wallet import service as wallet
@@ -38,6 +40,7 @@ from tests.server.payments.conftest import (
     sandbox,
     snapshot,
 )
+from tests.server.payments.test_query_and_reconcile import stop_the_clock
 from tests.server.payments.test_refunds import run_refund_job
 
 Delivery = tuple[dict[str, str], str | bytes]
@@ -513,6 +516,43 @@ async def test_a_dispute_overtaking_our_refund_leaves_that_refund_unasked(
     assert (state.order_status, state.refund_postings) == ("refunded", 1)
     assert state.refunds == [("order", "failed", TOTAL), ("order", "succeeded", TOTAL)]
     await assert_money_invariants(engine)
+
+
+async def test_reconciliation_counts_a_waiting_refund_only_once_applied(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime
+) -> None:
+    today = stop_the_clock(runtime)
+    paying = await opened(api, buyer, fakes, runtime, "alipay")
+    paid = paying.paid()
+    await paying.taken(api, paying.refund(TOTAL, "RF1"))
+    trade_no = fakes.alipay.trades[paying.no]["trade_no"]
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    # Alipay's bills: paid and refunded today; our refund completes tomorrow, with "paid".
+    for day, kind, refund_no in (
+        (today.isoformat(), "交易", ""),
+        (today.isoformat(), "退款", "RF1"),
+        (tomorrow, "退款", "RF1"),
+    ):
+        fakes.alipay.add_bill_row(
+            day,
+            trade_no=trade_no,
+            out_trade_no=paying.no,
+            kind=kind,
+            amount=TOTAL,
+            refund_no=refund_no,
+        )
+    ctx = {"runtime": runtime, "job_try": 1}
+    assert (await jobs.reconcile(ctx, day=today.isoformat()))["alipay"] == "mismatched"
+    async with runtime.db.read() as session:
+        found = await session.execute(
+            select(ReconciliationMismatch.kind, ReconciliationMismatch.reference).order_by(
+                ReconciliationMismatch.reference
+            )
+        )
+        assert sorted(found.all()) == [("missing_here", paying.no), ("missing_here", "RF1")]
+    runtime.clock.move(days=1)  # type: ignore[attr-defined]
+    await paying.taken(api, paid)
+    assert (await jobs.reconcile(ctx, day=tomorrow))["alipay"] == "matched"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
