@@ -8,8 +8,9 @@ portal. Such an event is never acknowledged and dropped:
 * the order took the payment: the order is refunded, what it bought taken back, the ledger
   reversed (`orders.complete_refund`), the refund `succeeded`;
 * the order never took the payment (it was cancelled and its stock gone, or paid twice): it is
-  money the order never kept going back, `unclaimed` and `succeeded`, and the give-back of that
-  payment shrinks by it;
+  money the order never kept going back, `unclaimed` and `succeeded`. The give-back of that
+  payment is made for the rest only (when "paid" applies the waiting refunds), or is replaced
+  by one of the rest before it is asked for (`followup`);
 * the order cannot take it (already refunded in full, more than is left): the money left but
   nothing here can follow. The refund is kept `unapplied` with the reason, admins are told, and
   reconciliation reports it (only `succeeded` refunds count as ours there).
@@ -130,8 +131,12 @@ async def _waiting(uow: UnitOfWork, payment_id: int) -> list[Refund]:
 async def _apply(uow: UnitOfWork, payment: Payment, refund: Refund, *, now: datetime) -> str:
     if await _given_back(uow, payment.id):
         refund.kind = "unclaimed"
+        if await _back_with_buyer(uow, payment.id) + refund.amount > payment.amount:
+            await _unapplied(uow, refund, "more than the payment left", now=now)
+            return "not_applied"
         _succeeded(refund, now)
-        # The give-back may be on its way too: the gateway refuses what was refunded already.
+        # A give-back not asked for yet shrinks to the rest (`followup`); one already asked
+        # for was taken by the gateway first, which then refused this one.
         log.warning("payments.unclaimed_refunded_at_gateway", payment_id=payment.id)
         return "unclaimed"
     try:
@@ -151,7 +156,7 @@ async def _apply(uow: UnitOfWork, payment: Payment, refund: Refund, *, now: date
 
 
 async def _given_back(uow: UnitOfWork, payment_id: int) -> bool:
-    """Whether the payment is one its order never took (its whole amount is being given back)."""
+    """Whether the payment is one its order never took (it has `unclaimed` refunds)."""
     # Locking reads only until the order is locked: a plain read would fix this transaction's
     # snapshot before the order's row lock is held (REPEATABLE READ).
     found = await uow.session.scalars(
@@ -160,6 +165,15 @@ async def _given_back(uow: UnitOfWork, payment_id: int) -> bool:
         .with_for_update()
     )
     return bool(found.all())
+
+
+async def _back_with_buyer(uow: UnitOfWork, payment_id: int) -> int:
+    amounts = await uow.session.scalars(
+        select(Refund.amount)
+        .where(Refund.payment_id == payment_id, Refund.status == SUCCEEDED)
+        .with_for_update()
+    )
+    return sum(amounts.all())
 
 
 def _succeeded(refund: Refund, now: datetime) -> None:

@@ -49,3 +49,12 @@ async def refund(uow: UnitOfWork, out_refund_no: str) -> Refund | None:
             .execution_options(populate_existing=True)
         )
     ).one_or_none()
+
+
+async def refund_by_id(uow: UnitOfWork, refund_id: int) -> Refund | None:
+    return await uow.session.scalar(
+        select(Refund)
+        .where(Refund.id == refund_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
