@@ -50,6 +50,8 @@ async def record(
     reference = (notice.out_refund_no or notice.event_id)[:64]
     if await locks.refund(uow, reference) is not None:
         return "already"
+    # The order before any plain read (see `_apply`).
+    await orders.lock_order(uow, payment.order_id)
     amount = await _amount(uow, payment, notice)
     refund = Refund(
         order_id=payment.order_id,
@@ -87,9 +89,9 @@ async def _amount(uow: UnitOfWork, payment: Payment, notice: Notice) -> int:
     if not notice.refund_is_total:
         return amount
     known = await uow.session.scalars(
-        select(Refund.amount)
-        .where(Refund.payment_id == payment.id, Refund.status.in_((SUCCEEDED, AWAITING)))
-        .with_for_update()
+        select(Refund.amount).where(
+            Refund.payment_id == payment.id, Refund.status.in_((SUCCEEDED, AWAITING))
+        )
     )
     return amount - sum(known.all())
 
@@ -118,17 +120,22 @@ async def settle_unclaimed(uow: UnitOfWork, *, payment: Payment, now: datetime) 
 
 
 async def _waiting(uow: UnitOfWork, payment_id: int) -> list[Refund]:
+    # Refunds wait only while the payment is not ours; they change under its lock, held here.
     rows = await uow.session.scalars(
         select(Refund)
         .where(Refund.payment_id == payment_id, Refund.status == AWAITING)
         .order_by(Refund.id)
-        .with_for_update()
         .execution_options(populate_existing=True)
     )
     return list(rows.all())
 
 
 async def _apply(uow: UnitOfWork, payment: Payment, refund: Refund, *, now: datetime) -> str:
+    # The order first (held already on every path but this is idempotent): the payment's
+    # other refunds are then read without locks. Locking them would wait on a refund job that
+    # holds its refund and waits for this order; reading before the order's lock would fix
+    # this transaction's snapshot (REPEATABLE READ) before the order's items are ours.
+    await orders.lock_order(uow, payment.order_id)
     if await _given_back(uow, payment.id):
         refund.kind = "unclaimed"
         if await _back_with_buyer(uow, payment.id) + refund.amount > payment.amount:
@@ -157,21 +164,17 @@ async def _apply(uow: UnitOfWork, payment: Payment, refund: Refund, *, now: date
 
 async def _given_back(uow: UnitOfWork, payment_id: int) -> bool:
     """Whether the payment is one its order never took (it has `unclaimed` refunds)."""
-    # Locking reads only until the order is locked: a plain read would fix this transaction's
-    # snapshot before the order's row lock is held (REPEATABLE READ).
-    found = await uow.session.scalars(
+    found = await uow.session.scalar(
         select(Refund.id)
         .where(Refund.payment_id == payment_id, Refund.kind == "unclaimed")
-        .with_for_update()
+        .limit(1)
     )
-    return bool(found.all())
+    return found is not None
 
 
 async def _back_with_buyer(uow: UnitOfWork, payment_id: int) -> int:
     amounts = await uow.session.scalars(
-        select(Refund.amount)
-        .where(Refund.payment_id == payment_id, Refund.status == SUCCEEDED)
-        .with_for_update()
+        select(Refund.amount).where(Refund.payment_id == payment_id, Refund.status == SUCCEEDED)
     )
     return sum(amounts.all())
 
