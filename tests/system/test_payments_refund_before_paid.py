@@ -1,7 +1,8 @@
-"""Issue 13 with real processes: a gateway's refund delivered before its "paid" event is kept,
-and when "paid" comes (its deliveries and the refund's retries spread over two web processes at
-once, in any order) the order is refunded once: one refund, one ledger reversal, the credits
-taken back, the money invariants intact."""
+"""Issue 13 with real processes: the "paid" delivery is refused while one web process's database
+is cut off, the gateway's refund of that payment comes to the other one and is kept; when the
+database returns, "paid" and the refund's retries come again over both processes at once, in
+any order, and the order is refunded once: one refund, one ledger reversal, the credits taken
+back, the money invariants intact."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from server.runtime import Runtime
 from server.wallet import service as wallet
 from tests.conftest import make_settings
 from tests.invariants import assert_money_invariants
-from tests.system.conftest import StartWeb
+from tests.system.conftest import MakeProxy, StartWeb
 
 SECRET = "sandbox-secret-of-the-system-tests"
 
@@ -71,17 +72,28 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes, gateway: A
         return response.status
 
 
-async def test_refund_before_paid_across_two_web_processes_applies_once(
-    start_web: StartWeb, runtime: Runtime, engine: AsyncEngine
+async def test_refund_before_a_paid_refused_in_an_outage_applies_once_it_comes_again(
+    start_web: StartWeb,
+    fault_proxy: MakeProxy,
+    database_url: str,
+    runtime: Runtime,
+    engine: AsyncEngine,
 ) -> None:
-    webs = [await start_web(payment_sandbox_secret=SECRET) for _ in range(2)]
+    proxy = await fault_proxy(database_url)
+    webs = [
+        await start_web(payment_sandbox_secret=SECRET),
+        await start_web(payment_sandbox_secret=SECRET, database_url=proxy.url(database_url)),
+    ]
     gateway = SandboxGateway(secret=SECRET.encode(), public_base_url="", tolerance_seconds=300)
     buyer, order_id, no = await pending_sandbox_payment(runtime)
     refund = gateway.refund_callback(no, 600, "RF-early")
     paid = gateway.paid_callback(no, 600)
 
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        proxy.cut()
+        assert await post(session, webs[1].url, paid, gateway) >= 500  # not taken: sent again
         assert await post(session, webs[0].url, refund, gateway) == 200
+        proxy.restore()
         async with runtime.db.read() as db:
             status = await db.scalar(select(Refund.status).where(Refund.order_id == order_id))
         assert status == "awaiting_payment"
