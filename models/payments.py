@@ -23,7 +23,17 @@ from models.base import TABLE_OPTIONS, Base, BigId, IdMixin, Json, UTCDateTime, 
 PROVIDERS = ("alipay", "wechat", "stripe", "sandbox")
 # created: asked the gateway; succeeded: paid (exactly once); closed: superseded or expired.
 PAYMENT_STATUSES = ("created", "succeeded", "failed", "closed")
-REFUND_STATUSES = ("pending", "processing", "succeeded", "failed")
+# awaiting_payment: the gateway refunded (or a chargeback took) a payment whose "paid" event has
+# not arrived; it applies with that event. unapplied: money the gateway gave back that the order
+# could not take (reported to admins and by reconciliation). Only `succeeded` counts as refunded.
+REFUND_STATUSES = (
+    "pending",
+    "processing",
+    "succeeded",
+    "failed",
+    "awaiting_payment",
+    "unapplied",
+)
 RUN_STATUSES = ("running", "matched", "mismatched", "failed")
 
 

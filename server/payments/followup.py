@@ -13,14 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.payments import Payment, Refund
-from server.payments import service
+from server.payments import locks, service
 from server.payments.errors import GatewayError
 from server.payments.gateways.base import Notice, Refunding, RefundState
 from server.payments.gateways.registry import gateways
 from server.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-FINAL_REFUND = ("succeeded", "failed")
+# Only these are ours to carry out: a gateway's own refund (awaiting its payment, or unapplied)
+# is never asked for at the gateway.
+OPEN_REFUND = ("pending", "processing")
 
 
 async def query_payment(runtime: Runtime, *, payment_id: int) -> str:
@@ -97,11 +99,15 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     async with runtime.db.read() as session:
         refund = await session.get(Refund, refund_id)
         payment = await session.get(Payment, refund.payment_id) if refund else None
-    if refund is None or payment is None or refund.status in FINAL_REFUND:
+    if refund is None or payment is None or refund.status not in OPEN_REFUND:
         return refund.status if refund else "missing"
     gateway = gateways(runtime).get(payment.provider)
     if gateway is None:
         return "no_gateway"
+    if refund.status == "pending":
+        overtaken = await _overtaken(runtime, refund_id=refund_id, payment_id=payment.id)
+        if overtaken is not None:
+            return overtaken
     refunding = Refunding(
         out_trade_no=payment.out_trade_no,
         out_refund_no=refund.out_refund_no,
@@ -119,17 +125,43 @@ async def carry_out_refund(runtime: Runtime, *, refund_id: int) -> str:
     return await settle_refund(runtime, refund_id=refund_id, state=state)
 
 
+async def _overtaken(runtime: Runtime, *, refund_id: int, payment_id: int) -> str | None:
+    """Settle a refund not asked for yet when the gateway gave the money back by itself
+    meanwhile (a chargeback, a portal refund): the gateway would refuse more than the payment
+    held. What is still owed of a payment its order never took goes back under a new number.
+    None: the refund is still to be asked for."""
+    async with runtime.db.unit_of_work() as uow:
+        # Payment, then refund: the lock order of the callbacks (see `locks`).
+        payment = await locks.payment(uow, Payment.id == payment_id)
+        refund = await locks.refund_by_id(uow, refund_id)
+        if payment is None or refund is None or refund.status != "pending":
+            return refund.status if refund else "missing"
+        back = await uow.session.scalars(
+            select(Refund.amount)
+            .where(Refund.payment_id == payment.id, Refund.status == "succeeded")
+            .with_for_update()
+        )
+        covered = sum(back.all())
+        if covered + refund.amount <= payment.amount:
+            return None
+        now = runtime.clock.now()
+        detail = "already given back at the gateway"
+        await service.finish_refund(
+            uow, refund=refund, ok=False, provider_refund_id=None, detail=detail, now=now
+        )
+        if refund.kind == "unclaimed" and payment.amount > covered:
+            await service.give_back(
+                uow, payment=payment, amount=payment.amount - covered, reason=refund.reason, now=now
+            )
+        log.info("payments.refund_overtaken", refund_id=refund_id, covered=covered)
+        return refund.status
+
+
 async def settle_refund(runtime: Runtime, *, refund_id: int, state: RefundState) -> str:
     async with runtime.db.unit_of_work() as uow:
-        refund = (
-            await uow.session.scalars(
-                select(Refund)
-                .where(Refund.id == refund_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).one()
-        if refund.status in FINAL_REFUND:
+        refund = await locks.refund_by_id(uow, refund_id)
+        assert refund is not None
+        if refund.status not in OPEN_REFUND:
             return refund.status
         now = runtime.clock.now()
         if state.status == "processing":

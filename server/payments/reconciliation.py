@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import String, cast, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import User
 from models.ledger import LedgerTransaction
@@ -196,12 +197,17 @@ async def _store(
     return status
 
 
-async def _tell_admins(uow: UnitOfWork, run: ReconciliationRun) -> None:
-    admins = await uow.session.scalars(
+async def admin_ids(session: AsyncSession) -> list[int]:
+    """Who is told when money does not add up (the first 50 admins)."""
+    admins = await session.scalars(
         select(User.id).where(cast(User.roles, String).like('%"admin"%')).limit(50)
     )
+    return list(admins.all())
+
+
+async def _tell_admins(uow: UnitOfWork, run: ReconciliationRun) -> None:
     what = f"{run.mismatched} mismatches" if run.status == "mismatched" else "a failed download"
-    for admin_id in admins.all():
+    for admin_id in await admin_ids(uow.session):
         await notifications.notify(
             uow,
             user_id=admin_id,

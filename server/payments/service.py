@@ -15,9 +15,9 @@ from sqlalchemy import select
 from models.orders import Order
 from models.payments import Payment, PaymentEvent, Refund
 from server.db import UnitOfWork
-from server.http.errors import ApiError
 from server.orders import service as orders
 from server.orders.errors import PaymentMismatch
+from server.payments import gateway_refunds, locks
 from server.payments.errors import (
     CallbackRejected,
     OrderNotFound,
@@ -96,7 +96,7 @@ async def record_client(
     uow: UnitOfWork, *, payment_id: int, client: dict[str, object], now: datetime
 ) -> Payment:
     """Keep what the gateway gave the buyer's client (and its transaction id, if it named one)."""
-    payment = await _payment(uow, Payment.id == payment_id)
+    payment = await locks.payment(uow, Payment.id == payment_id)
     assert payment is not None
     txn = client.pop("provider_txn_id", None)
     if txn and not payment.provider_txn_id:
@@ -104,28 +104,6 @@ async def record_client(
     payment.client = client
     payment.updated_at = now
     return payment
-
-
-async def _payment(uow: UnitOfWork, *where: object) -> Payment | None:
-    return (
-        await uow.session.scalars(
-            select(Payment)
-            .where(*where)  # type: ignore[arg-type]
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one_or_none()
-
-
-async def _refund(uow: UnitOfWork, out_refund_no: str) -> Refund | None:
-    return (
-        await uow.session.scalars(
-            select(Refund)
-            .where(Refund.out_refund_no == out_refund_no)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one_or_none()
 
 
 async def apply_notice(
@@ -151,7 +129,7 @@ async def apply_notice(
     elif notice.kind in ("refund.succeeded", "refund.failed"):
         outcome, payment = await _apply_refund_result(uow, provider, notice, now)
     elif notice.kind == "dispute":
-        outcome, payment = await _apply_gateway_refund(uow, provider, notice, now, "chargeback")
+        outcome, payment = await _apply_dispute(uow, provider, notice, now)
     else:
         outcome, payment = "ignored", None
     if payment is not None:
@@ -170,7 +148,7 @@ def _kept_headers(callback: Callback | None) -> dict[str, str]:
 async def _apply_paid(
     uow: UnitOfWork, provider: str, notice: Notice, now: datetime
 ) -> tuple[str, Payment]:
-    payment = await _payment(uow, Payment.out_trade_no == (notice.out_trade_no or ""))
+    payment = await locks.payment(uow, Payment.out_trade_no == (notice.out_trade_no or ""))
     if payment is None or payment.provider != provider:
         raise CallbackRejected("unknown order", status=404)
     if notice.amount != payment.amount or (notice.currency or "").upper() != payment.currency:
@@ -197,18 +175,25 @@ async def _apply_paid(
     # "already": the order was paid through this provider, but by another payment of ours.
     if outcome in ("already", "refund_needed"):
         reason = "paid twice" if outcome == "already" else "the order could not take it"
-        await give_back(uow, payment=payment, reason=reason, now=now)
+        # What the gateway gave back by itself already is not given back twice.
+        left = await gateway_refunds.settle_unclaimed(uow, payment=payment, now=now)
+        if left > 0:
+            await give_back(uow, payment=payment, amount=left, reason=reason, now=now)
         return "refund_needed", payment
+    # Refunds and disputes that came before "paid" apply in this same transaction.
+    await gateway_refunds.apply_waiting(uow, payment=payment, now=now)
     return outcome, payment
 
 
-async def give_back(uow: UnitOfWork, *, payment: Payment, reason: str, now: datetime) -> Refund:
-    """Refund a whole payment the order never took (the order itself does not change)."""
+async def give_back(
+    uow: UnitOfWork, *, payment: Payment, amount: int, reason: str, now: datetime
+) -> Refund:
+    """Refund `amount` of a payment the order never took (the order itself does not change)."""
     refund = Refund(
         order_id=payment.order_id,
         payment_id=payment.id,
         kind="unclaimed",
-        amount=payment.amount,
+        amount=amount,
         currency=payment.currency,
         reason=reason,
         status="pending",
@@ -226,17 +211,28 @@ async def give_back(uow: UnitOfWork, *, payment: Payment, reason: str, now: date
 async def _apply_refund_result(
     uow: UnitOfWork, provider: str, notice: Notice, now: datetime
 ) -> tuple[str, Payment | None]:
-    refund = await _refund(uow, notice.out_refund_no or "")
+    # The payment first when the event names it: the lock order of "paid" (see `locks`).
+    named = await locks.payment_named(uow, provider, notice)
+    refund = await locks.refund(uow, notice.out_refund_no or "")
     if refund is None:
-        if notice.kind == "refund.succeeded" and (notice.out_refund_no or "").startswith("stripe:"):
-            return await _apply_gateway_refund(uow, provider, notice, now, "refunded at Stripe")
+        if notice.kind == "refund.succeeded" and named is not None:
+            # Not one we asked for: made in the gateway's dashboard or merchant portal.
+            reason = f"refunded at {provider}"
+            return await gateway_refunds.record(
+                uow, payment=named, notice=notice, reason=reason, now=now
+            ), named
         raise CallbackRejected("unknown refund", status=404)
     payment = await uow.session.get(Payment, refund.payment_id)
     if payment is None or payment.provider != provider:
         raise CallbackRejected("unknown refund", status=404)
-    if refund.status in ("succeeded", "failed"):
-        return "already", payment
     ok = notice.kind == "refund.succeeded"
+    if refund.status == gateway_refunds.AWAITING and not ok:
+        # A gateway refund that failed before its payment arrived: nothing to undo.
+        refund.status, refund.error = "failed", "refused by the gateway"
+        refund.completed_at = refund.updated_at = now
+        return "failed", payment
+    if refund.status not in ("pending", "processing"):
+        return "already", payment
     await finish_refund(
         uow, refund=refund, ok=ok, provider_refund_id=notice.provider_refund_id, now=now
     )
@@ -271,46 +267,17 @@ async def finish_refund(
         await orders.fail_refund(uow, order_id=refund.order_id, amount=refund.amount, now=now)
 
 
-async def _apply_gateway_refund(
-    uow: UnitOfWork, provider: str, notice: Notice, now: datetime, reason: str
-) -> tuple[str, Payment | None]:
-    """Money the gateway took back by itself (a chargeback, a dashboard refund): record it and
-    take back what it bought."""
-    payment = await _payment(
-        uow, Payment.provider == provider, Payment.provider_txn_id == (notice.provider_txn_id or "")
-    )
+async def _apply_dispute(
+    uow: UnitOfWork, provider: str, notice: Notice, now: datetime
+) -> tuple[str, Payment]:
+    """A chargeback: the money went back to the buyer by the card network's decision."""
+    payment = await locks.payment_named(uow, provider, notice)
     if payment is None:
         raise CallbackRejected("unknown payment", status=404)
-    reference = notice.out_refund_no or notice.event_id
-    if await _refund(uow, reference) is not None:
-        return "already", payment
-    amount = notice.refund_amount or payment.amount
-    refund = Refund(
-        order_id=payment.order_id,
-        payment_id=payment.id,
-        kind="order",
-        amount=amount,
-        currency=payment.currency,
-        reason=reason,
-        status="succeeded",
-        out_refund_no=reference,
-        provider_refund_id=notice.provider_refund_id,
-        completed_at=now,
-        created_at=now,
-        updated_at=now,
+    outcome = await gateway_refunds.record(
+        uow, payment=payment, notice=notice, reason="chargeback", now=now
     )
-    uow.session.add(refund)
-    await uow.session.flush()
-    try:
-        async with uow.session.begin_nested():
-            await orders.complete_refund(
-                uow, order_id=payment.order_id, amount=amount, refund_ref=reference, now=now
-            )
-    except ApiError as exc:
-        log.warning("payments.gateway_refund_not_applied", payment_id=payment.id, error=exc.code)
-        refund.error = exc.message[:255]
-        return "not_applied", payment
-    return "revoked", payment
+    return outcome, payment
 
 
 async def request_refund(

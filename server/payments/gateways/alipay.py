@@ -91,6 +91,7 @@ class AlipayGateway(Gateway):
                 provider_txn_id=trade_no,
                 out_refund_no=params["out_biz_no"],
                 refund_amount=fen(params["refund_fee"]),
+                refund_is_total=True,
             )
         if status in PAID_STATES:
             return Notice(

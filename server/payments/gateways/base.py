@@ -48,6 +48,8 @@ class Notice:
     out_refund_no: str | None = None
     provider_refund_id: str | None = None
     refund_amount: int | None = None
+    # Alipay's refund notices name the payment's refunded total so far, not this refund's.
+    refund_is_total: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,30 @@ class SandboxGateway(Gateway):
             }
         )
 
+    def refund_callback(self, out_trade_no: str, amount: int, refund_no: str) -> bytes:
+        """A refund made at the sandbox itself (as in a gateway's dashboard)."""
+        return orjson.dumps(
+            {
+                "event_id": f"{refund_no}:refunded",
+                "type": "refund.succeeded",
+                "out_trade_no": out_trade_no,
+                "refund_no": refund_no,
+                "amount": amount,
+            }
+        )
+
+    def dispute_callback(self, out_trade_no: str, amount: int, dispute_id: str) -> bytes:
+        """A chargeback: the buyer's bank took the money back."""
+        return orjson.dumps(
+            {
+                "event_id": f"{dispute_id}:disputed",
+                "type": "dispute.created",
+                "out_trade_no": out_trade_no,
+                "dispute_id": dispute_id,
+                "amount": amount,
+            }
+        )
+
     async def create(self, checkout: Checkout) -> dict[str, Any]:
         return {
             "pay_url": f"{self.public_base_url}/api/v1/payments/sandbox/{checkout.out_trade_no}/pay"
@@ -85,6 +109,8 @@ class SandboxGateway(Gateway):
                 currency=event.get("currency"),
                 paid_at=datetime.now(UTC),
             )
+        if kind in ("refund.succeeded", "dispute.created"):
+            return _taken_back(event_id, event)
         return Notice(event_id=event_id, kind="ignored")
 
     async def query(self, *, out_trade_no: str, provider_txn_id: str | None) -> PaymentState:
@@ -95,3 +121,21 @@ class SandboxGateway(Gateway):
 
     async def query_refund(self, refunding: Refunding) -> RefundState:
         return RefundState("succeeded", f"sandbox-{refunding.out_refund_no}")
+
+
+def _taken_back(event_id: str, event: dict[str, Any]) -> Notice:
+    """A refund or a dispute of a sandbox payment (its reference must be a string)."""
+    dispute = event.get("type") == "dispute.created"
+    reference = event.get("dispute_id" if dispute else "refund_no")
+    if not isinstance(reference, str) or not reference:
+        raise CallbackRejected("malformed body")
+    amount = event.get("amount")
+    no = event.get("out_trade_no")
+    return Notice(
+        event_id=event_id,
+        kind="dispute" if dispute else "refund.succeeded",
+        out_trade_no=no if isinstance(no, str) else None,
+        out_refund_no=f"{'dispute' if dispute else 'sandbox'}:{reference}",
+        provider_refund_id=reference[:64],
+        refund_amount=amount if type(amount) is int and 0 < amount < 2**63 else None,
+    )

@@ -1,0 +1,125 @@
+"""Issue 13 with real processes: the "paid" delivery is refused while one web process's database
+is cut off, the gateway's refund of that payment comes to the other one and is kept; when the
+database returns, "paid" and the refund's retries come again over both processes at once, in
+any order, and the order is refunded once: one refund, one ledger reversal, the credits taken
+back, the money invariants intact."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.catalog import Product
+from models.ledger import LedgerTransaction
+from models.orders import Order
+from models.payments import Refund
+from server.auth import service as auth_service
+from server.orders import service as orders
+from server.payments import service as payments
+from server.payments.gateways.sandbox import SandboxGateway
+from server.runtime import Runtime
+from server.wallet import service as wallet
+from tests.conftest import make_settings
+from tests.invariants import assert_money_invariants
+from tests.system.conftest import MakeProxy, StartWeb
+
+SECRET = "sandbox-secret-of-the-system-tests"
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(make_settings(database_url=database_url))
+    yield runtime
+    await runtime.close()
+
+
+async def pending_sandbox_payment(runtime: Runtime) -> tuple[int, int, str]:
+    """A buyer's pending order of a 100-credit pack with a sandbox payment open:
+    (buyer id, order id, out_trade_no)."""
+    now = runtime.clock.now()
+    async with runtime.db.unit_of_work() as uow:
+        user_id = await auth_service.create_user(
+            uow.session,
+            runtime.pii,
+            email="early-refund@example.com",
+            phone=None,
+            password="Secret-pass-1234",
+            nickname=None,
+            roles=["reader"],
+        )
+        product = Product(kind="credits", title="积分", price=600, status="active", credits=100)
+        uow.session.add(product)
+        await uow.session.flush()
+        order = await orders.create_order(uow, user_id=user_id, items=[(product.id, 1)])
+    async with runtime.db.unit_of_work() as uow:
+        _, payment = await payments.open_payment(
+            uow, order_id=order.id, user_id=user_id, provider="sandbox", now=now, query_after=3600
+        )
+    return user_id, order.id, payment.out_trade_no
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes, gateway: Any) -> int:
+    async with session.post(
+        f"{url}/api/v1/payments/sandbox/notify", data=body, headers=gateway.sign(body)
+    ) as response:
+        return response.status
+
+
+async def test_refund_before_a_paid_refused_in_an_outage_applies_once_it_comes_again(
+    start_web: StartWeb,
+    fault_proxy: MakeProxy,
+    database_url: str,
+    runtime: Runtime,
+    engine: AsyncEngine,
+) -> None:
+    proxy = await fault_proxy(database_url)
+    webs = [
+        await start_web(payment_sandbox_secret=SECRET),
+        await start_web(payment_sandbox_secret=SECRET, database_url=proxy.url(database_url)),
+    ]
+    gateway = SandboxGateway(secret=SECRET.encode(), public_base_url="", tolerance_seconds=300)
+    buyer, order_id, no = await pending_sandbox_payment(runtime)
+    refund = gateway.refund_callback(no, 600, "RF-early")
+    paid = gateway.paid_callback(no, 600)
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        proxy.cut()
+        assert await post(session, webs[1].url, paid, gateway) >= 500  # not taken: sent again
+        assert await post(session, webs[0].url, refund, gateway) == 200
+        proxy.restore()
+        async with runtime.db.read() as db:
+            status = await db.scalar(select(Refund.status).where(Refund.order_id == order_id))
+        assert status == "awaiting_payment"
+
+        shuffle = random.Random(5)
+        left = [paid] * 6 + [refund] * 6
+        shuffle.shuffle(left)
+        for _ in range(5):  # what is refused comes again, as the gateway would send it
+            answers = await asyncio.gather(
+                *(post(session, shuffle.choice(webs).url, body, gateway) for body in left)
+            )
+            left = [body for body, answer in zip(left, answers, strict=True) if answer != 200]
+            if not left:
+                break
+        assert not left
+
+    async with runtime.db.read() as db:
+        order = await db.get(Order, order_id)
+        assert order is not None and (order.status, order.refunded_amount) == ("refunded", 600)
+        refunds = (await db.execute(select(Refund.kind, Refund.status, Refund.amount))).all()
+        assert [tuple(r) for r in refunds] == [("order", "succeeded", 600)]
+        reversals = await db.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.kind == "refund")
+        )
+        assert reversals == 1
+        assert await wallet.balance(db, user_id=buyer) == 0
+    await assert_money_invariants(engine)
