@@ -134,8 +134,8 @@ async def test_a_duplicate_outbox_delivery_adds_one_stream_entry(
     await sink.send(event)
 
     assert await redis.xlen(stream_key(server, user_id)) == 1
-    name, first = await socket.next()
-    assert name == "order.updated"
+    name, payload = await socket.next()
+    assert (name, payload["data"]) == ("order.updated", {"order_id": 9})
     # Published once, with its entry: an old id sent again would arrive after newer ones.
     await asyncio.sleep(0.2)
     assert socket.events.empty(), "a re-sent event is not delivered again"
