@@ -66,7 +66,7 @@ NAMESPACE = "/"
 CONNECT_WAIT_SECONDS = 5.0
 # How long a connect waits for its user stream's newest id (its position) before going on
 # without one.
-POSITION_WAIT_SECONDS = 2.0
+POSITION_WAIT_SECONDS = 1.0
 # Stream reads in flight at once for replays (a resubscription replays every socket).
 REPLAY_READS = 16
 # Put in a held queue when the subscription is made again: the replay runs again from there.

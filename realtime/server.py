@@ -253,7 +253,9 @@ class RedisManager(socketio.AsyncRedisManager, HoldingManager):
                         continue
                     yield message
             except Exception as exc:
-                log.warning("socket.pubsub_lost", error=repr(exc), retry_in=wait)
+                # Loud when the subscription is lost, quieter for each attempt while Redis is away.
+                report = log.warning if wait == RESUBSCRIBE_FIRST_WAIT else log.info
+                report("socket.pubsub_lost", error=repr(exc), retry_in=wait)
             await asyncio.sleep(wait)
             wait = min(wait * 2, RESUBSCRIBE_MAX_WAIT)
 

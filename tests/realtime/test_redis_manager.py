@@ -110,6 +110,24 @@ async def test_the_listener_subscribes_again_within_a_second_of_redis_returning(
         await proxy.close()
 
 
+async def test_a_failing_subscription_hook_does_not_stop_the_listener(
+    direct: Redis, listening: list[Listening]
+) -> None:
+    name = channel()
+    manager = RedisManager(REDIS_URL, channel=name)
+    listener = Listening(manager)
+    listening.append(listener)
+
+    def failing() -> None:
+        listener.subscriptions += 1
+        raise RuntimeError("the namespace failed")
+
+    manager.on_subscribed = failing
+    await until(lambda: listener.subscriptions == 1)
+    await direct.publish(name, b"still listening")
+    await until(lambda: listener.received == [b"still listening"])
+
+
 async def test_a_streams_emit_is_the_librarys_emit_from_a_host_that_is_none_of_ours() -> None:
     data = {"order_id": 9, "note": 'quotes " and \\ and 中文'}
     before, after = emit_message(
