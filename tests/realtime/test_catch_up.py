@@ -252,3 +252,37 @@ async def test_events_committed_right_after_redis_returns_reach_a_socket_that_st
         await nothing_more(socket)
     finally:
         await proxy.close()
+
+
+async def test_sockets_that_connect_while_redis_is_away_get_recovery_failed_then_live_events(
+    make_server, database_url: str, connect, redis: Redis
+) -> None:
+    proxy = await FaultProxy.for_url(REDIS_URL)
+    try:
+        settings = realtime_settings(database_url, redis_url=proxy.url(REDIS_URL))
+        server = await make_server(settings)
+        account = await sign_up(server)
+        user_id, token = account["user"]["id"], account["access_token"]
+        await publish(server, "notification.created", {"n": 1}, user_id=user_id)
+        last = await stream_ids(redis, server, user_id)
+
+        proxy.cut()
+        fresh = await connect(server, {"token": token})  # its position cannot be read
+        resuming = await connect(server, {"token": token, "last_event_id": last[0]})
+        name, payload = await resuming.next()  # its stream cannot be read
+        assert (name, payload["data"]) == ("recovery.failed", {"reason": "unavailable"})
+        assert position(server, fresh) == NO_POSITION
+
+        proxy.restore()
+        # When the subscription returns, what either missed since cannot be known.
+        both = (fresh, resuming)
+        for socket in both:
+            name, payload = await socket.next()
+            assert (name, payload["data"]) == ("recovery.failed", {"reason": "unavailable"})
+        await until(lambda: all(position(server, s) != NO_POSITION for s in both))
+        await publish(server, "notification.created", {"n": 2}, user_id=user_id)
+        for socket in both:
+            name, payload = await socket.next()
+            assert (name, payload["data"]) == ("notification.created", {"n": 2})
+    finally:
+        await proxy.close()
