@@ -247,26 +247,28 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         )
         self.metrics.sockets_connected.inc()
         assert isinstance(auth, dict)
-        await self._join(sid, principal.user_id, auth.get("last_event_id"))
+        last_event_id = auth.get("last_event_id")
+        await self._join(sid, principal.user_id, last_event_id)
         if self.hooks is not None:
             await self._tell(self.hooks.connected, principal.user_id)
+        # Until CONNECT is out (after this handler), nothing may be sent: what came meanwhile
+        # was held, and goes out from the task that waits for it.
+        if last_event_id is not None or self.server.manager.held.get(sid):
+            self._spawn(self._sync(sid, principal.user_id, last_event_id), "socket-recover")
+        else:
+            self.server.manager.held.pop(sid, None)
 
     async def _join(self, sid: str, user_id: int, last_event_id: Any) -> None:
         """Into the user room, on hold until it has what it is owed (see the module doc).
 
         A fresh socket reads its position first (anything older is not owed to it) and is
-        held only while it joins, in case the subscription is made again meanwhile.
+        held only while it connects: in case an event or a new subscription comes meanwhile.
         """
-        manager = self.server.manager
         self._user_of[sid] = user_id
-        manager.held[sid] = []
+        self.server.manager.held[sid] = []
         if last_event_id is None:
             await self._read_position(sid, user_id)
         await self.enter_room(sid, user_room(user_id))
-        if last_event_id is not None or manager.held.get(sid):
-            self._spawn(self._sync(sid, user_id, last_event_id), "socket-recover")
-        else:
-            manager.held.pop(sid, None)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

@@ -286,3 +286,32 @@ async def test_sockets_that_connect_while_redis_is_away_get_recovery_failed_then
             assert (name, payload["data"]) == ("notification.created", {"n": 2})
     finally:
         await proxy.close()
+
+
+async def test_an_event_published_while_a_socket_connects_arrives_after_connect_once(
+    server, connect
+) -> None:
+    account = await sign_up(server)
+    user_id = account["user"]["id"]
+    namespace = server.app[REALTIME]
+    hooks = namespace.hooks
+
+    class Busy:
+        """The presence hook is slow: an event is committed while the connect handler runs."""
+
+        async def connected(self, user_id: int) -> None:
+            await publish(server, "notification.created", {"n": 1}, user_id=user_id)
+            await asyncio.sleep(0.1)
+
+        async def disconnected(self, user_id: int) -> None:
+            pass
+
+    namespace.hooks = Busy()
+    try:
+        socket = await connect(server, {"token": account["access_token"]})
+    finally:
+        namespace.hooks = hooks
+    assert [p["data"]["n"] for p in await notifications(socket, 1)] == [1]
+    await publish(server, "notification.created", {"n": 2}, user_id=user_id)
+    assert [p["data"]["n"] for p in await notifications(socket, 1)] == [2]
+    await nothing_more(socket)
