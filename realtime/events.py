@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from socketio.async_pubsub_manager import AsyncPubSubManager
+
 from realtime.rooms import user_room
-from realtime.streams import EventStreams
+from realtime.streams import EventStreams, RedisEventStreams
 from server.outbox import Event
 
-__all__ = ["Emitter", "SocketEventSink", "envelope", "user_room", "utc_now"]
+__all__ = ["Emitter", "SocketEventSink", "envelope", "pubsub_channel", "user_room", "utc_now"]
 
 
 class Emitter(Protocol):
@@ -28,30 +31,42 @@ def envelope(
     return {"event_id": event_id, "type": event_type, "ts": ts or utc_now(), "data": data}
 
 
+def pubsub_channel(emitter: Any) -> str | None:
+    """The Redis channel an emitter (a Socket.IO server or a manager) publishes on, if any."""
+    manager = getattr(emitter, "manager", emitter)
+    if isinstance(manager, AsyncPubSubManager):
+        return str(manager.channel)
+    return None
+
+
 class SocketEventSink:
     """Emits through a Socket.IO server (web) or a write-only Redis manager (workers).
 
     User events are first appended to each recipient's stream (once per outbox row, however
     often the outbox sends it), whose entry id becomes the envelope's `event_id`; then they go
-    to `user:<id>`. Room events are ephemeral: `event_id` null. Without `streams` (a caller
-    that predates them) user events carry the outbox row's dedupe id and are not recoverable.
+    to `user:<id>`, so that each user's sockets get them in stream order:
+
+    - with Redis streams and a Redis manager, the append script publishes the emit itself
+      (RedisEventStreams.append explains why one step), and every instance, this one
+      included, delivers it from its subscription;
+    - otherwise (the embedded mode: one process, streams in memory) append and emit run under
+      one lock, so concurrent sends cannot swap places between the two.
+
+    Room events are ephemeral: `event_id` null. Without `streams` (a caller that predates them)
+    user events carry the outbox row's dedupe id and are not recoverable.
     """
 
     def __init__(self, emitter: Emitter, streams: EventStreams | None = None) -> None:
         self._emitter = emitter
         self.streams = streams
+        channel = pubsub_channel(emitter)
+        self._channel = channel if isinstance(streams, RedisEventStreams) else None
+        self._in_order = asyncio.Lock()
 
     async def send(self, event: Event) -> None:
         ts = utc_now()
         for user_id in event.user_ids:
-            if self.streams is not None:
-                event_id: str | None = await self.streams.append(
-                    user_id, event.type, event.data, ts=ts, dedupe_id=event.dedupe_id
-                )
-            else:
-                event_id = event.dedupe_id
-            payload = envelope(event.type, event.data, event_id, ts)
-            await self._emitter.emit(event.type, payload, room=user_room(user_id), namespace="/")
+            await self._send_to_user(user_id, event, ts)
         if event.room is not None:
             await self._emitter.emit(
                 event.type,
@@ -59,3 +74,27 @@ class SocketEventSink:
                 room=event.room,
                 namespace="/",
             )
+
+    async def _send_to_user(self, user_id: int, event: Event, ts: str) -> None:
+        streams, room = self.streams, user_room(user_id)
+        if self._channel is not None:
+            assert isinstance(streams, RedisEventStreams)
+            await streams.append(
+                user_id,
+                event.type,
+                event.data,
+                ts=ts,
+                dedupe_id=event.dedupe_id,
+                channel=self._channel,
+            )
+            return
+        if streams is None:
+            payload = envelope(event.type, event.data, event.dedupe_id, ts)
+            await self._emitter.emit(event.type, payload, room=room, namespace="/")
+            return
+        async with self._in_order:
+            event_id = await streams.append(
+                user_id, event.type, event.data, ts=ts, dedupe_id=event.dedupe_id
+            )
+            payload = envelope(event.type, event.data, event_id, ts)
+            await self._emitter.emit(event.type, payload, room=room, namespace="/")

@@ -8,10 +8,18 @@ socket session and the socket joins `user:<id>`.
 Recovery ordering: a socket reconnecting with `last_event_id` joins its user room at once but
 on hold (see HoldingManager): live user events for it are queued, not sent. Once the CONNECT
 packet is out, a task reads the stream after `last_event_id`, sends those entries, then sends
-the held ones (skipping any the replay already covered, by stream id) and lifts the hold. So the
+the held ones (skipping any the replay already sent, by stream id) and lifts the hold. So the
 client sees old events in order before any new one, and nothing published during the replay is
 lost: joining the room before reading the stream means every event is in the read or in the
 hold, or both. An unknown, trimmed or malformed id gets `recovery.failed` instead.
+
+Pub/sub outages: while this instance's Redis subscription is down, what is published reaches
+none of its sockets, though they stay connected. Each socket has a position (the manager's
+`positions`: the newest stream id it was given, or its stream's newest id when it connected).
+Each time the subscription is made, before anything published after it is delivered,
+`resubscribed` puts every socket on hold and the same task replays its stream from its
+position: nothing committed is missed, nothing is sent twice. A socket whose position is
+unknown (Redis was down when it connected) or trimmed gets `recovery.failed`.
 
 Client events are answered through the ack: `{"ok": true, "data": ...}` or
 `{"ok": false, "error": {...}}` in the REST error shape. Besides `subscribe`, `unsubscribe` and
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC
 from typing import Any, NoReturn, Protocol
 
@@ -36,7 +44,7 @@ from sqlalchemy import select
 from models.identity import AuthSession, User
 from realtime.events import envelope
 from realtime.rooms import RoomAccess, user_room
-from realtime.streams import EventStreams, RecoveryFailed, id_key
+from realtime.streams import STREAM_START, EventStreams, RecoveryFailed, StreamEntry
 from server.http.errors import (
     ApiError,
     Forbidden,
@@ -56,6 +64,15 @@ log = structlog.get_logger(__name__)
 NAMESPACE = "/"
 # How long a recovery waits for the CONNECT packet to be queued before it gives up.
 CONNECT_WAIT_SECONDS = 5.0
+# How long a connect waits for its user stream's newest id (its position) before going on
+# without one.
+POSITION_WAIT_SECONDS = 1.0
+# Stream reads in flight at once for replays (a resubscription replays every socket).
+REPLAY_READS = 16
+# Put in a held queue when the subscription is made again: the replay runs again from there.
+RESUBSCRIBED: tuple[str, Any] = ("", None)
+# A replay's starting point meaning "from the socket's position".
+FROM_POSITION = object()
 MAX_ROOM_NAME = 200
 # Sessions whose liveness one revalidation query reads (an IN list of primary keys).
 REVALIDATE_BATCH = 500
@@ -171,6 +188,7 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         self.sockets_by_session: dict[int, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._revalidator: asyncio.Task[None] | None = None
+        self._replay_reads = asyncio.Semaphore(REPLAY_READS)
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -228,20 +246,34 @@ class RealtimeNamespace(socketio.AsyncNamespace):
             self.settings.socket_event_rate, self.settings.socket_event_burst
         )
         self.metrics.sockets_connected.inc()
-        if self.hooks is not None:
-            self._user_of[sid] = principal.user_id
-            await self._tell(self.hooks.connected, principal.user_id)
         assert isinstance(auth, dict)
-        if "last_event_id" in auth and auth["last_event_id"] is not None:
-            self.server.manager.held[sid] = []
-            await self.enter_room(sid, user_room(principal.user_id))
-            task = asyncio.create_task(
-                self.recover(sid, principal.user_id, auth["last_event_id"]), name="socket-recover"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        last_event_id = auth.get("last_event_id")
+        await self._join(sid, principal.user_id, last_event_id)
+        if self.hooks is not None:
+            await self._tell(self.hooks.connected, principal.user_id)
+        # Until CONNECT is out (after this handler), nothing may be sent: what came meanwhile
+        # was held, and goes out from the task that waits for it.
+        if last_event_id is not None or self.server.manager.held.get(sid):
+            self._spawn(self._sync(sid, principal.user_id, last_event_id), "socket-recover")
         else:
-            await self.enter_room(sid, user_room(principal.user_id))
+            self.server.manager.held.pop(sid, None)
+
+    async def _join(self, sid: str, user_id: int, last_event_id: Any) -> None:
+        """Into the user room, on hold until it has what it is owed (see the module doc).
+
+        A fresh socket reads its position first (anything older is not owed to it) and is
+        held only while it connects: in case an event or a new subscription comes meanwhile.
+        """
+        self._user_of[sid] = user_id
+        self.server.manager.held[sid] = []
+        if last_event_id is None:
+            await self._read_position(sid, user_id)
+        await self.enter_room(sid, user_room(user_id))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def on_disconnect(self, sid: str) -> None:
         if sid not in self._connected:
@@ -250,16 +282,13 @@ class RealtimeNamespace(socketio.AsyncNamespace):
         self._buckets.pop(sid, None)
         self._unbind(sid)
         self.server.manager.held.pop(sid, None)
+        self.server.manager.positions.pop(sid, None)
         self.metrics.sockets_connected.dec()
         user_id = self._user_of.pop(sid, None)
         if self.hooks is not None and user_id is not None:
             # Its own task: the connection's handler (and anything it awaits) may be cancelled
             # as the transport closes.
-            task = asyncio.create_task(
-                self._tell(self.hooks.disconnected, user_id), name="socket-disconnected"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._tell(self.hooks.disconnected, user_id), "socket-disconnected")
 
     async def _tell(self, hook: Callable[[int], Awaitable[None]], user_id: int) -> None:
         """A hook's failure (Redis down) never refuses or breaks a connection."""
@@ -285,35 +314,83 @@ class RealtimeNamespace(socketio.AsyncNamespace):
 
     # -- recovery ----------------------------------------------------------------------------
 
-    async def recover(self, sid: str, user_id: int, last_event_id: Any) -> None:
-        """Replay after `last_event_id`, then the events held meanwhile; then lift the hold."""
+    def resubscribed(self) -> None:
+        """The pub/sub subscription was made (again): replay every socket from its position.
+
+        Called by the manager's listener before it delivers anything published after the
+        subscription, so each socket is on hold before its stream is read. A socket already
+        held (a replay running, or joining) gets RESUBSCRIBED in its queue: its task replays
+        again from there, after sending what was held before it.
+        """
         manager = self.server.manager
+        for sid, user_id in self._user_of.items():
+            queue = manager.held.get(sid)
+            if queue is not None:
+                queue.append(RESUBSCRIBED)
+            else:
+                manager.held[sid] = []
+                self._spawn(self._sync(sid, user_id, FROM_POSITION), "socket-catch-up")
+
+    async def _sync(self, sid: str, user_id: int, start: Any) -> None:
+        """Replay after `start` (a client's last_event_id, FROM_POSITION, or None: no replay),
+        then send the events held meanwhile (replaying again at each RESUBSCRIBED); then lift
+        the hold."""
+        manager = self.server.manager
+        sent: set[str] = set()
         try:
             if not await self._wait_connected(sid):
                 return
-            last: str | None = None
-            try:
-                entries = await self.streams.after(user_id, last_event_id)
-            except RecoveryFailed as exc:
-                await self._recovery_failed(sid, exc.reason)
-            except Exception as exc:  # Redis down: the client refetches
-                log.warning("socket.recovery_unavailable", error=repr(exc))
-                await self._recovery_failed(sid, "unavailable")
-            else:
-                for entry in entries:
-                    payload = envelope(entry.type, entry.data, entry.event_id, entry.ts)
-                    await manager.send_direct(entry.type, payload, sid)
-                last = entries[-1].event_id if entries else str(last_event_id)
+            if start is not None:
+                await self._replay(sid, user_id, start, sent)
             queue = manager.held.get(sid)
             while queue:
-                event, data = queue.pop(0)
-                if last is not None and replayed(data, last):
-                    continue
-                await manager.send_direct(event, data, sid)
+                event, data = item = queue.pop(0)
+                if item is RESUBSCRIBED:
+                    await self._replay(sid, user_id, FROM_POSITION, sent)
+                elif not (isinstance(data, dict) and data.get("event_id") in sent):
+                    await manager.send_direct(event, data, sid)
         except Exception as exc:
             log.exception("socket.recovery_error", error=repr(exc))
         finally:
             manager.held.pop(sid, None)
+
+    async def _replay(self, sid: str, user_id: int, start: Any, sent: set[str]) -> None:
+        """Send the user's events after `start`, adding their ids to `sent`; recovery.failed
+        if they cannot be known (the position then starts again from the stream's end)."""
+        manager = self.server.manager
+        try:
+            async with self._replay_reads:
+                entries = await self._entries_after(sid, user_id, start)
+        except RecoveryFailed as exc:
+            await self._recovery_failed(sid, exc.reason)
+            await self._read_position(sid, user_id)
+            return
+        except Exception as exc:  # Redis down: the client refetches
+            log.warning("socket.recovery_unavailable", error=repr(exc))
+            await self._recovery_failed(sid, "unavailable")
+            return
+        for entry in entries:
+            sent.add(entry.event_id)
+            payload = envelope(entry.type, entry.data, entry.event_id, entry.ts)
+            await manager.send_direct(entry.type, payload, sid)
+
+    async def _entries_after(self, sid: str, user_id: int, start: Any) -> list[StreamEntry]:
+        if start is not FROM_POSITION:
+            return await self.streams.after(user_id, start)
+        position = self.server.manager.positions.get(sid)
+        if position is None:
+            raise RecoveryFailed("unavailable")
+        last = f"{position[0]}-{position[1]}"
+        return await self.streams.after(user_id, last, anchored=last != STREAM_START)
+
+    async def _read_position(self, sid: str, user_id: int) -> None:
+        """Move the socket's position up to its user's newest event: nothing older is owed."""
+        try:
+            newest = await asyncio.wait_for(self.streams.tail(user_id), POSITION_WAIT_SECONDS)
+        except Exception as exc:  # Redis down: no position; a replay then says recovery.failed
+            log.warning("socket.position_unknown", error=repr(exc))
+            return
+        self.server.manager.advance(sid, {"event_id": newest})
 
     async def _recovery_failed(self, sid: str, reason: str) -> None:
         payload = envelope("recovery.failed", {"reason": reason})
@@ -416,10 +493,12 @@ class RealtimeNamespace(socketio.AsyncNamespace):
             return set((await session.execute(query)).scalars())
 
     def start(self) -> None:
+        self.server.manager.on_subscribed = self.resubscribed
         if self._revalidator is None:
             self._revalidator = asyncio.create_task(self._revalidate_forever(), name="socket-auth")
 
     async def stop(self) -> None:
+        self.server.manager.on_subscribed = None
         tasks = [t for t in (self._revalidator, *self._tasks) if t is not None]
         self._revalidator = None
         for task in tasks:
@@ -448,17 +527,6 @@ def room_name(body: dict[str, Any]) -> str:
     if not isinstance(room, str) or not room or len(room) > MAX_ROOM_NAME:
         raise ValidationFailed(fields={"room": "A room name of 1 to 200 characters is required."})
     return room
-
-
-def replayed(data: Any, last: str) -> bool:
-    """Whether a held event was already sent by the replay (its stream id is not newer)."""
-    event_id = data.get("event_id") if isinstance(data, dict) else None
-    if not isinstance(event_id, str):
-        return False
-    try:
-        return id_key(event_id) <= id_key(last)
-    except ValueError:
-        return False
 
 
 REALTIME: web.AppKey[RealtimeNamespace] = web.AppKey("realtime", RealtimeNamespace)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 import socketio
+import structlog
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from realtime.engine import LeanEngineServer, LeanSocket, text_frame
+from realtime.streams import EVENT_ID, id_key
 from server.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 MAX_MESSAGE_BYTES = 64 * 1024
+# Below any stream id (`0-0` is never an entry's id): a socket that was given nothing yet.
+NO_POSITION = (-1, -1)
+# The pub/sub listener's waits between attempts to subscribe again: from the first, doubling,
+# at most the last. Whatever is published while it is away is replayed from the streams once it
+# is back, so the sooner the better; a failed attempt against a dead Redis costs little.
+RESUBSCRIBE_FIRST_WAIT = 0.05
+RESUBSCRIBE_MAX_WAIT = 1.0
 
 
 class OrjsonShim:
@@ -66,18 +78,34 @@ class SocketServer(socketio.AsyncServer):
 
 
 class HoldingManager(socketio.AsyncManager):
-    """The in-memory manager, able to hold a socket's user events while its recovery replays.
+    """The in-memory manager, able to hold a socket's user events while its recovery replays,
+    and keeping each socket's position in its user's stream.
 
     A socket that reconnects with `last_event_id` joins its user room at once (so nothing
     published meanwhile is missed) but is put on hold: this process's emits to `user:<id>` rooms
     queue for it instead of going out, and the namespace sends them after the replay. Holding
     happens where each process delivers locally, after pub/sub, so events from workers and
     other instances are held too.
+
+    `positions[sid]` is the stream id (as `id_key`) of the newest user event this socket was
+    given, or the stream's newest id when it connected: after a pub/sub outage the namespace
+    replays each socket's stream from there. Only ever moves forward.
     """
+
+    # Called (synchronously, before any message of the new subscription is delivered) each time
+    # the pub/sub subscription is made; the namespace catches its sockets up then.
+    on_subscribed: Callable[[], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.held: dict[str, list[tuple[str, Any]]] = {}
+        self.positions: dict[str, tuple[int, int]] = {}
+
+    def advance(self, sid: str, data: Any) -> None:
+        """Move `sid`'s position to the user event `data` (an envelope) if that is newer."""
+        position = event_position(data)
+        if position is not None and position > self.positions.get(sid, NO_POSITION):
+            self.positions[sid] = position
 
     async def emit(
         self,
@@ -130,12 +158,17 @@ class HoldingManager(socketio.AsyncManager):
         skips = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
         frame: bytes | None = None
+        user_event = isinstance(room, str) and room.startswith("user:")
+        position = event_position(args[0]) if user_event and len(args) == 1 else None
+        positions = self.positions
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skips:
                 continue
             socket = sockets.get(eio_sid)
             if socket is None:
                 continue
+            if position is not None and position > positions.get(sid, NO_POSITION):
+                positions[sid] = position
             transport = idle_transport(socket)
             if transport is not None:
                 if frame is None:
@@ -147,32 +180,92 @@ class HoldingManager(socketio.AsyncManager):
 
     async def send_direct(self, event: str, data: Any, sid: str, namespace: str = "/") -> None:
         """Emit to one local socket now: no pub/sub round trip, no hold."""
+        self.advance(sid, data)
         await socketio.AsyncManager.emit(self, event, data, namespace, room=sid)
 
 
+def event_position(data: Any) -> tuple[int, int] | None:
+    """The stream position of a user event's envelope; None for anything without a stream id."""
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    if not isinstance(event_id, str) or not EVENT_ID.match(event_id):
+        return None
+    return id_key(event_id)
+
+
 class RedisManager(socketio.AsyncRedisManager, HoldingManager):
-    """AsyncRedisManager whose publish fails loudly, delivering locally through HoldingManager.
+    """AsyncRedisManager whose publish fails loudly, whose listener comes back within a second,
+    delivering locally through HoldingManager.
 
     The library logs and swallows a failed publish; the outbox relay would then believe the event
     was sent and delete it. Raising keeps the row for the sweep.
+
+    The library's listener waits 1, 2, 4 ... up to 60 s between attempts to subscribe again, and
+    whatever is published until it is back reaches no one on this instance. This one tries again
+    within RESUBSCRIBE_MAX_WAIT, and each time Redis confirms the subscription it calls
+    `on_subscribed` before delivering anything that follows it: the namespace holds its sockets'
+    user events and replays their streams from their positions (what was published while the
+    listener was away is in the streams; what follows the confirmation is held, then sent).
     """
 
     connected: bool
     listener: Any = None
+    pubsub: Any
 
     def _redis_connect(self) -> None:
+        """The commands' client (publish). The listener has its own (`_subscribe`)."""
+        pubsub = self.pubsub
         super()._redis_connect()
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            return  # sentinel URLs: as the library connects
-        # The pub/sub listener blocks on its subscription for as long as the channel is quiet.
-        # Under the commands' socket_timeout every quiet spell longer than that failed the read:
-        # an error logged, a second's sleep, a resubscribe, and whatever was published meanwhile
-        # lost to this instance. Its own client reads without a timeout; TCP keepalive notices a
-        # dead peer, and a closed connection fails the read at once (the library reconnects).
-        options = {**self.redis_options, "socket_keepalive": True}
-        options.pop("socket_timeout", None)
-        self.listener = type(self.redis).from_url(self.redis_url, **options)
-        self.pubsub = self.listener.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = pubsub  # the library makes one here; the listener's is kept
+
+    async def _subscribe(self) -> None:
+        """A fresh listener connection, subscribed to the channel; the previous one closed."""
+        await self._close_listener()
+        if self.redis is None:
+            self._redis_connect()
+        if self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            # The listener blocks on its subscription for as long as the channel is quiet.
+            # Under the commands' socket_timeout every quiet spell longer than that failed the
+            # read and dropped the subscription. Its own client reads without a timeout; TCP
+            # keepalive notices a dead peer, and a closed connection fails the read at once.
+            options = {**self.redis_options, "socket_keepalive": True}
+            options.pop("socket_timeout", None)
+            self.listener = type(self.redis).from_url(self.redis_url, **options)
+        # Subscribe confirmations are read (not ignored): one marks the subscription as live.
+        self.pubsub = (self.listener or self.redis).pubsub()
+        await self.pubsub.subscribe(self.channel)
+
+    async def _close_listener(self) -> None:
+        clients, self.pubsub, self.listener = (self.pubsub, self.listener), None, None
+        for client in clients:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[dict[str, Any]]:
+        wait = RESUBSCRIBE_FIRST_WAIT
+        while True:
+            try:
+                await self._subscribe()
+                async for message in self.pubsub.listen():
+                    if message["type"] == "subscribe":
+                        wait = RESUBSCRIBE_FIRST_WAIT
+                        self._subscribed()
+                        continue
+                    yield message
+            except Exception as exc:
+                # Loud when the subscription is lost, quieter for each attempt while Redis is away.
+                report = log.warning if wait == RESUBSCRIBE_FIRST_WAIT else log.info
+                report("socket.pubsub_lost", error=repr(exc), retry_in=wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RESUBSCRIBE_MAX_WAIT)
+
+    def _subscribed(self) -> None:
+        if self.on_subscribed is None:
+            return
+        try:
+            self.on_subscribed()
+        except Exception as exc:  # the listener must go on whatever the namespace does
+            log.exception("socket.subscribed_hook_failed", error=repr(exc))
 
     async def _publish(self, data: Any) -> Any:
         for retries_left in (1, 0):

@@ -9,7 +9,7 @@ import pytest
 
 from realtime.namespace import REALTIME
 from realtime.rooms import RoomAccess, UnknownRoom, requires_role
-from realtime.streams import MemoryEventStreams, RecoveryFailed, id_key
+from realtime.streams import STREAM_START, MemoryEventStreams, RecoveryFailed, id_key
 from server.app import create_app
 from server.http.errors import Forbidden
 from server.keys import JOB_RUNNER
@@ -52,6 +52,21 @@ async def test_memory_streams_refuse_trimmed_unknown_and_malformed_ids() -> None
     for bad in ("abc", "", None, 5, "1-2-3"):
         with pytest.raises(RecoveryFailed, match="malformed_event_id"):
             await streams.after(7, bad)
+
+
+async def test_memory_streams_read_a_position_and_replay_from_it_unanchored() -> None:
+    streams = MemoryEventStreams(maxlen=2)
+    assert await streams.tail(7) == STREAM_START
+    assert [e.data["n"] for e in await streams.after(7, STREAM_START, anchored=False)] == []
+    ids = [await streams.append(7, "order.updated", {"n": n}, ts=TS) for n in range(3)]
+    assert await streams.tail(7) == ids[2]
+    # A server-side position need not be in the stream: everything newer than it comes back.
+    everything = await streams.after(7, STREAM_START, anchored=False)
+    assert [e.data["n"] for e in everything] == [1, 2]
+    assert [e.data["n"] for e in await streams.after(7, ids[0], anchored=False)] == [1, 2]
+    assert await streams.after(7, ids[2], anchored=False) == []
+    with pytest.raises(RecoveryFailed, match="unknown_or_trimmed"):
+        await streams.after(7, STREAM_START)  # a client's id must be in the stream
 
 
 async def test_room_access_resolves_the_longest_kind_and_guards_user_rooms() -> None:
