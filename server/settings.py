@@ -320,6 +320,9 @@ class Settings(BaseSettings):
     # --- Ledger, wallet and in-app purchases ---
     # What one credit is worth, in 分 (shown beside balances; credit packs set their own price).
     credit_value_fen: int = Field(10, gt=0)
+    # How long a spend waits behind the other spends of its wallet in this process before it is
+    # answered 503 with Retry-After (nothing charged).
+    wallet_queue_timeout_seconds: float = Field(5.0, gt=0)
     # App Store: our app's bundle id (enables App Store purchases), its Apple id (required for
     # Production), the environment we accept (Production or Sandbox), the Apple root
     # certificates (PEM, one or more) transactions must chain to, and whether certificate
