@@ -67,7 +67,16 @@ class ResetLandsFirst(uvloop.Loop):  # type: ignore[misc]
         return transport, protocol
 
 
-def _connect_many(url: str, attempts: int) -> list[BaseException]:
+class ConnectBreaksOtherwise(uvloop.Loop):  # type: ignore[misc]
+    """A loop whose connect fails with some other RuntimeError, out of asyncmy's connect()."""
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("something else broke")
+
+
+def _connect_many(
+    url: str, attempts: int, loop_factory: type[uvloop.Loop] = ResetLandsFirst
+) -> list[BaseException]:
     """`attempts` connections, one at a time, each on a fresh engine: their failures."""
 
     async def run() -> list[BaseException]:
@@ -83,7 +92,7 @@ def _connect_many(url: str, attempts: int) -> list[BaseException]:
                 await engine.dispose()
         return failures
 
-    with asyncio.Runner(loop_factory=ResetLandsFirst) as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(run())
 
 
@@ -103,10 +112,15 @@ async def test_a_connection_reset_during_the_handshake_is_unavailable_not_a_bug(
         assert isinstance(to_api_error(failure), ServiceUnavailable)
 
 
-def test_any_other_runtime_error_stays_a_bug() -> None:
-    assert not is_unavailable(RuntimeError(HANDSHAKE_RESET))  # mapped where asyncmy raises it
-    assert not is_unavailable(RuntimeError("something else"))
-    assert to_api_error(RuntimeError("something else")) is None
+async def test_any_other_runtime_error_while_connecting_stays_a_bug(
+    resetting_server: int,
+) -> None:
+    url = f"mysql+asyncmy://nobody:nothing@127.0.0.1:{resetting_server}/nothing"
+    [failure] = await asyncio.to_thread(_connect_many, url, 1, ConnectBreaksOtherwise)
+
+    assert type(failure) is RuntimeError and str(failure) == "something else broke"
+    assert not is_unavailable(failure)
+    assert to_api_error(failure) is None  # a 500, logged with its traceback
 
 
 # --- deadlines ------------------------------------------------------------------------------------

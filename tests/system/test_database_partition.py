@@ -110,6 +110,7 @@ async def test_a_partition_from_the_database_answers_503s_within_the_deadline_an
         )
         assert (status, body["balance"]) == (200, 49), body
 
+        await asyncio.sleep(0.3)  # the session state the process cached has expired
         proxy.blackhole()
         spends = ["during:1", "during:2", "during:3"]
         for wave in range(2):  # on pooled connections, then on new ones (handshakes unanswered)
