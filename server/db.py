@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -79,7 +80,14 @@ def create_engine(
         # database restart one request answers 503 and the next ones get fresh connections.
         pool_pre_ping=False,
         pool_timeout=pool_timeout,
-        connect_args={"connect_timeout": connect_timeout, "read_timeout": statement_timeout},
+        connect_args={
+            "connect_timeout": connect_timeout,
+            "read_timeout": statement_timeout,
+            # A wait for a row lock ends with the server's own error (1205: 503, the connection
+            # kept) before the deadline drops the connection, which would leave the server
+            # waiting for the lock on behalf of nobody.
+            "init_command": f"SET SESSION innodb_lock_wait_timeout={_lock_wait(statement_timeout)}",
+        },
     )
 
     @event.listens_for(engine.sync_engine, "do_connect")
@@ -95,6 +103,11 @@ def create_engine(
             ) from exc
 
     return engine
+
+
+def _lock_wait(statement_timeout: float) -> int:
+    """Whole seconds, at least one, a second short of the statement deadline when it allows."""
+    return max(1, math.ceil(statement_timeout) - 1)
 
 
 def _create_sqlite_engine(url: str, *, echo: bool, lock_timeout: float) -> AsyncEngine:

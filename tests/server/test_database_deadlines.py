@@ -7,6 +7,7 @@ a TCP server of the test's own or the system tests' FaultProxy on the path to it
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import struct
 import threading
@@ -195,4 +196,30 @@ async def test_a_request_for_a_connection_waits_for_the_pool_at_most_its_deadlin
             assert time.monotonic() - started < 0.5 + 2
             assert isinstance(to_api_error(exhausted.value), ServiceUnavailable)
     finally:
+        await engine.dispose()
+
+
+async def test_a_row_lock_waited_for_ends_with_the_servers_error_before_the_deadline(
+    database_url: str,
+) -> None:
+    # Deadline 3 s: the server gives up waiting for the lock after 2 s, with its own error, and
+    # the connection lives on (dropping it would leave the server waiting for nobody).
+    engine = create_engine(normalise_database_url(database_url), pool_size=2, statement_timeout=3)
+    table = f"deadline_probe_{secrets.token_hex(3)}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY)"))
+            await conn.execute(text(f"INSERT INTO {table} VALUES (1)"))
+        async with engine.connect() as holder, engine.connect() as waiter:
+            await holder.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
+            with pytest.raises(OperationalError) as waited:
+                await waiter.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
+            assert waited.value.orig is not None and waited.value.orig.args[0] == 1205
+            assert not waited.value.connection_invalidated
+            assert isinstance(to_api_error(waited.value), ServiceUnavailable)
+            await waiter.rollback()
+            assert await waiter.scalar(text("SELECT 1")) == 1
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         await engine.dispose()
