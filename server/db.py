@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -40,13 +41,35 @@ def is_unavailable(exc: BaseException) -> bool:
 READS_ONLY = "sharestack_reads_only"
 
 
+# What asyncmy raises, as a bare RuntimeError, when the server (or something on the path to it)
+# resets the connection between the TCP connect and the handshake: under uvloop the closed
+# transport no longer has a socket to set options on. Matched by its text, so that any other
+# RuntimeError stays a bug (500).
+HANDSHAKE_RESET = "Transport does not expose socket instance"
+# MySQL's client error "Lost connection to MySQL server": SQLAlchemy treats it as a disconnect.
+CR_SERVER_LOST = 2013
+
+
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, lock_timeout: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    lock_timeout: float = 30.0,
+    connect_timeout: float = 5.0,
+    statement_timeout: float = 10.0,
+    pool_timeout: float = 5.0,
 ) -> AsyncEngine:
-    """The engine for `url`; `lock_timeout` is how long a SQLite writer waits for the lock."""
+    """The engine for `url`; `lock_timeout` is how long a SQLite writer waits for the lock.
+
+    On MariaDB every call has a deadline: a TCP connect gives up after `connect_timeout`, a wait
+    for the server's answer (the handshake included) after `statement_timeout`, a wait for a
+    pooled connection after `pool_timeout`. A connection whose answer did not come in time is
+    closed and never reused (its stream may still carry the late answer), and the error is a
+    disconnect, answered as 503."""
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url, echo=echo, lock_timeout=lock_timeout)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -56,9 +79,35 @@ def create_engine(
         # fails its first statement; SQLAlchemy then invalidates the whole pool, so after a
         # database restart one request answers 503 and the next ones get fresh connections.
         pool_pre_ping=False,
-        pool_timeout=5,
-        connect_args={"connect_timeout": 5},
+        pool_timeout=pool_timeout,
+        connect_args={
+            "connect_timeout": connect_timeout,
+            "read_timeout": statement_timeout,
+            # A wait for a row lock ends with the server's own error (1205: 503, the connection
+            # kept) before the deadline drops the connection, which would leave the server
+            # waiting for the lock on behalf of nobody.
+            "init_command": f"SET SESSION innodb_lock_wait_timeout={_lock_wait(statement_timeout)}",
+        },
     )
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        dbapi = dialect.loaded_dbapi
+        try:
+            return dbapi.connect(*cargs, **cparams)
+        except RuntimeError as exc:
+            if str(exc) != HANDSHAKE_RESET:
+                raise
+            raise dbapi.OperationalError(
+                CR_SERVER_LOST, f"Lost connection to MySQL server during handshake ({exc})"
+            ) from exc
+
+    return engine
+
+
+def _lock_wait(statement_timeout: float) -> int:
+    """Whole seconds, at least one, a second short of the statement deadline when it allows."""
+    return max(1, math.ceil(statement_timeout) - 1)
 
 
 def _create_sqlite_engine(url: str, *, echo: bool, lock_timeout: float) -> AsyncEngine:

@@ -56,6 +56,9 @@ class Runtime:
             pool_size=settings.database_pool_size,
             echo=settings.database_echo,
             lock_timeout=settings.database_lock_timeout_seconds,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
         )
         redis = open_redis(settings.redis_url) if settings.redis_url else None
         return cls(settings, Database(engine), redis)

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     database_echo: bool = False
     # Embedded mode (SQLite): how long a writer waits for the one write lock; then 503.
     database_lock_timeout_seconds: float = Field(default=30.0, gt=0)
+    # MariaDB deadlines, so that an unreachable or partitioned database answers 503 fast: a TCP
+    # connect, one wait for the server's answer to a statement (or to the handshake; past it
+    # the connection is dropped), and a wait for a free pooled connection.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     redis_url: str | None = None
     key_prefix: str = "sharestack"
 
@@ -320,6 +326,9 @@ class Settings(BaseSettings):
     # --- Ledger, wallet and in-app purchases ---
     # What one credit is worth, in 分 (shown beside balances; credit packs set their own price).
     credit_value_fen: int = Field(10, gt=0)
+    # How long a spend waits behind the other spends of its wallet in this process before it is
+    # answered 503 with Retry-After (nothing charged).
+    wallet_queue_timeout_seconds: float = Field(5.0, gt=0)
     # App Store: our app's bundle id (enables App Store purchases), its Apple id (required for
     # Production), the environment we accept (Production or Sandbox), the Apple root
     # certificates (PEM, one or more) transactions must chain to, and whether certificate

@@ -91,7 +91,14 @@ class RateLimited(ApiError):
 
 
 class ServiceUnavailable(ApiError):
+    """Nothing was done; the client may retry the same request after `Retry-After` seconds."""
+
     status, code, message = 503, "service.unavailable", "A service is unavailable; retry later."
+    retry_after: int = 2
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(self.retry_after))
 
 
 class InternalError(ApiError):

@@ -114,7 +114,7 @@ def _operation(components: _Components, route: Route) -> dict[str, Any]:
             "description": STATUS_DESCRIPTIONS.get(status, "Error"),
             "content": {"application/json": {"schema": error_ref}},
         }
-        if status == 429:
+        if status in (429, 503):
             response["headers"] = {
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
             }

@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.payments import PaymentEvent
+from server.db import is_unavailable
+from server.http.errors import ServiceUnavailable
 from server.payments import service
 from server.payments.errors import CallbackRejected
 from server.payments.gateways.base import Callback, Gateway, Notice
@@ -70,8 +72,11 @@ async def apply(
             if code in RETRYABLE_DB_ERRORS and attempt < ATTEMPTS:
                 continue
             log.exception("payments.callback_failed", provider=gateway.name)
-            return gateway.refuse("try again later", 503)
-        except Exception:
+            return _try_later(gateway)
+        except Exception as exc:
+            if is_unavailable(exc):  # no free connection in time, or the database unreachable
+                log.warning("payments.callback_unavailable", provider=gateway.name, error=repr(exc))
+                return _try_later(gateway)
             log.exception("payments.callback_failed", provider=gateway.name)
             return gateway.refuse("internal error", 500)
         log.info(
@@ -81,7 +86,14 @@ async def apply(
             outcome=outcome,
         )
         return gateway.acknowledge()
-    return gateway.refuse("try again later", 503)  # pragma: no cover - the loop always returns
+    return _try_later(gateway)  # pragma: no cover - the loop always returns
+
+
+def _try_later(gateway: Gateway) -> web.Response:
+    """Not taken, nothing applied: the provider retries (Retry-After for those that read it)."""
+    answer = gateway.refuse("try again later", 503)
+    answer.headers["Retry-After"] = str(ServiceUnavailable.retry_after)
+    return answer
 
 
 async def _recorded(runtime: Runtime, provider: str, event_id: str) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from server.http.errors import ServiceUnavailable
 from server.http.limits import client_ip
 from server.http.pagination import Page
 from server.http.registry import RouteTable
@@ -41,13 +42,29 @@ PER_WALLET = 8
 _QUEUES: weakref.WeakValueDictionary[int, asyncio.Semaphore] = weakref.WeakValueDictionary()
 
 
+class WalletBusy(ServiceUnavailable):
+    message = "Too many spends of this wallet are waiting; retry later."
+
+
 @contextlib.asynccontextmanager
-async def _wallet_queue(user_id: int) -> AsyncIterator[None]:
+async def _wallet_queue(user_id: int, wait: float) -> AsyncIterator[None]:
+    """A place among the wallet's spends in flight, waited for at most `wait` seconds: under a
+    slow database the queue would otherwise grow without bound, each spend answered late."""
     gate = _QUEUES.get(user_id)
     if gate is None:
         gate = _QUEUES[user_id] = asyncio.Semaphore(PER_WALLET)
-    async with gate:
+    if gate.locked():
+        try:
+            # wait_for, not timeout(): on 3.11 it keeps a place granted as the time runs out.
+            await asyncio.wait_for(gate.acquire(), wait)
+        except TimeoutError:
+            raise WalletBusy() from None
+    else:
+        await gate.acquire()
+    try:
         yield
+    finally:
+        gate.release()
 
 
 async def _wallet(request: web.Request, user_id: int) -> WalletOut:
@@ -101,7 +118,8 @@ async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
     """Spend credits"""
     # A burst on one wallet queues here, not on pooled connections waiting for its row lock,
     # so it cannot starve the pool (the row lock still rules, across processes too).
-    async with _wallet_queue(request[USER_ID]), request.app[RUNTIME].db.unit_of_work() as uow:
+    wait = request.app[SETTINGS].wallet_queue_timeout_seconds
+    async with _wallet_queue(request[USER_ID], wait), request.app[RUNTIME].db.unit_of_work() as uow:
         change = await service.consume(
             uow,
             user_id=request[USER_ID],

@@ -292,10 +292,13 @@ class FaultProxy:
     """A TCP proxy between a client process and a server, with faults on demand.
 
     `cut()` closes every open connection and closes new ones as soon as they are accepted (the
-    client sees its connection dropped at once, as when the server goes away); `restore()` lets
-    connections through again and drops any delay; `slow(seconds)` delays every chunk of data by
-    that much in each direction (latency, not throughput: chunks do not queue behind each other's
-    delay).
+    client sees its connection dropped at once, as when the server goes away); `blackhole()` is
+    a network partition instead: connections stay open and new ones are accepted, but nothing
+    gets through in either direction (not even a close), so a client only learns of it from its
+    own timeouts; `restore()` lets connections through again, drops any delay and closes the
+    connections a partition swallowed data of (their streams are broken); `slow(seconds)` delays
+    every chunk of data by that much in each direction (latency, not throughput: chunks do not
+    queue behind each other's delay).
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -305,9 +308,12 @@ class FaultProxy:
         self.port = 0
         self.delay = 0.0
         self.is_cut = False
+        self.is_blackholed = False
         self.accepted = 0
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
+        # Connections accepted during a partition: held open, never connected upstream.
+        self._held: set[asyncio.StreamWriter] = set()
 
     @classmethod
     async def for_url(cls, url: str) -> FaultProxy:
@@ -329,9 +335,18 @@ class FaultProxy:
         for link in list(self._links):
             link.abort()
 
+    def blackhole(self) -> None:
+        self.is_blackholed = True
+
     def restore(self) -> None:
         self.is_cut = False
+        self.is_blackholed = False
         self.delay = 0.0
+        for link in list(self._links):
+            if link.swallowed:
+                link.abort()
+        for writer in list(self._held):
+            writer.transport.abort()
 
     def slow(self, delay_seconds: float) -> None:
         self.delay = delay_seconds
@@ -345,6 +360,8 @@ class FaultProxy:
             self._server.close()
         for link in list(self._links):
             link.abort()
+        for writer in list(self._held):
+            writer.transport.abort()
         if self._server is not None:
             await self._server.wait_closed()
         await asyncio.gather(*(link.done for link in list(self._links)), return_exceptions=True)
@@ -353,6 +370,9 @@ class FaultProxy:
         self.accepted += 1
         if self.is_cut:
             writer.transport.abort()
+            return
+        if self.is_blackholed:
+            await self._hold(reader, writer)
             return
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
@@ -365,6 +385,18 @@ class FaultProxy:
             await link.run()
         finally:
             self._links.discard(link)
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Swallow what the client sends until it gives up or the partition ends."""
+        self._held.add(writer)
+        try:
+            while await reader.read(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            self._held.discard(writer)
+            writer.transport.abort()
 
 
 class _Link:
@@ -385,6 +417,8 @@ class _Link:
             (server_reader, client_writer),
         )
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.swallowed = False  # data was lost to a partition: the stream is broken
+        self._aborted = asyncio.Event()
 
     async def run(self) -> None:
         tasks = [asyncio.ensure_future(self._pump(r, w)) for r, w in self._pumps]
@@ -399,6 +433,7 @@ class _Link:
                 self.done.set_result(None)
 
     def abort(self) -> None:
+        self._aborted.set()
         for writer in self._writers:
             writer.transport.abort()
 
@@ -421,6 +456,13 @@ class _Link:
         try:
             while not sender.done():
                 data = await reader.read(65536)
+                if self._proxy.is_blackholed:
+                    # Lost, an end of stream included: the other side sees only silence.
+                    self.swallowed = True
+                    if not data:
+                        await self._aborted.wait()  # by restore() or close()
+                        return
+                    continue
                 await queue.put((loop.time() + self._proxy.delay, data))
                 if not data:
                     break

@@ -121,6 +121,15 @@ async def test_database_outage_is_503_not_500(make_client) -> None:
     assert (await response.json())["checks"]["database"] == "unavailable"
 
 
+async def test_a_request_while_the_database_is_down_is_503_with_retry_after(make_client) -> None:
+    settings = make_settings(database_url="mysql://nobody:x@127.0.0.1:1/nothing")
+    client = await make_client(settings)
+    response = await client.get("/api/v1/products")
+    assert response.status == 503
+    assert_envelope(await response.json(), "service.unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
 async def test_requests_get_an_id_and_keep_a_safe_incoming_one(probe_client) -> None:
     first = await probe_client.get("/api/v1/meta")
     second = await probe_client.get("/api/v1/meta")

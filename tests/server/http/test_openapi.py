@@ -70,6 +70,8 @@ async def test_every_operation_declares_its_errors_with_the_envelope(document) -
             schema = response["content"]["application/json"]["schema"]
             assert schema == {"$ref": ERROR_REF}, (method, path, status)
         assert "Retry-After" in responses["429"]["headers"], (method, path)
+        if "503" not in own:
+            assert "Retry-After" in responses["503"]["headers"], (method, path)
 
 
 async def test_routes_with_a_body_declare_413_415_and_422(document) -> None:
