@@ -44,7 +44,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         memory_kib=settings.password_hash_memory_kib,
         parallelism=settings.password_hash_parallelism,
     )
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(
+        settings, statement_timeout=settings.job_database_statement_timeout_seconds
+    )
     assert runtime.redis is not None
     emitter = client_manager(settings, write_only=True)
     # User events get their ids from the same per-user Redis streams as the web process's.

@@ -48,7 +48,8 @@ class Runtime:
         self.events: EventSink | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, *, statement_timeout: float | None = None) -> Runtime:
+        """Connect to what `settings` name; `statement_timeout` overrides the database deadline."""
         if settings.sqlalchemy_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -57,7 +58,7 @@ class Runtime:
             echo=settings.database_echo,
             lock_timeout=settings.database_lock_timeout_seconds,
             connect_timeout=settings.database_connect_timeout_seconds,
-            statement_timeout=settings.database_statement_timeout_seconds,
+            statement_timeout=statement_timeout or settings.database_statement_timeout_seconds,
             pool_timeout=settings.database_pool_timeout_seconds,
         )
         redis = open_redis(settings.redis_url) if settings.redis_url else None

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Work left in an in-between state (a refund pending, an announcement sending...) this long
     # has its job queued again, in case Redis lost it.
     job_recovery_after_seconds: float = 600.0
+    # Workers' deadline for one database answer: a report or reconciliation may scan for longer
+    # than a request ever should, and no client is waiting on it.
+    job_database_statement_timeout_seconds: float = Field(default=120.0, gt=0)
     worker_max_jobs: int = 100
     worker_poll_delay: float = 0.05
     worker_metrics_port: int | None = None

@@ -16,7 +16,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job as ArqJob
 from arq.worker import Worker, create_worker
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import jobs.worker
 from jobs.__main__ import main as jobs_main
@@ -383,6 +383,10 @@ async def test_startup_builds_a_runtime_wired_to_arq_and_socketio_and_shutdown_c
         assert runtime.db.after_commit is not None
         assert ctx["metrics"] is not None
         await runtime.db.ping()
+        async with runtime.db.read() as session:
+            lock_wait = await session.scalar(text("SELECT @@session.innodb_lock_wait_timeout"))
+        # Workers wait longer for the database than requests do (reports scan for a while).
+        assert int(lock_wait) == settings.job_database_statement_timeout_seconds - 1
         assert runtime.redis is not None
         assert await runtime.redis.ping()
     finally:
