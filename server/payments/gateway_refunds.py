@@ -28,11 +28,10 @@ from sqlalchemy import select
 from models.payments import Payment, Refund
 from server.db import UnitOfWork
 from server.http.errors import ApiError
-from server.notifications import service as notifications
 from server.orders import service as orders
 from server.payments import locks
 from server.payments.gateways.base import Notice
-from server.payments.reconciliation import admin_ids
+from server.payments.reconciliation import tell_admins
 
 log = structlog.get_logger(__name__)
 
@@ -194,13 +193,10 @@ async def _unapplied(uow: UnitOfWork, refund: Refund, why: str, *, now: datetime
         order_id=refund.order_id,
         error=why,
     )
-    for admin_id in await admin_ids(uow.session):
-        await notifications.notify(
-            uow,
-            user_id=admin_id,
-            type="system.announcement",
-            title=f"Refund {refund.out_refund_no} could not be applied to order {refund.order_id}",
-            body=f"{refund.amount} {refund.currency}: {why}"[:500],
-            data={"refund_id": refund.id, "order_id": refund.order_id},
-            source=f"refund_unapplied:{refund.id}",
-        )
+    await tell_admins(
+        uow,
+        title=f"Refund {refund.out_refund_no} could not be applied to order {refund.order_id}",
+        body=f"{refund.amount} {refund.currency}: {why}"[:500],
+        data={"refund_id": refund.id, "order_id": refund.order_id},
+        source=f"refund_unapplied:{refund.id}",
+    )
