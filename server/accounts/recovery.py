@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_
 
 from models.creators import DataExport
 from server.accounts.exports import EXPORT, UNFINISHED
 from server.db import UnitOfWork
+from server.recovery import requeue_stuck
 
 
 async def requeue_exports(uow: UnitOfWork, *, before: datetime, limit: int) -> list[int]:
     """Queue the build of every export unfinished and asked for before `before`; their ids."""
-    ids = list(
-        (
-            await uow.session.scalars(
-                select(DataExport.id)
-                .where(DataExport.status.in_(UNFINISHED), DataExport.created_at <= before)
-                .order_by(DataExport.id)
-                .limit(limit)
-            )
-        ).all()
-    )
-    for export_id in ids:
+
+    def queue(export_id: int) -> None:
         uow.outbox.enqueue(EXPORT, job_id=f"export:{export_id}", export_id=export_id)
-    return ids
+
+    stuck = and_(DataExport.status.in_(UNFINISHED), DataExport.created_at <= before)
+    return await requeue_stuck(uow, DataExport.id, stuck, limit=limit, queue=queue)

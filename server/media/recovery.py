@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_
 
 from models.media import Media
 from server.db import UnitOfWork
 from server.media.service import queue_processing
+from server.recovery import requeue_stuck
 
 # An upload in these states has not been processed to the end (ready or failed).
 UNPROCESSED = ("uploaded", "processing")
@@ -17,16 +18,9 @@ UNPROCESSED = ("uploaded", "processing")
 async def requeue_media(uow: UnitOfWork, *, before: datetime, limit: int) -> list[int]:
     """Queue processing of every upload unprocessed and untouched since `before`; their ids.
     A job still queued or running keeps its id, so it is not queued twice."""
-    ids = list(
-        (
-            await uow.session.scalars(
-                select(Media.id)
-                .where(Media.status.in_(UNPROCESSED), Media.updated_at <= before)
-                .order_by(Media.id)
-                .limit(limit)
-            )
-        ).all()
-    )
-    for media_id in ids:
+
+    def queue(media_id: int) -> None:
         queue_processing(uow, media_id=media_id)
-    return ids
+
+    stuck = and_(Media.status.in_(UNPROCESSED), Media.updated_at <= before)
+    return await requeue_stuck(uow, Media.id, stuck, limit=limit, queue=queue)

@@ -28,11 +28,11 @@ from sqlalchemy import select
 from models.payments import Payment, Refund
 from server.db import UnitOfWork
 from server.http.errors import ApiError
-from server.notifications import service as notifications
 from server.orders import service as orders
 from server.payments import locks
 from server.payments.gateways.base import Notice
-from server.payments.reconciliation import admin_ids
+from server.payments.reconciliation import tell_admins
+from server.payments.refunds import add_refund, refund_order
 
 log = structlog.get_logger(__name__)
 
@@ -53,21 +53,17 @@ async def record(
     # The order before any plain read (see `_apply`).
     await orders.lock_order(uow, payment.order_id)
     amount = await _amount(uow, payment, notice)
-    refund = Refund(
-        order_id=payment.order_id,
-        payment_id=payment.id,
+    refund = await add_refund(
+        uow,
+        payment,
+        status=AWAITING,
         kind="order",
         amount=amount,
-        currency=payment.currency,
         reason=reason,
-        status=AWAITING,
         out_refund_no=reference,
         provider_refund_id=notice.provider_refund_id,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
-    uow.session.add(refund)
-    await uow.session.flush()
     if amount <= 0:
         await _unapplied(uow, refund, "the refunded total does not add up", now=now)
         return "not_applied"
@@ -148,13 +144,7 @@ async def _apply(uow: UnitOfWork, payment: Payment, refund: Refund, *, now: date
         return "unclaimed"
     try:
         async with uow.session.begin_nested():
-            await orders.complete_refund(
-                uow,
-                order_id=payment.order_id,
-                amount=refund.amount,
-                refund_ref=refund.out_refund_no,
-                now=now,
-            )
+            await refund_order(uow, refund, now=now)
     except ApiError as exc:
         await _unapplied(uow, refund, exc.message, now=now)
         return "not_applied"
@@ -194,13 +184,10 @@ async def _unapplied(uow: UnitOfWork, refund: Refund, why: str, *, now: datetime
         order_id=refund.order_id,
         error=why,
     )
-    for admin_id in await admin_ids(uow.session):
-        await notifications.notify(
-            uow,
-            user_id=admin_id,
-            type="system.announcement",
-            title=f"Refund {refund.out_refund_no} could not be applied to order {refund.order_id}",
-            body=f"{refund.amount} {refund.currency}: {why}"[:500],
-            data={"refund_id": refund.id, "order_id": refund.order_id},
-            source=f"refund_unapplied:{refund.id}",
-        )
+    await tell_admins(
+        uow,
+        title=f"Refund {refund.out_refund_no} could not be applied to order {refund.order_id}",
+        body=f"{refund.amount} {refund.currency}: {why}"[:500],
+        data={"refund_id": refund.id, "order_id": refund.order_id},
+        source=f"refund_unapplied:{refund.id}",
+    )

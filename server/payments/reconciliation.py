@@ -193,11 +193,11 @@ async def _store(
             mismatch.run_id = run.id
             uow.session.add(mismatch)
         if status != "matched":
-            await _tell_admins(uow, run)
+            await _report(uow, run)
     return status
 
 
-async def admin_ids(session: AsyncSession) -> list[int]:
+async def _admin_ids(session: AsyncSession) -> list[int]:
     """Who is told when money does not add up (the first 50 admins)."""
     admins = await session.scalars(
         select(User.id).where(cast(User.roles, String).like('%"admin"%')).limit(50)
@@ -205,14 +205,32 @@ async def admin_ids(session: AsyncSession) -> list[int]:
     return list(admins.all())
 
 
-async def _tell_admins(uow: UnitOfWork, run: ReconciliationRun) -> None:
-    what = f"{run.mismatched} mismatches" if run.status == "mismatched" else "a failed download"
-    for admin_id in await admin_ids(uow.session):
+async def tell_admins(
+    uow: UnitOfWork,
+    *,
+    title: str,
+    body: str,
+    data: dict[str, object],
+    source: str | None = None,
+) -> None:
+    """Money does not add up: a system announcement to each admin, in the caller's transaction."""
+    for admin_id in await _admin_ids(uow.session):
         await notifications.notify(
             uow,
             user_id=admin_id,
             type="system.announcement",
-            title=f"Reconciliation {run.provider} {run.business_date}: {what}",
-            body=run.error or "",
-            data={"reconciliation_id": run.id, "provider": run.provider},
+            title=title,
+            body=body,
+            data=data,
+            source=source,
         )
+
+
+async def _report(uow: UnitOfWork, run: ReconciliationRun) -> None:
+    what = f"{run.mismatched} mismatches" if run.status == "mismatched" else "a failed download"
+    await tell_admins(
+        uow,
+        title=f"Reconciliation {run.provider} {run.business_date}: {what}",
+        body=run.error or "",
+        data={"reconciliation_id": run.id, "provider": run.provider},
+    )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_
 
 from models.payments import Refund
 from server.db import UnitOfWork
 from server.payments.service import REFUND, refund_job_id
+from server.recovery import requeue_stuck
 
 # A refund in these states still has gateway work (asking, or polling a processing one).
 UNSETTLED = ("pending", "processing")
@@ -19,16 +20,9 @@ async def requeue_refunds(uow: UnitOfWork, *, before: datetime, limit: int) -> l
 
     A refund whose job is still queued, deferred or running keeps it (the id is the same and
     the job sink does not queue an id twice); one whose job is gone gets it back."""
-    ids = list(
-        (
-            await uow.session.scalars(
-                select(Refund.id)
-                .where(Refund.status.in_(UNSETTLED), Refund.updated_at <= before)
-                .order_by(Refund.id)
-                .limit(limit)
-            )
-        ).all()
-    )
-    for refund_id in ids:
+
+    def queue(refund_id: int) -> None:
         uow.outbox.enqueue(REFUND, job_id=refund_job_id(refund_id), refund_id=refund_id)
-    return ids
+
+    stuck = and_(Refund.status.in_(UNSETTLED), Refund.updated_at <= before)
+    return await requeue_stuck(uow, Refund.id, stuck, limit=limit, queue=queue)

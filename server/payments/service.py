@@ -25,6 +25,7 @@ from server.payments.errors import (
     RefundNotAllowed,
 )
 from server.payments.gateways.base import Callback, Notice
+from server.payments.refunds import add_refund, refund_order
 
 log = structlog.get_logger(__name__)
 
@@ -189,21 +190,9 @@ async def give_back(
     uow: UnitOfWork, *, payment: Payment, amount: int, reason: str, now: datetime
 ) -> Refund:
     """Refund `amount` of a payment the order never took (the order itself does not change)."""
-    refund = Refund(
-        order_id=payment.order_id,
-        payment_id=payment.id,
-        kind="unclaimed",
-        amount=amount,
-        currency=payment.currency,
-        reason=reason,
-        status="pending",
-        out_refund_no=new_reference("R", now),
-        created_at=now,
-        updated_at=now,
+    refund = await _ask_gateway(
+        uow, payment, kind="unclaimed", amount=amount, reason=reason, now=now
     )
-    uow.session.add(refund)
-    await uow.session.flush()
-    uow.outbox.enqueue(REFUND, job_id=refund_job_id(refund.id), refund_id=refund.id)
     log.info("payments.give_back", payment_id=payment.id, reason=reason)
     return refund
 
@@ -256,13 +245,7 @@ async def finish_refund(
     if refund.kind != "order":
         return
     if ok:
-        await orders.complete_refund(
-            uow,
-            order_id=refund.order_id,
-            amount=refund.amount,
-            refund_ref=refund.out_refund_no,
-            now=now,
-        )
+        await refund_order(uow, refund, now=now)
     else:
         await orders.fail_refund(uow, order_id=refund.order_id, amount=refund.amount, now=now)
 
@@ -309,20 +292,18 @@ async def request_refund(
     await orders.begin_refund(
         uow, order_id=order.id, amount=amount, reason=reason, actor_id=actor_id, now=now
     )
-    refund = Refund(
-        order_id=order.id,
-        payment_id=payment.id,
-        kind="order",
-        amount=amount,
-        currency=order.currency,
-        reason=reason,
-        status="pending",
-        out_refund_no=new_reference("R", now),
-        requested_by=actor_id,
-        created_at=now,
-        updated_at=now,
+    return await _ask_gateway(
+        uow, payment, kind="order", amount=amount, reason=reason, requested_by=actor_id, now=now
     )
-    uow.session.add(refund)
-    await uow.session.flush()
+
+
+async def _ask_gateway(
+    uow: UnitOfWork, payment: Payment, *, now: datetime, **values: object
+) -> Refund:
+    """Keep a refund of `payment` to ask its gateway for (its kind, amount, reason... in
+    `values`) and queue the job that asks."""
+    refund = await add_refund(
+        uow, payment, now=now, status="pending", out_refund_no=new_reference("R", now), **values
+    )
     uow.outbox.enqueue(REFUND, job_id=refund_job_id(refund.id), refund_id=refund.id)
     return refund

@@ -42,39 +42,18 @@ class SandboxGateway(Gateway):
         return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: mac, "Content-Type": "application/json"}
 
     def paid_callback(self, out_trade_no: str, amount: int, currency: str = "CNY") -> bytes:
-        return orjson.dumps(
-            {
-                "event_id": f"{out_trade_no}:paid",
-                "type": "payment.succeeded",
-                "out_trade_no": out_trade_no,
-                "amount": amount,
-                "currency": currency,
-            }
-        )
+        event = {"amount": amount, "currency": currency}
+        return _callback(f"{out_trade_no}:paid", "payment.succeeded", out_trade_no, event)
 
     def refund_callback(self, out_trade_no: str, amount: int, refund_no: str) -> bytes:
         """A refund made at the sandbox itself (as in a gateway's dashboard)."""
-        return orjson.dumps(
-            {
-                "event_id": f"{refund_no}:refunded",
-                "type": "refund.succeeded",
-                "out_trade_no": out_trade_no,
-                "refund_no": refund_no,
-                "amount": amount,
-            }
-        )
+        event = {"refund_no": refund_no, "amount": amount}
+        return _callback(f"{refund_no}:refunded", "refund.succeeded", out_trade_no, event)
 
     def dispute_callback(self, out_trade_no: str, amount: int, dispute_id: str) -> bytes:
         """A chargeback: the buyer's bank took the money back."""
-        return orjson.dumps(
-            {
-                "event_id": f"{dispute_id}:disputed",
-                "type": "dispute.created",
-                "out_trade_no": out_trade_no,
-                "dispute_id": dispute_id,
-                "amount": amount,
-            }
-        )
+        event = {"dispute_id": dispute_id, "amount": amount}
+        return _callback(f"{dispute_id}:disputed", "dispute.created", out_trade_no, event)
 
     async def create(self, checkout: Checkout) -> dict[str, Any]:
         return {
@@ -121,6 +100,11 @@ class SandboxGateway(Gateway):
 
     async def query_refund(self, refunding: Refunding) -> RefundState:
         return RefundState("succeeded", f"sandbox-{refunding.out_refund_no}")
+
+
+def _callback(event_id: str, kind: str, out_trade_no: str, event: dict[str, object]) -> bytes:
+    """The JSON body of a sandbox event: its id, its type, its payment, then the rest."""
+    return orjson.dumps({"event_id": event_id, "type": kind, "out_trade_no": out_trade_no, **event})
 
 
 def _taken_back(event_id: str, event: dict[str, Any]) -> Notice:
