@@ -11,41 +11,27 @@ however many instances send them at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.test_realtime_fanout import (
-    TIMEOUT,
     Socket,
     add_unread,
     check_envelope,
+    http,
     post,
     register,
+    sockets,
     stream_key,
 )
 
+__all__ = ["http", "sockets"]
+
 EVENTS_AFTER_THE_OUTAGE = 25
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[Socket]]:
-    opened: list[Socket] = []
-    yield opened
-    for socket in opened:
-        if socket.client.connected:
-            await socket.client.disconnect()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session:
-        yield session
 
 
 async def stream_ids(redis: Redis, user_id: int) -> list[str]:
