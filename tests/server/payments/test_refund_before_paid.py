@@ -396,6 +396,19 @@ async def test_a_waiting_refund_that_fails_at_the_gateway_is_not_applied(
     await assert_money_invariants(engine)
 
 
+async def cancelled_and_sold_out(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+) -> Paying:
+    """An order of the last copy of a book, opened for payment at `provider`, then cancelled and
+    the copy sold to someone else: a payment of it can never be taken by the order."""
+    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
+    order = await checkout(api, buyer, [(book, 1)])
+    payment = await open_payment(api, buyer, order["id"], provider)
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
+    await checkout(api, await person(api), [(book, 1)])  # the last copy goes to someone else
+    return Paying(provider, order, payment, fakes, runtime)
+
+
 @pytest.mark.parametrize("refunded", [TOTAL, 400])
 async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_back_twice(
     api: TestClient,
@@ -405,12 +418,8 @@ async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_bac
     engine: AsyncEngine,
     refunded: int,
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "alipay")
-    paying = Paying("alipay", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])  # the last copy goes to someone else
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "alipay")
+    order = paying.order
     paid = paying.paid()
     await paying.taken(api, paying.refund(refunded, "RF1"))
     await paying.taken(api, paid)
@@ -424,12 +433,8 @@ async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_bac
 async def test_more_taken_back_before_paid_than_a_never_taken_payment_held_is_reported(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "stripe")
-    paying = Paying("stripe", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "stripe")
+    order = paying.order
     paid = paying.paid()
     await paying.taken(api, paying.refund(TOTAL, "re_1"))
     await paying.taken(api, paying.dispute(TOTAL, "dp_1"))
@@ -449,12 +454,8 @@ async def test_a_gateway_refund_of_a_payment_being_given_back_is_money_already_b
     engine: AsyncEngine,
     refunded: int,
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "alipay")
-    paying = Paying("alipay", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "alipay")
+    order = paying.order
     await paying.taken(api, paying.paid())
     await paying.taken(api, paying.refund(refunded, "RF-portal"))  # before our give-back ran
     state = await snapshot(runtime, order["id"])
@@ -479,12 +480,8 @@ async def test_a_gateway_refund_of_a_payment_being_given_back_is_money_already_b
 async def test_a_dispute_after_the_give_back_went_back_is_kept_and_reported(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "stripe")
-    paying = Paying("stripe", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "stripe")
+    order = paying.order
     await paying.taken(api, paying.paid())
     async with runtime.db.read() as session:
         give_back = await session.scalar(select(Refund.id).where(Refund.order_id == order["id"]))
