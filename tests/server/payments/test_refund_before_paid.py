@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,27 +32,23 @@ from tests.invariants import assert_money_invariants
 from tests.server.content.conftest import Person, call, person
 from tests.server.orders.conftest import checkout, paid_content, product
 from tests.server.payments.conftest import (
+    TAKEN,
+    Delivery,
     Fakes,
     alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     sandbox,
     snapshot,
+    stripe_intent,
 )
 from tests.server.payments.test_query_and_reconcile import stop_the_clock
 from tests.server.payments.test_refunds import run_refund_job
 
-Delivery = tuple[dict[str, str], str | bytes]
 PROVIDERS = ["alipay", "wechat", "stripe", "sandbox"]
 DISPUTING = ["stripe", "sandbox"]  # the gateways that report chargebacks
 TOTAL = 1590  # a credit pack (600) and a creator's article (990)
-
-TAKEN: dict[str, Callable[[int, str], bool]] = {
-    "alipay": lambda status, text: status == 200 and text == "success",
-    "wechat": lambda status, text: status == 200 and '"SUCCESS"' in text,
-    "stripe": lambda status, text: status == 200,
-    "sandbox": lambda status, text: status == 200,
-}
 
 
 @dataclass
@@ -72,20 +67,11 @@ class Paying:
 
     @property
     def intent(self) -> str:
-        found = self.fakes.stripe.intents
-        return next(i for i, x in found.items() if x["metadata"]["out_trade_no"] == self.no)
+        return stripe_intent(self.fakes, self.no)
 
     def paid(self) -> Delivery:
         """The gateway takes the money (its own record says paid) and tells us."""
-        if self.provider == "alipay":
-            return alipay_form(self.fakes.alipay.pay(self.no))
-        if self.provider == "wechat":
-            return self.fakes.wechat.pay(self.no)
-        if self.provider == "stripe":
-            return self.fakes.stripe.succeed(self.intent)
-        gateway = sandbox(self.runtime)
-        body = gateway.paid_callback(self.no, self.payment["amount"])
-        return gateway.sign(body), body
+        return paid_callback(self.fakes, self.runtime, self.provider, self.payment)
 
     def refund(self, amount: int, ref: str, *, refunded_total: int | None = None) -> Delivery:
         """A refund made at the gateway (dashboard, merchant portal), not asked for by us."""
