@@ -268,6 +268,15 @@ AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The test's own way to the database and Redis on `settings`; nothing attached, so it
+    relays nothing itself (a test that needs its commits relayed uses `relaying_runtime`)."""
+    opened = await Runtime.open(settings)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 def engine_kind() -> str:
     """The database the apps of a test run on; `on_both_engines` overrides it."""
     return "mariadb"

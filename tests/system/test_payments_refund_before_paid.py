@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,19 +20,11 @@ from models.payments import Refund
 from server.payments.gateways.sandbox import SandboxGateway
 from server.runtime import Runtime
 from server.wallet import service as wallet
-from tests.conftest import make_settings
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.payments import pending_payment
 
 SECRET = "sandbox-secret-of-the-system-tests"
-
-
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(make_settings(database_url=database_url))
-    yield runtime
-    await runtime.close()
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes, gateway: Any) -> int:
