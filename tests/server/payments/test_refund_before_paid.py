@@ -143,6 +143,8 @@ class Taken:
 async def opened(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
 ) -> Paying:
+    """The buyer's order of a credit pack and a creator's article, opened for payment at
+    `provider`."""
     creator = await person(api)
     content_id = await paid_content(runtime, creator.id)
     pack = await product(api, price=600, credits=100)
@@ -152,6 +154,14 @@ async def opened(
     order = await checkout(api, buyer, [(pack, 1), (article, 1)])
     payment = await open_payment(api, buyer, order["id"], provider)
     return Paying(provider, order, payment, fakes, runtime)
+
+
+@pytest.fixture
+async def paying(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+) -> Paying:
+    """`opened` at the gateway a test is parametrized with (`provider`)."""
+    return await opened(api, buyer, fakes, runtime, provider)
 
 
 async def taken(runtime: Runtime, buyer: Person, order_id: int) -> Taken:
@@ -198,13 +208,11 @@ REFUNDED_ONCE = Taken("refunded", TOTAL, [("order", "succeeded", TOTAL)], 1, 1, 
 async def test_refund_before_paid_is_applied_when_paid_arrives(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
     engine_kind: str,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refund = paying.refund(TOTAL, "RF1")
     await paying.taken(api, refund)  # kept, so the gateway may stop sending it
@@ -226,12 +234,10 @@ async def test_refund_before_paid_is_applied_when_paid_arrives(
 async def test_dispute_before_paid_is_applied_when_paid_arrives(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     dispute = paying.dispute(TOTAL, "dp_1")
     await paying.taken(api, dispute)
@@ -268,13 +274,11 @@ async def deliver_until_taken(api: TestClient, paying: Paying, deliveries: list[
 async def test_refund_and_paid_storm_applies_the_refund_once(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
     engine_kind: str,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refunds = [paying.refund(TOTAL, "RF1") for _ in range(2)]  # the gateway's retries
     deliveries = [paid] * 5 + refunds * 3
@@ -291,12 +295,10 @@ async def test_refund_and_paid_storm_applies_the_refund_once(
 async def test_refund_dispute_and_paid_storm_applies_each_once(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refund = paying.refund(600, "RF1")
     disputes = [paying.dispute(990, "dp_1") for _ in range(2)]  # Stripe: two event ids
@@ -319,12 +321,10 @@ async def test_refund_dispute_and_paid_storm_applies_each_once(
 async def test_partial_refunds_before_paid_apply_in_order(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     await paying.taken(api, paying.refund(600, "RF1"))
     await paying.taken(api, paying.refund(200, "RF2", refunded_total=800))
@@ -571,9 +571,8 @@ async def test_reconciliation_counts_a_waiting_refund_only_once_applied(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_refund_of_an_unknown_payment_is_refused_so_it_comes_again(
-    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+    api: TestClient, runtime: Runtime, provider: str, paying: Paying
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     if provider == "stripe":
         paying.fakes.stripe.intents["pi_unknown"] = {"metadata": {"out_trade_no": "P-unknown"}}
     paying.payment = {**paying.payment, "out_trade_no": "P-unknown"}
