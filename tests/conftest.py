@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -28,12 +29,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import models
+from jobs.sinks import ArqJobSink
 from server.__main__ import migrate
 from server.app import create_app
 from server.auth.tokens import generate_private_pem
 from server.crypto import new_key
 from server.http.registry import RouteTable
+from server.outbox import EventSink
+from server.runtime import Runtime
 from server.settings import Settings
+from tests.fakes.alipay import FakeAlipay
+from tests.fakes.base import start as start_fake
 
 MYSQL_BASE = os.environ.get(
     "SHARESTACK_TEST_MYSQL_URL", "mysql+asyncmy://sharestack_test:sharestack_test@127.0.0.1:3306"
@@ -187,6 +193,19 @@ async def embedded_twin(settings: Settings, data_dir: Path) -> Settings:
 on_both_engines = pytest.mark.parametrize("engine_kind", ["mariadb", "embedded"])
 
 
+@asynccontextmanager
+async def relaying_runtime(settings: Settings, events: EventSink) -> AsyncIterator[Runtime]:
+    """A worker's (or the web side's) runtime: what services commit, the relay hands to arq on
+    the settings' Redis at once, and events to `events`."""
+    runtime = await Runtime.open(settings)
+    assert runtime.redis is not None
+    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     url = await create_database(DATABASE_NAME)
@@ -249,6 +268,15 @@ AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The test's own way to the database and Redis on `settings`; nothing attached, so it
+    relays nothing itself (a test that needs its commits relayed uses `relaying_runtime`)."""
+    opened = await Runtime.open(settings)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 def engine_kind() -> str:
     """The database the apps of a test run on; `on_both_engines` overrides it."""
     return "mariadb"
@@ -287,3 +315,11 @@ def make_client(
 @pytest.fixture
 async def client(make_client: AppClient) -> TestClient[web.Request, web.Application]:
     return await make_client()
+
+
+@pytest.fixture
+async def alipay(aiohttp_server: Any) -> FakeAlipay:
+    """The fake Alipay, serving; `alipay.settings()` points the app at it."""
+    fake = FakeAlipay()
+    await start_fake(fake, aiohttp_server)
+    return fake

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, insert, select
 
 from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
@@ -14,14 +12,6 @@ from models.oauth import OAuthState
 from models.security import LoginChallenge
 from models.verification import VerificationCode
 from server.runtime import Runtime
-from server.settings import Settings
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
 
 
 async def count(runtime: Runtime, model: type) -> int:

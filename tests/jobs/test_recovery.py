@@ -7,7 +7,7 @@ and the tests read arq's queues.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from server.auth import service as auth_service
 from server.outbox import MEDIA_QUEUE, Job
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.conftest import relaying_runtime
 from tests.jobs.test_worker import RecordingEvents, run_burst
 
 # arq's Worker.close() still calls redis-py's deprecated close().
@@ -40,11 +41,8 @@ PURGE = "platform.purge_idempotency_keys"
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The runtime a worker builds: jobs to arq on the tests' Redis DB."""
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=RecordingEvents())
-    yield runtime
-    await runtime.close()
+    async with relaying_runtime(settings, RecordingEvents()) as runtime:
+        yield runtime
 
 
 async def queued(redis: Redis, settings: Settings, queue: str | None = None) -> list[str]:
@@ -126,16 +124,23 @@ async def add(runtime: Runtime, *rows: Any) -> list[int]:
         return [row.id for row in rows]
 
 
-async def test_refunds_left_unsettled_get_their_job_back_and_settled_ones_do_not(
-    runtime: Runtime, settings: Settings, redis: Redis
-) -> None:
+async def refunds_of_a_paid_order(
+    runtime: Runtime, number: str, *, amount: int
+) -> Callable[[str, str, datetime], Refund]:
+    """A paid 6-yuan order `number` with its Alipay payment: makes refunds of `amount` of it,
+    `refund(out_refund_no, status, last updated)`."""
     user_id = await a_user(runtime)
-    old, recent = ages(runtime)
-    (order_id,) = await add(runtime, Order(number="R1", user_id=user_id, status="paid", total=600))
+    (order_id,) = await add(
+        runtime, Order(number=number, user_id=user_id, status="paid", total=600)
+    )
     (payment_id,) = await add(
         runtime,
         Payment(
-            order_id=order_id, user_id=user_id, provider="alipay", out_trade_no="P1", amount=600
+            order_id=order_id,
+            user_id=user_id,
+            provider="alipay",
+            out_trade_no=f"P-{number}",
+            amount=600,
         ),
     )
 
@@ -143,13 +148,21 @@ async def test_refunds_left_unsettled_get_their_job_back_and_settled_ones_do_not
         return Refund(
             order_id=order_id,
             payment_id=payment_id,
-            amount=100,
+            amount=amount,
             status=status,
             out_refund_no=no,
             created_at=updated_at,
             updated_at=updated_at,
         )
 
+    return refund
+
+
+async def test_refunds_left_unsettled_get_their_job_back_and_settled_ones_do_not(
+    runtime: Runtime, settings: Settings, redis: Redis
+) -> None:
+    old, recent = ages(runtime)
+    refund = await refunds_of_a_paid_order(runtime, "R1", amount=100)
     pending, processing, *_ = await add(
         runtime,
         refund("R-a", "pending", old),
@@ -170,27 +183,9 @@ async def test_refunds_left_unsettled_get_their_job_back_and_settled_ones_do_not
 async def test_a_second_sweep_leaves_a_requeued_refund_job_alone(
     runtime: Runtime, settings: Settings, redis: Redis
 ) -> None:
-    user_id = await a_user(runtime)
     old, _ = ages(runtime)
-    (order_id,) = await add(runtime, Order(number="R2", user_id=user_id, status="paid", total=600))
-    (payment_id,) = await add(
-        runtime,
-        Payment(
-            order_id=order_id, user_id=user_id, provider="alipay", out_trade_no="P2", amount=600
-        ),
-    )
-    (refund_id,) = await add(
-        runtime,
-        Refund(
-            order_id=order_id,
-            payment_id=payment_id,
-            amount=600,
-            status="pending",
-            out_refund_no="R-2",
-            created_at=old,
-            updated_at=old,
-        ),
-    )
+    refund = await refunds_of_a_paid_order(runtime, "R2", amount=600)
+    (refund_id,) = await add(runtime, refund("R-2", "pending", old))
     await sweep(runtime, "recovery.refunds")
     queue, job_id = (
         queue_names(settings)[None],

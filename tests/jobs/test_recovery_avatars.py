@@ -12,11 +12,12 @@ from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
-from jobs.sinks import ArqJobSink, arq_job_id, queue_names
+from jobs.sinks import arq_job_id, queue_names
 from models.platform import OutboxMessage
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.conftest import relaying_runtime
 from tests.jobs.test_avatars import (
     avatar_url,
     files_of,
@@ -25,21 +26,24 @@ from tests.jobs.test_avatars import (
 )
 from tests.jobs.test_worker import RecordingEvents
 from tests.server.users.images import image_bytes, jpeg_with_exif
-from tests.server.users.people import sign_up
+from tests.server.users.people import Person, sign_up
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 
 
 @pytest.fixture
-async def worker_runtime(settings: Settings) -> AsyncIterator[tuple[Runtime, RecordingEvents]]:
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The runtime a media worker builds."""
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    events = RecordingEvents()
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
-    yield runtime, events
-    await runtime.close()
+    async with relaying_runtime(settings, RecordingEvents()) as runtime:
+        yield runtime
+
+
+async def ann_uploads(client: Any, image: bytes) -> Person:
+    """Ann signs up and uploads `image` as her avatar."""
+    ann = await sign_up(client, "Ann")
+    await upload(client, ann, image)
+    return ann
 
 
 async def kept_rows(runtime: Runtime) -> list[Any]:
@@ -75,12 +79,10 @@ async def make_due(runtime: Runtime) -> None:
 
 
 async def test_an_avatar_job_lost_by_redis_is_sent_again_and_its_row_goes_once_done(
-    client: Any, settings: Settings, worker_runtime: Any, redis: Redis
+    client: Any, settings: Settings, runtime: Runtime, redis: Redis
 ) -> None:
-    runtime, _ = worker_runtime
     web: Runtime = client.app[RUNTIME]
-    ann = await sign_up(client, "Ann")
-    await upload(client, ann, image_bytes("PNG"))
+    ann = await ann_uploads(client, image_bytes("PNG"))
     [original] = files_of(client, f"uploads/avatars/{ann.id}")
     job_id = arq_job_id(settings, f"avatar:uploads/avatars/{ann.id}/{original.name}")
     [row] = await kept_rows(web)
@@ -102,12 +104,10 @@ async def test_an_avatar_job_lost_by_redis_is_sent_again_and_its_row_goes_once_d
 
 
 async def test_a_kept_avatar_job_still_queued_is_not_queued_twice(
-    client: Any, settings: Settings, worker_runtime: Any, redis: Redis
+    client: Any, settings: Settings, runtime: Runtime, redis: Redis
 ) -> None:
-    runtime, _ = worker_runtime
     web: Runtime = client.app[RUNTIME]
-    ann = await sign_up(client, "Ann")
-    await upload(client, ann, image_bytes("PNG"))
+    await ann_uploads(client, image_bytes("PNG"))
     await make_due(web)
 
     assert await web.relay.sweep() == 1  # type: ignore[union-attr]
@@ -119,12 +119,10 @@ async def test_a_kept_avatar_job_still_queued_is_not_queued_twice(
 
 
 async def test_an_avatar_that_cannot_be_decoded_acknowledges_its_job(
-    client: Any, settings: Settings, worker_runtime: Any
+    client: Any, settings: Settings, runtime: Runtime
 ) -> None:
-    runtime, _ = worker_runtime
     web: Runtime = client.app[RUNTIME]
-    ann = await sign_up(client, "Ann")
-    await upload(client, ann, jpeg_with_exif()[:2000])
+    ann = await ann_uploads(client, jpeg_with_exif()[:2000])
 
     await run_media_worker(settings, runtime)
 

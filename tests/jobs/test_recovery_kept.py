@@ -43,16 +43,22 @@ async def default_queue(redis: Redis, settings: Settings) -> list[str]:
     return [j.decode() for j in await redis.zrange(queue_names(settings)[None], 0, -1)]
 
 
+async def a_play_purchase(api: TestClient, play: Any, token: str, *, failing_acks: int) -> None:
+    """A buyer redeems a 100-credit Google Play purchase `token`; Play fails the first
+    `failing_acks` acknowledgements of it."""
+    await map_product(api, "google_play", "credits_100", credits=100)
+    buyer = await person(api)
+    play.add(token, "credits_100")
+    play.failing_acks = failing_acks
+    body = {"store": "google_play", "product_id": "credits_100", "purchase_token": token}
+    await redeem(api, buyer, 200, **body)
+
+
 async def test_a_play_acknowledgement_lost_by_redis_is_still_made(
     api: TestClient, play: Any, iap_settings: Settings, redis: Redis
 ) -> None:
     runtime: Runtime = api.app[RUNTIME]
-    await map_product(api, "google_play", "credits_100", credits=100)
-    buyer = await person(api)
-    play.add("tok-9", "credits_100")
-    play.failing_acks = 1
-    body = {"store": "google_play", "product_id": "credits_100", "purchase_token": "tok-9"}
-    await redeem(api, buyer, 200, **body)
+    await a_play_purchase(api, play, "tok-9", failing_acks=1)
     assert len(await rows_of(runtime, "iap.acknowledge")) == 1
     assert len(await default_queue(redis, iap_settings)) == 1
 
@@ -70,12 +76,7 @@ async def test_a_play_acknowledgement_to_try_again_keeps_its_row(
     api: TestClient, play: Any, iap_settings: Settings
 ) -> None:
     runtime: Runtime = api.app[RUNTIME]
-    await map_product(api, "google_play", "credits_100", credits=100)
-    buyer = await person(api)
-    play.add("tok-8", "credits_100")
-    play.failing_acks = 2
-    body = {"store": "google_play", "product_id": "credits_100", "purchase_token": "tok-8"}
-    await redeem(api, buyer, 200, **body)
+    await a_play_purchase(api, play, "tok-8", failing_acks=2)
     [row] = await rows_of(runtime, "iap.acknowledge")
     purchase_id = (await runtime_purchase_ids(runtime))[0]
 

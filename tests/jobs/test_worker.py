@@ -7,7 +7,6 @@ a queue under the run's key prefix.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -48,13 +47,6 @@ class RecordingEvents:
 
     async def send(self, event: Event) -> None:
         self.sent.append(event)
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
 
 
 @pytest.fixture

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
+from realtime.namespace import REALTIME
 from server.app import create_app
 from server.keys import RUNTIME
 from server.settings import Settings
@@ -153,3 +155,38 @@ async def until(predicate: Callable[[], bool]) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def notifications(socket: Socket, count: int) -> list[dict[str, Any]]:
+    """The next `count` events the socket receives, each a notification.created."""
+    received = []
+    for _ in range(count):
+        name, payload = await socket.next()
+        assert name == "notification.created", (name, payload)
+        received.append(payload)
+    return received
+
+
+async def heard_one_missed_one(server: TestClient, connect: Connect) -> tuple[int, str, Any]:
+    """A user whose socket heard event 1 and disconnected; event 2 was published while it was
+    away: (user id, access token, event 1 as received)."""
+    account = await sign_up(server)
+    user_id, token = account["user"]["id"], account["access_token"]
+    socket = await connect(server, {"token": token})
+    await publish(server, "notification.created", {"n": 1}, user_id=user_id)
+    [first] = await notifications(socket, 1)
+    await socket.client.disconnect()
+    await publish(server, "notification.created", {"n": 2}, user_id=user_id)
+    return user_id, token, first
+
+
+@contextmanager
+def streams_replaced(server: TestClient, streams: Any) -> Iterator[None]:
+    """The namespace reads and writes user streams through `streams` for the block."""
+    namespace = server.app[REALTIME]
+    original = namespace.streams
+    namespace.streams = streams
+    try:
+        yield
+    finally:
+        namespace.streams = original

@@ -21,19 +21,19 @@ from realtime.streams import RedisEventStreams, event_streams, id_key
 from server.keys import SOCKETS
 from server.outbox import Event
 from tests.conftest import REDIS_BASE, REDIS_DB
-from tests.realtime.conftest import Socket, publish, realtime_settings, sign_up, until
+from tests.realtime.conftest import (
+    Socket,
+    heard_one_missed_one,
+    notifications,
+    publish,
+    realtime_settings,
+    sign_up,
+    streams_replaced,
+    until,
+)
 from tests.system.harness import FaultProxy
 
 REDIS_URL = f"{REDIS_BASE}/{REDIS_DB}"
-
-
-async def notifications(socket: Socket, count: int) -> list[dict[str, Any]]:
-    received = []
-    for _ in range(count):
-        name, payload = await socket.next()
-        assert name == "notification.created", (name, payload)
-        received.append(payload)
-    return received
 
 
 async def nothing_more(socket: Socket) -> None:
@@ -123,14 +123,7 @@ async def test_events_unheard_while_the_subscription_was_away_are_replayed_in_or
 async def test_a_resubscription_during_a_replay_replays_again_from_where_it_got(
     server, connect
 ) -> None:
-    account = await sign_up(server)
-    user_id, token = account["user"]["id"], account["access_token"]
-    socket = await connect(server, {"token": token})
-    await publish(server, "notification.created", {"n": 1}, user_id=user_id)
-    [first] = await notifications(socket, 1)
-    await socket.client.disconnect()
-    await publish(server, "notification.created", {"n": 2}, user_id=user_id)
-
+    user_id, token, first = await heard_one_missed_one(server, connect)
     namespace = server.app[REALTIME]
     streams = streams_of(server)
 
@@ -152,13 +145,10 @@ async def test_a_resubscription_during_a_replay_replays_again_from_where_it_got(
         async def tail(self, user_id: int) -> str:
             return await streams.tail(user_id)
 
-    namespace.streams = Interrupted()
-    try:
+    with streams_replaced(server, Interrupted()):
         again = await connect(server, {"token": token, "last_event_id": first["event_id"]})
         await publish(server, "notification.created", {"n": 4}, user_id=user_id)
         received = await notifications(again, 3)
-    finally:
-        namespace.streams = streams
     assert [p["data"]["n"] for p in received] == [2, 3, 4]
     await nothing_more(again)
 

@@ -13,16 +13,13 @@ from realtime.server import client_manager
 from realtime.streams import RedisEventStreams, event_streams
 from server.keys import RUNTIME, SOCKETS
 from server.outbox import Event
-from tests.realtime.conftest import Socket, publish, sign_up
-
-
-async def notifications(socket: Socket, count: int) -> list[dict[str, Any]]:
-    received = []
-    for _ in range(count):
-        name, payload = await socket.next()
-        assert name == "notification.created", (name, payload)
-        received.append(payload)
-    return received
+from tests.realtime.conftest import (
+    heard_one_missed_one,
+    notifications,
+    publish,
+    sign_up,
+    streams_replaced,
+)
 
 
 def stream_key(server, user_id: int) -> str:
@@ -151,16 +148,8 @@ async def test_a_duplicate_outbox_delivery_adds_one_stream_entry(
 async def test_events_published_during_the_replay_wait_for_it_and_arrive_once(
     server, connect
 ) -> None:
-    account = await sign_up(server)
-    user_id, token = account["user"]["id"], account["access_token"]
-    socket = await connect(server, {"token": token})
-    await publish(server, "notification.created", {"n": 1}, user_id=user_id)
-    [first] = await notifications(socket, 1)
-    await socket.client.disconnect()
-    await publish(server, "notification.created", {"n": 2}, user_id=user_id)
-
-    namespace = server.app[REALTIME]
-    streams = namespace.streams
+    _, token, first = await heard_one_missed_one(server, connect)
+    streams = server.app[REALTIME].streams
     sink = SocketEventSink(server.app[SOCKETS], streams=streams)
 
     class SlowStreams:
@@ -176,12 +165,9 @@ async def test_events_published_during_the_replay_wait_for_it_and_arrive_once(
             await asyncio.sleep(0.05)
             return entries
 
-    namespace.streams = SlowStreams()
-    try:
+    with streams_replaced(server, SlowStreams()):
         again = await connect(server, {"token": token, "last_event_id": first["event_id"]})
         received = await notifications(again, 3)
-    finally:
-        namespace.streams = streams
     assert [p["data"]["n"] for p in received] == [2, 3, 4]
     await asyncio.sleep(0.1)
     assert again.events.empty(), "the held copy of 3 is dropped: the replay sent it"

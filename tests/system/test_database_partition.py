@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.ledger import LedgerTransaction
 from server.runtime import Runtime
 from server.wallet import service as wallet
-from tests.conftest import make_settings
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.harness import WebProcess, eventually
@@ -47,14 +45,6 @@ DEADLINES = {
 # A request may wait for a pooled connection, then for the database's answer; plus slack for a
 # loaded machine. Without deadlines it waits for as long as the partition lasts.
 WITHIN = POOL_TIMEOUT + STATEMENT_TIMEOUT + 3
-
-
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    """The test's own way to the database, around the proxy."""
-    opened = await Runtime.open(make_settings(database_url=database_url))
-    yield opened
-    await opened.close()
 
 
 async def sign_up(http: aiohttp.ClientSession, web: WebProcess) -> tuple[int, str]:

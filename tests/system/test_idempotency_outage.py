@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.platform import IdempotencyKey
 from server.runtime import Runtime
 from server.wallet import service as wallet
-from tests.conftest import make_settings
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.harness import WebProcess, eventually
@@ -30,14 +28,6 @@ PASSWORD = "correct horse battery"
 LEASE = 3.0
 BUYERS, KEYS_EACH, PRICE, GIVEN = 3, 4, 5, 100
 _emails = itertools.count(1)
-
-
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    """Direct to the database (not through the proxy): puts credits in wallets."""
-    opened = await Runtime.open(make_settings(database_url=database_url))
-    yield opened
-    await opened.close()
 
 
 async def buyer(http: aiohttp.ClientSession, web: WebProcess, runtime: Runtime) -> tuple[int, str]:

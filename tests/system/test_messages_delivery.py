@@ -16,7 +16,14 @@ from redis.asyncio import Redis
 from tests.conftest import RUN_PREFIX
 from tests.system.conftest import StartWeb
 from tests.system.harness import WebProcess, eventually
-from tests.system.test_realtime_fanout import TIMEOUT, Socket, check_envelope, http, sockets
+from tests.system.test_realtime_fanout import (
+    TIMEOUT,
+    Socket,
+    check_envelope,
+    device,
+    http,
+    sockets,
+)
 
 __all__ = ["http", "sockets"]
 
@@ -85,13 +92,6 @@ async def send(
         json={"client_message_id": f"m{n}", "body": f"message {n}"},
     )
     return int(body["id"])
-
-
-async def device(sockets: list[Socket], web: WebProcess, auth: dict[str, Any]) -> Socket:
-    socket = Socket()
-    sockets.append(socket)
-    await socket.connect(web, auth)
-    return socket
 
 
 async def messages_of(socket: Socket, count: int, seen: list[dict[str, Any]]) -> None:

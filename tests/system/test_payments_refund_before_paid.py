@@ -8,61 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.catalog import Product
 from models.ledger import LedgerTransaction
 from models.orders import Order
 from models.payments import Refund
-from server.auth import service as auth_service
-from server.orders import service as orders
-from server.payments import service as payments
 from server.payments.gateways.sandbox import SandboxGateway
 from server.runtime import Runtime
 from server.wallet import service as wallet
-from tests.conftest import make_settings
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
+from tests.system.payments import pending_payment
 
 SECRET = "sandbox-secret-of-the-system-tests"
-
-
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(make_settings(database_url=database_url))
-    yield runtime
-    await runtime.close()
-
-
-async def pending_sandbox_payment(runtime: Runtime) -> tuple[int, int, str]:
-    """A buyer's pending order of a 100-credit pack with a sandbox payment open:
-    (buyer id, order id, out_trade_no)."""
-    now = runtime.clock.now()
-    async with runtime.db.unit_of_work() as uow:
-        user_id = await auth_service.create_user(
-            uow.session,
-            runtime.pii,
-            email="early-refund@example.com",
-            phone=None,
-            password="Secret-pass-1234",
-            nickname=None,
-            roles=["reader"],
-        )
-        product = Product(kind="credits", title="积分", price=600, status="active", credits=100)
-        uow.session.add(product)
-        await uow.session.flush()
-        order = await orders.create_order(uow, user_id=user_id, items=[(product.id, 1)])
-    async with runtime.db.unit_of_work() as uow:
-        _, payment = await payments.open_payment(
-            uow, order_id=order.id, user_id=user_id, provider="sandbox", now=now, query_after=3600
-        )
-    return user_id, order.id, payment.out_trade_no
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes, gateway: Any) -> int:
@@ -85,7 +47,10 @@ async def test_refund_before_a_paid_refused_in_an_outage_applies_once_it_comes_a
         await start_web(payment_sandbox_secret=SECRET, database_url=proxy.url(database_url)),
     ]
     gateway = SandboxGateway(secret=SECRET.encode(), public_base_url="", tolerance_seconds=300)
-    buyer, order_id, no = await pending_sandbox_payment(runtime)
+    buyer, payment = await pending_payment(
+        runtime, email="early-refund@example.com", provider="sandbox"
+    )
+    order_id, no = payment.order_id, payment.out_trade_no
     refund = gateway.refund_callback(no, 600, "RF-early")
     paid = gateway.paid_callback(no, 600)
 

@@ -131,6 +131,35 @@ def check_envelope(payload: Any, event_type: str) -> None:
     assert isinstance(payload["data"], dict), payload
 
 
+async def device(sockets: list[Socket], web: WebProcess, auth: dict[str, Any]) -> Socket:
+    """A socket connected to `web` with `auth`, kept in `sockets` to be closed at the end."""
+    socket = Socket()
+    sockets.append(socket)
+    await socket.connect(web, auth)
+    return socket
+
+
+async def reader(
+    http: aiohttp.ClientSession, web: WebProcess, engine: AsyncEngine, unread: int
+) -> tuple[int, str, list[int]]:
+    """A user registered through `web` with `unread` notifications: (user id, access token,
+    the notifications' ids)."""
+    account = await register(http, web)
+    user_id, token = account["user"]["id"], account["access_token"]
+    return user_id, token, await add_unread(engine, user_id, unread)
+
+
+async def reads(socket: Socket, count: int) -> list[dict[str, Any]]:
+    """The next `count` events the socket receives, each a well-formed notification.read."""
+    received = []
+    for _ in range(count):
+        name, payload = await socket.next()
+        assert name == "notification.read", (name, payload)
+        check_envelope(payload, "notification.read")
+        received.append(payload)
+    return received
+
+
 async def test_events_through_instance_b_and_from_the_worker_reach_a_client_on_instance_a(
     start_web: StartWeb,
     start_worker: StartWorker,
@@ -143,9 +172,7 @@ async def test_events_through_instance_b_and_from_the_worker_reach_a_client_on_i
     # client on A is connected before the worker emits it.
     account = await register(http, web_b)
     user_id, token = account["user"]["id"], account["access_token"]
-    socket = Socket()
-    sockets.append(socket)
-    await socket.connect(web_a, {"token": token})
+    socket = await device(sockets, web_a, {"token": token})
 
     await start_worker()  # runs notifications.welcome: notification.created from the worker
     name, created = await socket.next(TIMEOUT + 5)
@@ -178,13 +205,8 @@ async def test_clients_of_a_killed_instance_recover_missed_events_from_another(
     check_redis: Redis,
 ) -> None:
     web_a, web_b = await asyncio.gather(start_web(), start_web())
-    account = await register(http, web_a)
-    user_id, token = account["user"]["id"], account["access_token"]
-    notices = await add_unread(engine, user_id, 5)
-
-    socket = Socket()
-    sockets.append(socket)
-    await socket.connect(web_b, {"token": token})
+    user_id, token, notices = await reader(http, web_a, engine, 5)
+    socket = await device(sockets, web_b, {"token": token})
     await post(http, web_a, f"/api/v1/notifications/{notices[0]}/read", token)
     name, seen = await socket.next()
     assert (name, seen["data"]) == ("notification.read", {"id": notices[0]})
@@ -203,15 +225,8 @@ async def test_clients_of_a_killed_instance_recover_missed_events_from_another(
 
     await eventually(all_in_stream, TIMEOUT, what="the missed events are in U's stream")
 
-    again = Socket()
-    sockets.append(again)
-    await again.connect(web_a, {"token": token, "last_event_id": last_event_id})
-    replayed = []
-    for _ in range(3):
-        name, payload = await again.next()
-        assert name == "notification.read", (name, payload)
-        check_envelope(payload, "notification.read")
-        replayed.append(payload)
+    again = await device(sockets, web_a, {"token": token, "last_event_id": last_event_id})
+    replayed = await reads(again, 3)
     assert [p["data"]["id"] for p in replayed] == notices[1:4]
 
     # A new live event after the replay (only notices[4] is still unread).

@@ -11,55 +11,30 @@ however many instances send them at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.test_realtime_fanout import (
-    TIMEOUT,
     Socket,
-    add_unread,
-    check_envelope,
+    device,
+    http,
     post,
-    register,
+    reader,
+    reads,
+    sockets,
     stream_key,
 )
+
+__all__ = ["http", "sockets"]
 
 EVENTS_AFTER_THE_OUTAGE = 25
 
 
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[Socket]]:
-    opened: list[Socket] = []
-    yield opened
-    for socket in opened:
-        if socket.client.connected:
-            await socket.client.disconnect()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session:
-        yield session
-
-
 async def stream_ids(redis: Redis, user_id: int) -> list[str]:
     return [entry_id.decode() for entry_id, _ in await redis.xrange(stream_key(user_id))]
-
-
-async def reads(socket: Socket, count: int) -> list[dict[str, Any]]:
-    received = []
-    for _ in range(count):
-        name, payload = await socket.next()
-        assert name == "notification.read", (name, payload)
-        check_envelope(payload, "notification.read")
-        received.append(payload)
-    return received
 
 
 async def test_events_committed_as_redis_returns_reach_a_socket_that_stayed_connected(
@@ -73,12 +48,8 @@ async def test_events_committed_as_redis_returns_reach_a_socket_that_stayed_conn
 ) -> None:
     proxy = await fault_proxy(redis_url)
     web_a, web_b = await asyncio.gather(start_web(redis_url=proxy.url(redis_url)), start_web())
-    account = await register(http, web_b)
-    user_id, token = account["user"]["id"], account["access_token"]
-    notices = await add_unread(engine, user_id, EVENTS_AFTER_THE_OUTAGE + 1)
-    socket = Socket()
-    sockets.append(socket)
-    await socket.connect(web_a, {"token": token})
+    user_id, token, notices = await reader(http, web_b, engine, EVENTS_AFTER_THE_OUTAGE + 1)
+    socket = await device(sockets, web_a, {"token": token})
     await post(http, web_b, f"/api/v1/notifications/{notices[0]}/read", token)
     [first] = await reads(socket, 1)
 
@@ -105,12 +76,8 @@ async def test_concurrent_sends_to_one_user_on_two_instances_arrive_in_stream_or
     check_redis: Redis,
 ) -> None:
     web_a, web_b = await asyncio.gather(start_web(), start_web())
-    account = await register(http, web_a)
-    user_id, token = account["user"]["id"], account["access_token"]
-    notices = await add_unread(engine, user_id, 40)
-    socket = Socket()
-    sockets.append(socket)
-    await socket.connect(web_a, {"token": token})
+    user_id, token, notices = await reader(http, web_a, engine, 40)
+    socket = await device(sockets, web_a, {"token": token})
 
     await asyncio.gather(
         *(

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.sinks import ArqJobSink, queue_names
+from jobs.sinks import queue_names
 from models.identity import User
 from models.ledger import LedgerTransaction
 from models.media import Media
@@ -38,9 +38,8 @@ from server.runtime import Runtime
 from server.settings import Settings
 from server.users import avatars
 from server.users import service as users
-from tests.conftest import make_settings
+from tests.conftest import make_settings, relaying_runtime
 from tests.fakes.alipay import FakeAlipay
-from tests.fakes.base import start
 from tests.invariants import assert_money_invariants
 from tests.server.users.images import image_bytes
 from tests.system.harness import (
@@ -50,7 +49,7 @@ from tests.system.harness import (
     eventually,
     free_port,
 )
-from tests.system.test_payments_worker_crash import Events, paid_order_with_refund
+from tests.system.payments import Events, paid_order_with_refund
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server")
@@ -106,13 +105,6 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
 
 
 @pytest.fixture
-async def alipay(aiohttp_server: Any) -> FakeAlipay:
-    fake = FakeAlipay()
-    await start(fake, aiohttp_server)
-    return fake
-
-
-@pytest.fixture
 def overrides(private_redis: PrivateRedis, alipay: FakeAlipay, tmp_path: Path) -> dict[str, Any]:
     """What the web side and the workers share: the private Redis, Alipay, the file store."""
     return {
@@ -128,11 +120,8 @@ def overrides(private_redis: PrivateRedis, alipay: FakeAlipay, tmp_path: Path) -
 async def runtime(database_url: str, overrides: dict[str, Any]) -> AsyncIterator[Runtime]:
     """The web side: services commit, the relay hands their jobs to arq on the private Redis."""
     settings = make_settings(database_url=database_url, **overrides)
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=Events())
-    yield runtime
-    await runtime.close()
+    async with relaying_runtime(settings, Events()) as runtime:
+        yield runtime
 
 
 async def one_chunk(data: bytes) -> AsyncIterable[bytes]:

@@ -11,44 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.arq_worker import LEASE_SECONDS
 from jobs.registry import FUNCTIONS
-from jobs.sinks import ArqJobSink
 from jobs.worker import WorkerSettings
 from models.ledger import LedgerTransaction
 from models.payments import Refund
 from server.runtime import Runtime
-from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
-from tests.fakes.base import start
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import StartWorker
 from tests.system.harness import eventually
-from tests.system.test_payments_worker_crash import Events, HangingRefunds, paid_order_with_refund
+from tests.system.payments import HangingRefunds, paid_order_with_refund, runtime
 
-
-@pytest.fixture
-async def alipay(aiohttp_server: Any) -> FakeAlipay:
-    fake = FakeAlipay()
-    await start(fake, aiohttp_server)
-    return fake
-
-
-@pytest.fixture
-async def runtime(database_url: str, alipay: FakeAlipay) -> AsyncIterator[Runtime]:
-    settings = make_settings(database_url=database_url, **alipay.settings())
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=Events())
-    yield runtime
-    await runtime.close()
+__all__ = ["runtime"]
 
 
 def test_the_default_worker_runs_the_full_task_set_with_a_half_hour_task_among_them() -> None:

@@ -35,14 +35,6 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """The test's own view of the database; nothing attached, so it relays nothing itself."""
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
-
-
-@pytest.fixture
 async def arq_pool(settings: Settings) -> AsyncIterator[ArqRedis]:
     assert settings.redis_url is not None
     pool = await create_pool(

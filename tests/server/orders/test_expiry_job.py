@@ -10,13 +10,14 @@ import pytest
 from arq.jobs import Job as ArqJob
 from redis.asyncio import Redis
 
-from jobs.sinks import ArqJobSink, arq_job_id
+from jobs.sinks import arq_job_id
 from models.catalog import Product
 from models.identity import User
 from models.orders import Order
 from server.orders import service
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.conftest import relaying_runtime
 from tests.jobs.test_worker import queued_job_ids, run_burst
 from tests.server.orders.conftest import RecordingEvents, add_product
 
@@ -25,11 +26,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:Depreca
 
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=RecordingEvents())
-    yield runtime
-    await runtime.close()
+    async with relaying_runtime(settings, RecordingEvents()) as runtime:
+        yield runtime
 
 
 async def buyer_id(runtime: Runtime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,15 @@ from tests.server.content.conftest import Person, call, person
 from tests.server.orders.conftest import checkout, product
 
 SANDBOX_SECRET = "sandbox-secret-of-the-tests"
+
+Delivery = tuple[dict[str, str], str | bytes]
+# What each gateway takes for "we have it, stop sending".
+TAKEN: dict[str, Callable[[int, str], bool]] = {
+    "alipay": lambda status, text: status == 200 and text == "success",
+    "wechat": lambda status, text: status == 200 and '"SUCCESS"' in text,
+    "stripe": lambda status, text: status == 200,
+    "sandbox": lambda status, text: status == 200,
+}
 
 
 @dataclass
@@ -112,6 +122,28 @@ def alipay_form(params: dict[str, str]) -> tuple[dict[str, str], str]:
     from urllib.parse import urlencode
 
     return {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, urlencode(params)
+
+
+def stripe_intent(fakes: Fakes, out_trade_no: str) -> str:
+    """The id of the Stripe PaymentIntent opened for `out_trade_no`."""
+    found = fakes.stripe.intents
+    return next(i for i, x in found.items() if x["metadata"]["out_trade_no"] == out_trade_no)
+
+
+def paid_callback(
+    fakes: Fakes, runtime: Runtime, provider: str, payment: dict[str, Any]
+) -> Delivery:
+    """The gateway takes the money (its own record says paid) and tells us: (headers, body)."""
+    no = payment["out_trade_no"]
+    if provider == "alipay":
+        return alipay_form(fakes.alipay.pay(no))
+    if provider == "wechat":
+        return fakes.wechat.pay(no)
+    if provider == "stripe":
+        return fakes.stripe.succeed(stripe_intent(fakes, no))
+    gateway = sandbox(runtime)
+    body = gateway.paid_callback(no, payment["amount"])
+    return gateway.sign(body), body
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tests.server.payments.conftest import (
     alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     pending_order,
     snapshot,
 )
@@ -48,12 +49,7 @@ async def test_crash_before_commit_is_healed_by_the_retry_once(
 ) -> None:
     order = await pending_order(api, buyer)
     payment = await open_payment(api, buyer, order["id"], provider)
-    if provider == "alipay":
-        headers, body = alipay_form(fakes.alipay.pay(payment["out_trade_no"]))
-    elif provider == "wechat":
-        headers, body = fakes.wechat.pay(payment["out_trade_no"])
-    else:
-        headers, body = fakes.stripe.succeed(next(iter(fakes.stripe.intents)))
+    headers, body = paid_callback(fakes, runtime, provider, payment)
     crashes = crash_once_after(monkeypatch, runtime)
 
     first = await deliver(api, provider, headers, body)

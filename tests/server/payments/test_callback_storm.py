@@ -15,16 +15,16 @@ from server.runtime import Runtime
 from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person
 from tests.server.payments.conftest import (
+    TAKEN,
+    Delivery,
     Fakes,
     alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     pending_order,
-    sandbox,
     snapshot,
 )
-
-Delivery = tuple[dict[str, str], str | bytes]
 
 
 def alipay_storm(fakes: Fakes, runtime: Runtime, payment: dict) -> list[Delivery]:
@@ -55,9 +55,7 @@ def stripe_storm(fakes: Fakes, runtime: Runtime, payment: dict) -> list[Delivery
 
 
 def sandbox_storm(fakes: Fakes, runtime: Runtime, payment: dict) -> list[Delivery]:
-    gateway = sandbox(runtime)
-    body = gateway.paid_callback(payment["out_trade_no"], payment["amount"])
-    return [(gateway.sign(body), body)] * 10
+    return [paid_callback(fakes, runtime, "sandbox", payment)] * 10
 
 
 STORMS: dict[str, Callable[[Fakes, Runtime, dict], list[Delivery]]] = {
@@ -65,12 +63,6 @@ STORMS: dict[str, Callable[[Fakes, Runtime, dict], list[Delivery]]] = {
     "wechat": wechat_storm,
     "stripe": stripe_storm,
     "sandbox": sandbox_storm,
-}
-TAKEN: dict[str, Callable[[int, str], bool]] = {
-    "alipay": lambda status, text: status == 200 and text == "success",
-    "wechat": lambda status, text: status == 200 and '"SUCCESS"' in text,
-    "stripe": lambda status, text: status == 200,
-    "sandbox": lambda status, text: status == 200,
 }
 
 

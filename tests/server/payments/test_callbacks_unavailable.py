@@ -17,9 +17,9 @@ from tests.conftest import AppClient
 from tests.server.content.conftest import Person, person
 from tests.server.payments.conftest import (
     Fakes,
-    alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     pending_order,
     snapshot,
 )
@@ -55,12 +55,7 @@ async def test_a_callback_during_pool_exhaustion_is_refused_for_a_retry_not_fail
     buyer: Person = await person(api)
     order = await pending_order(api, buyer)
     payment = await open_payment(api, buyer, order["id"], provider)
-    if provider == "alipay":
-        headers, body = alipay_form(fakes.alipay.pay(payment["out_trade_no"]))
-    elif provider == "wechat":
-        headers, body = fakes.wechat.pay(payment["out_trade_no"])
-    else:
-        headers, body = fakes.stripe.succeed(next(iter(fakes.stripe.intents)))
+    headers, body = paid_callback(fakes, runtime, provider, payment)
 
     async with every_connection_taken(runtime):
         refused = await deliver(api, provider, headers, body)

@@ -19,13 +19,6 @@ from tests.fakes.wechat import FakeWechatPay
 
 
 @pytest.fixture
-async def alipay(aiohttp_server: Any) -> FakeAlipay:
-    fake = FakeAlipay()
-    await start(fake, aiohttp_server)
-    return fake
-
-
-@pytest.fixture
 async def wechat(aiohttp_server: Any) -> FakeWechatPay:
     fake = FakeWechatPay()
     await start(fake, aiohttp_server)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,27 +32,23 @@ from tests.invariants import assert_money_invariants
 from tests.server.content.conftest import Person, call, person
 from tests.server.orders.conftest import checkout, paid_content, product
 from tests.server.payments.conftest import (
+    TAKEN,
+    Delivery,
     Fakes,
     alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     sandbox,
     snapshot,
+    stripe_intent,
 )
 from tests.server.payments.test_query_and_reconcile import stop_the_clock
 from tests.server.payments.test_refunds import run_refund_job
 
-Delivery = tuple[dict[str, str], str | bytes]
 PROVIDERS = ["alipay", "wechat", "stripe", "sandbox"]
 DISPUTING = ["stripe", "sandbox"]  # the gateways that report chargebacks
 TOTAL = 1590  # a credit pack (600) and a creator's article (990)
-
-TAKEN: dict[str, Callable[[int, str], bool]] = {
-    "alipay": lambda status, text: status == 200 and text == "success",
-    "wechat": lambda status, text: status == 200 and '"SUCCESS"' in text,
-    "stripe": lambda status, text: status == 200,
-    "sandbox": lambda status, text: status == 200,
-}
 
 
 @dataclass
@@ -72,20 +67,11 @@ class Paying:
 
     @property
     def intent(self) -> str:
-        found = self.fakes.stripe.intents
-        return next(i for i, x in found.items() if x["metadata"]["out_trade_no"] == self.no)
+        return stripe_intent(self.fakes, self.no)
 
     def paid(self) -> Delivery:
         """The gateway takes the money (its own record says paid) and tells us."""
-        if self.provider == "alipay":
-            return alipay_form(self.fakes.alipay.pay(self.no))
-        if self.provider == "wechat":
-            return self.fakes.wechat.pay(self.no)
-        if self.provider == "stripe":
-            return self.fakes.stripe.succeed(self.intent)
-        gateway = sandbox(self.runtime)
-        body = gateway.paid_callback(self.no, self.payment["amount"])
-        return gateway.sign(body), body
+        return paid_callback(self.fakes, self.runtime, self.provider, self.payment)
 
     def refund(self, amount: int, ref: str, *, refunded_total: int | None = None) -> Delivery:
         """A refund made at the gateway (dashboard, merchant portal), not asked for by us."""
@@ -157,6 +143,8 @@ class Taken:
 async def opened(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
 ) -> Paying:
+    """The buyer's order of a credit pack and a creator's article, opened for payment at
+    `provider`."""
     creator = await person(api)
     content_id = await paid_content(runtime, creator.id)
     pack = await product(api, price=600, credits=100)
@@ -166,6 +154,14 @@ async def opened(
     order = await checkout(api, buyer, [(pack, 1), (article, 1)])
     payment = await open_payment(api, buyer, order["id"], provider)
     return Paying(provider, order, payment, fakes, runtime)
+
+
+@pytest.fixture
+async def paying(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+) -> Paying:
+    """`opened` at the gateway a test is parametrized with (`provider`)."""
+    return await opened(api, buyer, fakes, runtime, provider)
 
 
 async def taken(runtime: Runtime, buyer: Person, order_id: int) -> Taken:
@@ -212,13 +208,11 @@ REFUNDED_ONCE = Taken("refunded", TOTAL, [("order", "succeeded", TOTAL)], 1, 1, 
 async def test_refund_before_paid_is_applied_when_paid_arrives(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
     engine_kind: str,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refund = paying.refund(TOTAL, "RF1")
     await paying.taken(api, refund)  # kept, so the gateway may stop sending it
@@ -240,12 +234,10 @@ async def test_refund_before_paid_is_applied_when_paid_arrives(
 async def test_dispute_before_paid_is_applied_when_paid_arrives(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     dispute = paying.dispute(TOTAL, "dp_1")
     await paying.taken(api, dispute)
@@ -282,13 +274,11 @@ async def deliver_until_taken(api: TestClient, paying: Paying, deliveries: list[
 async def test_refund_and_paid_storm_applies_the_refund_once(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
     engine_kind: str,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refunds = [paying.refund(TOTAL, "RF1") for _ in range(2)]  # the gateway's retries
     deliveries = [paid] * 5 + refunds * 3
@@ -305,12 +295,10 @@ async def test_refund_and_paid_storm_applies_the_refund_once(
 async def test_refund_dispute_and_paid_storm_applies_each_once(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     refund = paying.refund(600, "RF1")
     disputes = [paying.dispute(990, "dp_1") for _ in range(2)]  # Stripe: two event ids
@@ -333,12 +321,10 @@ async def test_refund_dispute_and_paid_storm_applies_each_once(
 async def test_partial_refunds_before_paid_apply_in_order(
     api: TestClient,
     buyer: Person,
-    fakes: Fakes,
     runtime: Runtime,
     engine: AsyncEngine,
-    provider: str,
+    paying: Paying,
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     paid = paying.paid()
     await paying.taken(api, paying.refund(600, "RF1"))
     await paying.taken(api, paying.refund(200, "RF2", refunded_total=800))
@@ -396,6 +382,19 @@ async def test_a_waiting_refund_that_fails_at_the_gateway_is_not_applied(
     await assert_money_invariants(engine)
 
 
+async def cancelled_and_sold_out(
+    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+) -> Paying:
+    """An order of the last copy of a book, opened for payment at `provider`, then cancelled and
+    the copy sold to someone else: a payment of it can never be taken by the order."""
+    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
+    order = await checkout(api, buyer, [(book, 1)])
+    payment = await open_payment(api, buyer, order["id"], provider)
+    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
+    await checkout(api, await person(api), [(book, 1)])  # the last copy goes to someone else
+    return Paying(provider, order, payment, fakes, runtime)
+
+
 @pytest.mark.parametrize("refunded", [TOTAL, 400])
 async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_back_twice(
     api: TestClient,
@@ -405,12 +404,8 @@ async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_bac
     engine: AsyncEngine,
     refunded: int,
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "alipay")
-    paying = Paying("alipay", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])  # the last copy goes to someone else
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "alipay")
+    order = paying.order
     paid = paying.paid()
     await paying.taken(api, paying.refund(refunded, "RF1"))
     await paying.taken(api, paid)
@@ -424,12 +419,8 @@ async def test_refund_before_paid_of_money_the_order_never_took_is_not_given_bac
 async def test_more_taken_back_before_paid_than_a_never_taken_payment_held_is_reported(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "stripe")
-    paying = Paying("stripe", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "stripe")
+    order = paying.order
     paid = paying.paid()
     await paying.taken(api, paying.refund(TOTAL, "re_1"))
     await paying.taken(api, paying.dispute(TOTAL, "dp_1"))
@@ -449,12 +440,8 @@ async def test_a_gateway_refund_of_a_payment_being_given_back_is_money_already_b
     engine: AsyncEngine,
     refunded: int,
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "alipay")
-    paying = Paying("alipay", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "alipay")
+    order = paying.order
     await paying.taken(api, paying.paid())
     await paying.taken(api, paying.refund(refunded, "RF-portal"))  # before our give-back ran
     state = await snapshot(runtime, order["id"])
@@ -479,12 +466,8 @@ async def test_a_gateway_refund_of_a_payment_being_given_back_is_money_already_b
 async def test_a_dispute_after_the_give_back_went_back_is_kept_and_reported(
     api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, engine: AsyncEngine
 ) -> None:
-    book = await product(api, kind="physical", title="纸质书", price=TOTAL, credits=None, stock=1)
-    order = await checkout(api, buyer, [(book, 1)])
-    payment = await open_payment(api, buyer, order["id"], "stripe")
-    paying = Paying("stripe", order, payment, fakes, runtime)
-    await call(api, "POST", f"/orders/{order['id']}/cancel", buyer, 200)
-    await checkout(api, await person(api), [(book, 1)])
+    paying = await cancelled_and_sold_out(api, buyer, fakes, runtime, "stripe")
+    order = paying.order
     await paying.taken(api, paying.paid())
     async with runtime.db.read() as session:
         give_back = await session.scalar(select(Refund.id).where(Refund.order_id == order["id"]))
@@ -588,9 +571,8 @@ async def test_reconciliation_counts_a_waiting_refund_only_once_applied(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_refund_of_an_unknown_payment_is_refused_so_it_comes_again(
-    api: TestClient, buyer: Person, fakes: Fakes, runtime: Runtime, provider: str
+    api: TestClient, runtime: Runtime, provider: str, paying: Paying
 ) -> None:
-    paying = await opened(api, buyer, fakes, runtime, provider)
     if provider == "stripe":
         paying.fakes.stripe.intents["pi_unknown"] = {"metadata": {"out_trade_no": "P-unknown"}}
     paying.payment = {**paying.payment, "out_trade_no": "P-unknown"}

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from jobs import payments as jobs
 from models.orders import Order
 from models.payments import Refund
+from server.keys import RUNTIME
 from server.runtime import Runtime
 from tests.server.content.conftest import Person, call, person
 from tests.server.orders.conftest import checkout, product
@@ -22,6 +23,7 @@ from tests.server.payments.conftest import (
     alipay_form,
     deliver,
     open_payment,
+    paid_callback,
     pending_order,
     snapshot,
 )
@@ -32,13 +34,7 @@ async def paid_order(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     order = await pending_order(api, buyer, price=price)
     payment = await open_payment(api, buyer, order["id"], provider)
-    no = payment["out_trade_no"]
-    if provider == "alipay":
-        headers, body = alipay_form(fakes.alipay.pay(no))
-    elif provider == "wechat":
-        headers, body = fakes.wechat.pay(no)
-    else:
-        headers, body = fakes.stripe.succeed(next(iter(fakes.stripe.intents)))
+    headers, body = paid_callback(fakes, api.app[RUNTIME], provider, payment)
     assert (await deliver(api, provider, headers, body)).status == 200
     return order, payment
 
