@@ -5,7 +5,7 @@ A key whose request died mid-way was held for its whole 24 h life. Now the holde
 abandoned key can be taken over after the lease without risking a second effect. Keys claimed
 before this revision have no lease: they count from `created_at`.
 
-Revision ID: 0019
+Revision ID: 0020
 Revises: 0018
 Create Date: 2026-12-07 05:00:00.000000
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0019"
+revision: str = "0020"
 down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
