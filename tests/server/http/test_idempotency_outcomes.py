@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
@@ -24,6 +25,7 @@ from jobs.earnings import settle_due
 from models.ledger import LedgerTransaction
 from models.orders import Order
 from models.payments import Payment, Refund
+from models.platform import IdempotencyKey
 from models.subscriptions import Withdrawal
 from server.http import idempotency
 from server.keys import RUNTIME
@@ -146,6 +148,24 @@ async def test_a_payment_whose_answer_was_lost_is_answered_with_that_payment(
     await assert_money_invariants(runtime.db.engine)
 
 
+async def test_a_payment_paid_since_its_answer_was_lost_is_answered_as_paid(
+    api: TestClient, runtime: Runtime, fakes: Fakes
+) -> None:
+    buyer = await person(api)
+    order = await pending_order(api, buyer)
+    path = f"/api/v1/orders/{order['id']}/payments"
+    send = sender(api, path, buyer, "p-paid", provider="alipay")
+    status, first = await answer_lost(api, send)
+    assert status == 201
+    headers, body = paid_callback(fakes, runtime, "alipay", first)
+    assert (await deliver(api, "alipay", headers, body)).status == 200
+
+    # Run again, the order would no longer be payable (409): the payment itself answers.
+    again = await retried_after_the_lease(runtime, send, 201)
+    assert (again["id"], again["status"]) == (first["id"], "succeeded")
+    await assert_money_invariants(runtime.db.engine)
+
+
 async def test_a_payment_that_failed_before_reaching_the_gateway_finishes_its_checkout(
     api: TestClient, runtime: Runtime
 ) -> None:
@@ -248,3 +268,42 @@ async def test_a_route_that_cannot_rebuild_its_answer_still_says_the_outcome_is_
     again = await send()
     assert again.status == 409
     assert (await again.json())["error"]["code"] == "idempotency.outcome_unknown"
+
+
+async def test_an_answer_that_cannot_be_rebuilt_keeps_the_key_rather_than_running_again(
+    api: TestClient, runtime: Runtime
+) -> None:
+    buyer = await person(api)
+    product_id = await product(api)
+    body = {"items": [{"product_id": product_id}]}
+    fingerprint = idempotency.request_fingerprint("POST", "/api/v1/orders", orjson.dumps(body))
+    now = runtime.clock.now()
+    async with runtime.db.unit_of_work() as uow:
+        uow.session.add(  # took effect, named an order this buyer cannot see, then died
+            IdempotencyKey(
+                scope=f"{buyer.id}:POST /api/v1/orders",
+                key="o-gone",
+                request_hash=fingerprint,
+                user_id=buyer.id,
+                created_at=now - timedelta(seconds=LEASE + 1),
+                expires_at=now + timedelta(days=1),
+                lease_token="a" * 32,
+                locked_until=now - timedelta(seconds=1),
+                took_effect=True,
+                result_ref=f"order:{2**62}",
+            )
+        )
+    for _ in range(2):
+        response = await api.post(
+            "/api/v1/orders",
+            data=orjson.dumps(body),
+            headers={
+                **buyer.headers,
+                "Idempotency-Key": "o-gone",
+                "Content-Type": "application/json",
+            },
+        )
+        assert response.status == 409
+        assert (await response.json())["error"]["code"] == "idempotency.outcome_unknown"
+    mine = select(func.count()).select_from(Order).where(Order.user_id == buyer.id)
+    assert await count(runtime, mine) == 0
