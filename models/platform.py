@@ -65,3 +65,6 @@ class IdempotencyKey(IdMixin, Base):
     took_effect: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default="0"
     )
+    # What the effect produced ("order:42"), set with `took_effect`: a retry whose answer was
+    # lost is answered from it.
+    result_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)

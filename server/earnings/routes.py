@@ -18,10 +18,11 @@ from server.earnings.schemas import (
     WithdrawalPath,
     WithdrawalQuery,
 )
+from server.http import idempotency
 from server.http.errors import ValidationFailed
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
-from server.http.registry import RouteTable
+from server.http.registry import Replay, RouteTable
 from server.keys import RUNTIME, SETTINGS, USER_ID
 
 routes = RouteTable(
@@ -34,6 +35,14 @@ ADMIN = ("admin",)
 
 class ChannelUnavailable(ValidationFailed):
     code, message = "earnings.channel_unavailable", "This payout channel is not available."
+
+
+async def _my_withdrawal(request: web.Request, withdrawal_id: int) -> WithdrawalOut:
+    runtime = request.app[RUNTIME]
+    async with runtime.db.read() as session:
+        return await queries.withdrawal(
+            session, pii=runtime.pii, withdrawal_id=withdrawal_id, creator_id=request[USER_ID]
+        )
 
 
 @routes.get("/api/v1/earnings/summary", response=EarningsSummary)
@@ -73,6 +82,7 @@ async def monthly_statement(request: web.Request, params: StatementPath) -> Stat
     response=WithdrawalOut,
     status=201,
     idempotent=True,
+    replay=Replay("withdrawal", _my_withdrawal),
     errors=frozenset({409}),
     description="Needs a verified real name (403 `earnings.real_name_required`), at least the "
     "minimum amount (422 `earnings.below_minimum`) and enough available earnings (409 "
@@ -96,10 +106,8 @@ async def request_withdrawal(request: web.Request, body: WithdrawalIn) -> Withdr
             min_amount=settings.withdrawal_min_amount,
             now=runtime.clock.now(),
         )
-    async with runtime.db.read() as session:
-        return await queries.withdrawal(
-            session, pii=runtime.pii, withdrawal_id=row.id, creator_id=request[USER_ID]
-        )
+        idempotency.produced("withdrawal", row.id)
+    return await _my_withdrawal(request, row.id)
 
 
 @routes.get("/api/v1/earnings/withdrawals", query=WithdrawalQuery, response=Page[WithdrawalOut])
@@ -120,11 +128,7 @@ async def list_withdrawals(request: web.Request, query: WithdrawalQuery) -> Page
 @routes.get("/api/v1/earnings/withdrawals/{id}", params=WithdrawalPath, response=WithdrawalOut)
 async def get_withdrawal(request: web.Request, params: WithdrawalPath) -> WithdrawalOut:
     """One of my withdrawals"""
-    runtime = request.app[RUNTIME]
-    async with runtime.db.read() as session:
-        return await queries.withdrawal(
-            session, pii=runtime.pii, withdrawal_id=params.id, creator_id=request[USER_ID]
-        )
+    return await _my_withdrawal(request, params.id)
 
 
 @routes.get(

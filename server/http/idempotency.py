@@ -15,6 +15,15 @@ holder died or failed mid-way) a retry takes the key over and runs, unless somet
 effect: then only a route that answers repeats from its own references runs again (a wallet
 consume replays by its `reference`); others answer 409 `idempotency.outcome_unknown`, since
 running them again would do it twice.
+
+A route that can rebuild its answer declares a `Replay`: its effect names what it produced
+(`produced("order", order.id)`), written on the key as `result_ref` in the effect's own
+transaction. A retry that finds the effect taken and the answer lost takes the key over and
+answers that entity, built by the route's own serializer with the route's success status and
+`Idempotent-Replayed: true`; the answer is stored for later retries. The entity is shown as it is
+now, not as it was: the first answer's bytes are what was lost, and the entity's present state
+(an order since paid, a refund since succeeded) is what the client needs next; its id is the
+same, so no second effect. Only routes without a replay answer `idempotency.outcome_unknown`.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from models.platform import IdempotencyKey
 from server.clock import Clock
 from server.db import is_unavailable
 from server.http.errors import ApiError, BadRequest, Conflict
-from server.http.registry import Route
+from server.http.registry import Route, render
 from server.keys import RUNTIME, USER_ID
 
 HEADER = "Idempotency-Key"
@@ -75,17 +84,32 @@ class InvalidKey(BadRequest):
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """The holder's claim on a key row: only the current token may mark, store or release."""
+    """The holder's claim on a key row: only the current token may mark, store or release.
+    `produced` is the id of the entity a retry answers from instead of running again."""
 
     key_id: int
     token: str
+    produced: int | None = None
 
     def condition(self) -> ColumnElement[bool]:
         return (IdempotencyKey.id == self.key_id) & (IdempotencyKey.lease_token == self.token)
 
 
 _HOLDING: ContextVar[Lease | None] = ContextVar("idempotency_lease", default=None)
+_PRODUCED: ContextVar[str | None] = ContextVar("idempotency_produced", default=None)
 _PENDING: set[asyncio.Task[None]] = set()  # background stores and releases (kept referenced)
+
+
+def produced(kind: str, entity_id: int) -> None:
+    """Name what the running request's effect produced; it is written on the key with the
+    effect, so a retry whose answer was lost can be answered from it. No-op without a key."""
+    if _HOLDING.get() is not None:
+        _PRODUCED.set(f"{kind}:{entity_id}")
+
+
+def _produced_id(ref: str | None, kind: str) -> int | None:
+    found_kind, _, entity_id = (ref or "").partition(":")
+    return int(entity_id) if found_kind == kind and entity_id.isdigit() else None
 
 
 @event.listens_for(Session, "before_commit")
@@ -95,10 +119,11 @@ def _mark_effect(session: Session) -> None:
     lease = _HOLDING.get()
     if lease is None or session.info.get(OWN_SESSION):
         return
+    ref = _PRODUCED.get()
     marked = session.execute(
         update(IdempotencyKey)
         .where(lease.condition(), IdempotencyKey.status_code.is_(None))
-        .values(took_effect=True)
+        .values(took_effect=True, **({"result_ref": ref} if ref else {}))
         .execution_options(synchronize_session=False)
     )
     if _rowcount(marked) != 1:
@@ -129,6 +154,7 @@ class _Claim:
     ttl: timedelta
     lease: timedelta
     replays: bool
+    rebuilds: str | None  # the kind of entity the route's Replay answers from
 
 
 async def _claim(
@@ -168,7 +194,8 @@ async def _claim(
                 await session.commit()
                 continue
             if await _answer_or_take_over(session, existing, claim, token):
-                return Lease(existing.id, token)
+                rebuild = _produced_id(existing.result_ref, claim.rebuilds or "")
+                return Lease(existing.id, token, rebuild if existing.took_effect else None)
             if existing.status_code is not None:
                 return existing
     raise InProgress()
@@ -186,7 +213,8 @@ async def _answer_or_take_over(
     held_until = existing.locked_until or existing.created_at + claim.lease
     if held_until > claim.now:
         raise InProgress()
-    if existing.took_effect and not claim.replays:
+    rebuildable = _produced_id(existing.result_ref, claim.rebuilds or "") is not None
+    if existing.took_effect and not (claim.replays or rebuildable):
         raise OutcomeUnknown()
     previous = (
         IdempotencyKey.lease_token.is_(None)
@@ -317,11 +345,37 @@ async def idempotent(
         ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         lease=timedelta(seconds=settings.idempotency_lease_seconds),
         replays=route.replays,
+        rebuilds=route.replay.kind if route.replay else None,
     )
     held = await _claim(runtime.db.sessions, claim)
     if isinstance(held, IdempotencyKey):
         return _replay(held)
-    return await _hold(runtime.db.sessions, runtime.clock, held, claim.now + claim.ttl, run)
+    until = claim.now + claim.ttl
+    if held.produced is not None:
+        rebuilt = _rebuilder(request, route, held.produced)
+        return await _hold(runtime.db.sessions, runtime.clock, held, until, rebuilt, keep=True)
+    return await _hold(runtime.db.sessions, runtime.clock, held, until, run)
+
+
+def _rebuilder(
+    request: web.Request, route: Route, entity_id: int
+) -> Callable[[], Awaitable[web.StreamResponse]]:
+    """The route's answer rebuilt from the entity its effect produced."""
+    replay = route.replay
+    assert replay is not None
+
+    async def rebuild() -> web.StreamResponse:
+        try:
+            result = await replay.rebuild(request, entity_id)
+        except ApiError as exc:
+            if exc.status >= 500:
+                raise
+            raise OutcomeUnknown() from exc  # gone since, or no longer the caller's to see
+        response = render(route, result)
+        response.headers[REPLAYED_HEADER] = "true"
+        return response
+
+    return rebuild
 
 
 async def _hold(
@@ -330,19 +384,24 @@ async def _hold(
     held: Lease,
     until: datetime,
     run: Callable[[], Awaitable[web.StreamResponse]],
+    *,
+    keep: bool = False,
 ) -> web.StreamResponse:
-    """Run as the key's holder, then store the response or release the key."""
-    holding = _HOLDING.set(held)
+    """Run as the key's holder, then store the response or release the key. `keep`: the
+    effect already took place, so even a refusal only ends the lease (never frees the key)."""
+    holding, producing = _HOLDING.set(held), _PRODUCED.set(None)
     try:
         response = await run()
     except BaseException as exc:
         _HOLDING.reset(holding)
-        answered = isinstance(exc, ApiError) and exc.status < 500
+        _PRODUCED.reset(producing)
+        answered = isinstance(exc, ApiError) and exc.status < 500 and not keep
         await _settle(
             lambda: _release(sessions, held, clock.now(), answered=answered), clock, until
         )
         raise
     _HOLDING.reset(holding)
+    _PRODUCED.reset(producing)
     if _storable(response):
         assert isinstance(response, web.Response)
         await _settle(lambda: _store(sessions, held, response), clock, until)

@@ -50,6 +50,16 @@ class Answer:
     content: dict[str, Any]  # media type -> the annotation its body matches
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """How an idempotent route answers a retry whose first answer was lost: its effect named
+    the `kind` of entity it produced (`idempotency.produced`), and `rebuild(request, id)`
+    returns that entity as the route's response (rendered with the route's status)."""
+
+    kind: str
+    rebuild: Callable[[web.Request, int], Awaitable[Any]]
+
+
 @dataclass(slots=True)
 class Route:
     method: str
@@ -69,6 +79,7 @@ class Route:
     # The handler answers a repeat from its own references (the first outcome, no second
     # effect): a retry whose first answer was lost may run it again.
     replays: bool = False
+    replay: Replay | None = None
     errors: frozenset[int] = frozenset()
     description: str | None = None
     # Statuses answered in another format than ours; these replace the generated entries.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.cart import service as cart
+from server.http import idempotency
 from server.http.pagination import Page
-from server.http.registry import RouteTable
+from server.http.registry import Replay, RouteTable
 from server.keys import RUNTIME, USER_ID
 from server.orders import queries, service
 from server.orders.errors import EmptyCart
@@ -24,12 +25,18 @@ routes = RouteTable("orders", "Checkout, your orders and their history.")
 ADMIN = ("admin",)
 
 
+async def _my_order(request: web.Request, order_id: int) -> OrderDetail:
+    async with request.app[RUNTIME].db.read() as session:
+        return await queries.order_detail(session, order_id=order_id, user_id=request[USER_ID])
+
+
 @routes.post(
     "/api/v1/orders",
     body=OrderCreate,
     response=OrderDetail,
     status=201,
     idempotent=True,
+    replay=Replay("order", _my_order),
     errors=frozenset({409, 422}),
     description="Prices are recomputed now; physical goods' stock is reserved and the coupon "
     "used until the order is paid or cancelled. An order unpaid after "
@@ -56,6 +63,7 @@ async def create_order(request: web.Request, body: OrderCreate) -> OrderDetail:
             now=runtime.clock.now(),
             timeout_seconds=runtime.settings.order_payment_timeout_seconds,
         )
+        idempotency.produced("order", order.id)
         if body.from_cart:
             await cart.clear(uow.session, user_id=user_id, product_ids=[pid for pid, _ in items])
         return await queries.order_detail(uow.session, order_id=order.id, user_id=user_id)
@@ -82,8 +90,7 @@ async def list_my_orders(request: web.Request, query: OrderListQuery) -> Page[Or
 @routes.get("/api/v1/orders/{id}", params=OrderPath, response=OrderDetail)
 async def get_my_order(request: web.Request, params: OrderPath) -> OrderDetail:
     """One of your orders with its lines and history"""
-    async with request.app[RUNTIME].db.read() as session:
-        return await queries.order_detail(session, order_id=params.id, user_id=request[USER_ID])
+    return await _my_order(request, params.id)
 
 
 @routes.post(

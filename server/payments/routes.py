@@ -7,11 +7,13 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from models.payments import Payment
+from models.orders import Order
+from models.payments import Payment, Refund
+from server.http import idempotency
 from server.http.errors import NotFound
 from server.http.openapi import ErrorEnvelope
 from server.http.pagination import Page, PageQuery
-from server.http.registry import Answer, RouteTable
+from server.http.registry import Answer, Replay, RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
 from server.payments import callbacks, followup, queries, service
 from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
@@ -38,6 +40,52 @@ from server.payments.schemas import (
 routes = RouteTable("payments", "Paying orders, provider callbacks, refunds, reconciliation.")
 
 
+async def _checkout(request: web.Request, order: Order, payment: Payment) -> PaymentOut:
+    """The payment with what the buyer's client needs: the gateway is asked once per payment."""
+    runtime = request.app[RUNTIME]
+    if not payment.client:
+        gateway = gateways(runtime).get(payment.provider)
+        if gateway is None:
+            raise ProviderUnavailable()
+        checkout = Checkout(
+            order_id=order.id,
+            out_trade_no=payment.out_trade_no,
+            amount=payment.amount,
+            currency=payment.currency,
+            subject=f"ShareStack {order.number}",
+            notify_url=followup.notify_url(runtime, payment.provider),
+        )
+        try:
+            client = await gateway.create(checkout)
+        except GatewayError as exc:
+            raise GatewayDown(f"{payment.provider}: {exc}") from exc
+        async with runtime.db.unit_of_work() as uow:
+            payment = await service.record_client(
+                uow, payment_id=payment.id, client=client, now=runtime.clock.now()
+            )
+    return PaymentOut.model_validate(payment, from_attributes=True)
+
+
+async def _my_payment(request: web.Request, payment_id: int) -> PaymentOut:
+    """The payment a request opened, its checkout finished if the gateway was never reached."""
+    async with request.app[RUNTIME].db.read() as session:
+        payment = await session.get(Payment, payment_id)
+        order = await session.get(Order, payment.order_id) if payment is not None else None
+    if payment is None or order is None or payment.user_id != request[USER_ID]:
+        raise NotFound(code="payments.not_found", message="No such payment.")
+    if payment.status != service.CREATED:
+        return PaymentOut.model_validate(payment, from_attributes=True)
+    return await _checkout(request, order, payment)
+
+
+async def _refund(request: web.Request, refund_id: int) -> RefundOut:
+    async with request.app[RUNTIME].db.read() as session:
+        refund = await session.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound(code="payments.refund_not_found", message="No such refund.")
+    return RefundOut.model_validate(refund, from_attributes=True)
+
+
 @routes.post(
     "/api/v1/orders/{id}/payments",
     params=OrderPath,
@@ -45,6 +93,7 @@ routes = RouteTable("payments", "Paying orders, provider callbacks, refunds, rec
     response=PaymentOut,
     status=201,
     idempotent=True,
+    replay=Replay("payment", _my_payment),
     errors=frozenset({404, 409, 422, 503}),
     description="Opens (or reopens) a payment of the buyer's pending order at a gateway and "
     "answers what the client needs to pay. 422 `payments.provider_unavailable` when the gateway "
@@ -56,34 +105,17 @@ async def pay_order(request: web.Request, params: OrderPath, body: PaymentCreate
     gateway = gateways(runtime).get(body.provider)
     if gateway is None:
         raise ProviderUnavailable()
-    now = runtime.clock.now()
     async with runtime.db.unit_of_work() as uow:
         order, payment = await service.open_payment(
             uow,
             order_id=params.id,
             user_id=request[USER_ID],
             provider=body.provider,
-            now=now,
+            now=runtime.clock.now(),
             query_after=runtime.settings.payment_query_after_seconds,
         )
-    if not payment.client:
-        checkout = Checkout(
-            order_id=order.id,
-            out_trade_no=payment.out_trade_no,
-            amount=payment.amount,
-            currency=payment.currency,
-            subject=f"ShareStack {order.number}",
-            notify_url=followup.notify_url(runtime, body.provider),
-        )
-        try:
-            client = await gateway.create(checkout)
-        except GatewayError as exc:
-            raise GatewayDown(f"{body.provider}: {exc}") from exc
-        async with runtime.db.unit_of_work() as uow:
-            payment = await service.record_client(
-                uow, payment_id=payment.id, client=client, now=runtime.clock.now()
-            )
-    return PaymentOut.model_validate(payment, from_attributes=True)
+        idempotency.produced("payment", payment.id)
+    return await _checkout(request, order, payment)
 
 
 def _refused(when: str, *, ours_too: str = "") -> Answer:
@@ -195,6 +227,7 @@ async def sandbox_pay(request: web.Request, params: TradePath) -> SandboxPaid:
     response=RefundOut,
     status=201,
     idempotent=True,
+    replay=Replay("refund", _refund),
     errors=frozenset({404, 409, 422}),
     description="The buyer within the refund window (REFUND_WINDOW_DAYS after payment) or an "
     "admin at any time: refunds all that is left, or `amount` of it. The gateway is asked by a "
@@ -215,6 +248,7 @@ async def refund_order(request: web.Request, params: OrderPath, body: RefundCrea
             window_days=runtime.settings.refund_window_days,
             now=runtime.clock.now(),
         )
+        idempotency.produced("refund", refund.id)
     return RefundOut.model_validate(refund, from_attributes=True)
 
 

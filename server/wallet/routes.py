@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server.http.errors import ServiceUnavailable
+from server.http import idempotency
+from server.http.errors import NotFound, ServiceUnavailable
 from server.http.limits import client_ip
 from server.http.pagination import Page
-from server.http.registry import RouteTable
+from server.http.registry import Replay, RouteTable
 from server.keys import RUNTIME, SETTINGS, USER_ID
 from server.wallet import queries, service
 from server.wallet.schemas import (
@@ -99,6 +100,14 @@ def _out(change: service.WalletChange) -> WalletChangeOut:
     )
 
 
+async def _adjustment(request: web.Request, transaction_id: int) -> WalletChangeOut:
+    async with request.app[RUNTIME].db.read() as session:
+        change = await service.posting(session, transaction_id=transaction_id)
+    if change is None:
+        raise NotFound(code="wallet.transaction_not_found", message="No such transaction.")
+    return _out(change)
+
+
 @routes.get("/api/v1/wallet", response=WalletOut)
 async def get_wallet(request: web.Request) -> WalletOut:
     """My credits balance"""
@@ -167,6 +176,7 @@ async def admin_list_transactions(
     status=201,
     roles=ADMIN,
     idempotent=True,
+    replay=Replay("wallet_transaction", _adjustment),
     errors=frozenset({409}),
     description="A signed correction, audited; it never takes the wallet below zero (409 "
     "`wallet.insufficient_funds`). Publishes `wallet.updated` to the user.",
@@ -187,4 +197,6 @@ async def adjust_wallet(
             ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
             clock=runtime.clock,
         )
+        if change.transaction_id is not None:
+            idempotency.produced("wallet_transaction", change.transaction_id)
     return _out(change)

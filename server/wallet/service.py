@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.identity import User
+from models.ledger import LedgerTransaction
 from server.admin.service import record_admin_action
 from server.clock import Clock
 from server.db import Reader, UnitOfWork
@@ -70,6 +71,20 @@ async def _spent(session: AsyncSession) -> int:
 async def balance(reader: Reader, *, user_id: int) -> int:
     return await ledger.balance_of(
         reader, owner_type="user", owner_id=user_id, purpose=PURPOSE, currency=CURRENCY
+    )
+
+
+async def posting(session: AsyncSession, *, transaction_id: int) -> WalletChange | None:
+    """What a posting did to its user's wallet, as a repeat reports it (today's balance)."""
+    found = await session.get(LedgerTransaction, transaction_id)
+    if found is None or found.user_id is None:
+        return None
+    account = await user_account(session, user_id=found.user_id)
+    return WalletChange(
+        transaction_id=found.id,
+        amount=await ledger.entry_amount(session, transaction_id=found.id, account=account),
+        balance=await ledger.balance(session, account=account),
+        replayed=True,
     )
 
 
