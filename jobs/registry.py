@@ -6,9 +6,10 @@ queue and runs only that queue's tasks, and every cron schedule runs on the defa
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -77,6 +78,21 @@ def schedule(name: str, **when: Any) -> None:
             function.coroutine, name=f"cron:{name}", unique=True, timeout=function.timeout_s, **when
         )
     )
+
+
+def deployment_cron_jobs(
+    key_prefix: str, cron_jobs: Iterable[CronJob] | None = None
+) -> list[CronJob]:
+    """The cron schedules (every one unless `cron_jobs`) as a deployment's worker runs them.
+
+    arq ids a cron tick's job `<name>:<ms>` and runs a unique schedule once per id, so two
+    deployments on one Redis DB would share the ids and each run only the ticks it queued first.
+    The name takes the deployment's key prefix, as its other job ids do (jobs/sinks.py).
+    """
+    return [
+        dataclasses.replace(job, name=f"{key_prefix}:{job.name}", next_run=None)
+        for job in (CRON_JOBS if cron_jobs is None else cron_jobs)
+    ]
 
 
 def functions_for(queue: str | None) -> list[Function]:

@@ -20,7 +20,7 @@ from arq.worker import get_kwargs
 from prometheus_client import start_http_server
 
 from jobs.arq_worker import QueueWorker
-from jobs.registry import CRON_JOBS, functions_for, load_tasks
+from jobs.registry import deployment_cron_jobs, functions_for, load_tasks
 from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
@@ -98,7 +98,7 @@ WorkerSettings = _worker_settings(
     "WorkerSettings",
     "Payments, notifications, reports, the outbox sweep and every cron schedule.",
     queue=None,
-    cron_jobs=CRON_JOBS,
+    cron_jobs=deployment_cron_jobs(settings.key_prefix),
     max_jobs=settings.worker_max_jobs,
 )
 MediaWorkerSettings = _worker_settings(

@@ -187,7 +187,12 @@ class InvoiceRequest(IdMixin, Base):
     The email is encrypted (personal data). `order_id` has no foreign key: orders come later."""
 
     __tablename__ = "invoice_requests"
-    __table_args__ = (Index("ix_invoice_requests_user_id_id", "user_id", "id"), TABLE_OPTIONS)
+    __table_args__ = (
+        Index("ix_invoice_requests_user_id_id", "user_id", "id"),
+        # The recovery sweep's: requests still pending (server/invoices/recovery.py).
+        Index("ix_invoice_requests_status_updated_at", "status", "updated_at"),
+        TABLE_OPTIONS,
+    )
 
     order_id: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)
     user_id: Mapped[int] = mapped_column(
@@ -214,7 +219,12 @@ class Receipt(IdMixin, Base):
     """Our own PDF receipt of an order, made by a job. `order_id` has no foreign key."""
 
     __tablename__ = "receipts"
-    __table_args__ = (Index("ix_receipts_user_id", "user_id"), TABLE_OPTIONS)
+    __table_args__ = (
+        Index("ix_receipts_user_id", "user_id"),
+        # The recovery sweep's: receipts still pending; the table grows with every order.
+        Index("ix_receipts_status_created_at", "status", "created_at"),
+        TABLE_OPTIONS,
+    )
 
     order_id: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)
     user_id: Mapped[int] = mapped_column(

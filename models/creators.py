@@ -45,7 +45,12 @@ class DataExport(IdMixin, Base):
     """An archive of everything a user owns, built by a job and downloaded by signed URL."""
 
     __tablename__ = "data_exports"
-    __table_args__ = (Index("ix_data_exports_user_id", "user_id"), TABLE_OPTIONS)
+    __table_args__ = (
+        Index("ix_data_exports_user_id", "user_id"),
+        # The recovery sweep's: unfinished exports (server/accounts/recovery.py).
+        Index("ix_data_exports_status_created_at", "status", "created_at"),
+        TABLE_OPTIONS,
+    )
 
     user_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False

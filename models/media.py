@@ -23,6 +23,8 @@ class Media(IdMixin, Base):
     __table_args__ = (
         Index("ix_media_owner_id_id", "owner_id", "id"),
         Index("ix_media_content_id", "content_id"),
+        # The recovery sweep's: uploads left unprocessed (server/media/recovery.py).
+        Index("ix_media_status_updated_at", "status", "updated_at"),
         TABLE_OPTIONS,
     )
 

@@ -96,7 +96,11 @@ class Announcement(IdMixin, Base):
     """
 
     __tablename__ = "announcements"
-    __table_args__ = TABLE_OPTIONS
+    __table_args__ = (
+        # The recovery sweep's: fan-outs still sending (server/announcements/recovery.py).
+        Index("ix_announcements_status_updated_at", "status", "updated_at"),
+        TABLE_OPTIONS,
+    )
 
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)

@@ -1,4 +1,5 @@
-"""QueueWorker (jobs/arq_worker.py) against real Redis: job leases and Redis outages.
+"""QueueWorker (jobs/arq_worker.py) against real Redis: job leases, Redis outages, and the cron
+schedules of two deployments sharing one Redis DB.
 
 The workers here run small tasks of the test's own on a queue under the run's key prefix; the
 outage tests reach Redis through a FaultProxy that cuts the path and restores it.
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
+from arq.cron import cron
 from arq.worker import func
 from redis.asyncio import Redis
 
 from jobs.arq_worker import REDIS_DOWN, QueueWorker
+from jobs.registry import deployment_cron_jobs
 from server.settings import Settings
 from tests.system.harness import FaultProxy, eventually
 
@@ -246,6 +249,38 @@ async def test_a_claim_cut_short_by_redis_gives_its_job_slot_back(
     finally:
         await worker.close()
         await proxy.close()
+
+
+# --- cron schedules -------------------------------------------------------------------------------
+
+
+async def test_two_deployments_on_one_redis_db_each_run_their_cron_at_the_same_tick(
+    settings: Settings,
+) -> None:
+    assert settings.redis_url is not None
+    ran: dict[str, set[str]] = {"east": set(), "west": set()}
+
+    async def tick(ctx: dict[str, Any]) -> None:
+        ran[ctx["deployment"]].add(ctx["job_id"].rpartition(":")[2])  # the tick's time
+
+    every_second = cron(tick, name="cron:tick", second=set(range(60)), unique=True)
+    workers = [
+        QueueWorker(
+            cron_jobs=deployment_cron_jobs(settings.channel(deployment), [every_second]),
+            queue_name=settings.channel(f"{deployment}:queue"),
+            redis_settings=RedisSettings.from_dsn(settings.redis_url),
+            poll_delay=0.05,
+            handle_signals=False,
+            ctx={"deployment": deployment},
+        )
+        for deployment in ran
+    ]
+
+    async def both_ran_one_tick() -> bool:
+        return bool(ran["east"] & ran["west"])
+
+    async with running(workers[0]), running(workers[1]):
+        await eventually(both_ran_one_tick, within=15, what="both deployments ran one tick")
 
 
 async def _ran(calls: Calls, *tags: str) -> bool:

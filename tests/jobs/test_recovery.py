@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from arq.constants import job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.recovery import SWEEPS
 from jobs.registry import CRON_JOBS, FUNCTIONS
@@ -101,6 +103,32 @@ def test_every_recovery_sweep_is_a_task_on_a_schedule() -> None:
     for name in SWEEPS:
         assert name in FUNCTIONS
         assert f"cron:{name}" in scheduled
+
+
+async def test_every_recovery_sweep_finds_its_rows_by_an_index_on_their_status(
+    runtime: Runtime, engine: AsyncEngine
+) -> None:
+    # A sweep runs every minute: its query must not scan its whole table.
+    selects: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for name, (requeue, _) in SWEEPS.items():
+            selects.clear()
+            async with runtime.db.unit_of_work() as uow:
+                await requeue(uow, before=runtime.clock.now(), limit=1)
+            assert len(selects) == 1, name
+            statement, parameters = selects[0]
+            async with engine.connect() as conn:
+                plan = await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+                usable = [row._mapping["possible_keys"] or "" for row in plan]
+            assert len(usable) == 1 and "_status" in usable[0], f"{name}: {usable}"
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def a_user(runtime: Runtime, email: str = "stuck@example.com") -> int:

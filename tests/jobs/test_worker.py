@@ -147,7 +147,9 @@ async def insert_keys(runtime: Runtime) -> None:
 def test_the_default_worker_runs_every_task_but_media_ones_and_the_outbox_sweep_cron() -> None:
     assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS) - MEDIA_TASKS
     assert {SWEEP, PURGE} <= set(FUNCTIONS)
-    assert WorkerSettings.cron_jobs == CRON_JOBS
+    assert [c.name for c in WorkerSettings.cron_jobs] == [
+        f"{jobs.worker.settings.key_prefix}:{c.name}" for c in CRON_JOBS
+    ], "cron tick ids are the deployment's own, as its other job ids are"
     sweeps = [c for c in WorkerSettings.cron_jobs if c.coroutine is FUNCTIONS[SWEEP].coroutine]
     assert len(sweeps) == 1
     assert sweeps[0].unique, "one sweep per tick, however many workers run"
@@ -198,7 +200,8 @@ def test_worker_queues_live_under_the_deployment_key_prefix() -> None:
 def test_arq_builds_the_default_worker_from_its_settings_class() -> None:
     # `arq jobs.worker.WorkerSettings` builds its Worker with arq.worker.create_worker.
     worker = create_worker(WorkerSettings, handle_signals=False)
-    assert set(worker.functions) == (set(FUNCTIONS) - MEDIA_TASKS) | {c.name for c in CRON_JOBS}
+    crons = {c.name for c in WorkerSettings.cron_jobs}
+    assert set(worker.functions) == (set(FUNCTIONS) - MEDIA_TASKS) | crons
     assert worker.queue_name == WorkerSettings.queue_name
     assert worker.on_startup is jobs.worker.startup
     assert worker.on_shutdown is jobs.worker.shutdown

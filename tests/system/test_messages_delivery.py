@@ -133,6 +133,10 @@ async def _presence_instances(redis: Redis) -> set[bytes]:
     }
 
 
+async def _instances_of(redis: Redis, user_id: int) -> set[bytes]:
+    return set(await redis.smembers(f"{RUN_PREFIX}:presence:user:{user_id}"))  # type: ignore[misc]
+
+
 async def test_killing_an_instance_loses_no_message_and_cleans_its_presence(
     start_web: StartWeb,
     sockets: list[Socket],
@@ -159,6 +163,9 @@ async def test_killing_an_instance_loses_no_message_and_cleans_its_presence(
         return bool(body["online"])
 
     await eventually(cat_online, TIMEOUT, what="Cat online through B")
+    # The run's instance set may hold other tests' instances: B is the one Cat is on.
+    on_b = await _instances_of(check_redis, cat_id)
+    assert len(on_b) == 1
 
     sent = [await send(http, web_a, ann["access_token"], conversation, n) for n in range(3)]
     on_phone: list[dict[str, Any]] = []
@@ -197,13 +204,14 @@ async def test_killing_an_instance_loses_no_message_and_cleans_its_presence(
 
     # Cat was only on B: offline once B's heartbeat is stale, and A's heartbeat sweeps B away.
     await eventually(lambda: _not(cat_online()), TIMEOUT, what="Cat offline after B died")
-    a_only = await _presence_instances(check_redis)
 
     async def swept() -> bool:
-        return len(await _presence_instances(check_redis)) == 1
+        return not on_b & await _presence_instances(check_redis)
 
     await eventually(swept, TIMEOUT, what="B's presence entries swept")
-    assert len(a_only) >= 1
+    bob_on = await _instances_of(check_redis, bob["user"]["id"])
+    assert bob_on and not bob_on & on_b, "Bob is left on A only"
+    assert bob_on <= await _presence_instances(check_redis), "A beats on"
     body = await call(
         http, web_a, "GET", f"/users/{bob['user']['id']}/presence", ann["access_token"]
     )
