@@ -5,8 +5,8 @@ time (server/*/recovery.py). Without an index on the status these were full scan
 that grow with every upload and every order. Withdrawals (status, id) and refunds
 (status, created_at) already had one led by the status.
 
-Revision ID: 0021
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 06:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0019"
+revision: str = "0022"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
