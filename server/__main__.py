@@ -27,12 +27,15 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate(settings: Settings, revision: str = "head", *, keep_logging: bool = False) -> None:
     from alembic import command
 
+    config = alembic_config(settings)
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), revision)
+    # alembic.ini's logging setup would replace the server's own (JSON lines) one.
+    config.attributes["skip_logging"] = keep_logging
+    command.upgrade(config, revision)
 
 
 async def create_admin(
@@ -114,6 +117,10 @@ def serve(settings: Settings) -> None:
         for problem in problems:
             log.error("settings.refused", problem=problem)
         sys.exit(2)
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        # The SQLite file is this process's own: bring it to the code's schema before serving
+        # (a no-op when it is there). MariaDB is migrated by its own release step, once.
+        migrate(settings, keep_logging=True)
     if settings.embedded:
         log.warning(
             "server.embedded_mode",
