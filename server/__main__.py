@@ -85,9 +85,10 @@ def createadmin(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(f"createadmin: {problems}")
     except (PasswordRequired, AccountExists) as exc:
         sys.exit(f"createadmin: {exc}")
-    if not created:
-        print("existing account promoted to admin; its password is unchanged", file=sys.stderr)
-    print(user_id)
+    if created:
+        print(f"admin user {user_id} ({account.email}) created")
+    else:
+        print(f"admin user {user_id} ({account.email}) promoted; its password is unchanged")
 
 
 async def reindex_search(settings: Settings, *, batch: int = 200) -> int:
