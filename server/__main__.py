@@ -38,6 +38,13 @@ def migrate(settings: Settings, revision: str = "head", *, keep_logging: bool = 
     command.upgrade(config, revision)
 
 
+def migrate_own_sqlite(settings: Settings) -> None:
+    """Bring a SQLite database to the code's schema (a no-op when it is there): the embedded
+    mode's file is this process's own. MariaDB is migrated by its own release step, once."""
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        migrate(settings, keep_logging=True)
+
+
 async def create_admin(
     settings: Settings, *, email: str, password: str | None, nickname: str | None
 ) -> tuple[int, bool]:
@@ -118,10 +125,7 @@ def serve(settings: Settings) -> None:
         for problem in problems:
             log.error("settings.refused", problem=problem)
         sys.exit(2)
-    if settings.sqlalchemy_url.startswith("sqlite"):
-        # The SQLite file is this process's own: bring it to the code's schema before serving
-        # (a no-op when it is there). MariaDB is migrated by its own release step, once.
-        migrate(settings, keep_logging=True)
+    migrate_own_sqlite(settings)
     if settings.embedded:
         log.warning(
             "server.embedded_mode",
@@ -182,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         migrate(settings, args.revision)
     elif args.command == "createadmin":
+        migrate_own_sqlite(settings)
         createadmin(settings, args)
     elif args.command == "reindex":
+        migrate_own_sqlite(settings)
         print(f"search index rebuilt ({asyncio.run(reindex_search(settings))} batches)")
     else:
         serve(settings)

@@ -65,6 +65,15 @@ async def test_createadmin_makes_an_admin_who_can_sign_in(data_dir: Path, aiohtt
     assert data["user"]["nickname"] == "Root"
 
 
+async def test_createadmin_on_a_fresh_data_folder_migrates_it_first(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"  # no `migrate` ran, as for someone who only ran `serve` later
+    env = embedded_env(data_dir, SHARESTACK_ADMIN_PASSWORD=PASSWORD)
+    code, out, err = await run("createadmin", "--email", "root@example.com", env=env)
+    assert code == 0, out + err
+    assert out.strip() == "admin user 1 (root@example.com) created"
+    assert rows(data_dir / "sharestack.db", "SELECT id FROM users") == [(1,)]
+
+
 async def test_createadmin_promotes_an_existing_account_keeping_its_password(
     data_dir: Path,
 ) -> None:
