@@ -27,12 +27,22 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate(settings: Settings, revision: str = "head", *, keep_logging: bool = False) -> None:
     from alembic import command
 
+    config = alembic_config(settings)
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), revision)
+    # alembic.ini's logging setup would replace the server's own (JSON lines) one.
+    config.attributes["skip_logging"] = keep_logging
+    command.upgrade(config, revision)
+
+
+def migrate_own_sqlite(settings: Settings) -> None:
+    """Bring a SQLite database to the code's schema (a no-op when it is there): the embedded
+    mode's file is this process's own. MariaDB is migrated by its own release step, once."""
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        migrate(settings, keep_logging=True)
 
 
 async def create_admin(
@@ -82,9 +92,10 @@ def createadmin(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(f"createadmin: {problems}")
     except (PasswordRequired, AccountExists) as exc:
         sys.exit(f"createadmin: {exc}")
-    if not created:
-        print("existing account promoted to admin; its password is unchanged", file=sys.stderr)
-    print(user_id)
+    if created:
+        print(f"admin user {user_id} ({account.email}) created")
+    else:
+        print(f"admin user {user_id} ({account.email}) promoted; its password is unchanged")
 
 
 async def reindex_search(settings: Settings, *, batch: int = 200) -> int:
@@ -114,6 +125,7 @@ def serve(settings: Settings) -> None:
         for problem in problems:
             log.error("settings.refused", problem=problem)
         sys.exit(2)
+    migrate_own_sqlite(settings)
     if settings.embedded:
         log.warning(
             "server.embedded_mode",
@@ -174,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         migrate(settings, args.revision)
     elif args.command == "createadmin":
+        migrate_own_sqlite(settings)
         createadmin(settings, args)
     elif args.command == "reindex":
+        migrate_own_sqlite(settings)
         print(f"search index rebuilt ({asyncio.run(reindex_search(settings))} batches)")
     else:
         serve(settings)

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -93,7 +93,19 @@ class Settings(BaseSettings):
 
     business_tz: str = "Asia/Shanghai"
     # Where clients reach this deployment: OAuth redirect URIs, media and download links.
-    public_base_url: str = "http://127.0.0.1:8080"
+    # Unset, where this server listens (http://HOST:PORT, 127.0.0.1 for a wildcard HOST).
+    public_base_url: str = Field("", validate_default=True)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_defaults_to_the_listener(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            return value
+        host = str(info.data.get("host") or "")
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        if ":" in host:  # an IPv6 address is bracketed in a URL
+            host = f"[{host}]"
+        return f"http://{host}:{info.data.get('port', 8080)}"
 
     # Personal data at rest (phone, real name, ID number): AES-256-GCM key and HMAC lookup key,
     # base64 of 32 bytes each. Generated into DATA_DIR outside production.

@@ -16,7 +16,8 @@ def meta_payload() -> dict[str, object]:
     return {
         "name": "ShareStack",
         "version": "0.1.0",
-        "mode": "production",
+        "mode": "services",
+        "environment": "production",
         "time": dt.datetime.now(dt.UTC),
     }
 

@@ -41,7 +41,11 @@ class Readiness(BaseModel):
 class Meta(BaseModel):
     name: str
     version: str
-    mode: Literal["embedded", "production"]
+    # How the server runs: `embedded` (one process, SQLite, in-process events and jobs) or
+    # `services` (MariaDB and Redis, any number of web and worker processes).
+    mode: Literal["embedded", "services"]
+    # The deployment's ENVIRONMENT, independent of the mode.
+    environment: Literal["development", "test", "production"]
     time: datetime
 
 
@@ -75,12 +79,15 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/api/v1/meta", response=Meta, auth=False, summary="Server name, version and time")
 async def get_meta(request: web.Request) -> Meta:
     runtime = request.app[RUNTIME]
-    mode: Literal["embedded", "production"] = (
-        "embedded" if runtime.settings.embedded else "production"
-    )
+    settings = runtime.settings
+    mode: Literal["embedded", "services"] = "embedded" if settings.embedded else "services"
     # Trusted values: construct without validation on this hot public endpoint.
     return Meta.model_construct(
-        name="ShareStack", version=__version__, mode=mode, time=runtime.clock.now()
+        name="ShareStack",
+        version=__version__,
+        mode=mode,
+        environment=settings.environment,
+        time=runtime.clock.now(),
     )
 
 

@@ -222,3 +222,33 @@ async def test_serve_in_production_without_secrets_exits_2_naming_each_setting(
         assert setting in problems, setting
     assert "listening" not in out.lower()
     assert not databases_in(tmp_path), "nothing was started"
+
+
+async def test_serve_on_a_fresh_data_folder_migrates_its_sqlite_and_signs_up(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "fresh"  # no `migrate` ran: serve brings the schema itself
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "server", "serve", "--port", str(port)),
+        cwd=ROOT,
+        env=embedded_env(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await get_json_when_up(f"{base}/api/v1/meta", STARTUP_TIMEOUT)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/api/v1/auth/register",
+                json={"email": "new@example.com", "password": "correct horse battery"},
+            ) as signed_up,
+        ):
+            assert signed_up.status == 201, await signed_up.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), STOP_TIMEOUT)
+    assert "Traceback" not in err.decode(), err.decode()
+    assert "alembic_version" in tables_of(data_dir / "sharestack.db")

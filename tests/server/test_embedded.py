@@ -84,6 +84,7 @@ async def test_embedded_app_is_ready_without_redis(embedded) -> None:
     }
     meta = await (await embedded.get("/api/v1/meta")).json()
     assert meta["mode"] == "embedded"
+    assert meta["environment"] == "development"
 
 
 async def test_embedded_database_is_sqlite_in_the_data_folder(embedded, tmp_path: Path) -> None:

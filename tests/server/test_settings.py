@@ -189,3 +189,27 @@ def test_non_production_never_complains(environment: str) -> None:
     settings = Settings(environment=environment, cors_origins=["*"])
     assert settings.embedded
     assert settings.check_production() == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"HOST": "::1", "PORT": "9000"}, "http://[::1]:9000"),
+        ({"HOST": "10.1.2.3", "PORT": "80", "PUBLIC_BASE_URL": ""}, "http://10.1.2.3:80"),
+        ({"PORT": "9000", "PUBLIC_BASE_URL": "https://app.example"}, "https://app.example"),
+    ],
+)
+def test_public_base_url_defaults_to_where_the_server_listens(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().public_base_url == expected
+
+
+def test_serve_port_option_moves_the_public_base_url() -> None:
+    """`serve --port` passes the port as an override, as the CLI does."""
+    assert Settings(port=8765).public_base_url == "http://127.0.0.1:8765"

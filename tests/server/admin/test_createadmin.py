@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ async def test_createadmin_makes_an_admin_who_can_sign_in(data_dir: Path, aiohtt
         env=embedded_env(data_dir, SHARESTACK_ADMIN_PASSWORD=PASSWORD),
     )
     assert code == 0, out + err
-    user_id = int(out.strip())
+    said = re.fullmatch(r"admin user (\d+) \(root@example\.com\) created", out.strip())
+    assert said, out
+    user_id = int(said.group(1))
     assert PASSWORD not in out + err
     database = data_dir / "sharestack.db"
     (log,) = rows(
@@ -62,6 +65,15 @@ async def test_createadmin_makes_an_admin_who_can_sign_in(data_dir: Path, aiohtt
     assert data["user"]["nickname"] == "Root"
 
 
+async def test_createadmin_on_a_fresh_data_folder_migrates_it_first(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"  # no `migrate` ran, as for someone who only ran `serve` later
+    env = embedded_env(data_dir, SHARESTACK_ADMIN_PASSWORD=PASSWORD)
+    code, out, err = await run("createadmin", "--email", "root@example.com", env=env)
+    assert code == 0, out + err
+    assert out.strip() == "admin user 1 (root@example.com) created"
+    assert rows(data_dir / "sharestack.db", "SELECT id FROM users") == [(1,)]
+
+
 async def test_createadmin_promotes_an_existing_account_keeping_its_password(
     data_dir: Path,
 ) -> None:
@@ -74,8 +86,11 @@ async def test_createadmin_promotes_an_existing_account_keeping_its_password(
         conn.commit()
     code, out, err = await run("createadmin", "--email", "a@example.com", env=env)
     assert code == 0, out + err
-    assert int(out.strip()) == int(first[1].strip())
-    assert "password is unchanged" in err
+    first_id = re.fullmatch(r"admin user (\d+) \(a@example\.com\) created", first[1].strip())
+    assert first_id, first[1]
+    assert out.strip() == (
+        f"admin user {first_id.group(1)} (a@example.com) promoted; its password is unchanged"
+    )
     assert orjson.loads(rows(database, "SELECT roles FROM users")[0][0]) == ["reader", "admin"]
     assert len(rows(database, "SELECT id FROM admin_logs")) == 2
 

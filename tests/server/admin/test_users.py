@@ -437,3 +437,19 @@ async def test_the_user_and_audit_lists_cost_the_same_queries_whatever_their_len
         event.remove(engine, "before_cursor_execute", count)
     assert [items for items, _ in few] == [1, 0] and [items for items, _ in many] == [5, 4]
     assert [queries for _, queries in few] == [queries for _, queries in many]
+
+
+async def test_a_removed_role_stops_working_on_the_same_token_after_the_session_cache(
+    api, admin, engine
+) -> None:
+    other = await make_admin(api, engine, "second@example.com")
+    token = bearer(other["access_token"])
+    assert (await api.get("/api/v1/admin/users", headers=token)).status == 200
+    demoted = await api.put(
+        f"/api/v1/admin/users/{other['user']['id']}/roles", json={"roles": []}, headers=admin
+    )
+    assert demoted.status == 200
+    await asyncio.sleep(CACHE_TTL + 0.05)
+    refused = await api.get("/api/v1/admin/users", headers=token)
+    assert refused.status == 403
+    assert await error_code(refused) == "auth.forbidden"

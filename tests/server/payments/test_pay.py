@@ -6,9 +6,10 @@ from aiohttp.test_utils import TestClient
 
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import AppClient
+from tests.conftest import AppClient, make_settings
 from tests.server.content.conftest import Person, call, person
 from tests.server.payments.conftest import (
+    SANDBOX_SECRET,
     Fakes,
     deliver,
     open_payment,
@@ -34,6 +35,22 @@ async def test_each_gateway_answers_what_its_client_needs(
     box = await open_payment(api, buyer, order["id"], "sandbox")
     assert box["client"]["pay_url"].endswith(f"/payments/sandbox/{box['out_trade_no']}/pay")
     assert {alipay["amount"], wechat["amount"], stripe["amount"]} == {990}
+
+
+async def test_the_sandbox_pay_url_points_at_the_port_the_server_listens_on(
+    make_client: AppClient, database_url: str
+) -> None:
+    """No PUBLIC_BASE_URL set: links follow `serve --port`, not a fixed 8080."""
+    settings = make_settings(
+        database_url=database_url, port=9123, payment_sandbox_secret=SANDBOX_SECRET
+    )
+    api = await make_client(settings)
+    buyer = await person(api)
+    order = await pending_order(api, buyer)
+    box = await open_payment(api, buyer, order["id"], "sandbox")
+    assert box["client"]["pay_url"] == (
+        f"http://127.0.0.1:9123/api/v1/payments/sandbox/{box['out_trade_no']}/pay"
+    )
 
 
 async def test_asking_again_reopens_the_same_payment(
