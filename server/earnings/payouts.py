@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from server.payments.alipay_client import SUCCESS, AlipayClient
-from server.payments.errors import GatewayError, GatewayRejected
-from server.payments.wechat_client import WechatPayClient
+from server.gateway_clients.alipay import SUCCESS, AlipayClient
+from server.gateway_clients.errors import GatewayError, GatewayRejected
+from server.gateway_clients.wechat import WechatPayClient
 from server.settings import Settings
 
 Outcome = Literal["paid", "pending", "failed"]

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.payments import Payment, Refund
+from server.gateway_clients.errors import GatewayError
 from server.payments import locks, service
-from server.payments.errors import GatewayError
 from server.payments.gateways.base import Notice, Refunding, RefundState
 from server.payments.gateways.registry import gateways
 from server.runtime import Runtime

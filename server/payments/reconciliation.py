@@ -17,9 +17,9 @@ from models.identity import User
 from models.ledger import LedgerTransaction
 from models.payments import Payment, ReconciliationMismatch, ReconciliationRun, Refund
 from server.db import UnitOfWork
+from server.gateway_clients.errors import GatewayError
 from server.notifications import service as notifications
 from server.orders import fulfilment
-from server.payments.errors import GatewayError
 from server.payments.gateways.base import BillLine
 from server.payments.gateways.registry import gateways
 from server.runtime import Runtime

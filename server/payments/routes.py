@@ -9,6 +9,7 @@ from aiohttp import web
 
 from models.orders import Order
 from models.payments import Payment, Refund
+from server.gateway_clients.errors import GatewayError
 from server.http import idempotency
 from server.http.errors import NotFound
 from server.http.openapi import ErrorEnvelope
@@ -16,7 +17,7 @@ from server.http.pagination import Page, PageQuery
 from server.http.registry import Answer, Replay, RouteTable
 from server.keys import PRINCIPAL, RUNTIME, USER_ID
 from server.payments import callbacks, followup, queries, service
-from server.payments.errors import GatewayDown, GatewayError, ProviderUnavailable
+from server.payments.errors import GatewayDown, ProviderUnavailable
 from server.payments.gateways.base import Callback, Checkout
 from server.payments.gateways.registry import gateways
 from server.payments.gateways.sandbox import SandboxGateway

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server.payments.alipay_client import AlipayClient
-from server.payments.errors import CallbackRejected, GatewayRejected, GatewayUnavailable
+from server.gateway_clients.alipay import AlipayClient
+from server.gateway_clients.errors import GatewayRejected, GatewayUnavailable
+from server.gateway_clients.http import send
+from server.payments.errors import CallbackRejected
 from server.payments.gateways.base import (
     BillLine,
     Callback,
@@ -25,7 +27,6 @@ from server.payments.gateways.base import (
     Refunding,
     RefundState,
 )
-from server.payments.http import send
 
 _BEIJING = ZoneInfo("Asia/Shanghai")
 PAID_STATES = ("TRADE_SUCCESS", "TRADE_FINISHED")

@@ -94,7 +94,7 @@ class Refunding:
 
 
 class Gateway(ABC):
-    """A payment provider. Implementations talk HTTP through `server.payments.http` only."""
+    """A payment provider. Implementations talk HTTP through `server.gateway_clients.http` only."""
 
     name: str
 

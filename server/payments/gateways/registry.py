@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import weakref
 
-from server.payments.alipay_client import AlipayClient
+from server.gateway_clients.alipay import AlipayClient
+from server.gateway_clients.wechat import WechatPayClient
 from server.payments.gateways.alipay import AlipayGateway
 from server.payments.gateways.base import Gateway
 from server.payments.gateways.sandbox import SandboxGateway
 from server.payments.gateways.stripe import StripeGateway
 from server.payments.gateways.wechat import WechatGateway
 from server.payments.nonces import NonceBook
-from server.payments.wechat_client import WechatPayClient
 from server.runtime import Runtime
 from server.settings import Settings
 

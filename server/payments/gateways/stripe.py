@@ -10,7 +10,9 @@ import orjson
 import stripe
 from aiohttp import web
 
-from server.payments.errors import CallbackRejected, GatewayRejected
+from server.gateway_clients.errors import GatewayRejected
+from server.gateway_clients.http import send
+from server.payments.errors import CallbackRejected
 from server.payments.gateways.base import (
     Callback,
     Checkout,
@@ -20,7 +22,6 @@ from server.payments.gateways.base import (
     Refunding,
     RefundState,
 )
-from server.payments.http import send
 
 REFUND_STATES = {"succeeded": "succeeded", "pending": "processing", "requires_action": "processing"}
 

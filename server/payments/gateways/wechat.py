@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from server.payments.errors import CallbackRejected, GatewayRejected, GatewayUnavailable
+from server.gateway_clients.errors import GatewayRejected, GatewayUnavailable
+from server.gateway_clients.wechat import WechatPayClient
+from server.payments.errors import CallbackRejected
 from server.payments.gateways.base import (
     BillLine,
     Callback,
@@ -25,7 +27,6 @@ from server.payments.gateways.base import (
     RefundState,
 )
 from server.payments.nonces import NonceBook
-from server.payments.wechat_client import WechatPayClient
 
 PENDING_STATES = ("NOTPAY", "USERPAYING", "ACCEPT")
 RETRYABLE = ("SYSTEM_ERROR", "FREQUENCY_LIMITED", "BANK_ERROR")

@@ -8,9 +8,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server.payments.alipay_client import AlipayClient
-from server.payments.errors import GatewayRejected, GatewaySignatureInvalid, GatewayUnavailable
-from server.payments.wechat_client import WechatPayClient
+from server.gateway_clients.alipay import AlipayClient
+from server.gateway_clients.errors import (
+    GatewayRejected,
+    GatewaySignatureInvalid,
+    GatewayUnavailable,
+)
+from server.gateway_clients.wechat import WechatPayClient
 from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start

@@ -19,8 +19,8 @@ import orjson
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 
-from server.payments.errors import GatewayRejected, GatewaySignatureInvalid
-from server.payments.http import send
+from server.gateway_clients.errors import GatewayRejected, GatewaySignatureInvalid
+from server.gateway_clients.http import send
 from server.settings import Settings
 
 SUCCESS = "10000"

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 from multidict import CIMultiDictProxy
 from wechatpayv3 import utils as wx
 
-from server.payments.errors import GatewayRejected, GatewaySignatureInvalid
-from server.payments.http import send
+from server.gateway_clients.errors import GatewayRejected, GatewaySignatureInvalid
+from server.gateway_clients.http import send
 from server.settings import Settings
 
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from server.payments.errors import GatewayUnavailable
+from server.gateway_clients.errors import GatewayUnavailable
 
 
 @dataclass(frozen=True, slots=True)
