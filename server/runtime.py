@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import Clock
 from server.crypto import PiiCipher
@@ -83,6 +84,19 @@ class Runtime:
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
+
+
+def runtime_of(session: AsyncSession) -> Runtime:
+    """The runtime that made this session; a session made outside one is a programming error."""
+    runtime = session.info.get("runtime")
+    if runtime is None:
+        raise RuntimeError("This session was not made by a runtime's session factory.")
+    return cast("Runtime", runtime)
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the runtime that made this session."""
+    return runtime_of(session).settings
 
 
 def open_redis(url: str, **options: Any) -> ArqRedis:

@@ -1,4 +1,4 @@
-"""Administration of accounts: search, ban, roles; the audit log; making an administrator.
+"""Administration of accounts: search, ban, roles; reading the audit log; making an administrator.
 
 Every action is written to the audit log in the same transaction as the change it records.
 """
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, cast, insert, or_, select, update
+from sqlalchemy import String, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import ROLES, AdminLog, User
 from server.admin.schemas import AdminUserDetail, AdminUserOut, AuditEntryOut
+from server.audit import record_admin_action
 from server.auth import challenges
 from server.auth import service as auth_service
 from server.clock import Clock
@@ -22,31 +23,6 @@ from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.sessions import service as sessions_service
 from server.users import service as users_service
 from server.users.schemas import normalise_phone
-
-
-async def record_admin_action(
-    session: AsyncSession,
-    *,
-    admin_id: int,
-    action: str,
-    target_type: str,
-    target_id: int | None,
-    detail: dict[str, Any] | None = None,
-    ip: str | None = None,
-    clock: Clock | None = None,
-) -> None:
-    """Append one audit row in the caller's transaction, so it commits with the action."""
-    await session.execute(
-        insert(AdminLog).values(
-            admin_id=admin_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            detail=detail or {},
-            ip=ip,
-            created_at=(clock or Clock()).now(),
-        )
-    )
 
 
 class PasswordRequired(ValueError):

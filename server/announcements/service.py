@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity import User
 from models.push import Announcement
-from server.admin.service import record_admin_action
 from server.announcements.schemas import (
     AnnouncementDetail,
     AnnouncementIn,
     AnnouncementOut,
 )
+from server.audit import record_admin_action
 from server.db import UnitOfWork
 from server.http.errors import NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of

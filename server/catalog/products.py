@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import Product
 from models.content import Category, Content, PlanContent
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.catalog.errors import InvalidProduct, NotOwner, ProductNotFound
 from server.catalog.schemas import (
     PlanContentOut,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from models.social import Comment, Post
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.blocks import service as blocks
 from server.clock import Clock
 from server.comments import mentions, queries

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.identity import User
 from models.social import Post, Topic
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.clock import Clock
 from server.community.schemas import PostOut, TopicOut
 from server.content.access import Viewer

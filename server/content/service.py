@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.content import Category, Content, ContentTag, ContentVersion, Entitlement, Tag
 from models.identity import User
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.content import access, markdown
 from server.content.access import Viewer
 from server.content.schemas import (

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.creators import CreatorApplication
 from models.identity import User
-from server.admin import service as admin_service
+from server.audit import record_admin_action
 from server.clock import Clock
 from server.creators.resident_id import mask_id_number, mask_real_name
 from server.creators.schemas import ApplicationIn, ApplicationOut, ReviewedApplicationOut
@@ -268,7 +268,7 @@ async def _review(
         .where(CreatorApplication.id == application_id)
         .values(status=status, reason=reason, reviewed_by=admin_id, reviewed_at=now)
     )
-    await admin_service.record_admin_action(
+    await record_admin_action(
         uow.session,
         admin_id=admin_id,
         action=f"creator_application.{'approve' if status == 'approved' else 'reject'}",

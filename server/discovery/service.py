@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from models.content import Content
 from server import counters
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.clock import Clock
 from server.content.access import Item, Level, Viewer, can_read
 from server.content.service import ContentNotFound

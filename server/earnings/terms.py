@@ -6,32 +6,12 @@ app each apply their own settings, whatever the environment says."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.runtime import settings_of
 from server.settings import Settings
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
-
-
-def runtime_of(session: AsyncSession) -> Runtime:
-    """The runtime that made this session; a session made outside one is a programming error."""
-    runtime = session.info.get("runtime")
-    if runtime is None:
-        raise RuntimeError("This session was not made by a runtime's session factory.")
-    return cast("Runtime", runtime)
-
-
-def settings_of(session: AsyncSession) -> Settings:
-    return runtime_of(session).settings
-
-
-def business_tz(session: AsyncSession) -> ZoneInfo:
-    """The business timezone of the process running this session."""
-    return ZoneInfo(settings_of(session).business_tz)
 
 
 @dataclass(frozen=True, slots=True)

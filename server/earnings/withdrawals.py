@@ -15,7 +15,7 @@ from sqlalchemy import select
 from models.creators import CreatorApplication
 from models.ledger import LedgerAccount
 from models.subscriptions import Withdrawal
-from server.admin import service as admin_service
+from server.audit import record_admin_action
 from server.crypto import PiiCipher
 from server.db import UnitOfWork
 from server.earnings import service as earnings
@@ -162,7 +162,7 @@ async def review(
         uow.outbox.enqueue(PAYOUT_TASK, job_id=payout_job_id(row.id), withdrawal_id=row.id)
     else:
         await _give_back(uow, row, "rejected", now)
-    await admin_service.record_admin_action(
+    await record_admin_action(
         uow.session,
         admin_id=admin_id,
         action=f"withdrawal.{'approve' if approve else 'reject'}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.http.errors import ApiError
 from server.http.limits import client_ip
 from server.http.registry import RouteTable

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.catalog import InvoiceRequest, Receipt
 from models.orders import Order
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.catalog.queries import after_id
 from server.crypto import PiiCipher
 from server.db import UnitOfWork

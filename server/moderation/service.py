@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.content import Content
 from models.identity import User
 from models.moderation import ModerationFlag, ModerationReport
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.clock import Clock
 from server.content import lifecycle
 from server.content.access import Viewer

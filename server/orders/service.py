@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.orders import Order, OrderEvent, OrderItem
+from server.business_time import business_tz
 from server.catalog import service as catalog
 from server.catalog.service import Line
 from server.coupons import service as coupons
 from server.coupons.service import CouponInvalid, Discount
 from server.db import UnitOfWork
-from server.earnings.terms import business_tz
 from server.orders import fulfilment, states
 from server.orders.errors import IllegalTransition, OrderNotFound, PaymentMismatch
 from server.orders.refunds import begin_refund, complete_refund, fail_refund

@@ -6,8 +6,7 @@ day again replaces a failed run and leaves a finished one alone.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 import structlog
 from sqlalchemy import String, cast, delete, select
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.identity import User
 from models.ledger import LedgerTransaction
 from models.payments import Payment, ReconciliationMismatch, ReconciliationRun, Refund
+from server.business_time import business_day_bounds, previous_business_day
 from server.db import UnitOfWork
 from server.gateway_clients.errors import GatewayError
 from server.notifications import service as notifications
@@ -26,16 +26,6 @@ from server.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 Amounts = dict[tuple[str, str], int]
-
-
-def business_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    """The UTC start and end of `day` in the business timezone."""
-    start = datetime.combine(day, time(), ZoneInfo(tz))
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
-
-
-def previous_business_day(now: datetime, tz: str) -> date:
-    return now.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
 
 
 async def reconcile_all(runtime: Runtime, *, day: date | None = None) -> dict[str, str]:

@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from models.catalog import Product
 from models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionEvent
+from server.business_time import business_tz
 from server.content import access
 from server.db import UnitOfWork
-from server.earnings.terms import business_tz, runtime_of
 from server.http.errors import Conflict, NotFound
+from server.runtime import runtime_of
 from server.subscriptions.periods import period_end
 
 PERIOD_SOURCE = "subscription_period"

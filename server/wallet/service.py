@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import utcnow
 from models.identity import User
 from models.ledger import LedgerTransaction
-from server.admin.service import record_admin_action
+from server.audit import record_admin_action
 from server.clock import Clock
 from server.db import Reader, UnitOfWork
 from server.http.errors import Conflict

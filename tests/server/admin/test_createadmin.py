@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity import AdminLog, User
-from server.admin.service import record_admin_action
 from server.app import create_app
+from server.audit import record_admin_action
 from server.db import Database
 from tests.conftest import make_settings
 from tests.server.auth.conftest import login, register
