@@ -19,11 +19,11 @@ from server.comments.schemas import (
     TargetPath,
     ThreadOut,
 )
-from server.content.access import ANONYMOUS, Viewer
+from server.content.access import viewer_of
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
-from server.keys import PRINCIPAL, RUNTIME, SETTINGS
+from server.keys import RUNTIME, SETTINGS
 from server.moderation import screening
 from server.reactions.counting import count
 from server.runtime import Runtime
@@ -36,11 +36,6 @@ ACCESS = (
     "Comments on content are read by whoever can see the item (preview or full access); "
     "writing one takes full access to a published item (403 `comments.not_entitled`). "
 )
-
-
-def viewer_of(request: web.Request) -> Viewer:
-    principal = request.get(PRINCIPAL)
-    return ANONYMOUS if principal is None else Viewer(principal.user_id, principal.roles)
 
 
 async def _counted(runtime: Runtime, change: service.Change) -> CommentOut:

@@ -18,11 +18,11 @@ from server.community.schemas import (
     TopicOut,
     TopicPath,
 )
-from server.content.access import ANONYMOUS, Viewer
+from server.content.access import viewer_of
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
-from server.keys import PRINCIPAL, RUNTIME, SETTINGS, USER_ID
+from server.keys import RUNTIME, SETTINGS, USER_ID
 from server.moderation import screening
 
 routes = RouteTable("community", "Topics and the posts people write in them.")
@@ -31,11 +31,6 @@ STEER = "The topic's owner, moderators and admins only (403 `community.forbidden
 reports.register()
 # Who may join `post:<id>`; registered in server/app.py.
 room_check = reports.room_check
-
-
-def viewer_of(request: web.Request) -> Viewer:
-    principal = request.get(PRINCIPAL)
-    return ANONYMOUS if principal is None else Viewer(principal.user_id, principal.roles)
 
 
 @routes.post(

@@ -19,12 +19,14 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from aiohttp import web
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.content import Entitlement, PlanContent
 from server.db import Reader
+from server.keys import PRINCIPAL
 
 STAFF_ROLES = frozenset({"moderator", "admin"})
 
@@ -48,6 +50,14 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    """The caller as the access policy sees them (anonymous without a token)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        return ANONYMOUS
+    return Viewer(principal.user_id, principal.roles)
 
 
 @dataclass(frozen=True, slots=True)

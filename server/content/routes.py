@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import counters
-from server.content import access, lifecycle, queries, service, taxonomy
+from server.content import lifecycle, queries, service, taxonomy
+from server.content.access import viewer_of
 from server.content.schemas import (
     CategoryId,
     CategoryIn,
@@ -37,20 +38,12 @@ from server.content.schemas import (
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
-from server.keys import PRINCIPAL, RUNTIME, SETTINGS, USER_ID
+from server.keys import RUNTIME, SETTINGS, USER_ID
 from server.moderation import screening
 
 routes = RouteTable("content", "Articles, audio, video and courses: reading, writing, review.")
 AUTHORS = ("creator", "admin")
 MODERATORS = ("moderator", "admin")
-
-
-def viewer_of(request: web.Request) -> access.Viewer:
-    """The caller as the access policy sees them (anonymous without a token)."""
-    principal = request.get(PRINCIPAL)
-    if principal is None:
-        return access.ANONYMOUS
-    return access.Viewer(principal.user_id, principal.roles)
 
 
 @routes.get("/api/v1/contents", query=ListQuery, response=Page[ContentSummary], auth="optional")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.content.routes import viewer_of
+from server.content.access import viewer_of
 from server.content.schemas import ContentId, ContentSummary
 from server.discovery import queries, recommend, service
 from server.discovery.schemas import FeatureOut, ShareIn

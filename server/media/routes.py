@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from server.content.routes import viewer_of
+from server.content.access import viewer_of
 from server.content.schemas import ContentId
 from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from server.http.registry import RouteTable

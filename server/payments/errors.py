@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.http.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from server.http.errors import ApiError, Conflict, ServiceUnavailable, ValidationFailed
 
 
 class CallbackRejected(Exception):
@@ -28,10 +28,6 @@ class RefundNotAllowed(Conflict):
 
 class RefundTooLarge(ValidationFailed):
     code, message = "payments.refund_too_large", "The refund is larger than what is left."
-
-
-class OrderNotFound(NotFound):
-    code, message = "orders.not_found", "No such order."
 
 
 class GatewayDown(ServiceUnavailable):

@@ -16,11 +16,10 @@ from models.orders import Order
 from models.payments import Payment, PaymentEvent, Refund
 from server.db import UnitOfWork
 from server.orders import service as orders
-from server.orders.errors import PaymentMismatch
+from server.orders.errors import OrderNotFound, PaymentMismatch
 from server.payments import gateway_refunds, locks
 from server.payments.errors import (
     CallbackRejected,
-    OrderNotFound,
     PaymentNotAllowed,
     RefundNotAllowed,
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.content.access import ANONYMOUS, Viewer
+from server.content.access import viewer_of
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
-from server.keys import PRINCIPAL, RUNTIME, USER_ID
+from server.keys import RUNTIME, USER_ID
 from server.reactions import queries, service
 from server.reactions.counting import count
 from server.reactions.schemas import (
@@ -31,11 +31,6 @@ SEEABLE = (
     "404 otherwise. "
 )
 PRIVATE = "A private collection is 404 to everyone but its owner."
-
-
-def viewer_of(request: web.Request) -> Viewer:
-    principal = request.get(PRINCIPAL)
-    return ANONYMOUS if principal is None else Viewer(principal.user_id, principal.roles)
 
 
 @routes.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.content.routes import viewer_of
+from server.content.access import viewer_of
 from server.http.pagination import Page
 from server.http.registry import RouteTable
 from server.keys import RUNTIME
