@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.payments import Payment, ReconciliationMismatch, ReconciliationRun
+from models.orders import Order
+from models.payments import Payment, ReconciliationMismatch, ReconciliationRun, Refund
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.payments.schemas import MismatchOut, ReconciliationDetail, ReconciliationOut
 
@@ -15,6 +16,17 @@ async def payment_by_trade_no(session: AsyncSession, out_trade_no: str) -> Payme
         select(Payment).where(Payment.out_trade_no == out_trade_no)
     )
     return payment
+
+
+async def payment_and_order(session: AsyncSession, payment_id: int) -> tuple[Payment, Order] | None:
+    """A payment with the order it pays, or None when either is missing."""
+    payment = await session.get(Payment, payment_id)
+    order = await session.get(Order, payment.order_id) if payment is not None else None
+    return (payment, order) if payment is not None and order is not None else None
+
+
+async def refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    return await session.get(Refund, refund_id)
 
 
 async def runs_page(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from models.orders import Order
-from models.payments import Payment, Refund
+from models.payments import Payment
 from server.gateway_clients.errors import GatewayError
 from server.http import idempotency
 from server.http.errors import NotFound
@@ -70,10 +70,10 @@ async def _checkout(request: web.Request, order: Order, payment: Payment) -> Pay
 async def _my_payment(request: web.Request, payment_id: int) -> PaymentOut:
     """The payment a request opened, its checkout finished if the gateway was never reached."""
     async with request.app[RUNTIME].db.read() as session:
-        payment = await session.get(Payment, payment_id)
-        order = await session.get(Order, payment.order_id) if payment is not None else None
-    if payment is None or order is None or payment.user_id != request[USER_ID]:
+        found = await queries.payment_and_order(session, payment_id)
+    if found is None or found[0].user_id != request[USER_ID]:
         raise NotFound(code="payments.not_found", message="No such payment.")
+    payment, order = found
     if payment.status != service.CREATED:
         return PaymentOut.model_validate(payment, from_attributes=True)
     return await _checkout(request, order, payment)
@@ -81,7 +81,7 @@ async def _my_payment(request: web.Request, payment_id: int) -> PaymentOut:
 
 async def _refund(request: web.Request, refund_id: int) -> RefundOut:
     async with request.app[RUNTIME].db.read() as session:
-        refund = await session.get(Refund, refund_id)
+        refund = await queries.refund(session, refund_id)
     if refund is None:
         raise NotFound(code="payments.refund_not_found", message="No such refund.")
     return RefundOut.model_validate(refund, from_attributes=True)
