@@ -106,9 +106,9 @@ async def _prepare(
 ) -> dict[str, Any]:
     """`orders` pending orders with an open sandbox payment each, plus `drains` more payments
     for the drain; returns their trade numbers, ids and amounts."""
-    from models.catalog import Product
-    from models.orders import Order, OrderItem
-    from models.payments import Payment
+    from models.commerce.catalog import Product
+    from models.commerce.orders import Order, OrderItem
+    from models.commerce.payments import Payment
     from server.db import Database, create_engine
     from server.settings import normalise_database_url
 
@@ -331,7 +331,7 @@ async def _drained(database_url: str, payment_ids: list[int], limit_s: float) ->
     """Seconds between the first and the last job's effect, or None when they did not finish."""
     from sqlalchemy import func, select
 
-    from models.payments import Payment
+    from models.commerce.payments import Payment
     from server.db import create_engine
     from server.settings import normalise_database_url
 

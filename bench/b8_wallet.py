@@ -76,8 +76,8 @@ class Round:
 async def _top_up(database_url: str, user_id: int, reference: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from server.commerce.wallet import service as wallet
     from server.db import Database
-    from server.wallet import service as wallet
 
     engine = create_async_engine(database_url)
     try:
@@ -101,7 +101,7 @@ async def _audit(database_url: str, user_id: int) -> tuple[int, int, int]:
     from sqlalchemy import func, select
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from models.ledger import LedgerAccount, LedgerEntry
+    from models.commerce.ledger import LedgerAccount, LedgerEntry
 
     engine = create_async_engine(database_url)
     try:

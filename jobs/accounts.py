@@ -7,8 +7,8 @@ from typing import Any
 
 from jobs.progress import report_progress
 from jobs.registry import runtime_of, schedule, task
-from server.accounts import exports, forget
-from server.accounts import service as accounts_service
+from server.privacy.accounts import exports, forget
+from server.privacy.accounts import service as accounts_service
 
 SWEEP_BATCH = 500
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
-from server.content import lifecycle
+from server.content.items import lifecycle
 
 
 @task("content.publish_scheduled", timeout=30)

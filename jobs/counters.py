@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
-from server import counters
+from server.content import counters
 
 
 @task("counters.flush", timeout=30, max_tries=1)

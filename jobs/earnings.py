@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from jobs.registry import runtime_of, schedule, task
-from models.subscriptions import Withdrawal
-from server.earnings import payouts, withdrawals
-from server.earnings import service as earnings
+from models.commerce.earnings import Withdrawal
+from server.commerce.earnings import payouts, withdrawals
+from server.commerce.earnings import service as earnings
 
 # How long a payout may stay `paying` before the sweep asks its channel how it went.
 CHECK_AFTER = timedelta(minutes=5)

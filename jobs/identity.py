@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
-from server.auth import challenges
-from server.oauth import states as oauth_states
-from server.verification import codes
+from server.identity.auth import challenges
+from server.identity.oauth import states as oauth_states
+from server.identity.verification import codes
 
 
 @task("identity.purge_expired", timeout=120)

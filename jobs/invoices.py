@@ -7,8 +7,8 @@ from typing import Any
 from arq.worker import Retry
 
 from jobs.registry import runtime_of, task
-from server.invoices import issuing
-from server.invoices.provider import provider_from_settings
+from server.commerce.invoices import issuing
+from server.commerce.invoices.provider import provider_from_settings
 
 # The longest wait between two attempts, in seconds.
 MAX_BACKOFF = 3600

@@ -7,8 +7,8 @@ from typing import Any
 
 from jobs.progress import report_progress
 from jobs.registry import runtime_of, task
-from server.media import processing, service
-from server.media.checks import MediaBroken
+from server.content.media import processing, service
+from server.content.media.checks import MediaBroken
 from server.outbox import MEDIA_QUEUE
 
 TASK = service.PROCESS_TASK

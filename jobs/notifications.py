@@ -9,9 +9,9 @@ from arq.worker import Retry
 from sqlalchemy import select
 
 from jobs.registry import runtime_of, task
-from models.identity import User
+from models.identity.users import User
 from server.mail import MailError, mailer_from_settings
-from server.notifications import service as notifications_service
+from server.notify.notifications import service as notifications_service
 
 log = structlog.get_logger(__name__)
 

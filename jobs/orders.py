@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
-from server.orders import service
+from server.commerce.orders import service
 
 # Most overdue orders one sweep cancels (the next sweep takes the rest).
 SWEEP_BATCH = 500

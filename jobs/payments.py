@@ -8,8 +8,8 @@ from typing import Any
 from arq.worker import Retry
 
 from jobs.registry import runtime_of, schedule, task
+from server.commerce.payments import followup, reconciliation
 from server.gateway_clients.errors import GatewayError
-from server.payments import followup, reconciliation
 
 # Refunds the gateway is still processing are asked about again after this long.
 REFUND_POLL_SECONDS = 60

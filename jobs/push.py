@@ -9,10 +9,10 @@ from arq.worker import Retry
 
 from jobs.notifications import backoff
 from jobs.registry import runtime_of, task
-from server.announcements import service as announcements
-from server.notifications.push.base import PushMessage
-from server.notifications.push.delivery import push_to_user
-from server.notifications.push.providers import close_all, providers_from_settings
+from server.notify.announcements import service as announcements
+from server.notify.notifications.push.base import PushMessage
+from server.notify.notifications.push.delivery import push_to_user
+from server.notify.notifications.push.providers import close_all, providers_from_settings
 
 log = structlog.get_logger(__name__)
 

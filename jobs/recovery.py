@@ -24,12 +24,12 @@ import structlog
 
 from jobs.registry import runtime_of, schedule, task
 from server import outbox
-from server.accounts.recovery import requeue_exports
-from server.announcements.recovery import requeue_announcements
-from server.earnings.recovery import requeue_payouts
-from server.invoices.recovery import requeue_invoices, requeue_receipts
-from server.media.recovery import requeue_media
-from server.payments.recovery import requeue_refunds
+from server.commerce.earnings.recovery import requeue_payouts
+from server.commerce.invoices.recovery import requeue_invoices, requeue_receipts
+from server.commerce.payments.recovery import requeue_refunds
+from server.content.media.recovery import requeue_media
+from server.notify.announcements.recovery import requeue_announcements
+from server.privacy.accounts.recovery import requeue_exports
 from server.runtime import Runtime
 
 log = structlog.get_logger("jobs.recovery")

@@ -6,7 +6,7 @@ from typing import Any
 
 from jobs.recovery import acknowledge
 from jobs.registry import runtime_of, task
-from server.comments import erasure
+from server.social.comments import erasure
 
 
 @task(erasure.FORGET_AUTHOR, timeout=120)

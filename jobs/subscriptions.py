@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
-from server.subscriptions import renewals
+from server.commerce.subscriptions import renewals
 
 
 @task("subscriptions.renew_due", timeout=120)

@@ -7,8 +7,8 @@ from typing import Any
 from jobs.recovery import acknowledge
 from jobs.registry import runtime_of, task
 from server import outbox
+from server.identity.users import avatars
 from server.outbox import MEDIA_QUEUE
-from server.users import avatars
 
 
 @task("users.process_avatar", timeout=60, queue=MEDIA_QUEUE)

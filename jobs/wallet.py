@@ -9,10 +9,10 @@ from arq import Retry
 
 from jobs import recovery
 from jobs.registry import runtime_of, schedule, task
-from models.ledger import IapPurchase
+from models.commerce.iap import IapPurchase
+from server.commerce.iap.stores import StoreUnavailable, stores_for
+from server.commerce.ledger.audit import audit
 from server.http.errors import ApiError
-from server.iap.stores import StoreUnavailable, stores_for
-from server.ledger.audit import audit
 
 log = structlog.get_logger("wallet")
 

@@ -25,7 +25,7 @@ from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
 from realtime.streams import event_streams
-from server.auth import passwords
+from server.identity.auth import passwords
 from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime

@@ -1,61 +1,34 @@
-"""SQLAlchemy declarative models, one module per domain. No business logic."""
+"""SQLAlchemy declarative models, one module per domain, grouped by wing as `server/` is
+(`models/commerce/orders.py` holds the tables of `server/commerce/orders/`). No business logic.
 
-# Domain modules whose tables register by import (their classes are imported from the module).
-from models import catalog, ledger, messages, orders, payments, push, social, subscriptions  # noqa: F401
+Importing this package registers every table on `Base.metadata` (migrations and tests compare it
+with the database)."""
+
+from models import audit, platform
 from models.base import Base
-from models.content import (
-    Category,
-    Content,
-    ContentTag,
-    ContentVersion,
-    Entitlement,
-    PlanContent,
-    Tag,
+from models.commerce import (
+    cart,
+    catalog,
+    coupons,
+    earnings,
+    iap,
+    invoices,
+    ledger,
+    orders,
+    payments,
+    reviews,
+    subscriptions,
 )
-from models.counters import ContentCounter, ContentShareChannel, CounterFlush
-from models.creators import CreatorApplication, DataExport
-from models.follows import Follow
-from models.identity import AdminLog, AuthSession, RefreshToken, User
-from models.media import Media
-from models.moderation import ModerationFlag, ModerationReport
-from models.notifications import Notification
-from models.oauth import OAuthAccount, OAuthState
-from models.platform import IdempotencyKey, OutboxMessage
-from models.search import SearchDocument
-from models.security import Device, LoginChallenge, RecoveryCode, TotpSecret
-from models.verification import VerificationCode
+from models.content import counters, items, media, moderation, search
+from models.identity import auth, creators, oauth, sessions, users, verification
+from models.notify import announcements, notifications, push
+from models.privacy import exports
+from models.social import blocks, comments, community, follows, messages, reactions
 
-__all__ = [
-    "AdminLog",
-    "AuthSession",
-    "Base",
-    "Category",
-    "Content",
-    "ContentCounter",
-    "ContentShareChannel",
-    "ContentTag",
-    "ContentVersion",
-    "CounterFlush",
-    "CreatorApplication",
-    "DataExport",
-    "Device",
-    "Entitlement",
-    "Follow",
-    "IdempotencyKey",
-    "LoginChallenge",
-    "Media",
-    "ModerationFlag",
-    "ModerationReport",
-    "Notification",
-    "OAuthAccount",
-    "OAuthState",
-    "OutboxMessage",
-    "PlanContent",
-    "RecoveryCode",
-    "RefreshToken",
-    "SearchDocument",
-    "Tag",
-    "TotpSecret",
-    "User",
-    "VerificationCode",
-]
+__all__ = ["Base"]
+
+# The modules above are imported for their tables.
+del audit, platform, cart, catalog, coupons, earnings, iap, invoices, ledger, orders, payments
+del reviews, subscriptions, counters, items, media, moderation, search, auth, creators, oauth
+del sessions, users, verification, announcements, notifications, push, exports, blocks, comments
+del community, follows, messages, reactions

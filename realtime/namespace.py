@@ -41,7 +41,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy import select
 
-from models.identity import AuthSession, User
+from models.identity.sessions import AuthSession
+from models.identity.users import User
 from realtime.events import envelope
 from realtime.rooms import RoomAccess, user_room
 from realtime.streams import STREAM_START, EventStreams, RecoveryFailed, StreamEntry
@@ -79,7 +80,7 @@ REVALIDATE_BATCH = 500
 
 
 class Authenticator(Protocol):
-    """What the socket layer needs of server.auth.sessions.SessionGuard."""
+    """What the socket layer needs of server.identity.auth.sessions.SessionGuard."""
 
     async def principal(self, runtime: Runtime, token: str) -> Principal: ...
 
@@ -477,7 +478,7 @@ class RealtimeNamespace(socketio.AsyncNamespace):
     async def live_sessions(self, session_ids: list[int]) -> set[int]:
         """Those of `session_ids` that exist, are not revoked and whose user is active.
 
-        The same liveness as the guard's session state (server.auth.queries.session_state:
+        The same liveness as the guard's session state (server.identity.auth.queries.session_state:
         revoked = `revoked_at` set, disabled = user status not `active`), for many at once.
         """
         query = (

@@ -49,10 +49,10 @@ async def create_admin(
     settings: Settings, *, email: str, password: str | None, nickname: str | None
 ) -> tuple[int, bool]:
     """Create or promote the admin account and log it, in one transaction."""
-    from server.admin.service import ensure_admin
     from server.clock import Clock
     from server.crypto import PiiCipher
     from server.db import Database, create_engine
+    from server.identity.admin.service import ensure_admin
 
     db = Database(create_engine(settings.sqlalchemy_url, pool_size=1))
     try:
@@ -72,9 +72,9 @@ async def create_admin(
 def createadmin(settings: Settings, args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
-    from server.admin.schemas import AdminAccount
-    from server.admin.service import PasswordRequired
-    from server.auth.service import AccountExists
+    from server.identity.admin.schemas import AdminAccount
+    from server.identity.admin.service import PasswordRequired
+    from server.identity.auth.service import AccountExists
 
     password = args.password or os.environ.get("SHARESTACK_ADMIN_PASSWORD") or None
     try:
@@ -100,8 +100,8 @@ def createadmin(settings: Settings, args: argparse.Namespace) -> None:
 
 async def reindex_search(settings: Settings, *, batch: int = 200) -> int:
     """Rebuild every published item's search row, a batch per transaction; the batches done."""
+    from server.content.search.service import reindex
     from server.db import Database, create_engine
-    from server.search.service import reindex
 
     db = Database(create_engine(settings.sqlalchemy_url, pool_size=1))
     batches, last = 0, 0

@@ -7,28 +7,25 @@ from aiohttp import web
 from realtime.namespace import CLIENT_EVENTS, ROOMS, ClientEvents
 from realtime.rooms import RoomAccess, requires_role
 from realtime.server import create_socket_server
-from server.accounts import routes as accounts_routes
-from server.admin import routes as admin_routes
-from server.admin.routes import require_admin_second_factor
-from server.announcements import routes as announcements_routes
-from server.auth import passwords
-from server.auth import routes as auth_routes
-from server.auth.sessions import SessionGuard
-from server.auth.tokens import TokenService
-from server.blocks import routes as blocks_routes
-from server.cart import routes as cart_routes
-from server.catalog import routes as catalog_routes
-from server.comments import routes as comments_routes
-from server.community import routes as community_routes
-from server.content import queries as content_queries
-from server.content import routes as content_routes
-from server.coupons import routes as coupons_routes
-from server.creators import routes as creators_routes
-from server.discovery import routes as discovery_routes
-from server.earnings import routes as earnings_routes
-from server.earnings import service as earnings_service
-from server.files import routes as files_routes
-from server.follows import routes as follows_routes
+from server.commerce.cart import routes as cart_routes
+from server.commerce.catalog import routes as catalog_routes
+from server.commerce.coupons import routes as coupons_routes
+from server.commerce.earnings import routes as earnings_routes
+from server.commerce.earnings import service as earnings_service
+from server.commerce.iap import routes as iap_routes
+from server.commerce.invoices import routes as invoices_routes
+from server.commerce.orders import routes as orders_routes
+from server.commerce.payments import routes as payments_routes
+from server.commerce.reviews import routes as reviews_routes
+from server.commerce.subscriptions import routes as subscriptions_routes
+from server.commerce.wallet import routes as wallet_routes
+from server.content.discovery import routes as discovery_routes
+from server.content.files import routes as files_routes
+from server.content.items import queries as content_queries
+from server.content.items import routes as content_routes
+from server.content.media import routes as media_routes
+from server.content.moderation import routes as moderation_routes
+from server.content.search import routes as search_routes
 from server.http import system
 from server.http.cors import CorsPolicy
 from server.http.headers import hide_server_version, secure_headers
@@ -36,29 +33,32 @@ from server.http.idempotency import idempotent
 from server.http.limits import limit_per_account
 from server.http.middleware import pipeline
 from server.http.registry import RouteRegistry, RouteTable
-from server.iap import routes as iap_routes
-from server.invoices import routes as invoices_routes
+from server.identity.admin import routes as admin_routes
+from server.identity.admin.routes import require_admin_second_factor
+from server.identity.auth import passwords
+from server.identity.auth import routes as auth_routes
+from server.identity.auth.sessions import SessionGuard
+from server.identity.auth.tokens import TokenService
+from server.identity.creators import routes as creators_routes
+from server.identity.oauth import routes as oauth_routes
+from server.identity.sessions import routes as sessions_routes
+from server.identity.users import routes as users_routes
+from server.identity.verification import routes as verification_routes
 from server.keys import METRICS, ROUTES, RUNTIME, SESSION_GUARD, SETTINGS, SOCKETS, TOKENS
-from server.media import routes as media_routes
-from server.messages import routes as messages_routes
-from server.messages import sockets as messages_sockets
 from server.metrics import Metrics
-from server.moderation import routes as moderation_routes
-from server.notifications import routes as notifications_routes
-from server.oauth import routes as oauth_routes
-from server.orders import routes as orders_routes
-from server.payments import routes as payments_routes
-from server.presence import routes as presence_routes
-from server.reactions import routes as reactions_routes
+from server.notify.announcements import routes as announcements_routes
+from server.notify.notifications import routes as notifications_routes
+from server.privacy.accounts import routes as accounts_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
-from server.reviews import routes as reviews_routes
-from server.search import routes as search_routes
-from server.sessions import routes as sessions_routes
 from server.settings import Settings
-from server.subscriptions import routes as subscriptions_routes
-from server.users import routes as users_routes
-from server.verification import routes as verification_routes
-from server.wallet import routes as wallet_routes
+from server.social.blocks import routes as blocks_routes
+from server.social.comments import routes as comments_routes
+from server.social.community import routes as community_routes
+from server.social.follows import routes as follows_routes
+from server.social.messages import routes as messages_routes
+from server.social.messages import sockets as messages_sockets
+from server.social.presence import routes as presence_routes
+from server.social.reactions import routes as reactions_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
 ROUTE_TABLES = [

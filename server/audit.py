@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.identity import AdminLog
+from models.audit import AdminLog
 from server.clock import Clock
 
 

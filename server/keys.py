@@ -11,11 +11,11 @@ from server.runtime import Runtime
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.auth.sessions import SessionGuard
-    from server.auth.tokens import TokenService
     from server.http.guards import Principal
     from server.http.ratelimit import RateLimiter
     from server.http.registry import RouteRegistry
+    from server.identity.auth.sessions import SessionGuard
+    from server.identity.auth.tokens import TokenService
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

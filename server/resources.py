@@ -24,8 +24,8 @@ from server.keys import (
     SETTINGS,
     SOCKETS,
 )
-from server.presence.service import PresenceTracker, register_local
 from server.runtime import Runtime
+from server.social.presence.service import PresenceTracker, register_local
 
 log = structlog.get_logger("server")
 

@@ -32,9 +32,9 @@ import models
 from jobs.sinks import ArqJobSink
 from server.__main__ import migrate
 from server.app import create_app
-from server.auth.tokens import generate_private_pem
 from server.crypto import new_key
 from server.http.registry import RouteTable
+from server.identity.auth.tokens import generate_private_pem
 from server.outbox import EventSink
 from server.runtime import Runtime
 from server.settings import Settings

@@ -14,9 +14,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.orders import Order
-from models.payments import Payment, Refund
-from server.ledger.audit import audit
+from models.commerce.orders import Order
+from models.commerce.payments import Payment, Refund
+from server.commerce.ledger.audit import audit
 
 
 async def assert_money_invariants(engine: AsyncEngine) -> None:

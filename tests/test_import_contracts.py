@@ -53,18 +53,22 @@ def test_the_packages_keep_their_import_contracts(house: Path) -> None:
 
 
 def test_the_ledger_importing_payments_breaks_the_commerce_order(house: Path) -> None:
-    add_import(house / "server" / "ledger" / "service.py", "import server.payments.service")
+    add_import(
+        house / "server" / "ledger" / "service.py", "import server.commerce.payments.service"
+    )
 
     result = lint_imports(house)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "server.ledger is not allowed to import server.payments" in result.stdout
-    assert "server.ledger.service -> server.payments.service" in result.stdout
+    assert (
+        "server.commerce.ledger is not allowed to import server.commerce.payments" in result.stdout
+    )
+    assert "server.commerce.ledger.service -> server.commerce.payments.service" in result.stdout
 
 
 def test_a_new_cycle_between_domains_breaks_the_run(house: Path) -> None:
     # blocks already depends on users; users depending on blocks closes a cycle.
-    add_import(house / "server" / "users" / "service.py", "import server.blocks.service")
+    add_import(house / "server" / "users" / "service.py", "import server.social.blocks.service")
 
     result = lint_imports(house)
 
@@ -74,9 +78,9 @@ def test_a_new_cycle_between_domains_breaks_the_run(house: Path) -> None:
 
 
 def test_a_platform_module_importing_a_domain_breaks_the_floor(house: Path) -> None:
-    add_import(house / "server" / "db.py", "import server.users.service")
+    add_import(house / "server" / "db.py", "import server.identity.users.service")
 
     result = lint_imports(house)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "server.db is not allowed to import server.users" in result.stdout
+    assert "server.db is not allowed to import server.identity.users" in result.stdout

@@ -506,7 +506,7 @@ def _move_phones(*, encrypt: bool) -> None:
     deployment's PII keys (the same ones the server uses)."""
     from server.crypto import PiiCipher
     from server.settings import Settings
-    from server.users.service import PHONE_CONTEXT, phone_columns
+    from server.identity.users.service import PHONE_CONTEXT, phone_columns
 
     bind = op.get_bind()
     source = "phone" if encrypt else "phone_enc"

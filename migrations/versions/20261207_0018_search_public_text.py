@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from server.search.service import document, public_body
+from server.content.search.service import document, public_body
 
 revision: str = "0018"
 down_revision: str | Sequence[str] | None = "0017"

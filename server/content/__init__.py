@@ -1,1 +1,3 @@
-"""Content: articles, audio, video, courses; drafts, versions, lifecycle, access policy."""
+"""Content: what creators publish and how readers find it: items and their access policy, media,
+files, moderation, search, discovery and counters.
+"""

@@ -44,7 +44,7 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = DEFAULT_POLICY
     # An answer for one account must not be kept by a browser or a shared cache. Credentials
-    # come only in Authorization (server/auth/sessions.py), so its presence marks such an
+    # come only in Authorization (server/identity/auth/sessions.py), so its presence marks such an
     # answer, refusals included; cheaper than a lookup in the request's own mapping.
     if "Authorization" in request.headers and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"

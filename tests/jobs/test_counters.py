@@ -10,9 +10,9 @@ from sqlalchemy import insert, text
 
 import jobs.worker  # noqa: F401  (registers every task module)
 from jobs.registry import CRON_JOBS, FUNCTIONS
-from models.content import Content
-from models.identity import User
-from server import counters
+from models.content.items import Content
+from models.identity.users import User
+from server.content import counters
 from server.runtime import Runtime
 from server.settings import Settings
 

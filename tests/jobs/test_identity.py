@@ -7,10 +7,10 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
-from models.identity import User
-from models.oauth import OAuthState
-from models.security import LoginChallenge
-from models.verification import VerificationCode
+from models.identity.auth import LoginChallenge
+from models.identity.oauth import OAuthState
+from models.identity.users import User
+from models.identity.verification import VerificationCode
 from server.runtime import Runtime
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import update
 
 from jobs.media import process_media
 from jobs.sinks import ArqJobSink, queue_names
-from models.media import Media
-from server.media.checks import probe
+from models.content.media import Media
+from server.content.media.checks import probe
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.jobs.test_worker import RecordingEvents, run_burst

@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.recovery import SWEEPS
 from jobs.registry import CRON_JOBS, FUNCTIONS
 from jobs.sinks import ArqJobSink, arq_job_id, queue_names
-from models.catalog import InvoiceRequest, Receipt
-from models.creators import DataExport
-from models.media import Media
-from models.orders import Order
-from models.payments import Payment, Refund
-from models.push import Announcement
-from models.subscriptions import Withdrawal
-from server.auth import service as auth_service
+from models.commerce.earnings import Withdrawal
+from models.commerce.invoices import InvoiceRequest, Receipt
+from models.commerce.orders import Order
+from models.commerce.payments import Payment, Refund
+from models.content.media import Media
+from models.notify.announcements import Announcement
+from models.privacy.exports import DataExport
+from server.identity.auth import service as auth_service
 from server.outbox import MEDIA_QUEUE, Job
 from server.runtime import Runtime
 from server.settings import Settings

@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from jobs.registry import FUNCTIONS
 from jobs.sinks import arq_job_id, queue_names
-from models.ledger import IapPurchase
+from models.commerce.iap import IapPurchase
 from models.platform import OutboxMessage
-from server.comments.erasure import FORGET_AUTHOR
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
+from server.social.comments.erasure import FORGET_AUTHOR
 from tests.jobs.test_recovery_avatars import lose_redis_jobs, make_due
 from tests.jobs.test_worker import run_burst
 from tests.server.auth.conftest import PASSWORD, bearer, register

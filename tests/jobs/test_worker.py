@@ -25,7 +25,7 @@ from jobs.sinks import ArqJobSink, arq_job_id, queue_names
 from jobs.worker import MediaWorkerSettings, WorkerSettings
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
-from server.media.service import PROCESS_TASK
+from server.content.media.service import PROCESS_TASK
 from server.outbox import MEDIA_QUEUE, Event
 from server.runtime import Runtime
 from server.settings import Settings

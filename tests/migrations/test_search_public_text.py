@@ -11,11 +11,11 @@ from alembic import command
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from models.content import Content, ContentVersion
-from models.identity import User
-from models.search import SearchDocument
-from server.search import tokenizer
-from server.search.service import document
+from models.content.items import Content, ContentVersion
+from models.content.search import SearchDocument
+from models.identity.users import User
+from server.content.search import tokenizer
+from server.content.search.service import document
 from tests.conftest import WORKER, create_database, drop_database
 from tests.migrations.test_migrations import config_for
 

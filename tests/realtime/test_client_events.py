@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from server.keys import METRICS
 from tests.realtime.conftest import TIMEOUT, publish, realtime_settings, sign_in, sign_up
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from realtime.namespace import REALTIME
 from server.keys import METRICS, TOKENS
 from tests.realtime.conftest import TIMEOUT, publish, realtime_settings, sign_in, sign_up, until

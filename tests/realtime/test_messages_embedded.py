@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from realtime.namespace import ClientEvents
 from server.app import create_app
 from server.keys import RUNTIME
-from server.presence import service as presence
-from server.presence.service import PresenceTracker
+from server.social.presence import service as presence
+from server.social.presence.service import PresenceTracker
 from tests.conftest import migrated_embedded_settings
 from tests.realtime.conftest import sign_up
 from tests.realtime.test_messages_socket import conversation, next_of, rest

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from models.push import PushDevice
+from models.notify.push import PushDevice
 from server.keys import RUNTIME
-from server.presence import service as presence
+from server.social.presence import service as presence
 from tests.realtime.conftest import Socket, sign_up
 from tests.realtime.test_messages_socket import next_of, rest
 

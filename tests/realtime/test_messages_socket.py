@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
-from server.presence import service as presence
+from server.social.presence import service as presence
 from tests.realtime.conftest import Socket, realtime_settings, sign_in, sign_up
 from tests.realtime.test_client_events import error
 

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from server.search.tokenizer import encode
+from server.content.search.tokenizer import encode
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

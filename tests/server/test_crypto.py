@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from server.commerce.invoices.provider import HttpInvoiceProvider, ProviderError, sign
 from server.crypto import KEY_FILE, PiiCipher, PiiError, generated_keys, new_key, same_secret
-from server.invoices.provider import HttpInvoiceProvider, ProviderError, sign
 from server.settings import Settings
 
 

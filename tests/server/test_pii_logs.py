@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import update
 from structlog.testing import capture_logs
 
-from models.identity import User
+from models.identity.users import User
 from server.logs import redact
 from tests.conftest import make_settings
 from tests.server.auth.conftest import PASSWORD, bearer

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from models.catalog import Product
-from models.payments import Payment
-from server.auth import service as auth_service
-from server.orders import service as orders
+from models.commerce.catalog import Product
+from models.commerce.payments import Payment
+from server.commerce.orders import service as orders
+from server.commerce.payments import service as payments
+from server.commerce.payments.gateways.base import Notice
+from server.identity.auth import service as auth_service
 from server.outbox import Event
-from server.payments import service as payments
-from server.payments.gateways.base import Notice
 from server.runtime import Runtime
 from tests.conftest import make_settings, relaying_runtime
 from tests.fakes.alipay import FakeAlipay

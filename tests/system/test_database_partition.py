@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.ledger import LedgerTransaction
+from models.commerce.ledger import LedgerTransaction
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.harness import WebProcess, eventually

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.platform import IdempotencyKey
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.harness import WebProcess, eventually

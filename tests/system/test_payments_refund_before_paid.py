@@ -14,12 +14,12 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.ledger import LedgerTransaction
-from models.orders import Order
-from models.payments import Refund
-from server.payments.gateways.sandbox import SandboxGateway
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order
+from models.commerce.payments import Refund
+from server.commerce.payments.gateways.sandbox import SandboxGateway
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.invariants import assert_money_invariants
 from tests.system.conftest import MakeProxy, StartWeb
 from tests.system.payments import pending_payment

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from models.ledger import LedgerTransaction
-from models.notifications import Notification
-from models.payments import Refund
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.payments import Refund
+from models.notify.notifications import Notification
 from server.runtime import Runtime
 from tests.fakes.alipay import FakeAlipay
 from tests.system.harness import ProcessGroup, WorkerProcess, environment, eventually

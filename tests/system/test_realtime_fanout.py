@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.notifications import Notification
+from models.notify.notifications import Notification
 from tests.conftest import RUN_PREFIX
 from tests.system.conftest import StartWeb, StartWorker
 from tests.system.harness import WebProcess, eventually

@@ -23,21 +23,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.sinks import queue_names
-from models.identity import User
-from models.ledger import LedgerTransaction
-from models.media import Media
-from models.notifications import Notification
-from models.payments import Refund
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.payments import Refund
+from models.content.media import Media
+from models.identity.users import User
+from models.notify.announcements import Announcement
+from models.notify.notifications import Notification
 from models.platform import OutboxMessage
-from models.push import Announcement
-from server.announcements import service as announcements
-from server.announcements.schemas import AnnouncementIn, Segment
-from server.auth import service as auth_service
-from server.media import service as media_service
+from server.content.media import service as media_service
+from server.identity.auth import service as auth_service
+from server.identity.users import avatars
+from server.identity.users import service as users
+from server.notify.announcements import service as announcements
+from server.notify.announcements.schemas import AnnouncementIn, Segment
 from server.runtime import Runtime
 from server.settings import Settings
-from server.users import avatars
-from server.users import service as users
 from tests.conftest import make_settings, relaying_runtime
 from tests.fakes.alipay import FakeAlipay
 from tests.invariants import assert_money_invariants

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.arq_worker import LEASE_SECONDS
 from jobs.registry import FUNCTIONS
 from jobs.worker import WorkerSettings
-from models.ledger import LedgerTransaction
-from models.payments import Refund
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.payments import Refund
 from server.runtime import Runtime
 from tests.fakes.alipay import FakeAlipay
 from tests.invariants import assert_money_invariants

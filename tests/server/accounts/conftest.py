@@ -10,16 +10,18 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from jobs.registry import FUNCTIONS, load_tasks
-from models.creators import CreatorApplication, DataExport
-from models.follows import Follow
-from models.identity import AdminLog, User
-from models.notifications import Notification
-from models.oauth import OAuthAccount, OAuthState
-from models.security import Device, LoginChallenge, RecoveryCode, TotpSecret
-from models.verification import VerificationCode
+from models.audit import AdminLog
+from models.identity.auth import Device, LoginChallenge, RecoveryCode, TotpSecret
+from models.identity.creators import CreatorApplication
+from models.identity.oauth import OAuthAccount, OAuthState
+from models.identity.users import User
+from models.identity.verification import VerificationCode
+from models.notify.notifications import Notification
+from models.privacy.exports import DataExport
+from models.social.follows import Follow
+from server.identity.users import avatars
+from server.identity.users import service as users_service
 from server.keys import RUNTIME
-from server.users import avatars
-from server.users import service as users_service
 from tests.server.auth.conftest import bearer, register
 
 ME = "/api/v1/me"

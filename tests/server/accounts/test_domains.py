@@ -13,33 +13,35 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.catalog import Cart, CartItem, InvoiceRequest, Product, Review
-from models.content import Content
-from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
-from models.messages import (
+from models.commerce.cart import Cart, CartItem
+from models.commerce.catalog import Product
+from models.commerce.earnings import Earning, Withdrawal
+from models.commerce.invoices import InvoiceRequest
+from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from models.commerce.orders import Order, OrderItem
+from models.commerce.reviews import Review
+from models.commerce.subscriptions import Subscription
+from models.content.items import Content
+from models.notify.push import NotificationPreference, PushDelivery, PushDevice
+from models.social.blocks import UserBlock
+from models.social.comments import Comment, CommentLike
+from models.social.community import Post, Topic
+from models.social.messages import (
     Conversation,
     ConversationMember,
     HiddenMessage,
     Message,
     MessageToken,
-    UserBlock,
 )
-from models.orders import Order, OrderItem
-from models.push import NotificationPreference, PushDelivery, PushDevice
-from models.social import (
-    Comment,
-    CommentLike,
-    ContentLike,
-    Favorite,
-    FavoriteCollection,
-    Post,
-    Topic,
-)
-from models.subscriptions import Earning, Subscription, Withdrawal
-from server.accounts import exports
-from server.accounts.domains import INVOICE_EMAIL_CONTEXT, PAYEE_ACCOUNT_CONTEXT, PAYEE_NAME_CONTEXT
+from models.social.reactions import ContentLike, Favorite, FavoriteCollection
 from server.keys import RUNTIME
-from server.presence.service import Keys
+from server.privacy.accounts import exports
+from server.privacy.accounts.domains import (
+    INVOICE_EMAIL_CONTEXT,
+    PAYEE_ACCOUNT_CONTEXT,
+    PAYEE_NAME_CONTEXT,
+)
+from server.social.presence.service import Keys
 from tests.conftest import RUN_PREFIX
 from tests.server.accounts.conftest import run_task
 from tests.server.auth.conftest import PASSWORD, bearer, register

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.creators import DataExport
-from models.notifications import Notification
+from models.notify.notifications import Notification
+from models.privacy.exports import DataExport
 from server.keys import RUNTIME
 from server.outbox import Event
 from server.signing import LinkInvalid

@@ -10,16 +10,19 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.creators import CreatorApplication, DataExport
-from models.follows import Follow
-from models.identity import AdminLog, AuthSession, RefreshToken, User
-from models.notifications import Notification
-from models.oauth import OAuthAccount, OAuthState
+from models.audit import AdminLog
+from models.identity.auth import Device, LoginChallenge, RecoveryCode, TotpSecret
+from models.identity.creators import CreatorApplication
+from models.identity.oauth import OAuthAccount, OAuthState
+from models.identity.sessions import AuthSession, RefreshToken
+from models.identity.users import User
+from models.identity.verification import VerificationCode
+from models.notify.notifications import Notification
 from models.platform import OutboxMessage
-from models.security import Device, LoginChallenge, RecoveryCode, TotpSecret
-from models.verification import VerificationCode
-from server.accounts.service import DELETED_NICKNAME
+from models.privacy.exports import DataExport
+from models.social.follows import Follow
 from server.keys import RUNTIME
+from server.privacy.accounts.service import DELETED_NICKNAME
 from tests.conftest import AppClient, make_settings
 from tests.server.accounts.conftest import ME, PHONE, Account, advance, rich_account, run_task
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
@@ -270,8 +273,8 @@ async def test_a_deleted_account_never_signs_in_and_its_email_and_phone_register
     by_phone = await register(api, phone=PHONE)
     assert by_phone["user"]["id"] not in (account.user_id, fresh["user"]["id"])
     # Whatever path leads to the old account (OAuth, a code) ends in complete_sign_in: refused.
-    from server.auth import service as auth_service
-    from server.auth.service import AccountDisabled, Client
+    from server.identity.auth import service as auth_service
+    from server.identity.auth.service import AccountDisabled, Client
     from server.keys import TOKENS
 
     runtime = api.app[RUNTIME]

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AdminLog, User
+from models.audit import AdminLog
+from models.identity.users import User
 from server.app import create_app
 from server.audit import record_admin_action
 from server.db import Database

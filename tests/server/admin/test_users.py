@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AdminLog, AuthSession, User
-from models.security import Device
+from models.audit import AdminLog
+from models.identity.auth import Device
+from models.identity.sessions import AuthSession
+from models.identity.users import User
 from tests.conftest import make_settings
 from tests.realtime.conftest import TIMEOUT
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register

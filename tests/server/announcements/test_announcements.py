@@ -10,12 +10,14 @@ from sqlalchemy import event, func, select, update
 
 from jobs import push as push_jobs
 from jobs.sinks import ArqJobSink
-from models.identity import AdminLog, User
-from models.notifications import Notification
-from models.push import Announcement, NotificationPreference, PushDevice
-from server.announcements import service
-from server.announcements.schemas import AnnouncementIn
+from models.audit import AdminLog
+from models.identity.users import User
+from models.notify.announcements import Announcement
+from models.notify.notifications import Notification
+from models.notify.push import NotificationPreference, PushDevice
 from server.keys import RUNTIME
+from server.notify.announcements import service
+from server.notify.announcements.schemas import AnnouncementIn
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.jobs.test_worker import RecordingEvents, run_burst

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from server.auth.tokens import TokenService, generate_private_pem, load_key_pair
+from server.identity.auth.tokens import TokenService, generate_private_pem, load_key_pair
 from server.settings import Settings
 from tests.conftest import session_private_key
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from argon2 import extract_parameters
 
-from server.auth import passwords
+from server.identity.auth import passwords
 from server.settings import Settings
 from tests.conftest import make_settings
 

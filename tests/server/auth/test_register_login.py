@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AuthSession, User
+from models.identity.sessions import AuthSession
+from models.identity.users import User
 from server.crypto import PiiCipher
+from server.identity.users.service import PHONE_CONTEXT
 from server.keys import SETTINGS
-from server.users.service import PHONE_CONTEXT
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from server.http.errors import Forbidden
 from server.http.guards import Principal, require_role
 from server.http.registry import RouteTable

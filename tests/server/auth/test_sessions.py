@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AuthSession, RefreshToken
+from models.identity.sessions import AuthSession, RefreshToken
 from server.keys import RUNTIME
 from tests.server.auth.conftest import bearer, error_code, login, register
 
@@ -225,7 +225,7 @@ async def test_last_seen_is_written_at_most_once_a_minute(api, engine: AsyncEngi
 
 
 async def test_the_session_cache_stays_bounded(api, monkeypatch) -> None:
-    from server.auth import sessions
+    from server.identity.auth import sessions
     from server.keys import SESSION_GUARD
 
     monkeypatch.setattr(sessions, "MAX_CACHED_SESSIONS", 2)

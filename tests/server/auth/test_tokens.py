@@ -13,7 +13,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from server.auth.tokens import generate_private_pem, jwk_thumbprint
+from server.identity.auth.tokens import generate_private_pem, jwk_thumbprint
 from server.keys import TOKENS
 from tests.server.auth.conftest import bearer, error_code, register
 

@@ -10,10 +10,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from models.identity import AuthSession, User
-from models.security import LoginChallenge, RecoveryCode, TotpSecret
-from server.auth.responses import signed_in_response
-from server.auth.schemas import TwoFactorChallenge
+from models.identity.auth import LoginChallenge, RecoveryCode, TotpSecret
+from models.identity.sessions import AuthSession
+from models.identity.users import User
+from server.identity.auth.responses import signed_in_response
+from server.identity.auth.schemas import TwoFactorChallenge
 from tests.conftest import make_settings
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
 from tests.server.sessions.conftest import (
@@ -418,7 +419,7 @@ async def test_turning_two_factor_off_between_the_steps_fails_the_second(api, cl
 async def test_challenges_expired_over_a_day_ago_are_purged(api, clock, engine) -> None:
     from datetime import timedelta
 
-    from server.auth import challenges
+    from server.identity.auth import challenges
     from server.keys import RUNTIME
 
     token = (await register(api))["access_token"]

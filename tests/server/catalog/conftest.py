@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from models.orders import Order, OrderItem
+from models.commerce.orders import Order, OrderItem
 from server.keys import RUNTIME
 from tests.server.content.conftest import (  # noqa: F401  (fixtures)
     Person,
@@ -42,7 +42,7 @@ async def paid_order(
     """An order of these (product_id, quantity) pairs, created and paid through the orders
     service (as a payment callback would). Its timeout job is due at once, so that a burst
     worker does not wait for it (it finds the order paid)."""
-    from server.orders import service as orders
+    from server.commerce.orders import service as orders
 
     runtime = api.app[RUNTIME]
     now = runtime.clock.now()

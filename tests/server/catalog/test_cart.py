@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp.test_utils import TestClient
 
-from server.cart import service as cart_service
+from server.commerce.cart import service as cart_service
 from server.keys import RUNTIME
 from tests.server.catalog.conftest import Person, call, product
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.catalog import service
-from server.catalog.errors import InvalidQuantity
+from server.commerce.catalog import service
+from server.commerce.catalog.errors import InvalidQuantity
 from server.keys import RUNTIME
 from tests.server.catalog.conftest import Person, call, product
 

@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from models.base import utcnow
-from server.catalog import service as catalog
-from server.coupons import service
+from server.commerce.catalog import service as catalog
+from server.commerce.coupons import service
 from server.keys import RUNTIME
 from tests.conftest import on_both_engines
 from tests.server.catalog.conftest import Person, call, product

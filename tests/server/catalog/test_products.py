@@ -144,7 +144,7 @@ async def test_public_list_filters_and_pages(
     api: TestClient, creator: Person, other_creator: Person, admin: Person
 ) -> None:
     async with api.app[RUNTIME].db.unit_of_work() as uow:
-        from models.content import Category
+        from models.content.items import Category
 
         category = Category(name="编程", slug="code-catalog")
         uow.session.add(category)
@@ -205,7 +205,7 @@ async def test_an_admin_changing_a_creators_product_is_audited(
 ) -> None:
     from sqlalchemy import select
 
-    from models.identity import AdminLog
+    from models.audit import AdminLog
 
     item = await product(api, creator)
     await call(api, "PATCH", f"/products/{item['id']}", creator, 200, json={"price": 5})
@@ -227,8 +227,8 @@ async def test_a_list_page_costs_one_query_whatever_its_size(
 
     from sqlalchemy import event
 
-    from server.catalog import queries
-    from server.catalog.schemas import ProductQuery
+    from server.commerce.catalog import queries
+    from server.commerce.catalog.schemas import ProductQuery
 
     for _ in range(12):
         await product(api, creator)
@@ -269,9 +269,9 @@ async def test_list_pages_read_an_index_in_order_without_sorting(
 ) -> None:
     from sqlalchemy import text
 
-    from models.catalog import Product
-    from server.catalog import queries
-    from server.catalog.schemas import ProductQuery
+    from models.commerce.catalog import Product
+    from server.commerce.catalog import queries
+    from server.commerce.catalog.schemas import ProductQuery
 
     for _ in range(3):
         await product(api, creator)

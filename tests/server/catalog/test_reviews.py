@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from models.catalog import Product
-from models.media import Media
-from models.orders import Order
+from models.commerce.catalog import Product
+from models.commerce.orders import Order
+from models.content.media import Media
 from server.keys import RUNTIME
 from tests.server.catalog.conftest import (
     Person,
@@ -83,7 +83,7 @@ async def test_unpaid_and_refunded_orders_do_not_count(
     api: TestClient, creator: Person, reader: Person
 ) -> None:
     goods = await product(api, creator, kind="physical", price=4500)
-    from server.orders import service as orders
+    from server.commerce.orders import service as orders
 
     async with api.app[RUNTIME].db.unit_of_work() as uow:
         pending = await orders.create_order(uow, user_id=reader.id, items=[(goods["id"], 1)])

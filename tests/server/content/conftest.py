@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.auth import service as auth_service
+from server.identity.auth import service as auth_service
 from server.keys import RUNTIME
 from tests.server.auth.conftest import PASSWORD, bearer, login
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.content import Entitlement, PlanContent
-from server.content import access
-from server.content.queries import room_check
+from models.content.items import Entitlement, PlanContent
+from server.content.items import access
+from server.content.items.queries import room_check
 from server.http.guards import Principal
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call, person, publish

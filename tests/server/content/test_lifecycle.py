@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.notifications import Notification
+from models.notify.notifications import Notification
 from tests.server.content.conftest import Person, call, draft, publish
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.content import Category, Content, ContentTag, Tag
-from server.content.queries import list_statement
-from server.content.schemas import ListQuery
+from models.content.items import Category, Content, ContentTag, Tag
+from server.content.items.queries import list_statement
+from server.content.items.schemas import ListQuery
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call
 

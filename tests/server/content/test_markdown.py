@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.content.markdown import has_paywall, preview, render
+from server.content.items.markdown import has_paywall, preview, render
 
 
 def test_raw_html_and_script_links_do_not_survive() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.registry import FUNCTIONS, load_tasks
-from models.content import Content
+from models.content.items import Content
 from server.keys import RUNTIME
 from tests.jobs.test_worker import run_burst
 from tests.server.content.conftest import Person, call, draft

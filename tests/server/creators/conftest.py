@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
-from server.creators.resident_id import check_digit
+from models.identity.users import User
+from server.identity.creators.resident_id import check_digit
 from server.identity_check import signature
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AdminLog
-from models.notifications import Notification
+from models.audit import AdminLog
+from models.notify.notifications import Notification
 from tests.conftest import AppClient
 from tests.server.auth.conftest import error_code
 from tests.server.creators.conftest import (
@@ -91,8 +91,8 @@ async def test_the_name_and_number_are_stored_only_encrypted(
 async def test_the_ciphertexts_are_bound_to_their_column(
     creators_api: TestClient, provider: FakeIdentityProvider, engine: AsyncEngine
 ) -> None:
-    from server.creators.service import ID_NUMBER_CONTEXT, NAME_CONTEXT
     from server.crypto import PiiError
+    from server.identity.creators.service import ID_NUMBER_CONTEXT, NAME_CONTEXT
     from server.keys import RUNTIME
 
     await applied(creators_api, provider, "ann@example.com", "张三", ANN_ID)
@@ -320,7 +320,7 @@ async def test_readers_and_moderators_cannot_review(
 ) -> None:
     from sqlalchemy import update
 
-    from models.identity import User
+    from models.identity.users import User
     from tests.server.auth.conftest import bearer, login
 
     _, headers, body = await applied(creators_api, provider, "ann@example.com", "张三", ANN_ID)
@@ -411,7 +411,7 @@ async def test_the_review_queue_runs_one_query_whatever_the_page_size(
 
 
 async def explain(engine: AsyncEngine, **options: Any) -> list[dict[str, Any]]:
-    from server.creators.service import review_queue_query
+    from server.identity.creators.service import review_queue_query
 
     sql = str(
         review_queue_query(**options).compile(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.creators.resident_id import (
+from server.identity.creators.resident_id import (
     check_digit,
     mask_id_number,
     mask_real_name,

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.content import Content, ContentTag, Tag
-from models.follows import Follow
+from models.content.items import Content, ContentTag, Tag
+from models.social.follows import Follow
 from tests.server.content.conftest import admin, creator, moderator, reader  # noqa: F401
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from models.counters import ContentCounter, ContentShareChannel, CounterFlush
+from models.content.counters import ContentCounter, ContentShareChannel, CounterFlush
 from models.platform import OutboxMessage
-from server import counters
 from server.app import create_app
-from server.counters import keys
-from server.counters.recording import UnknownCounter
+from server.content import counters
+from server.content.counters import keys
+from server.content.counters.recording import UnknownCounter
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from models.identity import AdminLog
-from server import counters
-from server.counters.flushing import apply_increments
-from server.discovery.queries import featured_statement, following_statement, hot_statement
+from models.audit import AdminLog
+from server.content import counters
+from server.content.counters.flushing import apply_increments
+from server.content.discovery.queries import featured_statement, following_statement, hot_statement
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call, person

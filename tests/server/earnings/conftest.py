@@ -12,11 +12,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from models.catalog import Product
-from models.creators import CreatorApplication
-from models.ledger import LedgerAccount
+from models.commerce.catalog import Product
+from models.commerce.ledger import LedgerAccount
+from models.identity.creators import CreatorApplication
+from server.commerce.orders import service as orders
 from server.keys import RUNTIME
-from server.orders import service as orders
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from tests.realtime.conftest import Connect, publish, sign_up
 
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from jobs.earnings import settle_due
-from models.subscriptions import Earning
-from server.earnings import service as earnings
-from server.earnings.queries import MonthOutOfRange, month_bounds
+from models.commerce.earnings import Earning
+from server.commerce.earnings import service as earnings
+from server.commerce.earnings.queries import MonthOutOfRange, month_bounds
 from server.http.guards import Principal
 from server.outbox import Event
 from server.runtime import Runtime
@@ -120,7 +120,7 @@ async def test_partial_refunds_claw_back_in_proportion_and_all_of_it_in_the_end(
 async def test_platform_products_record_no_earnings(api: TestClient, runtime: Runtime) -> None:
     buyer = await member(api)
     async with runtime.db.unit_of_work() as uow:
-        from models.catalog import Product
+        from models.commerce.catalog import Product
 
         row = Product(kind="plan", title="官方会员", price=1000, status="active", interval="year")
         uow.session.add(row)
@@ -190,7 +190,7 @@ async def test_sale_recording_is_idempotent_per_item(api: TestClient, runtime: R
     plan = await creator_plan(runtime, creator.id, price=500)
     order_id = await sell(runtime, buyer_id=buyer.id, product_id=plan, at=now)
     sale = await _earning(runtime, order_id)
-    from models.orders import Order, OrderItem
+    from models.commerce.orders import Order, OrderItem
 
     async with runtime.db.unit_of_work() as uow:
         order = await uow.session.get(Order, order_id)

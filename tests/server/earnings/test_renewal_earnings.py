@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from jobs.earnings import settle_due
 from jobs.subscriptions import renew_due
-from models.catalog import Product
-from models.subscriptions import Earning, Subscription
-from server.earnings import service as earnings
+from models.commerce.catalog import Product
+from models.commerce.earnings import Earning
+from models.commerce.subscriptions import Subscription
+from server.commerce.earnings import service as earnings
 from server.runtime import Runtime
 from tests.server.content.conftest import call
 from tests.server.earnings.conftest import balance, creator_balances, creator_plan, sell

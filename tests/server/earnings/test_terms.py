@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.orders import Order
-from models.subscriptions import Earning, Subscription
-from server.earnings import service as earnings
-from server.earnings import terms
+from models.commerce.earnings import Earning
+from models.commerce.orders import Order
+from models.commerce.subscriptions import Subscription
+from server.commerce.earnings import service as earnings
+from server.commerce.earnings import terms
 from server.keys import RUNTIME
 from tests.conftest import AppClient, make_settings
 from tests.server.earnings.conftest import creator_plan, sell

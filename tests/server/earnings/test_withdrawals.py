@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from jobs.earnings import check_payouts, pay_out, settle_due
-from models.identity import AdminLog
-from server.earnings.withdrawals import transfer_number
+from models.audit import AdminLog
+from server.commerce.earnings.withdrawals import transfer_number
 from server.runtime import Runtime
 from tests.server.content.conftest import call
 from tests.server.earnings.conftest import (

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from models.follows import Follow
-from models.identity import User
+from models.identity.users import User
+from models.social.follows import Follow
 from server.app import create_app
-from server.follows import service
 from server.keys import RUNTIME
+from server.social.follows import service
 from tests.conftest import make_settings, migrated_embedded_settings
 from tests.server.users.people import Person, column, json_of, many, set_columns, sign_up
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from server.follows import service
 from server.keys import RUNTIME
+from server.social.follows import service
 from tests.server.follows.test_follows import follow
 from tests.server.users.people import Person, json_of, many, set_columns
 

@@ -15,14 +15,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from server.app import ROUTE_TABLES, create_app
-from server.community.reports import room_check as post_rooms
-from server.content.queries import room_check as content_rooms
-from server.earnings.service import dashboard_room_check
+from server.commerce.earnings.service import dashboard_room_check
+from server.content.items.queries import room_check as content_rooms
 from server.http.guards import Principal
 from server.http.ids import MAX_ID
 from server.http.middleware import to_api_error
-from server.messages.sockets import room_check as conversation_rooms
-from server.presence.routes import room_check as presence_rooms
+from server.social.community.reports import room_check as post_rooms
+from server.social.messages.sockets import room_check as conversation_rooms
+from server.social.presence.routes import room_check as presence_rooms
 from tests.conftest import AppClient, migrated_embedded_settings
 from tests.server.auth.conftest import bearer, register
 

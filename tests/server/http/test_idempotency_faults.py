@@ -19,10 +19,10 @@ from sqlalchemy.exc import OperationalError
 
 from models.platform import IdempotencyKey
 from server.clock import Clock
+from server.commerce.wallet import service as wallet
 from server.http import idempotency
 from server.http.idempotency import InProgress, Lease
 from server.keys import RUNTIME
-from server.wallet import service as wallet
 from tests.conftest import RUN_PREFIX, make_settings, on_both_engines
 from tests.server.content.conftest import Person, person
 from tests.server.wallet.conftest import give, ledger_totals

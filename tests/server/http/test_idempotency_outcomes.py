@@ -22,15 +22,15 @@ from sqlalchemy import func, select
 
 from jobs import payments as payment_jobs
 from jobs.earnings import settle_due
-from models.ledger import LedgerTransaction
-from models.orders import Order
-from models.payments import Payment, Refund
+from models.commerce.earnings import Withdrawal
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order
+from models.commerce.payments import Payment, Refund
 from models.platform import IdempotencyKey
-from models.subscriptions import Withdrawal
+from server.commerce.wallet.service import ADJUST
 from server.http import idempotency
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from server.wallet.service import ADJUST
 from tests.conftest import AppClient, make_settings
 from tests.invariants import assert_money_invariants
 from tests.server.content.conftest import Person, person

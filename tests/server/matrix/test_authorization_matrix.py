@@ -12,8 +12,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from models.subscriptions import Withdrawal
-from server.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
+from models.commerce.earnings import Withdrawal
+from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

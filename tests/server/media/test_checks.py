@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from server.media import checks, processing
-from server.media.checks import MediaBroken, TooManyPixels, UnsupportedType
+from server.content.media import checks, processing
+from server.content.media.checks import MediaBroken, TooManyPixels, UnsupportedType
 from server.settings import Settings
 from server.storage import LocalStorage
 from tests.server.media.samples import audio_bytes, ffmpeg, image_bytes, png_claiming, video_bytes

@@ -7,8 +7,8 @@ import pytest
 from aiohttp import FormData
 from PIL import Image
 
+from server.content.media.checks import display_name
 from server.keys import RUNTIME
-from server.media.checks import display_name
 from tests.conftest import make_settings
 from tests.server.media.conftest import (
     call,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from server.blocks import service as blocks
 from server.keys import RUNTIME
+from server.social.blocks import service as blocks
 from tests.server.content.conftest import call, person
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.messages import Message
+from models.social.messages import Message
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call, person
 

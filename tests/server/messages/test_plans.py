@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 from server.keys import RUNTIME
-from server.messages import queries
+from server.social.messages import queries
 from tests.server.content.conftest import call, person
 from tests.server.messages.test_messages import direct, send
 

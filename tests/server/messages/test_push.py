@@ -11,13 +11,13 @@ from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus
 from sqlalchemy import event, select
 
-from models.identity import User
-from models.media import Media
-from models.push import PushDevice
+from models.content.media import Media
+from models.identity.users import User
+from models.notify.push import PushDevice
 from server.keys import RUNTIME
-from server.messages import push, service
-from server.messages.schemas import MessageSend
-from server.presence import service as presence
+from server.social.messages import push, service
+from server.social.messages.schemas import MessageSend
+from server.social.presence import service as presence
 from tests.server.content.conftest import Person, call, person
 from tests.server.messages.test_messages import direct, send
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.moderation import routes as moderation_routes
+from server.content.moderation import routes as moderation_routes
 from tests.conftest import AppClient, make_settings
 from tests.server.content.conftest import Person, person
 

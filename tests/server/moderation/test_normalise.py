@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from server.moderation import words
-from server.moderation.normalise import compact, normalise
-from server.moderation.screening import screen
+from server.content.moderation import words
+from server.content.moderation.normalise import compact, normalise
+from server.content.moderation.screening import screen
 from server.settings import Settings
 
 WORD_LIST = words.WordList.of(

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.moderation import ModerationFlag, ModerationReport
+from models.content.moderation import ModerationFlag, ModerationReport
+from server.content.moderation.service import flags_statement, reports_statement
 from server.keys import RUNTIME
-from server.moderation.service import flags_statement, reports_statement
 from tests.server.content.conftest import Person
 
 

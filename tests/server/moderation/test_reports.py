@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AdminLog
-from models.moderation import ModerationReport
-from models.notifications import Notification
+from models.audit import AdminLog
+from models.content.moderation import ModerationReport
+from models.notify.notifications import Notification
 from tests.server.content.conftest import Person, call, draft, person, publish
 
 
@@ -89,7 +89,7 @@ async def test_a_user_can_be_reported(api, creator: Person, reader: Person) -> N
 
 
 async def test_kinds_without_a_check_yet_are_refused(api, reader: Person) -> None:
-    from server.moderation import service
+    from server.content.moderation import service
 
     kept = service._TARGETS.pop("comment", None)  # as before the comments domain registers
     try:
@@ -102,7 +102,7 @@ async def test_kinds_without_a_check_yet_are_refused(api, reader: Person) -> Non
 
 
 async def test_a_domain_can_register_its_own_target_check(api, reader: Person) -> None:
-    from server.moderation import service
+    from server.content.moderation import service
 
     seen: list[tuple[int, int]] = []
 

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.content import ContentVersion
-from models.moderation import ModerationFlag
+from models.content.items import ContentVersion
+from models.content.moderation import ModerationFlag
 from tests.server.content.conftest import Person, call, draft, person
 from tests.server.moderation.conftest import MakeApi
 

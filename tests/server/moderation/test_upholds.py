@@ -9,11 +9,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.catalog import Product, Review
-from models.content import Content
-from models.messages import Conversation, ConversationMember, Message, MessageToken
-from models.notifications import Notification
-from models.social import Comment, Post, Topic
+from models.commerce.catalog import Product
+from models.commerce.reviews import Review
+from models.content.items import Content
+from models.notify.notifications import Notification
+from models.social.comments import Comment
+from models.social.community import Post, Topic
+from models.social.messages import Conversation, ConversationMember, Message, MessageToken
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call, person
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from models.identity import User
-from server.notifications import service
+from models.identity.users import User
+from server.notify.notifications import service
 from server.outbox import Event, Job
 from server.runtime import Runtime
 from server.settings import Settings

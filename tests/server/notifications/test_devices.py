@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.notifications import devices
+from server.notify.notifications import devices
 from tests.server.content.conftest import call, person
 
 DEVICES = "/me/push-devices"

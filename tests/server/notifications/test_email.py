@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from jobs import notifications as notification_jobs
 from jobs import push as push_jobs
-from models.identity import User
-from models.push import PushDevice
+from models.identity.users import User
+from models.notify.push import PushDevice
 from tests.server.notifications.conftest import add_user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.notifications import service
+from server.notify.notifications import service
 from tests.server.content.conftest import call, person
 from tests.server.notifications.conftest import add_user
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from models.notifications import Notification
-from models.push import NotificationPreference, PushDevice
-from server.notifications import service, types
+from models.notify.notifications import Notification
+from models.notify.push import NotificationPreference, PushDevice
+from server.notify.notifications import service, types
 from tests.server.content.conftest import call, person
 from tests.server.notifications.conftest import add_user
 

@@ -13,10 +13,10 @@ from sqlalchemy import select, update
 
 from jobs import push as push_jobs
 from jobs.sinks import ArqJobSink
-from models.identity import User
-from models.push import PushDelivery, PushDevice
-from server.notifications import service
-from server.notifications.push import apns, fcm
+from models.identity.users import User
+from models.notify.push import PushDelivery, PushDevice
+from server.notify.notifications import service
+from server.notify.notifications.push import apns, fcm
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.jobs.test_worker import RecordingEvents, run_burst

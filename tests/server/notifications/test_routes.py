@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from server.keys import RUNTIME
-from server.notifications import service
+from server.notify.notifications import service
 from tests.server.auth.conftest import bearer, register
 from tests.server.notifications.conftest import NOTIFICATIONS, add_notifications
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 
-from models.notifications import Notification
-from server.notifications import service
+from models.notify.notifications import Notification
+from server.notify.notifications import service
 from tests.server.notifications.conftest import add_notifications, add_user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.oauth import OAuthAccount, OAuthState
+from models.identity.oauth import OAuthAccount, OAuthState
 from tests.server.auth.conftest import bearer, error_code, register
 from tests.server.oauth.conftest import authorize, callback, consent, mini_login, sign_in_with
 from tests.server.oauth.fake_providers import Person

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from models.identity import User
-from models.security import TotpSecret
+from models.identity.auth import TotpSecret
+from models.identity.users import User
 from server.keys import RUNTIME
 from tests.server.auth.conftest import error_code
 from tests.server.oauth.conftest import authorize, callback, consent, mini_login, sign_in_with

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from tests.conftest import make_settings
 from tests.server.auth.conftest import error_code
 from tests.server.oauth.conftest import (

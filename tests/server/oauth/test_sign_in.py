@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
-from models.oauth import OAuthAccount
-from server.auth.service import Client
-from server.auth.tokens import TokenService
-from server.oauth import service
-from server.oauth.providers import ProviderIdentity
+from models.identity.oauth import OAuthAccount
+from models.identity.users import User
+from server.identity.auth.service import Client
+from server.identity.auth.tokens import TokenService
+from server.identity.oauth import service
+from server.identity.oauth.providers import ProviderIdentity
 from tests.server.auth.conftest import bearer, error_code
 from tests.server.oauth.conftest import (
     PROVIDERS_URL,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
-from models.oauth import OAuthState
+from models.identity.oauth import OAuthState
+from models.identity.users import User
+from server.identity.oauth import states
 from server.keys import RUNTIME
-from server.oauth import states
 from tests.server.auth.conftest import error_code
 from tests.server.oauth.conftest import REDIRECT, authorize, callback, consent
 from tests.server.oauth.fake_providers import Person

@@ -8,11 +8,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.catalog import Coupon, Product
-from models.content import Content
-from models.orders import Order
+from models.commerce.catalog import Product
+from models.commerce.coupons import Coupon
+from models.commerce.orders import Order
+from models.content.items import Content
+from server.commerce.orders import service
 from server.keys import RUNTIME
-from server.orders import service
 from server.outbox import Event
 from server.runtime import Runtime
 from tests.server.content.conftest import Person, call, person

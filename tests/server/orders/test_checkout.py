@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from models.catalog import Cart, CartItem
-from models.orders import OrderEvent
+from models.commerce.cart import Cart, CartItem
+from models.commerce.orders import OrderEvent
 from server.keys import RUNTIME
 from tests.server.content.conftest import Person, call
 from tests.server.orders.conftest import (

@@ -11,10 +11,10 @@ from arq.jobs import Job as ArqJob
 from redis.asyncio import Redis
 
 from jobs.sinks import arq_job_id
-from models.catalog import Product
-from models.identity import User
-from models.orders import Order
-from server.orders import service
+from models.commerce.catalog import Product
+from models.commerce.orders import Order
+from models.identity.users import User
+from server.commerce.orders import service
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import relaying_runtime

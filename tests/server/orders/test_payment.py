@@ -10,16 +10,17 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.content import Entitlement
-from models.ledger import LedgerTransaction
-from models.notifications import Notification
-from models.orders import Order
-from models.subscriptions import Earning, Subscription
-from server.ledger import service as ledger
-from server.orders import service
-from server.orders.errors import OrderNotFound, PaymentMismatch
+from models.commerce.earnings import Earning
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order
+from models.commerce.subscriptions import Subscription
+from models.content.items import Entitlement
+from models.notify.notifications import Notification
+from server.commerce.ledger import service as ledger
+from server.commerce.orders import service
+from server.commerce.orders.errors import OrderNotFound, PaymentMismatch
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person, call
 from tests.server.orders.conftest import (

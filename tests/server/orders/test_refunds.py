@@ -10,16 +10,16 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.content import Entitlement
-from models.ledger import LedgerTransaction
-from models.notifications import Notification
-from models.orders import Order, OrderItem
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order, OrderItem
+from models.content.items import Entitlement
+from models.notify.notifications import Notification
+from server.commerce.ledger import service as ledger
+from server.commerce.orders import service
+from server.commerce.orders.errors import IllegalTransition, RefundTooLarge
+from server.commerce.wallet import service as wallet
 from server.http.errors import ValidationFailed
-from server.ledger import service as ledger
-from server.orders import service
-from server.orders.errors import IllegalTransition, RefundTooLarge
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person
 from tests.server.orders.conftest import checkout, count, order_row, paid_content, pay, product

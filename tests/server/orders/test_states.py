@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from aiohttp.test_utils import TestClient
 
-from models.orders import ORDER_STATUSES
-from server.orders import service, states
-from server.orders.errors import IllegalTransition
+from models.commerce.orders import ORDER_STATUSES
+from server.commerce.orders import service, states
+from server.commerce.orders.errors import IllegalTransition
 from server.runtime import Runtime
 from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person, person

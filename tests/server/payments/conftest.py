@@ -11,13 +11,13 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.ledger import LedgerTransaction
-from models.notifications import Notification
-from models.orders import Order
-from models.payments import Payment, PaymentEvent, Refund
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order
+from models.commerce.payments import Payment, PaymentEvent, Refund
+from models.notify.notifications import Notification
+from server.commerce.payments.gateways.registry import gateways
+from server.commerce.payments.gateways.sandbox import SandboxGateway
 from server.keys import RUNTIME
-from server.payments.gateways.registry import gateways
-from server.payments.gateways.sandbox import SandboxGateway
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

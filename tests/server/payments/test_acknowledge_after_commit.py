@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.orders import service as orders
+from server.commerce.orders import service as orders
 from server.runtime import Runtime
 from tests.server.content.conftest import Person
 from tests.server.payments.conftest import (

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.payments import followup
+from server.commerce.payments import followup
 from server.runtime import Runtime
 from tests.conftest import on_both_engines
 from tests.server.content.conftest import Person

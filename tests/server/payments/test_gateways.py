@@ -11,16 +11,16 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 
+from server.commerce.payments.errors import CallbackRejected
+from server.commerce.payments.gateways.alipay import AlipayGateway, parse_bill
+from server.commerce.payments.gateways.base import Callback, Refunding
+from server.commerce.payments.gateways.sandbox import SandboxGateway
+from server.commerce.payments.gateways.stripe import StripeGateway
+from server.commerce.payments.gateways.wechat import WechatGateway
+from server.commerce.payments.nonces import NonceBook
 from server.gateway_clients.alipay import AlipayClient
 from server.gateway_clients.errors import GatewayUnavailable
 from server.gateway_clients.wechat import WechatPayClient
-from server.payments.errors import CallbackRejected
-from server.payments.gateways.alipay import AlipayGateway, parse_bill
-from server.payments.gateways.base import Callback, Refunding
-from server.payments.gateways.sandbox import SandboxGateway
-from server.payments.gateways.stripe import StripeGateway
-from server.payments.gateways.wechat import WechatGateway
-from server.payments.nonces import NonceBook
 from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start

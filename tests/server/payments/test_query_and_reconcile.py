@@ -12,9 +12,9 @@ from arq.worker import Retry
 from sqlalchemy import func, select, update
 
 from jobs import payments as jobs
-from models.notifications import Notification
-from models.payments import Payment
-from server.payments import followup
+from models.commerce.payments import Payment
+from models.notify.notifications import Notification
+from server.commerce.payments import followup
 from server.runtime import Runtime
 from tests.server.content.conftest import Person, call
 from tests.server.payments.conftest import (

@@ -18,14 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs import payments as jobs
-from models.content import Entitlement
-from models.ledger import LedgerTransaction
-from models.notifications import Notification
-from models.orders import Order
-from models.payments import ReconciliationMismatch, Refund
-from server.payments import followup
+from models.commerce.ledger import LedgerTransaction
+from models.commerce.orders import Order
+from models.commerce.payments import ReconciliationMismatch, Refund
+from models.content.items import Entitlement
+from models.notify.notifications import Notification
+from server.commerce.payments import followup
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.wallet import service as wallet
 from tests.conftest import on_both_engines
 from tests.fakes.alipay import yuan
 from tests.invariants import assert_money_invariants

@@ -12,8 +12,8 @@ from arq.worker import Retry
 from sqlalchemy import select, update
 
 from jobs import payments as jobs
-from models.orders import Order
-from models.payments import Refund
+from models.commerce.orders import Order
+from models.commerce.payments import Refund
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from tests.server.content.conftest import Person, call, person

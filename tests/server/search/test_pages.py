@@ -9,14 +9,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.content import Content, ContentTag, ContentVersion, Tag
-from models.counters import ContentCounter
-from models.search import FULLTEXT_INDEX, SearchDocument
-from server.content.access import ANONYMOUS
+from models.content.counters import ContentCounter
+from models.content.items import Content, ContentTag, ContentVersion, Tag
+from models.content.search import FULLTEXT_INDEX, SearchDocument
+from server.content.items.access import ANONYMOUS
+from server.content.search import queries, service, tokenizer
+from server.content.search.schemas import SearchQuery
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME
-from server.search import queries, service, tokenizer
-from server.search.schemas import SearchQuery
 from tests.server.search.conftest import Person, found, search
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

@@ -6,8 +6,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.search import SearchDocument
-from server.search import tokenizer
+from models.content.search import SearchDocument
+from server.content.search import tokenizer
 from tests.server.content.conftest import Person, call, person, publish
 from tests.server.content.test_access import grant
 from tests.server.search.conftest import found

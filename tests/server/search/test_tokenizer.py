@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from server.search import tokenizer
-from server.search.queries import highlight
-from server.search.service import document, plain_text
+from server.content.search import tokenizer
+from server.content.search.queries import highlight
+from server.content.search.service import document, plain_text
 
 # InnoDB's default stopwords (MariaDB and MySQL).
 STOPWORDS = set(

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.security import Device
+from models.identity.auth import Device
 from tests.server.auth.conftest import bearer, error_code, login, register
 
 IPHONE = {"platform": "ios", "provider": "apns", "push_token": "a" * 64, "name": "Ann's iPhone"}

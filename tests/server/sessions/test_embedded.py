@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from models.identity import User
+from models.identity.users import User
 from server.app import create_app
 from server.keys import RUNTIME
 from tests.conftest import migrated_embedded_settings

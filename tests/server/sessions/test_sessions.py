@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AuthSession
+from models.identity.sessions import AuthSession
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME, SESSION_GUARD
 from tests.realtime.conftest import TIMEOUT

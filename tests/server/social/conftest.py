@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from server.content import access
+from server.content.items import access
 from server.keys import RUNTIME
 from tests.realtime.conftest import (  # noqa: F401  (fixtures of the live tests)
     connect,

@@ -7,10 +7,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.counters import ContentCounter
-from models.identity import AdminLog
-from models.moderation import ModerationFlag
-from server.counters import flush
+from models.audit import AdminLog
+from models.content.counters import ContentCounter
+from models.content.moderation import ModerationFlag
+from server.content.counters import flush
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

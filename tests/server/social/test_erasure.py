@@ -7,10 +7,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.counters import ContentCounter
-from server.comments import erasure
-from server.counters import flush
+from models.content.counters import ContentCounter
+from server.content.counters import flush
 from server.keys import RUNTIME
+from server.social.comments import erasure
 from tests.server.social.conftest import Person, call, comment, person, publish
 
 

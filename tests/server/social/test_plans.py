@@ -11,11 +11,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.social import Comment, CommentLike, Post, Topic
-from server.comments import queries as comment_queries
-from server.community import queries as community_queries
-from server.content.access import Viewer
+from models.social.comments import Comment, CommentLike
+from models.social.community import Post, Topic
+from server.content.items.access import Viewer
 from server.keys import RUNTIME
+from server.social.comments import queries as comment_queries
+from server.social.community import queries as community_queries
 from tests.server.social.conftest import Person, person, publish
 
 

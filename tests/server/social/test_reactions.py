@@ -7,10 +7,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.counters import ContentCounter
-from server.counters import flush
+from models.content.counters import ContentCounter
+from server.content.counters import flush
 from server.keys import RUNTIME
-from server.reactions.counting import count
+from server.social.reactions.counting import count
 from tests.server.social.conftest import Person, call, notifications_of, person, publish
 
 

@@ -10,14 +10,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from models.catalog import Product
-from models.content import Entitlement
-from models.notifications import Notification
-from server.auth import service as auth_service
+from models.commerce.catalog import Product
+from models.content.items import Entitlement
+from models.notify.notifications import Notification
 from server.clock import Clock
+from server.commerce.subscriptions import service
+from server.identity.auth import service as auth_service
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from server.subscriptions import service
 from tests.server.auth.conftest import PASSWORD, bearer, login
 
 _ids = itertools.count(1_000_000)

@@ -9,10 +9,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from jobs.subscriptions import renew_due
-from models.subscriptions import Subscription
+from models.commerce.subscriptions import Subscription
+from server.commerce.subscriptions.periods import add_months, period_end
+from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from server.subscriptions.periods import add_months, period_end
-from server.wallet import service as wallet
 from tests.server.content.conftest import call
 from tests.server.subscriptions.conftest import (
     MovableClock,
@@ -207,8 +207,8 @@ async def test_another_users_subscription_is_not_found(
 
 
 async def _pay(runtime: Runtime, order_id: int, at: datetime) -> None:
-    from models.orders import Order
-    from server.orders import service as orders
+    from models.commerce.orders import Order
+    from server.commerce.orders import service as orders
 
     async with runtime.db.unit_of_work() as uow:
         order = await uow.session.get(Order, order_id)
@@ -226,7 +226,7 @@ async def _pay(runtime: Runtime, order_id: int, at: datetime) -> None:
 
 
 async def _orders_of(runtime: Runtime, user_id: int) -> list[tuple[int, str, str, int | None]]:
-    from models.orders import Order
+    from models.commerce.orders import Order
 
     async with runtime.db.read() as session:
         rows = await session.execute(
@@ -240,7 +240,7 @@ async def _orders_of(runtime: Runtime, user_id: int) -> list[tuple[int, str, str
 async def test_order_renewal_offers_an_order_whose_payment_extends_the_period(
     api: TestClient, runtime: Runtime, clock: MovableClock
 ) -> None:
-    from server.orders import service as orders
+    from server.commerce.orders import service as orders
 
     reader = await member(api)
     plan = await make_plan(runtime, creator_id=None, price=1990)
@@ -272,7 +272,7 @@ async def test_order_renewal_offers_an_order_whose_payment_extends_the_period(
 async def test_unpaid_renewal_order_falls_due_and_is_offered_again_after_it_lapses(
     api: TestClient, runtime: Runtime, clock: MovableClock
 ) -> None:
-    from server.orders import service as orders
+    from server.commerce.orders import service as orders
 
     reader = await member(api)
     plan = await make_plan(runtime, creator_id=None, price=1990)

@@ -8,10 +8,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from jobs.subscriptions import renew_due
-from models.subscriptions import Subscription, SubscriptionEvent
+from models.commerce.subscriptions import Subscription, SubscriptionEvent
+from server.commerce.subscriptions import service
+from server.commerce.subscriptions.refunds import end_refunded
 from server.runtime import Runtime
-from server.subscriptions import service
-from server.subscriptions.refunds import end_refunded
 from tests.server.earnings.conftest import refund, sell
 from tests.server.subscriptions.conftest import MovableClock, make_plan, member, plan_readable
 

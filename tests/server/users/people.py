@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from models.identity import User
-from server.auth import service as auth_service
-from server.auth.schemas import SignedIn
+from models.identity.users import User
+from server.identity.auth import service as auth_service
+from server.identity.auth.schemas import SignedIn
 from server.keys import RUNTIME, TOKENS
 from tests.server.auth.conftest import bearer, register
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import FormData
 
 from jobs.sinks import arq_job_id, queue_names
+from server.identity.users import avatars
 from server.keys import RUNTIME
-from server.users import avatars
 from tests.conftest import make_settings
 from tests.server.users.images import (
     PHP,

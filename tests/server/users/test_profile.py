@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.users.schemas import Preferences, Privacy, zodiac_of
+from server.identity.users.schemas import Preferences, Privacy, zodiac_of
 from tests.server.users.people import Person, column, json_of, set_columns, sign_up
 
 PROFILE = "/api/v1/me/profile"
@@ -210,8 +210,8 @@ def test_settings_defaults_are_documented_in_the_schema() -> None:
 
 
 async def test_other_domains_read_privacy_with_defaults_filled_in(api, ann) -> None:
+    from server.identity.users import service
     from server.keys import RUNTIME
-    from server.users import service
 
     await patch(api, ann, {"privacy": {"who_can_message": "nobody"}})
     async with api.app[RUNTIME].db.read() as session:

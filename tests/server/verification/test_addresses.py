@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
+from models.identity.users import User
 from tests.server.auth.conftest import bearer, error_code, login, register
 from tests.server.verification.conftest import send_code
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import User
-from models.verification import VerificationCode
+from models.identity.users import User
+from models.identity.verification import VerificationCode
+from server.identity.verification.codes import Target
 from server.keys import RUNTIME
 from server.settings import Settings
-from server.verification.codes import Target
 from tests.server.auth.conftest import bearer, error_code, login, register
 from tests.server.verification.conftest import code_login, send_code
 

@@ -7,9 +7,10 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.identity import AuthSession, User
-from server.auth.schemas import RegisterIn
-from server.verification.schemas import PasswordChangeIn, PasswordResetIn
+from models.identity.sessions import AuthSession
+from models.identity.users import User
+from server.identity.auth.schemas import RegisterIn
+from server.identity.verification.schemas import PasswordChangeIn, PasswordResetIn
 from tests.server.auth.conftest import PASSWORD, bearer, error_code, login, register
 from tests.server.verification.conftest import code_login, send_code
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from models.verification import VerificationCode
+from models.identity.verification import VerificationCode
 from tests.server.auth.conftest import error_code, register
 from tests.server.verification.conftest import code_login, send_code
 

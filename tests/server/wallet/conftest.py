@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.ledger import LedgerAccount, LedgerEntry
+from models.commerce.ledger import LedgerAccount, LedgerEntry
+from server.commerce.wallet import service as wallet
 from server.keys import RUNTIME
 from server.settings import Settings
-from server.wallet import service as wallet
 from tests.conftest import AppClient, make_settings
 
 _refs = itertools.count(1)

@@ -7,9 +7,9 @@ from sqlalchemy import update
 from structlog.testing import capture_logs
 
 from jobs.registry import FUNCTIONS
-from models.ledger import LedgerAccount
+from models.commerce.ledger import LedgerAccount
+from server.commerce.wallet import service as wallet
 from server.keys import RUNTIME
-from server.wallet import service as wallet
 from tests.server.content.conftest import call, person
 from tests.server.wallet.conftest import give
 

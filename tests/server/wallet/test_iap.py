@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from jobs.registry import FUNCTIONS
-from models.catalog import Product
-from models.content import Entitlement
-from models.ledger import IapPurchase
+from models.commerce.catalog import Product
+from models.commerce.iap import IapPurchase
+from models.content.items import Entitlement
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from server.commerce.ledger import service as ledger
 from server.db import Database, create_engine
-from server.ledger import service as ledger
 from tests.conftest import migrated_embedded_settings, on_both_engines
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from models.identity import AdminLog
-from models.ledger import LedgerEntry
+from models.audit import AdminLog
+from models.commerce.ledger import LedgerEntry
 from server.keys import RUNTIME
 from server.outbox import Event
 from tests.conftest import on_both_engines

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.ledger import LedgerEntry
+from models.commerce.ledger import LedgerEntry
+from server.commerce.ledger.service import InsufficientFunds
+from server.commerce.wallet import service as wallet
 from server.db import Database
-from server.ledger.service import InsufficientFunds
-from server.wallet import service as wallet
 
 _users = itertools.count(10_000)
 _refs = itertools.count(1)

@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from server.commerce.wallet import routes as wallet_routes
+from server.commerce.wallet.routes import PER_WALLET
 from server.keys import RUNTIME
 from server.settings import Settings
-from server.wallet import routes as wallet_routes
-from server.wallet.routes import PER_WALLET
 from tests.conftest import AppClient
 from tests.invariants import assert_money_invariants
 from tests.server.content.conftest import call, person

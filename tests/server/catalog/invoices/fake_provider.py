@@ -1,4 +1,4 @@
-"""A local e-invoice provider speaking the signed JSON API of server/invoices/provider.py:
+"""A local e-invoice provider speaking the signed JSON API of server/commerce/invoices/provider.py:
 it checks our signatures, signs its answers, issues each `out_request_no` once and serves
 the invoice PDF."""
 

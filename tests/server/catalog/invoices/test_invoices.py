@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from jobs.registry import FUNCTIONS, load_tasks
-from server.invoices.provider import HttpInvoiceProvider, InvoiceOrder, ProviderError
+from server.commerce.invoices.provider import HttpInvoiceProvider, InvoiceOrder, ProviderError
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.jobs.test_worker import run_burst
@@ -144,7 +144,7 @@ async def test_bad_requests_change_nothing(
     again = await call(api, "POST", path, reader, 409, json=personal)
     assert again["error"]["code"] == "invoices.already_requested"
     await call(api, "POST", "/orders/987654321/invoice", reader, 404, json=personal)
-    from server.orders import service as orders
+    from server.commerce.orders import service as orders
 
     goods = await product(api, creator, kind="physical", price=100)
     async with api.app[RUNTIME].db.unit_of_work() as uow:

@@ -1,0 +1,1 @@
+"""The tables of the commerce wing (see server/commerce/)."""

@@ -1,0 +1,1 @@
+"""The tables of the content wing (see server/content/)."""

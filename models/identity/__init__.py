@@ -1,0 +1,1 @@
+"""The tables of the identity wing (see server/identity/)."""

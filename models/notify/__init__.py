@@ -1,0 +1,1 @@
+"""The tables of the notify wing (see server/notify/)."""

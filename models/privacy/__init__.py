@@ -1,0 +1,1 @@
+"""The tables of the privacy wing (see server/privacy/)."""

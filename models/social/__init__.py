@@ -1,0 +1,1 @@
+"""The tables of the social wing (see server/social/)."""

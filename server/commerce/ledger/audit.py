@@ -1,0 +1,58 @@
+"""Ledger self-check: every transaction balances, every balance equals its entries, and no
+account that may not go negative is below zero."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from models.commerce.ledger import LedgerAccount, LedgerEntry
+from server.db import Reader
+
+
+@dataclass(slots=True)
+class Audit:
+    accounts: int = 0
+    # account id -> (balance, sum of its entries) where they differ
+    drifted: dict[int, tuple[int, int]] = field(default_factory=dict)
+    overdrawn: list[int] = field(default_factory=list)
+    # transaction ids whose entries do not sum to zero
+    unbalanced: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.drifted or self.overdrawn or self.unbalanced)
+
+
+async def audit(reader: Reader, *, limit: int = 100) -> Audit:
+    """Three aggregate scans (fine for a periodic job, not for a request)."""
+    totals = (
+        select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total"))
+        .group_by(LedgerEntry.account_id)
+        .subquery()
+    )
+    rows = (
+        await reader.execute(
+            select(
+                LedgerAccount.id,
+                LedgerAccount.balance,
+                LedgerAccount.allow_negative,
+                func.coalesce(totals.c.total, 0),
+            ).outerjoin(totals, totals.c.account_id == LedgerAccount.id)
+        )
+    ).all()
+    result = Audit(accounts=len(rows))
+    for account, balance, allow_negative, total in rows:
+        if int(balance) != int(total):
+            result.drifted[int(account)] = (int(balance), int(total))
+        if int(balance) < 0 and not allow_negative:
+            result.overdrawn.append(int(account))
+    unbalanced = await reader.execute(
+        select(LedgerEntry.transaction_id)
+        .group_by(LedgerEntry.transaction_id)
+        .having(func.sum(LedgerEntry.amount) != 0)
+        .limit(limit)
+    )
+    result.unbalanced = [int(row[0]) for row in unbalanced]
+    return result

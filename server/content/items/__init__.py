@@ -1,0 +1,1 @@
+"""Content: articles, audio, video, courses; drafts, versions, lifecycle, access policy."""

@@ -1,0 +1,1 @@
+"""Notify: telling people: notifications, their preferences and push devices, and announcements."""
