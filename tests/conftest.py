@@ -142,7 +142,7 @@ def make_settings(**overrides: Any) -> Settings:
         "rate_limit_account": "100000/minute",
         "rate_limit_sync_seconds": 0.02,
         # Every sign-up and sign-in pays the hash: the lowest argon2id cost keeps tests fast
-        # (production refuses it; tests/server/auth checks the defaults).
+        # (production refuses it; tests/server/identity/auth checks the defaults).
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 64,
         "password_hash_parallelism": 1,

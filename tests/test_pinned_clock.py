@@ -2,7 +2,7 @@
 its clock pinned with SHARESTACK_TEST_NOW just after midnight in Shanghai and in UTC.
 
 Deselect with `-m "not pinned_clock"`; run the whole of a directory at an instant of your choice
-with `SHARESTACK_TEST_NOW=2026-12-31T15:59:30Z pytest tests/server/payments`.
+with `SHARESTACK_TEST_NOW=2026-12-31T15:59:30Z pytest tests/server/commerce/payments`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ ROOT = Path(__file__).parent.parent
 # Tests whose outcome depends on the day they run: the reconciliation of today's bills (the
 # business day in Shanghai), and a refund inside the 7 days after the gateway's payment time.
 DATE_SENSITIVE = [
-    "tests/server/payments/test_query_and_reconcile.py::"
+    "tests/server/commerce/payments/test_query_and_reconcile.py::"
     "test_reconciliation_finds_what_bills_and_records_disagree_on",
-    "tests/server/payments/test_query_and_reconcile.py::"
+    "tests/server/commerce/payments/test_query_and_reconcile.py::"
     "test_a_failed_bill_download_is_recorded_and_retried",
-    "tests/server/payments/test_refunds.py::test_admin_partial_refund_through_alipay",
+    "tests/server/commerce/payments/test_refunds.py::test_admin_partial_refund_through_alipay",
 ]
 # Whatever the machine's load, two small runs must not hold the suite for long.
 TIMEOUT = 150

@@ -18,7 +18,7 @@ from server.keys import JOB_RUNNER, RUNTIME
 from server.settings import Settings
 from tests.conftest import migrated_embedded_settings
 from tests.jobs.test_worker import run_burst
-from tests.server.auth.conftest import PASSWORD, bearer, login, register
+from tests.server.identity.auth.conftest import PASSWORD, bearer, login, register
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 

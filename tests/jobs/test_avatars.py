@@ -19,8 +19,8 @@ from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import migrated_embedded_settings
 from tests.jobs.test_worker import RecordingEvents, run_burst
-from tests.server.users.images import PHP, SECRET, image_bytes, jpeg_with_exif
-from tests.server.users.people import Person, column, json_of, set_columns, sign_up
+from tests.server.identity.users.images import PHP, SECRET, image_bytes, jpeg_with_exif
+from tests.server.identity.users.people import Person, column, json_of, set_columns, sign_up
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

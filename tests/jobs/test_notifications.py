@@ -21,7 +21,7 @@ from server.outbox import Event, Job
 from server.settings import Settings
 from tests.conftest import migrated_embedded_settings
 from tests.jobs.test_worker import queued_job_ids, run_burst
-from tests.server.auth.conftest import bearer, register
+from tests.server.identity.auth.conftest import bearer, register
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -25,8 +25,8 @@ from tests.jobs.test_avatars import (
     upload,
 )
 from tests.jobs.test_worker import RecordingEvents
-from tests.server.users.images import image_bytes, jpeg_with_exif
-from tests.server.users.people import Person, sign_up
+from tests.server.identity.users.images import image_bytes, jpeg_with_exif
+from tests.server.identity.users.people import Person, sign_up
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -21,10 +21,10 @@ from server.settings import Settings
 from server.social.comments.erasure import FORGET_AUTHOR
 from tests.jobs.test_recovery_avatars import lose_redis_jobs, make_due
 from tests.jobs.test_worker import run_burst
-from tests.server.auth.conftest import PASSWORD, bearer, register
-from tests.server.content.conftest import person
-from tests.server.wallet import test_iap
-from tests.server.wallet.test_iap import map_product, redeem
+from tests.server.commerce.iap.test_iap import map_product, redeem
+from tests.server.commerce.iap import test_iap
+from tests.server.content.items.conftest import person
+from tests.server.identity.auth.conftest import PASSWORD, bearer, register
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from models.identity.users import User
 from server.logs import redact
 from tests.conftest import make_settings
-from tests.server.auth.conftest import PASSWORD, bearer
+from tests.server.identity.auth.conftest import PASSWORD, bearer
 
 PHONE_DIGITS = "13812345678"
 EMAIL = "ann.private@example.com"

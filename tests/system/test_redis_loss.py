@@ -41,7 +41,7 @@ from server.settings import Settings
 from tests.conftest import make_settings, relaying_runtime
 from tests.fakes.alipay import FakeAlipay
 from tests.invariants import assert_money_invariants
-from tests.server.users.images import image_bytes
+from tests.server.identity.users.images import image_bytes
 from tests.system.harness import (
     ProcessGroup,
     WorkerProcess,

@@ -24,7 +24,7 @@ from server.social.community.reports import room_check as post_rooms
 from server.social.messages.sockets import room_check as conversation_rooms
 from server.social.presence.routes import room_check as presence_rooms
 from tests.conftest import AppClient, migrated_embedded_settings
-from tests.server.auth.conftest import bearer, register
+from tests.server.identity.auth.conftest import bearer, register
 
 FORM = "/api/v1/probe/form"
 

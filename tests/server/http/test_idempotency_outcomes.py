@@ -33,12 +33,15 @@ from server.keys import RUNTIME
 from server.runtime import Runtime
 from tests.conftest import AppClient, make_settings
 from tests.invariants import assert_money_invariants
-from tests.server.content.conftest import Person, person
-from tests.server.earnings.conftest import creator_balances, creator_plan, sell, verified_creator
-from tests.server.http.test_idempotency_faults import LEASE, STORE, Later, database_fails
-from tests.server.orders.conftest import product
-from tests.server.payments import conftest as payments
-from tests.server.payments.conftest import (
+from tests.server.commerce.earnings.conftest import (
+    creator_balances,
+    creator_plan,
+    sell,
+    verified_creator,
+)
+from tests.server.commerce.orders.conftest import product
+from tests.server.commerce.payments import conftest as payments
+from tests.server.commerce.payments.conftest import (
     SANDBOX_SECRET,
     Fakes,
     deliver,
@@ -46,8 +49,10 @@ from tests.server.payments.conftest import (
     paid_callback,
     pending_order,
 )
-from tests.server.subscriptions.conftest import MovableClock, member
-from tests.server.wallet.conftest import ledger_totals
+from tests.server.commerce.subscriptions.conftest import MovableClock, member
+from tests.server.commerce.wallet.conftest import ledger_totals
+from tests.server.content.items.conftest import Person, person
+from tests.server.http.test_idempotency_faults import LEASE, STORE, Later, database_fails
 
 Send = Callable[[], Awaitable[ClientResponse]]
 fakes = payments.fakes  # the payments tests' fake gateways, a fixture here too

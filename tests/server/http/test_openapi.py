@@ -51,7 +51,8 @@ async def test_every_schema_reference_resolves_to_a_component(document) -> None:
     assert refs <= set(document["components"]["schemas"])
 
 
-# Gateways hear refusals in their own formats (tests/server/payments/test_notify_document.py);
+# Gateways hear refusals in their own formats
+# (tests/server/commerce/payments/test_notify_document.py);
 # only what the platform itself answers there (422, 429) is the envelope.
 OWN_FORMATS = {("post", "/api/v1/payments/{provider}/notify"): {"400", "401", "404", "500", "503"}}
 

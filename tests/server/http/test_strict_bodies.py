@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.server.content.conftest import (  # noqa: F401 (fixtures)
+from tests.server.content.items.conftest import (  # noqa: F401 (fixtures)
     Person,
     admin,
     call,

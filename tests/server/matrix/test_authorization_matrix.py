@@ -17,8 +17,8 @@ from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings
-from tests.server.content.conftest import Person, call, person
-from tests.server.orders.conftest import checkout, product
+from tests.server.commerce.orders.conftest import checkout, product
+from tests.server.content.items.conftest import Person, call, person
 
 SECRET = "matrix-sandbox-secret"
 

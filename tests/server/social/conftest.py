@@ -15,7 +15,7 @@ from tests.realtime.conftest import (  # noqa: F401  (fixtures of the live tests
     server,
     sockets,
 )
-from tests.server.content.conftest import (  # noqa: F401  (fixtures)
+from tests.server.content.items.conftest import (  # noqa: F401  (fixtures)
     Person,
     admin,
     call,
