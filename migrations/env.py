@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
 from models.base import UTCDateTime
+from models.content.search import schema_filter
 from server.settings import Settings
 
 config = context.config
@@ -53,7 +54,7 @@ def run_with(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
-        include_object=models.search.schema_filter(connection.dialect.name),
+        include_object=schema_filter(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

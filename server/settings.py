@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     @field_validator("moderation_words_file", mode="before")
     @classmethod
     def _words_file_is_usable(cls, value: object) -> object:
-        from server.content.moderation.words import parse_file
+        from server.screening.words import parse_file
 
         if value is None or value == "":
             return None

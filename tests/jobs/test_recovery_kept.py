@@ -21,8 +21,8 @@ from server.settings import Settings
 from server.social.comments.erasure import FORGET_AUTHOR
 from tests.jobs.test_recovery_avatars import lose_redis_jobs, make_due
 from tests.jobs.test_worker import run_burst
-from tests.server.commerce.iap.test_iap import map_product, redeem
 from tests.server.commerce.iap import test_iap
+from tests.server.commerce.iap.test_iap import map_product, redeem
 from tests.server.content.items.conftest import person
 from tests.server.identity.auth.conftest import PASSWORD, bearer, register
 

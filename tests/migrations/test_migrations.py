@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
+from models.content.search import schema_filter
 from server.__main__ import alembic_config
 from tests.conftest import MYSQL_BASE, WORKER, create_database, drop_database, make_settings
 
@@ -73,7 +74,7 @@ async def snapshot(url: str) -> dict[str, Any]:
 async def differences_from_models(url: str) -> list[Any]:
     def compare(conn: Connection) -> list[Any]:
         # SQLite's FTS5 search tables are virtual, outside the models (models/search.py).
-        include = models.search.schema_filter(conn.dialect.name)
+        include = schema_filter(conn.dialect.name)
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "include_object": include}
         )

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from server import screening
 from server.commerce.catalog.products import Actor
 from server.commerce.catalog.routes import actor_of
 from server.commerce.catalog.schemas import ProductPath
@@ -18,7 +19,6 @@ from server.commerce.reviews.schemas import (
     ReviewPatch,
     ReviewPath,
 )
-from server.content.moderation import screening
 from server.http.pagination import Page
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS, USER_ID

@@ -13,10 +13,10 @@ from models.commerce.catalog import Product
 from models.commerce.orders import Order, OrderItem
 from models.commerce.reviews import Review
 from models.content.media import Media
+from server import screening
 from server.commerce.catalog.errors import ProductNotFound
 from server.commerce.catalog.products import Actor, product_out
 from server.commerce.reviews.schemas import RatingSummary, ReviewCreate, ReviewOut, ReviewPatch
-from server.content.moderation import screening
 from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.signing import UrlSigner
 

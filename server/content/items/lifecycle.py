@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from models.content.items import Content
+from server import screening
 from server.content.items import service
 from server.content.items.access import Viewer
 from server.content.items.schemas import DraftOut
-from server.content.moderation import screening
 from server.content.search import service as search_service
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import screening
 from server.content import counters
 from server.content.items import lifecycle, queries, service, taxonomy
 from server.content.items.access import viewer_of
@@ -35,7 +36,6 @@ from server.content.items.schemas import (
     VersionOut,
     VersionPath,
 )
-from server.content.moderation import screening
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable

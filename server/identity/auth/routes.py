@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.content.moderation import screening
+from server import screening
 from server.http.limits import client_ip
 from server.http.registry import RouteTable
 from server.identity.auth import service, twofactor

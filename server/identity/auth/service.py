@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.identity.auth import Device
 from models.identity.sessions import AuthSession, RefreshToken
 from models.identity.users import User
-from server.content.moderation import words
 from server.crypto import PiiCipher
 from server.db import KeepsChanges, UnitOfWork
 from server.http.errors import Conflict, Forbidden, Unauthorized
@@ -24,6 +23,7 @@ from server.identity.auth.throttle import LoginThrottle
 from server.identity.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from server.identity.users import service as users_service
 from server.identity.users.text import clean_nickname
+from server.screening import words
 
 DEFAULT_ROLES = ["reader"]
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity.oauth import OAuthAccount
 from models.identity.users import User
-from server.content.moderation import screening, words
+from server import screening
 from server.crypto import PiiCipher
 from server.db import UnitOfWork
 from server.http.errors import ApiError, Conflict, NotFound
@@ -36,6 +36,7 @@ from server.identity.oauth.states import PendingAuthorization
 from server.identity.users import service as users_service
 from server.identity.users.schemas import normalise_email
 from server.identity.users.text import clean_nickname
+from server.screening import words
 from server.settings import Settings
 
 # The website app and the mini-program of one WeChat platform share the user's unionid.

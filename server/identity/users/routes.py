@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from server.content.moderation import screening
+from server import screening
 from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from server.http.pagination import Page
 from server.http.registry import RouteTable

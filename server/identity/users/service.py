@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.identity.users import ROLES, User
 from models.social.follows import Follow
+from server import screening
 from server.clock import Clock
-from server.content.moderation import screening, words
 from server.crypto import PiiCipher
 from server.db import Reader, UnitOfWork
 from server.http.errors import NotFound
@@ -29,6 +29,7 @@ from server.identity.users.schemas import (
     zodiac_of,
 )
 from server.outbox import MEDIA_QUEUE
+from server.screening import words
 
 _PROFILE_COLUMNS = (
     User.id,

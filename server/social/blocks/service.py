@@ -1,8 +1,9 @@
 """User blocks: who may not message, follow or reply to whom.
 
 A block is one-way in the rows (`owner_id` blocked `blocked_id`) and mutual in effect: messaging
-and following check `blocked_between`, so neither side reaches the other. Blocking also ends the
-follows both ways, through the follow graph's own statements (counters stay exact).
+and following check `server.social.reach.blocked_between`, so neither side reaches the other.
+Blocking also ends the follows both ways, through the follow graph's own statements (counters stay
+exact).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, insert, or_, select
+from sqlalchemy import CursorResult, delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,44 +27,6 @@ from server.social.follows import queries as follow_queries
 
 class BlockSelf(BadRequest):
     code, message = "blocks.self", "You cannot block yourself."
-
-
-async def is_blocked(reader: Reader, *, owner_id: int, other_id: int) -> bool:
-    """Whether `owner_id` blocked `other_id`."""
-    found = await reader.scalar(
-        select(UserBlock.id).where(UserBlock.owner_id == owner_id, UserBlock.blocked_id == other_id)
-    )
-    return found is not None
-
-
-async def blocked_between(reader: Reader, a: int, b: int) -> bool:
-    """Whether either of two users blocked the other (one query)."""
-    found = await reader.scalar(
-        select(UserBlock.id)
-        .where(
-            or_(
-                (UserBlock.owner_id == a) & (UserBlock.blocked_id == b),
-                (UserBlock.owner_id == b) & (UserBlock.blocked_id == a),
-            )
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def blocked_ids(reader: Reader, *, user_id: int, others: list[int]) -> set[int]:
-    """Those of `others` with a block either way with `user_id` (one query)."""
-    if not others:
-        return set()
-    rows = await reader.execute(
-        select(UserBlock.owner_id, UserBlock.blocked_id).where(
-            or_(
-                (UserBlock.owner_id == user_id) & UserBlock.blocked_id.in_(others),
-                (UserBlock.blocked_id == user_id) & UserBlock.owner_id.in_(others),
-            )
-        )
-    )
-    return {row.blocked_id if row.owner_id == user_id else row.owner_id for row in rows}
 
 
 async def _insert_block(session: AsyncSession, *, owner_id: int, blocked_id: int, now: Any) -> bool:

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server import screening
 from server.content.items.access import viewer_of
-from server.content.moderation import screening
 from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable

@@ -18,15 +18,15 @@ from sqlalchemy import select, update
 
 from models.social.comments import Comment
 from models.social.community import Post
+from server import screening
 from server.audit import record_admin_action
 from server.clock import Clock
 from server.content.items.access import Viewer
 from server.content.items.schemas import AuthorOut
-from server.content.moderation import screening
 from server.db import UnitOfWork
 from server.http.errors import Conflict, Forbidden, ValidationFailed
 from server.notify.notifications import service as notifications
-from server.social.blocks import service as blocks
+from server.social import reach
 from server.social.comments import mentions, queries
 from server.social.comments.queries import CommentNotFound
 from server.social.comments.schemas import CommentOut
@@ -101,7 +101,7 @@ async def _parent(uow: UnitOfWork, *, target: Target, parent_id: int, author_id:
         or parent.status != "visible"
     ):
         raise InvalidParent(fields={"parent_id": "not a visible comment on this item"})
-    if await blocks.is_blocked(uow.session, owner_id=parent.author_id, other_id=author_id):
+    if await reach.is_blocked(uow.session, owner_id=parent.author_id, other_id=author_id):
         raise Blocked()
     return parent
 
@@ -124,7 +124,7 @@ async def create_comment(
         session, viewer=viewer, target_type=target_type, target_id=target_id, now=now
     )
     target.check_writable()
-    if await blocks.is_blocked(session, owner_id=target.owner_id, other_id=viewer.user_id):
+    if await reach.is_blocked(session, owner_id=target.owner_id, other_id=viewer.user_id):
         raise Blocked()
     parent = None
     if parent_id is not None:
@@ -193,9 +193,7 @@ async def _announce(
             group_key=f"comment:{target.type}:{target.id}",
         )
     for user_id in await mentions.resolve(uow.session, comment.body):
-        if user_id in told or await blocks.is_blocked(
-            uow.session, owner_id=user_id, other_id=actor
-        ):
+        if user_id in told or await reach.is_blocked(uow.session, owner_id=user_id, other_id=actor):
             continue
         told.add(user_id)
         await notifications.notify(

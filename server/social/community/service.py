@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 
 from models.identity.users import User
 from models.social.community import Post, Topic
+from server import screening
 from server.audit import record_admin_action
 from server.clock import Clock
 from server.content.items.access import Viewer
 from server.content.items.schemas import AuthorOut
-from server.content.moderation import screening
 from server.db import Reader, UnitOfWork
 from server.http.errors import Conflict, Forbidden, NotFound
 from server.social.community.schemas import PostOut, TopicOut

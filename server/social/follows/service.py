@@ -20,7 +20,7 @@ from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cu
 from server.identity.users import service as users
 from server.identity.users.schemas import Privacy
 from server.notify.notifications import service as notifications
-from server.social.blocks import service as blocks
+from server.social import reach
 from server.social.follows import queries
 from server.social.follows.schemas import FollowItem, FollowState, SuggestedCreator
 
@@ -58,7 +58,7 @@ async def follow(
     followee = rows.get(followee_id)
     if followee is None or followee.status != "active":
         raise users.UserNotFound()
-    if await blocks.blocked_between(session, follower_id, followee_id):
+    if await reach.blocked_between(session, follower_id, followee_id):
         raise FollowBlocked()
     inserted = await queries.insert_follow(
         session, follower_id=follower_id, followee_id=followee_id, now=now

@@ -15,7 +15,7 @@ from server.db import UnitOfWork
 from server.http.errors import Forbidden, ValidationFailed
 from server.identity.users import service as users
 from server.settings import Settings
-from server.social.blocks import service as blocks
+from server.social import reach
 from server.social.messages import queries
 from server.social.messages.schemas import ConversationOut
 
@@ -30,7 +30,7 @@ class TooManyMembers(ValidationFailed):
 
 async def may_message(session: AsyncSession, *, sender_id: int, recipient_id: int) -> None:
     """Refuse when either blocked the other or the recipient's privacy says no."""
-    if await blocks.blocked_between(session, sender_id, recipient_id):
+    if await reach.blocked_between(session, sender_id, recipient_id):
         raise MessagingRefused()
     privacy = await users.get_privacy(session, user_id=recipient_id)
     if privacy.who_can_message == "nobody":

@@ -24,13 +24,13 @@ from models.social.messages import (
     Message,
     MessageToken,
 )
-from server.content.moderation import screening
+from server import screening
 from server.content.moderation import service as moderation
 from server.content.search import tokenizer
 from server.db import UnitOfWork
 from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.settings import Settings
-from server.social.blocks import service as blocks
+from server.social import reach
 from server.social.messages import push, queries
 from server.social.messages.conversations import MessagingRefused, may_message
 from server.social.messages.queries import ConversationNotFound, message_out
@@ -147,7 +147,7 @@ async def send_message(
     if len(others) == 1:
         await may_message(session, sender_id=sender_id, recipient_id=others[0])
     else:
-        blocked = await blocks.blocked_ids(session, user_id=sender_id, others=others)
+        blocked = await reach.blocked_ids(session, user_id=sender_id, others=others)
         if blocked == set(others):
             raise MessagingRefused()
     kinds = await _check_attachments(session, sender_id=sender_id, ids=body.attachments)

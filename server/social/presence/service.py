@@ -33,7 +33,7 @@ from models.social.messages import ConversationMember
 from server.db import Reader
 from server.outbox import Event
 from server.runtime import Runtime
-from server.social.blocks import service as blocks
+from server.social import reach
 
 log = structlog.get_logger(__name__)
 
@@ -355,7 +355,7 @@ async def may_see(reader: Reader, *, viewer_id: int, user_id: int) -> bool:
     conversation with them."""
     if viewer_id == user_id:
         return True
-    if await blocks.blocked_between(reader, viewer_id, user_id):
+    if await reach.blocked_between(reader, viewer_id, user_id):
         return False
     follows = await reader.scalar(
         select(Follow.id).where(Follow.follower_id == viewer_id, Follow.followee_id == user_id)

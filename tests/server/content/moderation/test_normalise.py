@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from server.content.moderation import words
-from server.content.moderation.normalise import compact, normalise
-from server.content.moderation.screening import screen
+from server.screening import screen, words
+from server.screening.normalise import compact, normalise
 from server.settings import Settings
 
 WORD_LIST = words.WordList.of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
-from server.social.blocks import service as blocks
+from server.social import reach
 from tests.server.content.items.conftest import call, person
 
 
@@ -29,10 +29,10 @@ async def test_block_ends_follows_both_ways_and_refuses_new_ones(api: TestClient
     assert refused["error"]["code"] == "follows.blocked"
 
     async with api.app[RUNTIME].db.read() as session:
-        assert await blocks.is_blocked(session, owner_id=alice.id, other_id=bob.id)
-        assert not await blocks.is_blocked(session, owner_id=bob.id, other_id=alice.id)
-        assert await blocks.blocked_between(session, bob.id, alice.id)
-        assert await blocks.blocked_ids(session, user_id=bob.id, others=[alice.id]) == {alice.id}
+        assert await reach.is_blocked(session, owner_id=alice.id, other_id=bob.id)
+        assert not await reach.is_blocked(session, owner_id=bob.id, other_id=alice.id)
+        assert await reach.blocked_between(session, bob.id, alice.id)
+        assert await reach.blocked_ids(session, user_id=bob.id, others=[alice.id]) == {alice.id}
 
     await call(api, "DELETE", f"/users/{bob.id}/block", alice, 200)
     await call(api, "POST", f"/users/{alice.id}/follow", bob, 200)

@@ -6,7 +6,7 @@ term per line, optionally followed by a tab and a category (lower case letters, 
 "prohibited" when omitted). Blank lines and lines starting with `#` are skipped. A term the
 file lists twice keeps its last category.
 
-Terms are normalised exactly like the text (server/content/moderation/normalise.py). A term holding
+Terms are normalised exactly like the text (server/screening/normalise.py). A term holding
 a
 CJK character is looked for in the compact text (no separators), anywhere; any other term in the
 spaced text, as a whole word (not inside a longer Latin word or number), so "ass" never matches
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import ahocorasick
 
-from server.content.moderation.normalise import compact, has_cjk, normalise, spaced
+from server.screening.normalise import compact, has_cjk, normalise, spaced
 
 DEFAULT_CATEGORY = "prohibited"
 _CATEGORY = re.compile(r"[a-z0-9_]{1,32}")

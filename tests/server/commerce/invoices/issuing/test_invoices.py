@@ -18,7 +18,7 @@ from server.keys import RUNTIME
 from server.settings import Settings
 from tests.jobs.test_worker import run_burst
 from tests.server.commerce.conftest import Person, call, paid_order, person, product
-from tests.server.commerce.invoices.fake_provider import FakeProvider
+from tests.server.commerce.invoices.issuing.fake_provider import FakeProvider
 
 COMPANY = {
     "title_type": "company",

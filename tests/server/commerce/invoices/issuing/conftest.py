@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings
-from tests.server.commerce.invoices.fake_provider import FakeProvider
+from tests.server.commerce.invoices.issuing.fake_provider import FakeProvider
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from models.content.items import Content
 from models.content.moderation import ModerationFlag
-from server.content.moderation import words
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed
+from server.screening import words
 from server.settings import Settings
 
 Mode = Literal["block", "queue"]
