@@ -10,7 +10,8 @@ from arq import Retry
 from jobs import recovery
 from jobs.registry import runtime_of, schedule, task
 from models.commerce.iap import IapPurchase
-from server.commerce.iap.stores import StoreUnavailable, stores_for
+from server.commerce.iap.stores.base import StoreUnavailable
+from server.commerce.iap.stores.registry import stores
 from server.commerce.ledger.audit import audit
 from server.http.errors import ApiError
 
@@ -51,7 +52,7 @@ async def _acknowledge(ctx: dict[str, Any], purchase_id: int) -> str:
     runtime = runtime_of(ctx)
     async with runtime.db.read() as session:
         purchase = await session.get(IapPurchase, purchase_id)
-    play = stores_for(runtime.settings).get("google_play")
+    play = stores(runtime).get("google_play")
     if purchase is None or purchase.store != "google_play" or play is None:
         return "skipped"
     if purchase.status != "granted":

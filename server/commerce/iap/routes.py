@@ -16,7 +16,8 @@ from server.commerce.iap.schemas import (
     PurchaseOut,
     VerifyIn,
 )
-from server.commerce.iap.stores import StoreNotice, store
+from server.commerce.iap.stores.base import StoreNotice
+from server.commerce.iap.stores.registry import store
 from server.commerce.wallet import service as wallet
 from server.http.errors import ApiError
 from server.http.limits import client_ip
@@ -43,7 +44,7 @@ log = structlog.get_logger("iap")
 async def verify_purchase(request: web.Request, body: VerifyIn) -> PurchaseOut:
     """Redeem an in-app purchase"""
     runtime = request.app[RUNTIME]
-    provider = store(request.app[SETTINGS], body.store)
+    provider = store(runtime, body.store)
     proof = body.model_dump()
     txn = await provider.verify(proof)
     user_id = request[USER_ID]
@@ -99,7 +100,7 @@ async def _apply(request: web.Request, notice: StoreNotice) -> None:
 )
 async def app_store_notification(request: web.Request, body: AppStoreNotificationIn) -> None:
     """App Store server notification"""
-    provider = store(request.app[SETTINGS], "app_store")
+    provider = store(request.app[RUNTIME], "app_store")
     await _apply(request, await provider.notice(body.model_dump()))
 
 
@@ -117,7 +118,7 @@ async def google_play_notification(
     request: web.Request, body: PubSubPushIn, query: PubSubQuery
 ) -> None:
     """Google Play developer notification"""
-    provider = store(request.app[SETTINGS], "google_play")
+    provider = store(request.app[RUNTIME], "google_play")
     await _apply(request, await provider.notice({**body.model_dump(), "token": query.token}))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.catalog import Product
 from models.commerce.iap import IapProduct, IapPurchase
-from server.commerce.iap.stores import StoreTransaction
+from server.commerce.iap.stores.base import StoreTransaction
 from server.commerce.wallet import service as wallet
 from server.content.items import access
 from server.db import UnitOfWork

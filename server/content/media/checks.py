@@ -1,5 +1,6 @@
 """What an upload really is: magic bytes first, then opening it (Pillow for images, ffprobe for
-audio and video). Nothing a client says (file name, part content type) decides the type.
+audio and video). Nothing a client says (file name, part content type) decides the type. The
+steps every upload shares are `server.uploads`; this is what media add to them.
 
 A file that does not open as what its first bytes claim is refused, which catches most
 polyglots; those that do open (a JPEG with a script appended) are neutralised later, because
@@ -9,11 +10,9 @@ images are only ever served re-encoded from their pixels.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 import unicodedata
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -21,37 +20,40 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import filetype
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from server.http.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
+from server import uploads
+from server.http.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 from server.storage import CHUNK, Storage
+from server.uploads import FileType
 
-SNIFF_BYTES = 262
-# Per kind: magic-byte MIME type -> (stored extension, what the opener must agree it is).
-IMAGE_TYPES = {
-    "image/jpeg": ("jpg", ("JPEG", "MPO")),
-    "image/png": ("png", ("PNG",)),
-    "image/webp": ("webp", ("WEBP",)),
-    "image/gif": ("gif", ("GIF",)),
-}
+# Per kind: magic-byte MIME type -> the stored extension and what the opener must agree it is.
+IMAGE_TYPES = uploads.IMAGE_TYPES
 AUDIO_TYPES = {
-    "audio/mpeg": ("mp3", ("mp3",)),
-    "audio/mp4": ("m4a", ("mov", "mp4", "m4a")),
-    "audio/aac": ("aac", ("aac",)),
-    "audio/ogg": ("ogg", ("ogg",)),
-    "audio/x-flac": ("flac", ("flac",)),
-    "audio/x-wav": ("wav", ("wav",)),
+    "audio/mpeg": FileType("audio/mpeg", "mp3", ("mp3",)),
+    "audio/mp4": FileType("audio/mp4", "m4a", ("mov", "mp4", "m4a")),
+    "audio/aac": FileType("audio/aac", "aac", ("aac",)),
+    "audio/ogg": FileType("audio/ogg", "ogg", ("ogg",)),
+    "audio/x-flac": FileType("audio/x-flac", "flac", ("flac",)),
+    "audio/x-wav": FileType("audio/x-wav", "wav", ("wav",)),
 }
 VIDEO_TYPES = {
-    "video/mp4": ("mp4", ("mov", "mp4")),
-    "video/x-m4v": ("m4v", ("mov", "mp4")),
-    "video/quicktime": ("mov", ("mov",)),
-    "video/webm": ("webm", ("webm", "matroska")),
-    "video/x-matroska": ("mkv", ("matroska",)),
+    "video/mp4": FileType("video/mp4", "mp4", ("mov", "mp4")),
+    "video/x-m4v": FileType("video/x-m4v", "m4v", ("mov", "mp4")),
+    "video/quicktime": FileType("video/quicktime", "mov", ("mov",)),
+    "video/webm": FileType("video/webm", "webm", ("webm", "matroska")),
+    "video/x-matroska": FileType("video/x-matroska", "mkv", ("matroska",)),
 }
 TYPES = {"image": IMAGE_TYPES, "audio": AUDIO_TYPES, "video": VIDEO_TYPES}
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f<>:\"/\\|?*]")
+
+
+class NotMultipart(UnsupportedMediaType):
+    code, message = "media.not_multipart", "Send the file as multipart/form-data."
+
+
+class BrokenMultipart(BadRequest):
+    code, message = "media.broken_multipart", "The multipart body is malformed."
 
 
 class MediaTooLarge(PayloadTooLarge):
@@ -69,6 +71,18 @@ class TooManyPixels(ApiError):
 
 class MediaBroken(Exception):
     """A file that cannot be decoded or transcoded (the job marks the media failed)."""
+
+
+# A damaged image is refused as not what it claims (415), like a file no opener agrees with.
+REFUSALS = uploads.Refusals(
+    not_multipart=NotMultipart,
+    broken_multipart=BrokenMultipart,
+    no_file="Send the file as a multipart part named file.",
+    too_large=MediaTooLarge,
+    unsupported=UnsupportedType,
+    unreadable=UnsupportedType,
+    too_many_pixels=TooManyPixels,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,43 +107,14 @@ def display_name(name: str | None) -> str:
     return name[:200]
 
 
-def sniff(kind: str, head: bytes) -> tuple[str, str, tuple[str, ...]]:
-    """The MIME type, extension and acceptable opener formats the first bytes say, if they are
-    one this kind accepts; else UnsupportedType."""
-    guess = filetype.guess(head[:SNIFF_BYTES]) if head else None
-    accepted = TYPES[kind].get(guess.mime) if guess is not None else None
-    if guess is None or accepted is None:
-        raise UnsupportedType()
-    return guess.mime, accepted[0], accepted[1]
-
-
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open without decoding, refusing bombs before a pixel is expanded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise TooManyPixels() from exc
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise UnsupportedType() from exc
-    width, height = image.size
-    if width < 1 or height < 1 or width * height > max_pixels:
-        raise TooManyPixels()
-    return image
+    return uploads.open_image(data, max_pixels, REFUSALS)
 
 
 def check_image(data: bytes, *, formats: tuple[str, ...], max_pixels: int) -> tuple[int, int]:
     """The image's size if Pillow opens it as the format its magic bytes said."""
-    image = open_image(data, max_pixels)
-    if image.format not in formats:
-        raise UnsupportedType()
-    size = image.size
-    try:
-        image.verify()
-    except Exception as exc:  # Pillow raises many kinds for damaged files
-        raise UnsupportedType() from exc
-    return size
+    return uploads.check_image(data, formats=formats, max_pixels=max_pixels, refusals=REFUSALS)
 
 
 async def run_tool(args: list[str], *, time_limit: float) -> bytes:
@@ -246,34 +231,32 @@ async def file_chunks(path: Path) -> AsyncIterator[bytes]:
 async def inspect(
     storage: Storage,
     key: str,
+    found: FileType,
     *,
     kind: str,
-    head: bytes,
     max_pixels: int,
     ffprobe: str,
     time_limit: float,
 ) -> Inspected:
-    """Check a stored upload is the kind it claims (UnsupportedType, TooManyPixels if not)."""
-    mime, extension, formats = sniff(kind, head)
+    """Check a stored upload of type `found` (by its magic bytes) is the kind it claims, by
+    opening it (UnsupportedType, TooManyPixels if not)."""
     if kind == "image":
-        data = await storage.read(key)
-        width, height = await asyncio.to_thread(
-            check_image, data, formats=formats, max_pixels=max_pixels
-        )
-        return Inspected(mime, extension, width=width, height=height)
-    async with local_file(storage, key, extension) as path:
+        confirm = uploads.image_confirmer(storage, max_pixels=max_pixels, refusals=REFUSALS)
+        width, height = await confirm(key, found)
+        return Inspected(found.mime, found.extension, width=width, height=height)
+    async with local_file(storage, key, found.extension) as path:
         try:
             info = await probe(ffprobe, path, time_limit=time_limit)
         except MediaBroken as exc:
             raise UnsupportedType() from exc
-    found = check_av(kind, info, formats)
-    if found is None:
+    facts = check_av(kind, info, found.formats)
+    if facts is None:
         raise UnsupportedType()
     return Inspected(
-        mime,
-        extension,
-        width=found.width,
-        height=found.height,
-        duration_ms=found.duration_ms,
-        details=found.details,
+        found.mime,
+        found.extension,
+        width=facts.width,
+        height=facts.height,
+        duration_ms=facts.duration_ms,
+        details=facts.details,
     )

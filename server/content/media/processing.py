@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
-from PIL import Image, ImageOps, features
+from PIL import Image, features
 
+from server import uploads
 from server.content.media.checks import (
     MediaBroken,
     TooManyPixels,
@@ -58,20 +59,8 @@ def variant_key(storage_key: str, name: str, suffix: str) -> str:
     return f"{stem}-{name}.{suffix}"
 
 
-def _clean_pixels(image: Image.Image) -> Image.Image:
-    """The first frame's pixels, upright, in a new image that carries no metadata."""
-    try:
-        image.seek(0)
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        mode = "RGBA" if has_alpha and IMAGE_FORMAT == "WEBP" else "RGB"
-        pixels = image.convert(mode)
-        return Image.frombytes(mode, pixels.size, pixels.tobytes())
-    except (TooManyPixels, UnsupportedType):
-        raise
-    except Exception as exc:  # truncated or inconsistent data surfaces only when decoding
-        raise MediaBroken("the image cannot be decoded") from exc
+def _broken() -> MediaBroken:
+    return MediaBroken("the image cannot be decoded")
 
 
 def _encode(image: Image.Image, width: int) -> bytes:
@@ -86,9 +75,10 @@ def _encode(image: Image.Image, width: int) -> bytes:
 def render_image(data: bytes, max_pixels: int) -> tuple[tuple[int, int], dict[str, bytes]]:
     """The upright size and the re-encoded widths of an image."""
     try:
-        clean = _clean_pixels(open_image(data, max_pixels))
+        image = open_image(data, max_pixels)
     except (TooManyPixels, UnsupportedType) as exc:
-        raise MediaBroken("the image cannot be decoded") from exc
+        raise _broken() from exc
+    clean = uploads.clean_pixels(image, keep_alpha=IMAGE_FORMAT == "WEBP", broken=_broken)
     return clean.size, {name: _encode(clean, width) for name, width in IMAGE_WIDTHS.items()}
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import BodyPartReader, MultipartReader, web
 
+from server import uploads
 from server.content.items.access import viewer_of
 from server.content.items.schemas import ContentId
 from server.content.media import service
-from server.content.media.checks import MediaTooLarge
+from server.content.media.checks import REFUSALS
 from server.content.media.schemas import (
     AttachMedia,
     MediaId,
@@ -20,65 +19,38 @@ from server.content.media.schemas import (
     UploadQuery,
     UrlQuery,
 )
-from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from server.http.errors import ValidationFailed
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
-from server.storage import CHUNK
 
 routes = RouteTable("media", "Images, audio and video: uploads, processing, signed links.")
 AUTHORS = ("creator", "admin")
 KINDS = ("image", "audio", "video")
-# Multipart framing (boundaries, part headers, the kind field) allowed on top of the size limit
-# before the Content-Length alone gets a request refused.
-MULTIPART_OVERHEAD = 64 * 1024
 MAX_PARTS = 5
-
-
-class NotMultipart(UnsupportedMediaType):
-    code, message = "media.not_multipart", "Send the file as multipart/form-data."
-
-
-class BrokenMultipart(BadRequest):
-    code, message = "media.broken_multipart", "The multipart body is malformed."
 
 
 def _missing(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(fields={field: message})
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    try:
-        while chunk := await part.read_chunk(CHUNK):
-            yield chunk
-    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
-        raise BrokenMultipart() from exc
-
-
 async def _parts(request: web.Request, kind: str | None) -> tuple[str, BodyPartReader]:
     """The kind (query or a form field before the file) and the `file` part."""
-    if request.content_type != "multipart/form-data":
-        raise NotMultipart()
-    try:
-        reader = await request.multipart()
-        for _ in range(MAX_PARTS):
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise BrokenMultipart()
-            if part.name == "kind":
-                kind = (await part.text()).strip()[:16]
-                if kind not in KINDS:
-                    raise _missing("kind", "One of image, audio, video.")
-            elif part.name == "file":
-                if kind is None:
-                    raise _missing("kind", "Send kind (image, audio, video) before the file.")
-                return kind, part
-            else:
-                await part.release()
-    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
-        raise BrokenMultipart() from exc
-    raise _missing("file", "Send the file as a multipart part named file.")
+
+    async def read_kind(part: BodyPartReader | MultipartReader) -> None:
+        nonlocal kind
+        if not isinstance(part, BodyPartReader):
+            raise REFUSALS.broken_multipart()
+        if part.name != "kind":
+            await part.release()
+            return
+        kind = (await part.text()).strip()[:16]
+        if kind not in KINDS:
+            raise _missing("kind", "One of image, audio, video.")
+
+    part = await uploads.file_part(request, refusals=REFUSALS, max_parts=MAX_PARTS, other=read_kind)
+    if kind is None:
+        raise _missing("kind", "Send kind (image, audio, video) before the file.")
+    return kind, part
 
 
 @routes.post(
@@ -99,29 +71,28 @@ async def upload_media(request: web.Request, query: UploadQuery) -> MediaOut:
     """Upload an image, audio or video file"""
     runtime, user_id = request.app[RUNTIME], request[USER_ID]
     settings = runtime.settings
-    length = request.content_length
-    limit = service.max_bytes(settings, query.kind) if query.kind else None
-    if limit is not None and length is not None and length > limit + MULTIPART_OVERHEAD:
-        raise MediaTooLarge()
+    if query.kind:
+        limit = service.max_bytes(settings, query.kind)
+        uploads.refuse_declared_length(request, limit=limit, refusals=REFUSALS)
     kind, part = await _parts(request, query.kind)
     key, size, inspected = await service.receive_upload(
-        runtime.storage, settings, owner_id=user_id, kind=kind, chunks=_chunks(part)
+        runtime.storage,
+        settings,
+        owner_id=user_id,
+        kind=kind,
+        chunks=uploads.chunks_of(part, REFUSALS),
     )
-    try:
-        async with runtime.db.unit_of_work() as uow:
-            return await service.create_media(
-                uow,
-                owner_id=user_id,
-                kind=kind,
-                key=key,
-                size=size,
-                name=part.filename,
-                inspected=inspected,
-                now=runtime.clock.now(),
-            )
-    except BaseException:
-        await runtime.storage.delete(key)
-        raise
+    async with uploads.handing_over(runtime.storage, key), runtime.db.unit_of_work() as uow:
+        return await service.create_media(
+            uow,
+            owner_id=user_id,
+            kind=kind,
+            key=key,
+            size=size,
+            name=part.filename,
+            inspected=inspected,
+            now=runtime.clock.now(),
+        )
 
 
 @routes.get(

@@ -8,7 +8,7 @@ item the access policy decides (FULL: a link; PREVIEW: 403 `media.paywalled`; NO
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,16 +17,10 @@ from sqlalchemy import select
 
 from models.content.items import Content
 from models.content.media import Media
+from server import uploads
 from server.content.items.access import Item, Level, Viewer, can_read
 from server.content.items.service import ContentNotFound, NotAuthor
-from server.content.media.checks import (
-    SNIFF_BYTES,
-    Inspected,
-    MediaTooLarge,
-    display_name,
-    inspect,
-    sniff,
-)
+from server.content.media.checks import REFUSALS, TYPES, Inspected, display_name, inspect
 from server.content.media.processing import Processed
 from server.content.media.schemas import MediaOut, MediaUrl, media_out
 from server.db import Reader, UnitOfWork
@@ -34,7 +28,8 @@ from server.http.errors import Conflict, Forbidden, NotFound
 from server.outbox import MEDIA_QUEUE
 from server.settings import Settings
 from server.signing import UrlSigner
-from server.storage import Storage, TooLarge, new_key
+from server.storage import Storage
+from server.uploads import FileType
 
 PROCESS_TASK = "media.process"
 
@@ -78,25 +73,6 @@ def max_bytes(settings: Settings, kind: str) -> int:
     return limits[kind]
 
 
-async def _peek(chunks: AsyncIterable[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes]]:
-    """The first `size` bytes of a stream (fewer if it is shorter), and the whole stream."""
-    iterator = aiter(chunks)
-    head = b""
-    while len(head) < size:
-        try:
-            head += await anext(iterator)
-        except StopAsyncIteration:
-            break
-
-    async def whole() -> AsyncIterator[bytes]:
-        if head:
-            yield head
-        async for chunk in iterator:
-            yield chunk
-
-    return head, whole()
-
-
 async def receive_upload(
     storage: Storage,
     settings: Settings,
@@ -106,28 +82,30 @@ async def receive_upload(
     chunks: AsyncIterable[bytes],
 ) -> tuple[str, int, Inspected]:
     """Store an upload under a fresh random key and check what it is: its key, size and the
-    facts found. Nothing is kept when it is refused (too large, wrong type, a bomb)."""
-    head, stream = await _peek(chunks, SNIFF_BYTES)
-    _mime, extension, _formats = sniff(kind, head)  # refused before anything is stored
-    key = new_key(f"media/{owner_id}", f".{extension}")
-    try:
-        size = await storage.write(key, stream, limit=max_bytes(settings, kind))
-    except TooLarge as exc:
-        raise MediaTooLarge() from exc
-    try:
-        inspected = await inspect(
+    facts found. Nothing is kept when it is refused (wrong type, too large, a bomb); a type the
+    kind does not accept is refused before anything is stored."""
+
+    async def confirm(key: str, found: FileType) -> Inspected:
+        return await inspect(
             storage,
             key,
+            found,
             kind=kind,
-            head=head,
             max_pixels=settings.media_max_pixels,
             ffprobe=settings.ffprobe_path,
             time_limit=settings.media_probe_timeout_seconds,
         )
-    except BaseException:
-        await storage.delete(key)
-        raise
-    return key, size, inspected
+
+    received = await uploads.receive(
+        storage,
+        chunks,
+        prefix=f"media/{owner_id}",
+        limit=max_bytes(settings, kind),
+        types=TYPES[kind],
+        confirm=confirm,
+        refusals=REFUSALS,
+    )
+    return received.key, received.size, received.found
 
 
 async def create_media(

@@ -9,33 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import filetype
 import structlog
-from PIL import Image, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageOps, features
 from sqlalchemy import select, update
 
 from models.identity.users import User
+from server import uploads
 from server.db import UnitOfWork
-from server.http.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
-from server.storage import Storage, TooLarge, new_key, safe_key
+from server.http.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from server.storage import Storage, safe_key
 
 log = structlog.get_logger(__name__)
 
-# What filetype's magic-byte sniffing may say, and the format Pillow must then agree on.
-# (MPO is how Pillow names the multi-picture JPEGs many phone cameras write.)
-ACCEPTED = {
-    "image/jpeg": ("JPEG", "MPO"),
-    "image/png": ("PNG",),
-    "image/webp": ("WEBP",),
-    "image/gif": ("GIF",),
-}
+# What the magic bytes may say, and the format Pillow must then agree on.
+ACCEPTED = uploads.IMAGE_TYPES
 SIZES = (256, 64)
-SNIFF_BYTES = 262
 OUTPUT_FORMAT, OUTPUT_SUFFIX = ("WEBP", "webp") if features.check("webp") else ("PNG", "png")
 
 
@@ -53,6 +45,25 @@ class AvatarUnreadable(ApiError):
 
 class AvatarDimensions(ApiError):
     status, code, message = 422, "users.avatar_dimensions", "The avatar image has too many pixels."
+
+
+class NotMultipart(UnsupportedMediaType):
+    message = "Send the avatar as multipart/form-data."
+
+
+class BrokenMultipart(BadRequest):
+    message = "The multipart body is malformed."
+
+
+REFUSALS = uploads.Refusals(
+    not_multipart=NotMultipart,
+    broken_multipart=BrokenMultipart,
+    no_file="Send the image as a multipart part named file.",
+    too_large=AvatarTooLarge,
+    unsupported=AvatarType,
+    unreadable=AvatarUnreadable,
+    too_many_pixels=AvatarDimensions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,67 +110,28 @@ async def receive_avatar(
     storage: Storage, *, user_id: int, chunks: AsyncIterable[bytes], max_bytes: int, max_pixels: int
 ) -> str:
     """Store an upload and check it is an image we accept; its private key. Nothing is kept
-    when it is refused."""
-    key = new_key(upload_prefix(user_id))
-    try:
-        await storage.write(key, chunks, limit=max_bytes)
-    except TooLarge as exc:
-        raise AvatarTooLarge() from exc
-    try:
-        data = await storage.read(key)
-        await asyncio.to_thread(check_image, data, max_pixels)
-    except BaseException:
-        await storage.delete(key)
-        raise
-    return key
-
-
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    """Open without decoding, refusing bombs before any pixel is expanded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise AvatarDimensions() from exc
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise AvatarUnreadable() from exc
-    width, height = image.size
-    if width < 1 or height < 1 or width * height > max_pixels:
-        raise AvatarDimensions()
-    return image
-
-
-def check_image(data: bytes, max_pixels: int) -> str:
-    """The image format if the magic bytes say an accepted type and Pillow agrees."""
-    kind = filetype.guess(data[:SNIFF_BYTES])
-    expected = ACCEPTED.get(kind.mime, ()) if kind is not None else ()
-    if not expected:
-        raise AvatarType()
-    image = _open(data, max_pixels)
-    if image.format not in expected:
-        raise AvatarType()
-    try:
-        image.verify()
-    except Exception as exc:  # Pillow raises many kinds for damaged files
-        raise AvatarUnreadable() from exc
-    return str(image.format)
+    when it is refused. The size limit comes first: a file past it is too large whatever it is."""
+    received = await uploads.receive(
+        storage,
+        chunks,
+        prefix=upload_prefix(user_id),
+        limit=max_bytes,
+        types=ACCEPTED,
+        confirm=uploads.image_confirmer(storage, max_pixels=max_pixels, refusals=REFUSALS),
+        refusals=REFUSALS,
+        sniff_before_storing=False,
+    )
+    return received.key
 
 
 def render_sizes(data: bytes, max_pixels: int) -> dict[int, bytes]:
     """Square, re-encoded sizes of the image, from its pixels only (no metadata survives)."""
-    image = _open(data, max_pixels)
-    try:
-        image.seek(0)  # the first frame of an animation
-        image.draft("RGB", (SIZES[0] * 2, SIZES[0] * 2))  # JPEG decodes at a reduced scale
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        mode = "RGBA" if has_alpha else "RGB"
-        pixels = image.convert(mode)
-        clean = Image.frombytes(mode, pixels.size, pixels.tobytes())
-    except Exception as exc:  # truncated or inconsistent data surfaces only when decoding
-        raise AvatarUnreadable() from exc
+    clean = uploads.clean_pixels(
+        uploads.open_image(data, max_pixels, REFUSALS),
+        keep_alpha=True,
+        broken=AvatarUnreadable,
+        draft=(SIZES[0] * 2, SIZES[0] * 2),  # JPEG decodes at a reduced scale
+    )
     out: dict[int, bytes] = {}
     for size in SIZES:
         square = ImageOps.fit(clean, (size, size), Image.Resampling.LANCZOS)

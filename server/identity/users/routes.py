@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from aiohttp import web
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
-
-from server import screening
-from server.http.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from server import screening, uploads
 from server.http.pagination import Page
 from server.http.registry import RouteTable
 from server.identity.users import avatars, service
@@ -24,12 +20,9 @@ from server.identity.users.schemas import (
     UserSummary,
 )
 from server.keys import RUNTIME, SETTINGS, USER_ID
-from server.storage import CHUNK
 
 routes = RouteTable("users", "Profiles.")
-# Multipart framing around the file part (boundaries, part headers) is allowed on top of the
-# avatar size limit before the Content-Length alone gets a request refused.
-MULTIPART_OVERHEAD = 64 * 1024
+# Parts (other fields) skipped before the avatar's file part.
 MAX_SKIPPED_PARTS = 8
 
 
@@ -75,45 +68,6 @@ async def update_my_profile(request: web.Request, body: ProfileUpdate) -> Profil
         )
 
 
-class AvatarMissing(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__(fields={"file": "Send the image as a multipart part named file."})
-
-
-class NotMultipart(UnsupportedMediaType):
-    message = "Send the avatar as multipart/form-data."
-
-
-class BrokenMultipart(BadRequest):
-    message = "The multipart body is malformed."
-
-
-async def _file_part(request: web.Request) -> BodyPartReader:
-    """The `file` part of a multipart/form-data body (parts before it are skipped)."""
-    if request.content_type != "multipart/form-data":
-        raise NotMultipart()
-    try:
-        reader = await request.multipart()
-        for _ in range(MAX_SKIPPED_PARTS + 1):
-            part = await reader.next()
-            if part is None:
-                break
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                return part
-            await part.release()
-    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
-        raise BrokenMultipart() from exc
-    raise AvatarMissing()
-
-
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    try:
-        while chunk := await part.read_chunk(CHUNK):
-            yield chunk
-    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
-        raise BrokenMultipart() from exc
-
-
 @routes.post(
     "/api/v1/me/avatar",
     response=AvatarAccepted,
@@ -128,23 +82,18 @@ async def upload_avatar(request: web.Request) -> AvatarAccepted:
     """Upload a new avatar image"""
     runtime, user_id = request.app[RUNTIME], request[USER_ID]
     settings = runtime.settings
-    length = request.content_length
-    if length is not None and length > settings.avatar_max_bytes + MULTIPART_OVERHEAD:
-        raise avatars.AvatarTooLarge()
-    part = await _file_part(request)
+    refusals = avatars.REFUSALS
+    uploads.refuse_declared_length(request, limit=settings.avatar_max_bytes, refusals=refusals)
+    part = await uploads.file_part(request, refusals=refusals, max_parts=MAX_SKIPPED_PARTS + 1)
     key = await avatars.receive_avatar(
         runtime.storage,
         user_id=user_id,
-        chunks=_chunks(part),
+        chunks=uploads.chunks_of(part, refusals),
         max_bytes=settings.avatar_max_bytes,
         max_pixels=settings.avatar_max_pixels,
     )
-    try:
-        async with runtime.db.unit_of_work() as uow:
-            service.queue_avatar(uow, user_id=user_id, key=key)
-    except BaseException:
-        await runtime.storage.delete(key)
-        raise
+    async with uploads.handing_over(runtime.storage, key), runtime.db.unit_of_work() as uow:
+        service.queue_avatar(uow, user_id=user_id, key=key)
     return AvatarAccepted()
 
 

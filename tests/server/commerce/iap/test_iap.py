@@ -13,6 +13,7 @@ from jobs.registry import FUNCTIONS
 from models.commerce.catalog import Product
 from models.commerce.iap import IapPurchase
 from models.content.items import Entitlement
+from server.commerce.iap.stores import registry
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.conftest import AppClient, make_settings
@@ -231,3 +232,21 @@ async def test_a_failed_acknowledgement_is_retried_by_a_job(
         {"runtime": api.app[RUNTIME]}, purchase_id=purchase_id
     )
     assert again == "already" and play.acknowledged == ["tok-2"]
+
+
+async def test_each_runtime_builds_its_stores_once(
+    api: TestClient, make_client: AppClient, iap_settings: Settings, play: FakePlay
+) -> None:
+    runtime = api.app[RUNTIME]
+    built = registry.stores(runtime)
+    assert sorted(built) == ["app_store", "google_play"]
+    assert registry.stores(runtime) is built
+    other = await make_client(iap_settings)  # the same settings, another app and runtime
+    assert registry.stores(other.app[RUNTIME])["google_play"] is not built["google_play"]
+    await map_product(api, "google_play", "credits_100", credits=100)
+    play.add("tok-3", "credits_100")
+    play.add("tok-4", "credits_100")
+    body = {"store": "google_play", "product_id": "credits_100"}
+    await redeem(api, await person(api), 200, **body, purchase_token="tok-3")
+    await redeem(other, await person(other), 200, **body, purchase_token="tok-4")
+    assert play.token_requests == 2  # each runtime signs in with its own stores

@@ -1,18 +1,17 @@
-"""One interface over the app stores: verify a purchase, read a refund notification.
+"""The one interface every app store implements: verify a purchase, read a refund notification.
 
 A store answers a `StoreTransaction` (what it vouches was bought) or raises a `StoreError`
-with a client-facing code. Stores are enabled by settings; `stores_for(settings)` keeps one set
-per settings object (the Google token is cached inside it).
+with a client-facing code.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from server.http.errors import ApiError, ServiceUnavailable
-from server.settings import Settings
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,43 +53,19 @@ class PurchasePending(ApiError):
     status, code, message = 409, "iap.pending", "The store has not completed this purchase yet."
 
 
-class Store(Protocol):
+class Store(ABC):
+    """An app store. A store answers what it vouches was bought, or raises a StoreError."""
+
     name: str
 
+    @abstractmethod
     async def verify(self, proof: dict[str, Any]) -> StoreTransaction:
         """Check a purchase proof with the store; raise StoreError when it does not hold."""
-        ...
 
+    @abstractmethod
     async def notice(self, payload: dict[str, Any]) -> StoreNotice:
         """Authenticate and read one store notification."""
-        ...
 
+    @abstractmethod
     async def acknowledge(self, txn: StoreTransaction, proof: dict[str, Any]) -> None:
         """Tell the store the purchase was delivered (where it wants to be told)."""
-        ...
-
-
-_CACHE: dict[int, tuple[Settings, dict[str, Store]]] = {}
-
-
-def stores_for(settings: Settings) -> dict[str, Store]:
-    cached = _CACHE.get(id(settings))
-    if cached is not None and cached[0] is settings:
-        return cached[1]
-    from server.commerce.iap.apple import AppStore
-    from server.commerce.iap.google import GooglePlay
-
-    stores: dict[str, Store] = {}
-    if settings.app_store_bundle_id and settings.app_store_root_certificates:
-        stores["app_store"] = AppStore(settings)
-    if settings.google_play_package_name and settings.google_play_private_key:
-        stores["google_play"] = GooglePlay(settings)
-    _CACHE[id(settings)] = (settings, stores)
-    return stores
-
-
-def store(settings: Settings, name: str) -> Store:
-    found = stores_for(settings).get(name)
-    if found is None:
-        raise StoreDisabled()
-    return found

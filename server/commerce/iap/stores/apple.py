@@ -22,7 +22,7 @@ from appstoreserverlibrary.signed_data_verifier import (
 )
 from cryptography import x509
 
-from server.commerce.iap.stores import StoreError, StoreNotice, StoreTransaction
+from server.commerce.iap.stores.base import Store, StoreError, StoreNotice, StoreTransaction
 from server.settings import Settings
 
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -45,7 +45,7 @@ class InvalidTransaction(StoreError):
     code = "iap.invalid_transaction"
 
 
-class AppStore:
+class AppStore(Store):
     name = "app_store"
 
     def __init__(self, settings: Settings) -> None:

@@ -19,8 +19,9 @@ import aiohttp
 import jwt
 import orjson
 
-from server.commerce.iap.stores import (
+from server.commerce.iap.stores.base import (
     PurchasePending,
+    Store,
     StoreError,
     StoreNotice,
     StoreTransaction,
@@ -38,7 +39,7 @@ class InvalidToken(StoreError):
     code = "iap.invalid_purchase"
 
 
-class GooglePlay:
+class GooglePlay(Store):
     name = "google_play"
 
     def __init__(self, settings: Settings) -> None:

@@ -1,0 +1,1 @@
+"""App stores behind one interface: the App Store and Google Play."""
