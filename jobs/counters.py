@@ -1,4 +1,5 @@
-"""Counter tasks: the flush of pending increments every 5 s and the hourly rescore."""
+"""Counter tasks: committed changes from the outbox, the flush of pending increments every 5 s
+and the hourly rescore."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ from typing import Any
 
 from jobs.registry import runtime_of, schedule, task
 from server.content import counters
+
+
+@task(counters.RECORD_TASK, timeout=30)
+async def record_changes(
+    ctx: dict[str, Any], *, change_id: str, field: str, changes: dict[str, int]
+) -> bool:
+    """Add a committed change set (likes, favorites, comments) to the pending increments, once."""
+    return await counters.record_changes(
+        runtime_of(ctx), change_id=change_id, field=field, changes=changes
+    )
 
 
 @task("counters.flush", timeout=30, max_tries=1)

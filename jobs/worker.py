@@ -25,6 +25,8 @@ from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
 from realtime.streams import event_streams
+from server.content.items import indexing as content_indexing
+from server.content.search import service as search_service
 from server.identity.auth import passwords
 from server.logs import configure_logging
 from server.metrics import Metrics
@@ -32,6 +34,8 @@ from server.runtime import Runtime
 from server.settings import Settings
 
 load_tasks()
+# Ports a domain fills from another it may not import: publishing keeps search current.
+content_indexing.register(search_service)
 settings = Settings()
 
 

@@ -21,11 +21,13 @@ from server.commerce.subscriptions import routes as subscriptions_routes
 from server.commerce.wallet import routes as wallet_routes
 from server.content.discovery import routes as discovery_routes
 from server.content.files import routes as files_routes
+from server.content.items import indexing as content_indexing
 from server.content.items import queries as content_queries
 from server.content.items import routes as content_routes
 from server.content.media import routes as media_routes
 from server.content.moderation import routes as moderation_routes
 from server.content.search import routes as search_routes
+from server.content.search import service as search_service
 from server.http import system
 from server.http.cors import CorsPolicy
 from server.http.headers import hide_server_version, secure_headers
@@ -110,6 +112,8 @@ def create_app(
     settings: Settings | None = None, *, route_tables: list[RouteTable] | None = None
 ) -> web.Application:
     settings = settings or Settings()
+    # Ports a domain fills from another it may not import: publishing keeps search current.
+    content_indexing.register(search_service)
     passwords.configure(
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,

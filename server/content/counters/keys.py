@@ -33,3 +33,8 @@ def seen_key(settings: Settings, what: str, viewer: str) -> str:
 def recent_key(settings: Settings, user_id: int) -> str:
     """A reader's recently viewed items, newest first."""
     return settings.channel(f"counters:recent:{user_id}")
+
+
+def counted_key(settings: Settings, change_id: str) -> str:
+    """Set (NX, with a TTL) when a committed change set was added to the pending increments."""
+    return settings.channel(f"counters:counted:{change_id}")

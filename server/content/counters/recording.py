@@ -79,6 +79,11 @@ def _local(runtime: Runtime) -> _Local:
     return _LOCAL.setdefault(runtime, _Local())
 
 
+def first_time(runtime: Runtime, marker: str, ttl: float) -> bool:
+    """The embedded mode's SET NX: True unless `marker` was set within `ttl` seconds."""
+    return _local(runtime).first(marker, ttl)
+
+
 def _viewer(runtime: Runtime, user_id: int | None, ip: str | None) -> str:
     """An account, or a keyed hash of the address (no address is stored in Redis)."""
     if user_id is not None:

@@ -8,10 +8,9 @@ from sqlalchemy import select
 
 from models.content.items import Content
 from server import screening
-from server.content.items import service
+from server.content.items import indexing, service
 from server.content.items.access import Viewer
 from server.content.items.schemas import DraftOut
-from server.content.search import service as search_service
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed
 
@@ -101,7 +100,7 @@ async def _publish(uow: UnitOfWork, content: Content, *, now: datetime) -> None:
     )
     service.publish_version(content, version, now=now)
     await uow.session.flush()
-    await search_service.index_content(uow.session, content_id=content.id, now=now)
+    await indexing.index_content(uow.session, content_id=content.id, now=now)
     uow.outbox.publish(
         "content.updated",
         {"id": content.id, "published_version": content.published_version},
@@ -178,7 +177,7 @@ async def archive(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: date
     content.review_version = None
     content.scheduled_at = None
     await uow.session.flush()
-    await search_service.remove_content(uow.session, content_id=content.id)
+    await indexing.remove_content(uow.session, content_id=content.id)
     uow.outbox.publish("content.archived", {"id": content.id}, room=f"content:{content.id}")
     return await service.draft_of(uow.session, content)
 
@@ -194,5 +193,5 @@ async def restore(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: date
     content.archived_at = None
     content.updated_at = now
     await uow.session.flush()
-    await search_service.index_content(uow.session, content_id=content.id, now=now)
+    await indexing.index_content(uow.session, content_id=content.id, now=now)
     return await service.draft_of(uow.session, content)

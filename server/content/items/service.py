@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.content.items import Category, Content, ContentTag, ContentVersion, Entitlement, Tag
 from models.identity.users import User
 from server.audit import record_admin_action
-from server.content.items import access, markdown
+from server.content.items import access, indexing, markdown
 from server.content.items.access import Viewer
 from server.content.items.schemas import (
     Comparison,
@@ -33,7 +33,6 @@ from server.content.items.schemas import (
     VersionDetail,
     VersionOut,
 )
-from server.content.search import service as search_service
 from server.db import UnitOfWork
 from server.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.notify.notifications import service as notifications
@@ -208,7 +207,7 @@ async def update_settings(
         await set_tags(session, content_id=content.id, names=changes.tags)
     await session.flush()
     if content.status == "published":
-        await search_service.index_content(session, content_id=content.id, now=now)
+        await indexing.index_content(session, content_id=content.id, now=now)
         uow.outbox.publish("content.updated", {"id": content.id}, room=f"content:{content.id}")
     return await draft_of(session, content)
 

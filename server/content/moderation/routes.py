@@ -63,9 +63,8 @@ async def resolve_report(request: web.Request, params: ReportId, body: Resolutio
     """Dismiss a report, or uphold it (the target is taken from readers and its author told)"""
     runtime = request.app[RUNTIME]
     principal = request[PRINCIPAL]
-    after_commit: list[service.AfterCommit] = []
     async with runtime.db.unit_of_work() as uow:
-        resolved = await service.resolve_report(
+        return await service.resolve_report(
             uow,
             moderator=Viewer(principal.user_id, principal.roles),
             report_id=params.report_id,
@@ -73,11 +72,7 @@ async def resolve_report(request: web.Request, params: ReportId, body: Resolutio
             note=body.note,
             ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
             clock=runtime.clock,
-            after_commit=after_commit,
         )
-    for follow_up in after_commit:
-        await follow_up(runtime)
-    return resolved
 
 
 @routes.get(

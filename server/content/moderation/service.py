@@ -32,12 +32,9 @@ from server.db import UnitOfWork
 from server.http.errors import Conflict, NotFound, ValidationFailed
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 from server.notify.notifications import service as notifications
-from server.runtime import Runtime
 
 # (session, target id, reporter id) -> None, or raise TargetNotFound / OwnTarget.
 TargetCheck = Callable[[AsyncSession, int, int], Awaitable[None]]
-# Work to do once the resolution is committed (counters kept outside the transaction).
-AfterCommit = Callable[[Runtime], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +51,11 @@ class Uphold:
 @dataclass(frozen=True, slots=True)
 class Upheld:
     """What upholding did: `removed` False when the target was already gone or withdrawn;
-    `author_id` is told (unless None); `after_commit` runs once the resolution is committed."""
+    `author_id` is told (unless None). What must follow the commit (a counter change, a job) the
+    action writes to the unit of work's outbox, so it commits with the resolution."""
 
     removed: bool
     author_id: int | None = None
-    after_commit: AfterCommit | None = None
 
 
 # (unit of work, the uphold) -> what it did. Takes the target away from readers, idempotently.
@@ -248,9 +245,7 @@ async def _uphold_content(
     return True
 
 
-async def _uphold_target(
-    uow: UnitOfWork, report: ModerationReport, uphold: Uphold, after: list[AfterCommit] | None
-) -> bool:
+async def _uphold_target(uow: UnitOfWork, report: ModerationReport, uphold: Uphold) -> bool:
     """Run the target type's uphold action and tell the author; whether it removed anything."""
     upheld = await _UPHOLDS[report.target_type](uow, uphold)
     if upheld.removed and upheld.author_id is not None:
@@ -263,8 +258,6 @@ async def _uphold_target(
             data={"target_type": report.target_type, "target_id": report.target_id},
             actor_id=uphold.moderator.user_id,
         )
-    if upheld.after_commit is not None and after is not None:
-        after.append(upheld.after_commit)
     return upheld.removed
 
 
@@ -277,12 +270,11 @@ async def resolve_report(
     note: str | None,
     ip: str | None,
     clock: Clock,
-    after_commit: list[AfterCommit] | None = None,
 ) -> ReportOut:
     """Dismiss a report, or uphold it: the target's uphold action takes it from readers (content
     is archived, a comment or post hidden, a message withdrawn, a review removed) and its author
     is told, and every other open report on the same target is resolved with it. Audited either
-    way. What must follow the commit is added to `after_commit`."""
+    way. What must follow the commit leaves through the unit of work's outbox."""
     assert moderator.user_id is not None
     session = uow.session
     now = clock.now()
@@ -321,7 +313,7 @@ async def resolve_report(
             )
         elif report.target_type in _UPHOLDS:
             uphold = Uphold(report.target_id, moderator, note, ip, clock)
-            detail["removed"] = await _uphold_target(uow, report, uphold, after_commit)
+            detail["removed"] = await _uphold_target(uow, report, uphold)
         others = await session.execute(
             update(ModerationReport)
             .where(

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.social.comments import Comment
+from server.content.counters import count_on_commit
 from server.content.moderation.service import (
     OwnTarget,
     TargetNotFound,
@@ -14,9 +15,7 @@ from server.content.moderation.service import (
     register_target,
 )
 from server.db import UnitOfWork
-from server.runtime import Runtime
 from server.social.comments import service
-from server.social.reactions.counting import count
 
 
 async def check_comment(session: AsyncSession, target_id: int, reporter_id: int) -> None:
@@ -33,7 +32,8 @@ async def check_comment(session: AsyncSession, target_id: int, reporter_id: int)
 
 
 async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
-    """An upheld report hides the comment (a shown or held one); its item's count follows."""
+    """An upheld report hides the comment (a shown or held one); its item's count follows, through
+    the outbox in the same transaction."""
     row = (
         await uow.session.execute(
             select(Comment.author_id, Comment.status).where(Comment.id == uphold.target_id)
@@ -50,12 +50,10 @@ async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
         ip=uphold.ip,
         clock=uphold.clock,
     )
-
-    async def recount(runtime: Runtime) -> None:
-        if change.counter is not None:
-            await count(runtime, "comments", {change.counter[0]: change.counter[1]})
-
-    return Upheld(removed=True, author_id=row.author_id, after_commit=recount)
+    if change.counter is not None:
+        content_id, delta = change.counter
+        count_on_commit(uow, "comments", {content_id: delta})
+    return Upheld(removed=True, author_id=row.author_id)
 
 
 def register() -> None:

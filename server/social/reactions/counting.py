@@ -1,9 +1,11 @@
-"""Recording committed counter changes of likes, favorites and comments.
+"""Recording counter changes of rows committed already, right away (comments' routes).
 
-The hot path is one Redis round trip per item (`server.content.counters.record`). The rows (likes,
-favorites, comments) are already committed when this runs, so a count must not be lost nor
-fail the request: with Redis unreachable the change is added to `content_counters` directly,
-in its own transaction, and the count stays exact.
+Likes and favorites do not come this way: their changes are written to the outbox in the
+transaction of the row they count (`server.content.counters.count_on_commit`).
+
+The hot path is one Redis round trip per item (`server.content.counters.record`). The rows are
+already committed when this runs, so a count must not fail the request: with Redis unreachable
+the change is added to `content_counters` directly, in its own transaction.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from server.http.registry import RouteTable
 from server.identity.users.schemas import UserPath
 from server.keys import RUNTIME, USER_ID
 from server.social.reactions import queries, service
-from server.social.reactions.counting import count
 from server.social.reactions.schemas import (
     CollectionIn,
     CollectionOut,
@@ -44,11 +43,9 @@ async def like_content(request: web.Request, params: ContentPath) -> LikeOut:
     """Like a content item"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        out, delta = await service.like(
+        return await service.like(
             uow, viewer=viewer_of(request), content_id=params.id, now=runtime.clock.now()
         )
-    await count(runtime, "likes", {out.content_id: delta})
-    return out
 
 
 @routes.delete("/api/v1/contents/{id}/like", params=ContentPath, response=LikeOut)
@@ -56,11 +53,9 @@ async def unlike_content(request: web.Request, params: ContentPath) -> LikeOut:
     """Take back a like"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        out, delta = await service.unlike(
+        return await service.unlike(
             uow, viewer=viewer_of(request), content_id=params.id, now=runtime.clock.now()
         )
-    await count(runtime, "likes", {out.content_id: delta})
-    return out
 
 
 @routes.get(
@@ -195,10 +190,7 @@ async def delete_collection(request: web.Request, params: CollectionPath) -> Non
     """Delete a collection"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        changes = await service.delete_collection(
-            uow, user_id=request[USER_ID], collection_id=params.id
-        )
-    await count(runtime, "favorites", changes)
+        await service.delete_collection(uow, user_id=request[USER_ID], collection_id=params.id)
 
 
 @routes.get(
@@ -234,15 +226,13 @@ async def add_favorite(request: web.Request, params: ItemPath) -> FavoriteState:
     """Save an item in a collection"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        state, changes = await service.add_favorite(
+        return await service.add_favorite(
             uow,
             viewer=viewer_of(request),
             collection_id=params.id,
             content_id=params.content_id,
             now=runtime.clock.now(),
         )
-    await count(runtime, "favorites", changes)
-    return state
 
 
 @routes.delete(
@@ -254,12 +244,10 @@ async def remove_favorite(request: web.Request, params: ItemPath) -> FavoriteSta
     """Take an item out of a collection"""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        state, changes = await service.remove_favorite(
+        return await service.remove_favorite(
             uow,
             user_id=request[USER_ID],
             collection_id=params.id,
             content_id=params.content_id,
             now=runtime.clock.now(),
         )
-    await count(runtime, "favorites", changes)
-    return state

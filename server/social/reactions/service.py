@@ -3,7 +3,8 @@
 Both need an item the viewer can see (PREVIEW or FULL under the access policy; 404 otherwise)
 that is published. Counters: `likes` moves with each like and unlike; `favorites` counts people,
 so it moves when someone's first collection takes an item and when their last one lets it go.
-The caller records the returned counter changes after commit (`server.content.counters.record`).
+Counter changes are written to the outbox in the transaction that causes them
+(`server.content.counters.count_on_commit`), so a crash right after the commit loses none.
 Private collections are 404 to everyone but their owner.
 """
 
@@ -17,14 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from models.content.items import Content
 from models.social.reactions import ContentLike, Favorite, FavoriteCollection
+from server.content.counters import count_on_commit
 from server.content.items.access import Item, Level, Viewer, can_read
 from server.content.items.service import ContentNotFound
 from server.db import Reader, UnitOfWork
 from server.http.errors import Conflict, NotFound
 from server.notify.notifications import service as notifications
 from server.social.reactions.schemas import CollectionOut, FavoriteState, LikeOut
-
-Counted = dict[int, int]  # content id -> change of a counter
 
 
 class CollectionNotFound(NotFound):
@@ -57,9 +57,7 @@ async def seeable(reader: Reader, *, viewer: Viewer, content_id: int, now: datet
     return row
 
 
-async def like(
-    uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: datetime
-) -> tuple[LikeOut, int]:
+async def like(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: datetime) -> LikeOut:
     """Like an item (again is a no-op); a new like tells its author, folded per item."""
     assert viewer.user_id is not None
     row = await seeable(uow.session, viewer=viewer, content_id=content_id, now=now)
@@ -71,7 +69,8 @@ async def like(
                 )
             )
     except IntegrityError:
-        return LikeOut(content_id=row.id, liked=True), 0
+        return LikeOut(content_id=row.id, liked=True)
+    count_on_commit(uow, "likes", {row.id: 1})
     if row.author_id != viewer.user_id:
         await notifications.notify(
             uow,
@@ -82,12 +81,10 @@ async def like(
             actor_id=viewer.user_id,
             group_key=f"like:content:{row.id}",
         )
-    return LikeOut(content_id=row.id, liked=True), 1
+    return LikeOut(content_id=row.id, liked=True)
 
 
-async def unlike(
-    uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: datetime
-) -> tuple[LikeOut, int]:
+async def unlike(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: datetime) -> LikeOut:
     """Take a like back (a no-op when there is none)."""
     removed = await uow.session.execute(
         delete(ContentLike).where(
@@ -96,8 +93,9 @@ async def unlike(
     )
     if not getattr(removed, "rowcount", 0):
         await seeable(uow.session, viewer=viewer, content_id=content_id, now=now)
-        return LikeOut(content_id=content_id, liked=False), 0
-    return LikeOut(content_id=content_id, liked=False), -1
+        return LikeOut(content_id=content_id, liked=False)
+    count_on_commit(uow, "likes", {content_id: -1})
+    return LikeOut(content_id=content_id, liked=False)
 
 
 def collection_out(row: Any) -> CollectionOut:
@@ -189,8 +187,8 @@ async def _saved_elsewhere(
     return {row[0] for row in rows}
 
 
-async def delete_collection(uow: UnitOfWork, *, user_id: int, collection_id: int) -> Counted:
-    """Delete a collection and its items; the favorites counter changes it causes."""
+async def delete_collection(uow: UnitOfWork, *, user_id: int, collection_id: int) -> None:
+    """Delete a collection and its items; items kept in no other collection lose a favorite."""
     collection = await own_collection(uow, user_id=user_id, collection_id=collection_id)
     session = uow.session
     items = list(
@@ -204,12 +202,12 @@ async def delete_collection(uow: UnitOfWork, *, user_id: int, collection_id: int
     await session.execute(delete(Favorite).where(Favorite.collection_id == collection.id))
     await session.delete(collection)
     await session.flush()
-    return {content_id: -1 for content_id in items if content_id not in kept}
+    count_on_commit(uow, "favorites", {i: -1 for i in items if i not in kept})
 
 
 async def add_favorite(
     uow: UnitOfWork, *, viewer: Viewer, collection_id: int, content_id: int, now: datetime
-) -> tuple[FavoriteState, Counted]:
+) -> FavoriteState:
     """Save an item in one's collection (again is a no-op)."""
     assert viewer.user_id is not None
     collection = await own_collection(uow, user_id=viewer.user_id, collection_id=collection_id)
@@ -229,9 +227,11 @@ async def add_favorite(
                 )
             )
     except IntegrityError:
-        return state, {}
+        return state
     await _move_count(uow, collection, +1, now)
-    return state, {} if elsewhere else {content_id: 1}
+    if not elsewhere:
+        count_on_commit(uow, "favorites", {content_id: 1})
+    return state
 
 
 async def _move_count(
@@ -247,7 +247,7 @@ async def _move_count(
 
 async def remove_favorite(
     uow: UnitOfWork, *, user_id: int, collection_id: int, content_id: int, now: datetime
-) -> tuple[FavoriteState, Counted]:
+) -> FavoriteState:
     """Take an item out of one's collection (a no-op when it is not there)."""
     collection = await own_collection(uow, user_id=user_id, collection_id=collection_id)
     state = FavoriteState(collection_id=collection.id, content_id=content_id, saved=False)
@@ -257,9 +257,11 @@ async def remove_favorite(
         )
     )
     if not getattr(removed, "rowcount", 0):
-        return state, {}
+        return state
     await _move_count(uow, collection, -1, now)
     elsewhere = await _saved_elsewhere(
         uow.session, user_id=user_id, content_ids=[content_id], collection_id=collection.id
     )
-    return state, {} if elsewhere else {content_id: -1}
+    if not elsewhere:
+        count_on_commit(uow, "favorites", {content_id: -1})
+    return state

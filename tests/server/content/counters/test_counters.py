@@ -17,7 +17,7 @@ from server.app import create_app
 from server.content import counters
 from server.content.counters import keys
 from server.content.counters.recording import UnknownCounter
-from server.keys import RUNTIME
+from server.keys import JOB_RUNNER, RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import make_settings, migrated_embedded_settings
@@ -265,3 +265,31 @@ async def test_in_the_embedded_mode_counters_go_straight_to_the_table(
     hot = await call(client, "GET", "/discover/hot", None, 200)
     assert [i["id"] for i in hot["items"]] == [item["id"]]
     assert hot["items"][0]["counters"]["views"] == 2
+
+
+async def test_in_the_embedded_mode_a_like_is_counted_once_by_the_in_process_runner(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    settings = await migrated_embedded_settings(tmp_path)
+    client = await aiohttp_client(create_app(settings))
+    runtime, runner = client.app[RUNTIME], client.app[JOB_RUNNER]
+    item = await publish(client, await person(client, "creator"), await person(client, "moderator"))
+    reader = await person(client)
+    await call(client, "POST", f"/contents/{item['id']}/like", reader, 200)
+    await runner.drain()
+    assert (await call(client, "GET", f"/contents/{item['id']}", None, 200))["counters"][
+        "likes"
+    ] == 1
+    change = {"change_id": "c1", "field": "favorites", "changes": {str(item["id"]): 1}}
+    assert await counters.record_changes(runtime, **change) is True
+    assert await counters.record_changes(runtime, **change) is False, "once per change id"
+    data = await call(client, "GET", f"/contents/{item['id']}", None, 200)
+    assert (data["counters"]["likes"], data["counters"]["favorites"]) == (1, 1)
+
+
+async def test_counter_changes_of_an_unknown_counter_are_refused(runtime: Runtime) -> None:
+    with pytest.raises(UnknownCounter):
+        async with runtime.db.unit_of_work() as uow:
+            counters.count_on_commit(uow, "bookmarks", {1: 1})
+    with pytest.raises(UnknownCounter):
+        await counters.record_changes(runtime, change_id="c2", field="bookmarks", changes={})

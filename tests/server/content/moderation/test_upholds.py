@@ -5,18 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.registry import FUNCTIONS, load_tasks
 from models.commerce.catalog import Product
 from models.commerce.reviews import Review
+from models.content.counters import ContentCounter
 from models.content.items import Content
 from models.notify.notifications import Notification
+from models.platform import OutboxMessage
 from models.social.comments import Comment
 from models.social.community import Post, Topic
 from models.social.messages import Conversation, ConversationMember, Message, MessageToken
+from server.content.counters import RECORD_TASK, flush
+from server.content.items.access import Viewer
+from server.content.moderation.service import resolve_report
 from server.keys import RUNTIME
+from server.runtime import Runtime
 from tests.server.content.items.conftest import Person, call, person
 
 
@@ -153,3 +161,57 @@ async def test_an_upheld_review_is_removed_and_the_rating_follows(
         ).one()
     assert tuple(rating) == (0, 0)
     assert [n["target_id"] for n in await removal_notices(engine, author.id)] == [review.id]
+
+
+async def test_an_upheld_comments_count_change_commits_with_the_resolution_in_the_outbox(
+    api: TestClient, moderator: Person, runtime: Runtime, engine: AsyncEngine
+) -> None:
+    author, reporter = await person(api), await person(api)
+    item = Content(author_id=author.id, kind="article", status="published", title="T")
+    await add(api, item)
+    comment = Comment(target_type="content", target_id=item.id, author_id=author.id, body="rude")
+    await add(api, comment, ContentCounter(content_id=item.id, comments=1))
+    filed = await call(api, "POST", "/reports", reporter, 201, json=report("comment", comment.id))
+    load_tasks()
+    staff = Viewer(moderator.id, frozenset({"moderator"}))
+
+    async def resolve(*, crash: bool) -> None:
+        # `runtime` relays nothing: what its units of work write to the outbox stays to be read.
+        async with runtime.db.unit_of_work() as uow:
+            await resolve_report(
+                uow,
+                moderator=staff,
+                report_id=filed["id"],
+                action="uphold",
+                note=None,
+                ip=None,
+                clock=runtime.clock,
+            )
+            if crash:
+                raise LookupError("the process dies before the commit")
+
+    with pytest.raises(LookupError):
+        await resolve(crash=True)
+    assert await outbox_jobs(engine, RECORD_TASK) == []
+    await resolve(crash=False)
+    # No follow-up waits in the process: the count change is committed with the resolution.
+    [job] = await outbox_jobs(engine, RECORD_TASK)
+    assert (job["field"], job["changes"]) == ("comments", {str(item.id): -1})
+    record = FUNCTIONS[RECORD_TASK].coroutine
+    assert await record({"runtime": runtime}, **job) is True
+    assert await record({"runtime": runtime}, **job) is False, "a job run twice counts once"
+    await flush(runtime)
+    async with engine.connect() as conn:
+        counted = await conn.scalar(
+            select(ContentCounter.comments).where(ContentCounter.content_id == item.id)
+        )
+    assert counted == 0
+
+
+async def outbox_jobs(engine: AsyncEngine, task: str) -> list[dict[str, Any]]:
+    """The arguments of the `task` jobs waiting in the outbox."""
+    async with engine.connect() as conn:
+        payloads = await conn.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.name == task)
+        )
+        return [payload["kwargs"] for payload in payloads]

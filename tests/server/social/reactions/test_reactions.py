@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.registry import FUNCTIONS, load_tasks
 from models.content.counters import ContentCounter
-from server.content.counters import flush
-from server.keys import RUNTIME
+from models.platform import OutboxMessage
+from server.content.counters import RECORD_TASK, flush
+from server.content.items.access import Viewer
+from server.keys import RUNTIME, SETTINGS
+from server.runtime import Runtime
+from server.social.reactions import service
 from server.social.reactions.counting import count
+from tests.jobs.test_worker import run_burst
 from tests.server.social.conftest import Person, call, notifications_of, person, publish
 
 
 async def counters(api: TestClient, engine: AsyncEngine, content_id: int) -> tuple[int, int]:
+    """The item's likes and favorites once the worker ran the counter jobs of the outbox."""
+    load_tasks()
+    worker = await run_burst(api.app[SETTINGS], {"runtime": api.app[RUNTIME]})
+    assert worker.jobs_failed == 0
     await flush(api.app[RUNTIME])
     async with engine.connect() as conn:
         row = (
@@ -166,3 +179,39 @@ async def test_with_redis_unreachable_a_committed_like_is_counted_in_the_table(
         await runtime.redis.aclose()
         runtime.redis = working
     assert await counters(api, engine, item["id"]) == (1, 0)
+
+
+async def test_a_like_and_its_count_commit_or_roll_back_together_through_the_outbox(
+    api: TestClient,
+    creator: Person,
+    moderator: Person,
+    reader: Person,
+    runtime: Runtime,
+    engine: AsyncEngine,
+) -> None:
+    item = await publish(api, creator, moderator)
+    viewer = Viewer(reader.id, frozenset({"reader"}))
+    # `runtime` relays nothing: what its units of work write to the outbox stays to be read.
+    with pytest.raises(LookupError):
+        async with runtime.db.unit_of_work() as uow:
+            await service.like(uow, viewer=viewer, content_id=item["id"], now=runtime.clock.now())
+            raise LookupError("the process dies before the commit")
+    assert await counter_jobs(engine) == []
+    async with runtime.db.unit_of_work() as uow:
+        await service.like(uow, viewer=viewer, content_id=item["id"], now=runtime.clock.now())
+    # The process may die right after the commit: the job is committed with the like.
+    [job] = await counter_jobs(engine)
+    assert (job["field"], job["changes"]) == ("likes", {str(item["id"]): 1})
+    record = FUNCTIONS[RECORD_TASK].coroutine
+    assert await record({"runtime": runtime}, **job) is True
+    assert await record({"runtime": runtime}, **job) is False, "a job run twice counts once"
+    assert await counters(api, engine, item["id"]) == (1, 0)
+
+
+async def counter_jobs(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """The arguments of the counter jobs waiting in the outbox."""
+    async with engine.connect() as conn:
+        payloads = await conn.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.name == RECORD_TASK)
+        )
+        return [payload["kwargs"] for payload in payloads]
