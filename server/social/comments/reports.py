@@ -6,7 +6,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.social.comments import Comment
-from server.content.counters import count_on_commit
 from server.content.moderation.service import (
     OwnTarget,
     TargetNotFound,
@@ -41,7 +40,7 @@ async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
     ).one_or_none()
     if row is None or row.status in ("hidden", "deleted"):
         return Upheld(removed=False)
-    change = await service.moderate_comment(
+    await service.moderate_comment(
         uow,
         moderator=uphold.moderator,
         comment_id=uphold.target_id,
@@ -50,9 +49,6 @@ async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
         ip=uphold.ip,
         clock=uphold.clock,
     )
-    if change.counter is not None:
-        content_id, delta = change.counter
-        count_on_commit(uow, "comments", {content_id: delta})
     return Upheld(removed=True, author_id=row.author_id)
 
 

@@ -12,7 +12,6 @@ from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS
-from server.runtime import Runtime
 from server.social.comments import likes, queries, reports, service
 from server.social.comments.schemas import (
     CommentEdit,
@@ -26,7 +25,6 @@ from server.social.comments.schemas import (
     TargetPath,
     ThreadOut,
 )
-from server.social.reactions.counting import count
 
 routes = RouteTable("comments", "Comments and replies on content and community posts.")
 MODERATORS = ("moderator", "admin")
@@ -36,14 +34,6 @@ ACCESS = (
     "Comments on content are read by whoever can see the item (preview or full access); "
     "writing one takes full access to a published item (403 `comments.not_entitled`). "
 )
-
-
-async def _counted(runtime: Runtime, change: service.Change) -> CommentOut:
-    """Record the content counter change of a committed comment change."""
-    if change.counter is not None:
-        content_id, delta = change.counter
-        await count(runtime, "comments", {content_id: delta})
-    return change.comment
 
 
 async def _create(request: web.Request, target_type: str, target_id: int, body: CommentIn) -> Any:
@@ -59,7 +49,7 @@ async def _create(request: web.Request, target_type: str, target_id: int, body: 
             policy=screening.policy_of(request.app[SETTINGS]),
             now=runtime.clock.now(),
         )
-    return await _counted(runtime, change)
+    return change.comment
 
 
 async def _list(
@@ -207,7 +197,7 @@ async def edit_comment(request: web.Request, params: CommentPath, body: CommentE
             policy=screening.policy_of(request.app[SETTINGS]),
             now=runtime.clock.now(),
         )
-    return await _counted(runtime, change)
+    return change.comment
 
 
 @routes.delete(
@@ -223,7 +213,7 @@ async def delete_comment(request: web.Request, params: CommentPath) -> CommentOu
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
         change = await service.delete_comment(uow, viewer=viewer_of(request), comment_id=params.id)
-    return await _counted(runtime, change)
+    return change.comment
 
 
 @routes.post(
@@ -267,7 +257,7 @@ async def _moderate(request: web.Request, comment_id: int, action: str, note: st
             ip=client_ip(request, request.app[SETTINGS].trust_forwarded_for),
             clock=runtime.clock,
         )
-    return await _counted(runtime, change)
+    return change.comment
 
 
 @routes.get(

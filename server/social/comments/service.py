@@ -1,10 +1,11 @@
 """Writing comments: create (with replies, mentions and notifications), edit, delete as a
 tombstone, like, and moderators' hide and restore.
 
-Counts hold visible comments only: a content item's `comments` counter (recorded by the caller
-after commit from `Change.counter`), a root's `reply_count` and a post's `reply_count` change
-whenever a comment enters or leaves the visible state. Screening holds a flagged comment as
-`pending` (queue mode) or refuses it (block mode, 422 `moderation.flagged`); a pending comment
+Counts hold visible comments only: a content item's `comments` counter (written to the outbox in
+the change's own transaction, `server.content.counters.count_on_commit`), a root's `reply_count`
+and a post's `reply_count` change whenever a comment enters or leaves the visible state.
+Screening holds a flagged comment as `pending` (queue mode) or refuses it (block mode, 422
+`moderation.flagged`); a pending comment
 notifies nobody until a moderator restores it.
 """
 
@@ -21,6 +22,7 @@ from models.social.community import Post
 from server import screening
 from server.audit import record_admin_action
 from server.clock import Clock
+from server.content.counters import count_on_commit
 from server.content.items.access import Viewer
 from server.content.items.schemas import AuthorOut
 from server.db import UnitOfWork
@@ -51,10 +53,18 @@ class InvalidParent(ValidationFailed):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A comment after a change, and the content counter change to record after commit."""
+    """A comment after a change, and the content counter change it wrote to the outbox."""
 
     comment: CommentOut
     counter: tuple[int, int] | None = None
+
+
+def _changed(uow: UnitOfWork, comment: CommentOut, counter: tuple[int, int] | None) -> Change:
+    """The change, its content counter change written to the outbox in the same transaction."""
+    if counter is not None:
+        content_id, delta = counter
+        count_on_commit(uow, "comments", {content_id: delta})
+    return Change(comment, counter)
 
 
 def _visible_delta(old: str | None, new: str) -> int:
@@ -153,7 +163,7 @@ async def create_comment(
     out = queries.out(comment, author=author, reply_to=reply_to, viewer_id=viewer.user_id)
     if comment.status == "visible":
         await _announce(uow, target=target, comment=comment, parent=parent, out=out)
-    return Change(out, counter)
+    return _changed(uow, out, counter)
 
 
 async def _author(uow: UnitOfWork, user_id: int) -> AuthorOut | None:
@@ -244,7 +254,7 @@ async def edit_comment(
         await screening.record_flag(uow, target_type="comment", target_id=comment.id, result=result)
     await uow.session.flush()
     counter = await _recount(uow, comment, _visible_delta(old, comment.status))
-    return Change(await _present_one(uow, comment, viewer.user_id), counter)
+    return _changed(uow, await _present_one(uow, comment, viewer.user_id), counter)
 
 
 async def delete_comment(uow: UnitOfWork, *, viewer: Viewer, comment_id: int) -> Change:
@@ -258,7 +268,7 @@ async def delete_comment(uow: UnitOfWork, *, viewer: Viewer, comment_id: int) ->
     comment.body = ""
     await uow.session.flush()
     counter = await _recount(uow, comment, _visible_delta(old, comment.status))
-    return Change(await _present_one(uow, comment, viewer.user_id), counter)
+    return _changed(uow, await _present_one(uow, comment, viewer.user_id), counter)
 
 
 async def moderate_comment(
@@ -294,7 +304,7 @@ async def moderate_comment(
     out = await _present_one(uow, comment, moderator.user_id)
     if old == "pending" and comment.status == "visible":
         await _release(uow, moderator=moderator, comment=comment, out=out, now=clock.now())
-    return Change(out, counter)
+    return _changed(uow, out, counter)
 
 
 async def _release(

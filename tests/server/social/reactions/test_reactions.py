@@ -7,18 +7,18 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.registry import FUNCTIONS, load_tasks
 from models.content.counters import ContentCounter
 from models.platform import OutboxMessage
-from server.content.counters import RECORD_TASK, flush
+from server.content.counters import RECORD_TASK, flush, record_changes
 from server.content.items.access import Viewer
 from server.keys import RUNTIME, SETTINGS
 from server.runtime import Runtime
 from server.social.reactions import service
-from server.social.reactions.counting import count
 from tests.jobs.test_worker import run_burst
 from tests.server.social.conftest import Person, call, notifications_of, person, publish
 
@@ -166,18 +166,22 @@ async def test_a_draft_cannot_be_liked_or_saved(
     await call(api, "PUT", f"/collections/{box['id']}/items/{item['id']}", reader, 404)
 
 
-async def test_with_redis_unreachable_a_committed_like_is_counted_in_the_table(
+async def test_with_redis_unreachable_a_counter_job_fails_and_its_retry_counts_once(
     api: TestClient, creator: Person, moderator: Person, engine: AsyncEngine
 ) -> None:
     item = await publish(api, creator, moderator)
     runtime = api.app[RUNTIME]
+    change = {"change_id": "like-1", "field": "likes", "changes": {str(item["id"]): 1}}
     working = runtime.redis
     runtime.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     try:
-        await count(runtime, "likes", {item["id"]: 1, 999_999: 0})
+        with pytest.raises((RedisError, OSError)):  # the job fails, so the queue retries it
+            await record_changes(runtime, **change)
     finally:
         await runtime.redis.aclose()
         runtime.redis = working
+    assert await record_changes(runtime, **change) is True
+    assert await record_changes(runtime, **change) is False  # a second run counts nothing
     assert await counters(api, engine, item["id"]) == (1, 0)
 
 
