@@ -17,7 +17,7 @@ from models.social.comments import Comment
 from models.social.community import Post, Topic
 from models.social.messages import Conversation, ConversationMember, Message, MessageToken
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 
 
 def report(target_type: str, target_id: int) -> dict[str, Any]:

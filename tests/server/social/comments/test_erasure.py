@@ -11,7 +11,9 @@ from models.content.counters import ContentCounter
 from server.content.counters import flush
 from server.keys import RUNTIME
 from server.social.comments import erasure
-from tests.server.social.conftest import Person, call, comment, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import comment
 
 
 async def test_forgetting_an_author_keeps_threads_and_moves_counts_back_once(

@@ -11,7 +11,9 @@ from models.content.counters import ContentCounter
 from server.content.counters import flush
 from server.keys import RUNTIME
 from server.social.reactions.counting import count
-from tests.server.social.conftest import Person, call, notifications_of, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import notifications_of
 
 
 async def counters(api: TestClient, engine: AsyncEngine, content_id: int) -> tuple[int, int]:
