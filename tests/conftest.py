@@ -1,4 +1,4 @@
-"""Shared fixtures: a MariaDB database and Redis DB number of this test run's own.
+"""Shared fixtures: a MariaDB database and Redis DB number of this test run's own, apps, sockets.
 
 The suite never touches data it did not create: databases are named `sharestack_test_*`, Redis
 DB numbers 10-13 belong to the tests (14 to the benchmarks), and pub/sub channels carry a per-run
@@ -8,79 +8,48 @@ prefix.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import shutil
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from datetime import datetime
-from functools import cache
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import socketio
 import structlog
 import time_machine
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import models
-from jobs.sinks import ArqJobSink
 from server.__main__ import migrate
 from server.app import create_app
-from server.crypto import new_key
 from server.http.registry import RouteTable
-from server.identity.auth.tokens import generate_private_pem
-from server.outbox import EventSink
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start as start_fake
+from tests.helpers.env import (
+    DATABASE_NAME,
+    EMBEDDED_TEMPLATE,
+    REDIS_BASE,
+    REDIS_DB,
+    RUN_PREFIX,
+    TEST_NOW,
+    AppClient,
+    create_database,
+    drop_database,
+    embedded_twin,
+    make_settings,
+    pinned_instant,
+)
 
-MYSQL_BASE = os.environ.get(
-    "SHARESTACK_TEST_MYSQL_URL", "mysql+asyncmy://sharestack_test:sharestack_test@127.0.0.1:3306"
-).rstrip("/")
-REDIS_BASE = os.environ.get("SHARESTACK_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
-DATABASE_NAME = f"sharestack_test_{WORKER}_{os.getpid()}"
-# Concurrent test runs on one machine rarely share a DB number.
-REDIS_DB = 10 + (WORKER_INDEX + os.getpid()) % 4
-RUN_PREFIX = f"sst{secrets.token_hex(3)}"
-# Personal-data keys of this test run (every app and process of the run shares them).
-PII_KEYS = {"pii_encryption_key": new_key(), "pii_hash_key": new_key()}
-# Files the apps of this run store (avatars, exports) live here, not in the checkout.
-FILES_DIR = Path(tempfile.gettempdir()) / f"sharestack-files-{RUN_PREFIX}"
+# tests/system reads these from here too.
+from tests.helpers.env import PII_KEYS as PII_KEYS
+from tests.helpers.env import relaying_runtime as relaying_runtime
+from tests.helpers.realtime import TIMEOUT, Connect, Socket, realtime_settings
 
-
-# SHARESTACK_TEST_NOW=<ISO instant with an offset>, e.g. 2026-12-31T16:00:30+00:00, runs the whole
-# session as if the wall clock had been set to that instant when pytest started (it keeps ticking):
-# datetime.now, time.time and so the app's Clock see it, in this process only. Not moved: MariaDB's
-# NOW() (the app never relies on it: timestamps are written from Python), Redis's clock (TTLs are
-# relative, but the rate limiter's EXPIREAT is absolute, so an instant in the past makes its
-# cluster-wide counters expire at once: prefer instants ahead of the real date) and subprocesses
-# that do not read this variable themselves (the servers and workers of tests/system: do not pin
-# those).
-TEST_NOW = "SHARESTACK_TEST_NOW"
 _TRAVELLER = pytest.StashKey[time_machine.travel]()
-
-
-def pinned_instant() -> datetime | None:
-    """The instant SHARESTACK_TEST_NOW asks for, or None."""
-    value = os.environ.get(TEST_NOW, "").strip()
-    if not value:
-        return None
-    try:
-        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise pytest.UsageError(f"{TEST_NOW} is not an ISO instant: {value!r}") from None
-    if instant.tzinfo is None:
-        raise pytest.UsageError(f"{TEST_NOW} needs an offset (Z or +08:00): {value!r}")
-    return instant
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,110 +69,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     instant = pinned_instant()
     return f"wall clock pinned by {TEST_NOW} to {instant.isoformat()}" if instant else None
-
-
-async def create_database(name: str) -> str:
-    """(Re)create one of our own databases and return its URL."""
-    if not name.startswith("sharestack_test_"):
-        raise ValueError("tests only create databases named sharestack_test_*")
-    server = create_async_engine(f"{MYSQL_BASE}/")
-    async with server.begin() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        await conn.execute(
-            text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        )
-    await server.dispose()
-    return f"{MYSQL_BASE}/{name}?charset=utf8mb4"
-
-
-async def drop_database(name: str) -> None:
-    if not name.startswith("sharestack_test_"):
-        raise ValueError("tests only drop databases named sharestack_test_*")
-    server = create_async_engine(f"{MYSQL_BASE}/")
-    async with server.begin() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    await server.dispose()
-
-
-@cache
-def session_private_key() -> str:
-    """One RSA key pair per test session: generating one per app would slow every test."""
-    return generate_private_pem().decode()
-
-
-def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "jwt_private_key": session_private_key(),
-        "environment": "test",
-        "redis_url": f"{REDIS_BASE}/{REDIS_DB}",
-        "key_prefix": RUN_PREFIX,
-        "log_level": "WARNING",
-        "rate_limit_ip": "100000/minute",
-        "rate_limit_account": "100000/minute",
-        "rate_limit_sync_seconds": 0.02,
-        # Every sign-up and sign-in pays the hash: the lowest argon2id cost keeps tests fast
-        # (production refuses it; tests/server/identity/auth checks the defaults).
-        "password_hash_time_cost": 1,
-        "password_hash_memory_kib": 64,
-        "password_hash_parallelism": 1,
-        "outbox_sweep_after_seconds": 0.5,
-        "storage_dir": FILES_DIR,
-        **PII_KEYS,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-# A database migrated once per test run; each embedded app starts from a copy of it.
-EMBEDDED_TEMPLATE = Path(tempfile.gettempdir()) / f"sharestack-embedded-{RUN_PREFIX}"
-
-
-def _copy_embedded_template(data_dir: Path) -> None:
-    if not (EMBEDDED_TEMPLATE / "sharestack.db").exists():
-        migrate(Settings(data_dir=EMBEDDED_TEMPLATE, database_url=None, redis_url=None))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("sharestack.db", "sharestack.db-wal", "sharestack.db-shm"):
-        if (EMBEDDED_TEMPLATE / name).exists():
-            shutil.copyfile(EMBEDDED_TEMPLATE / name, data_dir / name)
-
-
-async def migrated_embedded_settings(data_dir: Path) -> Settings:
-    """Embedded-mode settings (SQLite in `data_dir`, no Redis), migrated."""
-    settings = Settings(
-        data_dir=data_dir,
-        environment="development",
-        log_level="WARNING",
-        database_url=None,
-        redis_url=None,
-    )
-    await asyncio.to_thread(_copy_embedded_template, data_dir)
-    return settings
-
-
-async def embedded_twin(settings: Settings, data_dir: Path) -> Settings:
-    """The same settings in the embedded mode: SQLite in `data_dir` (migrated), no Redis."""
-    await asyncio.to_thread(_copy_embedded_template, data_dir)
-    return settings.model_copy(
-        update={"database_url": None, "redis_url": None, "data_dir": data_dir}
-    )
-
-
-# Runs a test once on MariaDB and once in the embedded mode (SQLite): the apps `make_client`
-# starts follow the `engine_kind` it is given.
-on_both_engines = pytest.mark.parametrize("engine_kind", ["mariadb", "embedded"])
-
-
-@asynccontextmanager
-async def relaying_runtime(settings: Settings, events: EventSink) -> AsyncIterator[Runtime]:
-    """A worker's (or the web side's) runtime: what services commit, the relay hands to arq on
-    the settings' Redis at once, and events to `events`."""
-    runtime = await Runtime.open(settings)
-    assert runtime.redis is not None
-    runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture(scope="session")
@@ -264,9 +129,6 @@ def settings(database_url: str, engine: AsyncEngine) -> Settings:
     return make_settings(database_url=database_url)
 
 
-AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
-
-
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The test's own way to the database and Redis on `settings`; nothing attached, so it
@@ -323,3 +185,79 @@ async def alipay(aiohttp_server: Any) -> FakeAlipay:
     fake = FakeAlipay()
     await start_fake(fake, aiohttp_server)
     return fake
+
+
+# Real Socket.IO clients against a real listening server (the realtime tests, and the domain
+# tests that watch what a socket hears).
+
+
+@pytest.fixture
+def rt_settings(database_url: str, settings: Settings) -> Settings:
+    return realtime_settings(database_url)
+
+
+@pytest.fixture
+async def make_server(aiohttp_client: Any, rt_settings: Settings) -> Any:
+    async def start(app_settings: Settings | None = None) -> TestClient:
+        client: TestClient = await aiohttp_client(create_app(app_settings or rt_settings))
+        return client
+
+    return start
+
+
+@pytest.fixture
+async def server(make_server: Any) -> TestClient:
+    return await make_server()
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[list[Socket]]:
+    opened: list[Socket] = []
+    yield opened
+    for socket in opened:
+        if socket.client.connected:
+            await socket.client.disconnect()
+
+
+@pytest.fixture
+def connect(sockets: list[Socket]) -> Connect:
+    async def open_socket(
+        server: TestClient,
+        auth: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        expect_error: bool = False,
+    ) -> Socket:
+        client = socketio.AsyncClient(reconnection=False)
+        socket = Socket(client)
+
+        @client.on("*")
+        async def any_event(event: str, data: Any) -> None:
+            await socket.events.put((event, data))
+
+        @client.on("connect_error")
+        async def connect_error(data: Any) -> None:
+            socket.connect_errors.append(data)
+
+        @client.on("disconnect")
+        async def disconnected(*_args: Any) -> None:
+            socket.disconnected.set()
+
+        sockets.append(socket)
+        url = str(server.make_url("/")).rstrip("/")
+        try:
+            await client.connect(
+                url,
+                auth=auth,
+                headers=headers or {},
+                transports=["websocket"],
+                wait_timeout=TIMEOUT,
+            )
+        except socketio.exceptions.ConnectionError:
+            if not expect_error:
+                raise
+        else:
+            assert not expect_error, "the connection was expected to be refused"
+        return socket
+
+    return open_socket

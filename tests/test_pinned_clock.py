@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import TEST_NOW
+from tests.helpers.env import TEST_NOW
 
 ROOT = Path(__file__).parent.parent
 # Tests whose outcome depends on the day they run: the reconciliation of today's bills (the

@@ -16,9 +16,9 @@ from jobs.sinks import queue_names
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.settings import Settings
-from tests.conftest import migrated_embedded_settings
+from tests.helpers.auth import PASSWORD, bearer, login, register
+from tests.helpers.env import migrated_embedded_settings
 from tests.jobs.test_worker import run_burst
-from tests.server.identity.auth.conftest import PASSWORD, bearer, login, register
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 

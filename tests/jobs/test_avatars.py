@@ -17,10 +17,10 @@ from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import migrated_embedded_settings
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.profiles import Person, column, json_of, set_columns, sign_up
 from tests.jobs.test_worker import RecordingEvents, run_burst
 from tests.server.identity.users.images import PHP, SECRET, image_bytes, jpeg_with_exif
-from tests.server.identity.users.people import Person, column, json_of, set_columns, sign_up
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

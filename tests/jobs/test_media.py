@@ -19,9 +19,9 @@ from models.content.media import Media
 from server.content.media.checks import probe
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.helpers.media import upload
+from tests.helpers.people import call, person
 from tests.jobs.test_worker import RecordingEvents, run_burst
-from tests.server.content.items.conftest import person
-from tests.server.content.media.conftest import call, upload
 from tests.server.content.media.samples import SECRET, audio_bytes, jpeg_with_exif, video_bytes
 
 # arq's Worker.close() still calls redis-py's deprecated close().

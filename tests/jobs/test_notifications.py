@@ -19,9 +19,9 @@ from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.outbox import Event, Job
 from server.settings import Settings
-from tests.conftest import migrated_embedded_settings
+from tests.helpers.auth import bearer, register
+from tests.helpers.env import migrated_embedded_settings
 from tests.jobs.test_worker import queued_job_ids, run_burst
-from tests.server.identity.auth.conftest import bearer, register
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -31,7 +31,7 @@ from server.identity.auth import service as auth_service
 from server.outbox import MEDIA_QUEUE, Job
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import relaying_runtime
+from tests.helpers.env import relaying_runtime
 from tests.jobs.test_worker import RecordingEvents, run_burst
 
 # arq's Worker.close() still calls redis-py's deprecated close().

@@ -17,7 +17,8 @@ from models.platform import OutboxMessage
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import relaying_runtime
+from tests.helpers.env import relaying_runtime
+from tests.helpers.profiles import Person, sign_up
 from tests.jobs.test_avatars import (
     avatar_url,
     files_of,
@@ -26,7 +27,6 @@ from tests.jobs.test_avatars import (
 )
 from tests.jobs.test_worker import RecordingEvents
 from tests.server.identity.users.images import image_bytes, jpeg_with_exif
-from tests.server.identity.users.people import Person, sign_up
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

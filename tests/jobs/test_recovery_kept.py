@@ -19,12 +19,12 @@ from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
 from server.social.comments.erasure import FORGET_AUTHOR
+from tests.helpers.auth import PASSWORD, bearer, register
+from tests.helpers.people import person
 from tests.jobs.test_recovery_avatars import lose_redis_jobs, make_due
 from tests.jobs.test_worker import run_burst
 from tests.server.commerce.iap import test_iap
 from tests.server.commerce.iap.test_iap import map_product, redeem
-from tests.server.content.items.conftest import person
-from tests.server.identity.auth.conftest import PASSWORD, bearer, register
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -29,7 +29,7 @@ from server.content.media.service import PROCESS_TASK
 from server.outbox import MEDIA_QUEUE, Event
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
 
 # arq's Worker.close() still calls redis-py's deprecated close().
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import models
 from models.content.search import schema_filter
 from server.__main__ import alembic_config
-from tests.conftest import MYSQL_BASE, WORKER, create_database, drop_database, make_settings
+from tests.helpers.env import MYSQL_BASE, WORKER, create_database, drop_database, make_settings
 
 # Tables alembic itself owns; not part of the models.
 ALEMBIC_TABLES = {"alembic_version"}

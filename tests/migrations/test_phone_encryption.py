@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.crypto import PiiCipher
 from server.identity.users.service import PHONE_CONTEXT
-from tests.conftest import WORKER, create_database, drop_database, make_settings
+from tests.helpers.env import WORKER, create_database, drop_database, make_settings
 from tests.migrations.test_migrations import config_for
 
 

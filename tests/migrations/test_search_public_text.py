@@ -16,7 +16,7 @@ from models.content.search import SearchDocument
 from models.identity.users import User
 from server.content.search import tokenizer
 from server.content.search.service import document
-from tests.conftest import WORKER, create_database, drop_database
+from tests.helpers.env import WORKER, create_database, drop_database
 from tests.migrations.test_migrations import config_for
 
 BODY = "open preview words\n\n<!-- paywall -->\n\nsecret zebracorn recipe\n"

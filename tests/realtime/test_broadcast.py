@@ -16,7 +16,7 @@ from realtime.engine import LeanSocket
 from realtime.namespace import REALTIME
 from realtime.server import idle_transport, text_frame
 from server.keys import SOCKETS, TOKENS
-from tests.realtime.conftest import realtime_settings, sign_in, sign_up, until
+from tests.helpers.realtime import realtime_settings, sign_in, sign_up, until
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])

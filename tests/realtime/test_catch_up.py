@@ -20,8 +20,8 @@ from realtime.server import NO_POSITION, client_manager
 from realtime.streams import RedisEventStreams, event_streams, id_key
 from server.keys import SOCKETS
 from server.outbox import Event
-from tests.conftest import REDIS_BASE, REDIS_DB
-from tests.realtime.conftest import (
+from tests.helpers.env import REDIS_BASE, REDIS_DB
+from tests.helpers.realtime import (
     Socket,
     heard_one_missed_one,
     notifications,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.users import User
 from server.keys import METRICS
-from tests.realtime.conftest import TIMEOUT, publish, realtime_settings, sign_in, sign_up
+from tests.helpers.realtime import TIMEOUT, publish, realtime_settings, sign_in, sign_up
 
 CACHE_TTL = 0.2  # realtime_settings' session_cache_seconds
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.identity.users import User
 from realtime.namespace import REALTIME
 from server.keys import METRICS, TOKENS
-from tests.realtime.conftest import TIMEOUT, publish, realtime_settings, sign_in, sign_up, until
+from tests.helpers.realtime import TIMEOUT, publish, realtime_settings, sign_in, sign_up, until
 
 
 def connections(server) -> float:

@@ -13,8 +13,8 @@ from realtime.streams import STREAM_START, MemoryEventStreams, RecoveryFailed, i
 from server.app import create_app
 from server.http.errors import Forbidden
 from server.keys import JOB_RUNNER
-from tests.conftest import migrated_embedded_settings
-from tests.realtime.conftest import publish, sign_up
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.realtime import publish, sign_up
 
 TS = "2026-01-01T00:00:00.000Z"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.realtime.conftest import publish, sign_up
+from tests.helpers.realtime import publish, sign_up
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 CLIENT = JS_DIR / "client.mjs"

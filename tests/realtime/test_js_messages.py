@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp.test_utils import TestClient
 
-from tests.realtime.conftest import sign_up
+from tests.helpers.realtime import sign_up
 from tests.realtime.test_js_client import JS_DIR, NODE, NodeClient, node_clients, pytestmark
 
 __all__ = ["node_clients", "pytestmark"]

@@ -15,8 +15,8 @@ from server.app import create_app
 from server.keys import RUNTIME
 from server.social.presence import service as presence
 from server.social.presence.service import PresenceTracker
-from tests.conftest import migrated_embedded_settings
-from tests.realtime.conftest import sign_up
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.realtime import sign_up
 from tests.realtime.test_messages_socket import conversation, next_of, rest
 
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from models.notify.push import PushDevice
 from server.keys import RUNTIME
 from server.social.presence import service as presence
-from tests.realtime.conftest import Socket, sign_up
+from tests.helpers.realtime import Socket, sign_up
 from tests.realtime.test_messages_socket import next_of, rest
 
 

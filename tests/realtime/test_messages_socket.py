@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
 from server.social.presence import service as presence
-from tests.realtime.conftest import Socket, realtime_settings, sign_in, sign_up
+from tests.helpers.realtime import Socket, realtime_settings, sign_in, sign_up
 from tests.realtime.test_client_events import error
 
 

@@ -38,7 +38,7 @@ def test_outside_production_no_origins_means_an_explicit_wildcard(environment: s
 async def test_a_listed_origin_written_with_a_trailing_slash_may_open_a_socket(
     make_server: Any, database_url: str
 ) -> None:
-    from tests.realtime.conftest import realtime_settings
+    from tests.helpers.realtime import realtime_settings
 
     server = await make_server(realtime_settings(database_url, cors_origins=[ALLOWED + "/"]))
     # A websocket session ends with its connection (a polling one would outlive the test).

@@ -13,7 +13,7 @@ from realtime.server import client_manager
 from realtime.streams import RedisEventStreams, event_streams
 from server.keys import RUNTIME, SOCKETS
 from server.outbox import Event
-from tests.realtime.conftest import (
+from tests.helpers.realtime import (
     heard_one_missed_one,
     notifications,
     publish,

@@ -14,8 +14,8 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.server import RESUBSCRIBE_MAX_WAIT, RedisManager
 from realtime.streams import STREAM_HOST_ID, emit_message
-from tests.conftest import REDIS_BASE, REDIS_DB, RUN_PREFIX
-from tests.realtime.conftest import until
+from tests.helpers.env import REDIS_BASE, REDIS_DB, RUN_PREFIX
+from tests.helpers.realtime import until
 from tests.system.harness import FaultProxy
 
 REDIS_URL = f"{REDIS_BASE}/{REDIS_DB}"

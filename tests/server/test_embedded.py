@@ -21,7 +21,7 @@ from server.app import create_app
 from server.db import NestedWriter
 from server.keys import JOB_RUNNER, RUNTIME, SOCKETS
 from server.settings import Settings
-from tests.conftest import migrated_embedded_settings
+from tests.helpers.env import migrated_embedded_settings
 
 EVENT_TIMEOUT = 5
 

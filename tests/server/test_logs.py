@@ -12,9 +12,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from server.logs import REDACTED_KEYS, configure_logging, redact
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
+from tests.helpers.http import with_header_auth
 from tests.server.http import probe
-from tests.server.http.conftest import with_header_auth
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from structlog.testing import capture_logs
 
 from models.identity.users import User
 from server.logs import redact
-from tests.conftest import make_settings
-from tests.server.identity.auth.conftest import PASSWORD, bearer
+from tests.helpers.auth import PASSWORD, bearer
+from tests.helpers.env import make_settings
 
 PHONE_DIGITS = "13812345678"
 EMAIL = "ann.private@example.com"

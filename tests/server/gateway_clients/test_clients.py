@@ -15,11 +15,11 @@ from server.gateway_clients.errors import (
     GatewayUnavailable,
 )
 from server.gateway_clients.wechat import WechatPayClient
-from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start
 from tests.fakes.keys import key_pair
 from tests.fakes.wechat import FakeWechatPay
+from tests.helpers.env import make_settings
 
 
 @pytest.fixture

@@ -3,15 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from server.keys import ROUTES
-from tests.conftest import AppClient
+from tests.helpers.env import AppClient
+from tests.helpers.http import with_header_auth
 from tests.server.http import probe
-
-
-def with_header_auth(app: web.Application) -> None:
-    app[ROUTES].authenticate = probe.header_user
 
 
 @pytest.fixture

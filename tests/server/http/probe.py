@@ -14,7 +14,7 @@ from server.http.errors import Conflict, Unauthorized
 from server.http.pagination import Page, PageQuery, decode_cursor, page_of
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, USER_ID
-from tests.conftest import RUN_PREFIX
+from tests.helpers.env import RUN_PREFIX
 
 routes = RouteTable("probe", "Test-only routes.")
 

@@ -6,9 +6,9 @@ import pytest
 
 from server.crypto import new_key
 from server.settings import Settings
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
+from tests.helpers.http import with_header_auth
 from tests.server.http import probe
-from tests.server.http.conftest import with_header_auth
 
 ALLOWED = "https://app.example"
 FOREIGN = "https://evil.example"

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
 
 
 def assert_envelope(body: dict, code: str) -> None:

@@ -6,9 +6,9 @@ import math
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
+from tests.helpers.http import with_header_auth
 from tests.server.http import probe
-from tests.server.http.conftest import with_header_auth
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 

@@ -23,8 +23,8 @@ from server.http.middleware import to_api_error
 from server.social.community.reports import room_check as post_rooms
 from server.social.messages.sockets import room_check as conversation_rooms
 from server.social.presence.routes import room_check as presence_rooms
-from tests.conftest import AppClient, migrated_embedded_settings
-from tests.server.identity.auth.conftest import bearer, register
+from tests.helpers.auth import bearer, register
+from tests.helpers.env import AppClient, migrated_embedded_settings
 
 FORM = "/api/v1/probe/form"
 

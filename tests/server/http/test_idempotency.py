@@ -11,7 +11,7 @@ from jobs.platform import purge_idempotency_keys
 from models.platform import IdempotencyKey
 from server.http.idempotency import purge_expired
 from server.keys import RUNTIME
-from tests.conftest import RUN_PREFIX
+from tests.helpers.env import RUN_PREFIX
 
 ECHO = "/api/v1/probe/echo"
 

@@ -23,9 +23,9 @@ from server.commerce.wallet import service as wallet
 from server.http import idempotency
 from server.http.idempotency import InProgress, Lease
 from server.keys import RUNTIME
-from tests.conftest import RUN_PREFIX, make_settings, on_both_engines
-from tests.server.commerce.wallet.conftest import give, ledger_totals
-from tests.server.content.items.conftest import Person, person
+from tests.helpers.env import RUN_PREFIX, make_settings, on_both_engines
+from tests.helpers.people import Person, person
+from tests.helpers.wallet import give, ledger_totals
 from tests.system.harness import eventually
 
 CONSUME = "/api/v1/wallet/consume"

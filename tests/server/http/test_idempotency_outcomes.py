@@ -31,17 +31,10 @@ from server.commerce.wallet.service import ADJUST
 from server.http import idempotency
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from tests.conftest import AppClient, make_settings
-from tests.invariants import assert_money_invariants
-from tests.server.commerce.earnings.conftest import (
-    creator_balances,
-    creator_plan,
-    sell,
-    verified_creator,
-)
-from tests.server.commerce.orders.conftest import product
-from tests.server.commerce.payments import conftest as payments
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.earnings import creator_balances, creator_plan, sell, verified_creator
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.orders import product
+from tests.helpers.payments import (
     SANDBOX_SECRET,
     Fakes,
     deliver,
@@ -49,9 +42,11 @@ from tests.server.commerce.payments.conftest import (
     paid_callback,
     pending_order,
 )
-from tests.server.commerce.subscriptions.conftest import MovableClock, member
-from tests.server.commerce.wallet.conftest import ledger_totals
-from tests.server.content.items.conftest import Person, person
+from tests.helpers.people import Person, person
+from tests.helpers.subscriptions import MovableClock, member
+from tests.helpers.wallet import ledger_totals
+from tests.invariants import assert_money_invariants
+from tests.server.commerce.payments import conftest as payments
 from tests.server.http.test_idempotency_faults import LEASE, STORE, Later, database_fails
 
 Send = Callable[[], Awaitable[ClientResponse]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.http.system import metrics_token_matches
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
 
 TOKEN = "scrape-token-of-the-tests"
 

@@ -8,9 +8,9 @@ from redis.asyncio import Redis
 
 from server.http.errors import RateLimited, ServiceUnavailable
 from server.http.ratelimit import RateLimiter, WindowCounter
-from tests.conftest import REDIS_BASE, REDIS_DB, RUN_PREFIX, make_settings
+from tests.helpers.env import REDIS_BASE, REDIS_DB, RUN_PREFIX, make_settings
+from tests.helpers.http import with_header_auth
 from tests.server.http import probe
-from tests.server.http.conftest import with_header_auth
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

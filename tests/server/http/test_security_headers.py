@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from server.keys import RUNTIME
-from tests.server.identity.users.people import sign_up
+from tests.helpers.profiles import sign_up
 
 WEBSOCKET = {
     "Connection": "Upgrade",

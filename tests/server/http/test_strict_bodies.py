@@ -2,7 +2,6 @@
 `1.0` or "1"), a boolean `true` or `false`; times, dates and enum values stay strings. A refused
 body changes nothing."""
 
-# ruff: noqa: F811 (the fixtures imported below are parameters here)
 from __future__ import annotations
 
 from typing import Any
@@ -10,12 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.server.content.items.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    admin,
-    call,
-    creator,
-)
+from tests.helpers.people import Person, call
 
 
 @pytest.mark.parametrize("position", [False, True, 1.0, "1", None])

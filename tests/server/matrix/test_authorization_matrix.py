@@ -16,9 +16,9 @@ from models.commerce.earnings import Withdrawal
 from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
-from tests.server.commerce.orders.conftest import checkout, product
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.orders import checkout, product
+from tests.helpers.people import Person, call, person
 
 SECRET = "matrix-sandbox-secret"
 

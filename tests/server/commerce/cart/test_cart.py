@@ -8,7 +8,8 @@ from aiohttp.test_utils import TestClient
 
 from server.commerce.cart import service as cart_service
 from server.keys import RUNTIME
-from tests.server.commerce.conftest import Person, call, product
+from tests.helpers.commerce import product
+from tests.helpers.people import Person, call
 
 
 async def test_adding_merges_and_totals_follow_current_prices(
@@ -66,7 +67,7 @@ async def test_unavailable_products_are_refused(
 
 
 async def test_carts_are_private(api: TestClient, creator: Person, reader: Person) -> None:
-    from tests.server.commerce.conftest import person
+    from tests.helpers.people import person
 
     other = await person(api)
     pack = await product(api, creator)

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient
 from server.commerce.catalog import service
 from server.commerce.catalog.errors import InvalidQuantity
 from server.keys import RUNTIME
-from tests.server.commerce.conftest import Person, call, product
+from tests.helpers.commerce import product
+from tests.helpers.people import Person, call
 
 
 async def test_lines_carry_current_prices(api: TestClient, creator: Person) -> None:

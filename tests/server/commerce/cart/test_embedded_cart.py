@@ -7,8 +7,9 @@ from typing import Any
 
 from server.app import create_app
 from server.keys import RUNTIME
-from tests.conftest import migrated_embedded_settings
-from tests.server.commerce.conftest import call, paid_order, person, product
+from tests.helpers.commerce import paid_order, product
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.people import call, person
 
 
 async def test_cart_and_reviews_work_on_sqlite(aiohttp_client: Any, tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
-from tests.server.commerce.conftest import Person, call, draft, product
+from tests.helpers.commerce import product
+from tests.helpers.content import draft
+from tests.helpers.people import Person, call
 
 
 async def test_creator_sells_own_content_and_course(api: TestClient, creator: Person) -> None:

@@ -14,8 +14,9 @@ from models.base import utcnow
 from server.commerce.catalog import service as catalog
 from server.commerce.coupons import service
 from server.keys import RUNTIME
-from tests.conftest import on_both_engines
-from tests.server.commerce.conftest import Person, call, product
+from tests.helpers.commerce import product
+from tests.helpers.env import on_both_engines
+from tests.helpers.people import Person, call
 
 _orders = itertools.count(900_000)
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.users import User
-from tests.realtime.conftest import Connect, publish, sign_up
+from tests.helpers.realtime import Connect, publish, sign_up
 
 
 async def test_a_creator_joins_only_their_own_dashboard(

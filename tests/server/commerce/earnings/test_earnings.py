@@ -18,7 +18,7 @@ from server.commerce.earnings.queries import MonthOutOfRange, month_bounds
 from server.http.guards import Principal
 from server.outbox import Event
 from server.runtime import Runtime
-from tests.server.commerce.earnings.conftest import (
+from tests.helpers.earnings import (
     balance,
     creator_balances,
     creator_plan,
@@ -26,8 +26,8 @@ from tests.server.commerce.earnings.conftest import (
     sell,
     verified_creator,
 )
-from tests.server.commerce.subscriptions.conftest import MovableClock, member, notification_types
-from tests.server.content.items.conftest import call
+from tests.helpers.people import call
+from tests.helpers.subscriptions import MovableClock, member, notification_types
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

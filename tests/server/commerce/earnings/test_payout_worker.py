@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient
 from jobs.sinks import queue_names
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.helpers.earnings import Channels, creator_balances, verified_creator
+from tests.helpers.people import call
+from tests.helpers.subscriptions import member
 from tests.jobs.test_worker import run_burst
-from tests.server.commerce.earnings.conftest import Channels, creator_balances, verified_creator
 from tests.server.commerce.earnings.test_withdrawals import _clock, _settled_sale
-from tests.server.commerce.subscriptions.conftest import member
-from tests.server.content.items.conftest import call
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 

@@ -14,9 +14,9 @@ from models.commerce.earnings import Earning
 from models.commerce.subscriptions import Subscription
 from server.commerce.earnings import service as earnings
 from server.runtime import Runtime
-from tests.server.commerce.earnings.conftest import balance, creator_balances, creator_plan, sell
-from tests.server.commerce.subscriptions.conftest import MovableClock, member
-from tests.server.content.items.conftest import call
+from tests.helpers.earnings import balance, creator_balances, creator_plan, sell
+from tests.helpers.people import call
+from tests.helpers.subscriptions import MovableClock, member
 
 
 async def test_a_wallet_renewal_records_the_creators_sale_once(

@@ -16,9 +16,9 @@ from models.commerce.subscriptions import Subscription
 from server.commerce.earnings import service as earnings
 from server.commerce.earnings import terms
 from server.keys import RUNTIME
-from tests.conftest import AppClient, make_settings
-from tests.server.commerce.earnings.conftest import creator_plan, sell
-from tests.server.commerce.subscriptions.conftest import MovableClock, member
+from tests.helpers.earnings import creator_plan, sell
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.subscriptions import MovableClock, member
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,7 +12,7 @@ from jobs.earnings import check_payouts, pay_out, settle_due
 from models.audit import AdminLog
 from server.commerce.earnings.withdrawals import transfer_number
 from server.runtime import Runtime
-from tests.server.commerce.earnings.conftest import (
+from tests.helpers.earnings import (
     REAL_NAME,
     Channels,
     balance,
@@ -22,13 +22,8 @@ from tests.server.commerce.earnings.conftest import (
     sell,
     verified_creator,
 )
-from tests.server.commerce.subscriptions.conftest import (
-    Member,
-    MovableClock,
-    member,
-    notification_types,
-)
-from tests.server.content.items.conftest import call
+from tests.helpers.people import call
+from tests.helpers.subscriptions import Member, MovableClock, member, notification_types
 
 
 async def _settled_sale(

@@ -16,10 +16,10 @@ from models.content.items import Entitlement
 from server.commerce.iap.stores import registry
 from server.keys import RUNTIME
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.people import Person, call, person
 from tests.jobs.test_worker import run_burst
 from tests.server.commerce.iap.stores import BUNDLE, PACKAGE, AppleSigner, FakePlay, pubsub
-from tests.server.content.items.conftest import Person, call, person
 
 NOTIFY_TOKEN = "pubsub-secret"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tests.server.commerce.conftest import Person, call, paid_order, product
+from tests.helpers.commerce import paid_order, product
+from tests.helpers.people import Person, call
 
 
 async def test_no_provider_answers_503(api: TestClient, creator: Person, reader: Person) -> None:

@@ -10,8 +10,8 @@ from jobs.registry import FUNCTIONS
 from models.commerce.ledger import LedgerAccount
 from server.commerce.wallet import service as wallet
 from server.keys import RUNTIME
-from tests.server.commerce.wallet.conftest import give
-from tests.server.content.items.conftest import call, person
+from tests.helpers.people import call, person
+from tests.helpers.wallet import give
 
 
 async def test_audit_passes_a_sound_ledger_and_names_what_drifted(api: TestClient) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from server.commerce.ledger import service as ledger
 from server.db import Database, create_engine
-from tests.conftest import migrated_embedded_settings, on_both_engines
+from tests.helpers.env import migrated_embedded_settings, on_both_engines
 
 
 @pytest.fixture

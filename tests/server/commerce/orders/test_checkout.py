@@ -12,15 +12,8 @@ from sqlalchemy import select
 from models.commerce.cart import Cart, CartItem
 from models.commerce.orders import OrderEvent
 from server.keys import RUNTIME
-from tests.server.commerce.orders.conftest import (
-    checkout,
-    coupon,
-    order_count,
-    product,
-    stock_of,
-    used_count,
-)
-from tests.server.content.items.conftest import Person, call
+from tests.helpers.orders import checkout, coupon, order_count, product, stock_of, used_count
+from tests.helpers.people import Person, call
 
 
 async def test_an_order_prices_its_lines_now_and_waits_for_payment(

@@ -17,9 +17,9 @@ from models.identity.users import User
 from server.commerce.orders import service
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import relaying_runtime
+from tests.helpers.env import relaying_runtime
+from tests.helpers.orders import RecordingEvents, add_product
 from tests.jobs.test_worker import queued_job_ids, run_burst
-from tests.server.commerce.orders.conftest import RecordingEvents, add_product
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 

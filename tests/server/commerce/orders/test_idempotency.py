@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import on_both_engines
-from tests.server.commerce.orders.conftest import order_count, product, stock_of
-from tests.server.content.items.conftest import Person
+from tests.helpers.env import on_both_engines
+from tests.helpers.orders import order_count, product, stock_of
+from tests.helpers.people import Person
 
 
 async def post(api: TestClient, who: Person, key: str, body: dict[str, Any]) -> tuple[int, Any]:

@@ -21,8 +21,8 @@ from server.commerce.orders import service
 from server.commerce.orders.errors import OrderNotFound, PaymentMismatch
 from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from tests.conftest import on_both_engines
-from tests.server.commerce.orders.conftest import (
+from tests.helpers.env import on_both_engines
+from tests.helpers.orders import (
     RecordingEvents,
     checkout,
     count,
@@ -34,7 +34,7 @@ from tests.server.commerce.orders.conftest import (
     stock_of,
     used_count,
 )
-from tests.server.content.items.conftest import Person, call
+from tests.helpers.people import Person, call
 
 
 async def test_a_payment_delivers_every_item_and_books_the_money(

@@ -20,16 +20,9 @@ from server.commerce.orders.errors import IllegalTransition, RefundTooLarge
 from server.commerce.wallet import service as wallet
 from server.http.errors import ValidationFailed
 from server.runtime import Runtime
-from tests.conftest import on_both_engines
-from tests.server.commerce.orders.conftest import (
-    checkout,
-    count,
-    order_row,
-    paid_content,
-    pay,
-    product,
-)
-from tests.server.content.items.conftest import Person
+from tests.helpers.env import on_both_engines
+from tests.helpers.orders import checkout, count, order_row, paid_content, pay, product
+from tests.helpers.people import Person
 
 
 async def paid_order(api: TestClient, runtime: Runtime, buyer: Person, creator: Person) -> dict:

@@ -12,16 +12,9 @@ from models.commerce.orders import ORDER_STATUSES
 from server.commerce.orders import service, states
 from server.commerce.orders.errors import IllegalTransition
 from server.runtime import Runtime
-from tests.conftest import on_both_engines
-from tests.server.commerce.orders.conftest import (
-    checkout,
-    order_count,
-    order_row,
-    pay,
-    product,
-    stock_of,
-)
-from tests.server.content.items.conftest import Person, person
+from tests.helpers.env import on_both_engines
+from tests.helpers.orders import checkout, order_count, order_row, pay, product, stock_of
+from tests.helpers.people import Person, person
 
 LEGAL = {
     ("pending_payment", "paid"),

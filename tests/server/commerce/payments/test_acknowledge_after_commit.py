@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from server.commerce.orders import service as orders
 from server.runtime import Runtime
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.payments import (
     Fakes,
     alipay_form,
     deliver,
@@ -19,7 +19,7 @@ from tests.server.commerce.payments.conftest import (
     pending_order,
     snapshot,
 )
-from tests.server.content.items.conftest import Person
+from tests.helpers.people import Person
 
 
 def crash_once_after(monkeypatch: pytest.MonkeyPatch, runtime: Runtime) -> list[str]:

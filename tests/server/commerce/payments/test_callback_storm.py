@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from server.commerce.payments import followup
 from server.runtime import Runtime
-from tests.conftest import on_both_engines
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.env import on_both_engines
+from tests.helpers.payments import (
     TAKEN,
     Delivery,
     Fakes,
@@ -24,7 +24,7 @@ from tests.server.commerce.payments.conftest import (
     pending_order,
     snapshot,
 )
-from tests.server.content.items.conftest import Person
+from tests.helpers.people import Person
 
 
 def alipay_storm(fakes: Fakes, runtime: Runtime, payment: dict) -> list[Delivery]:

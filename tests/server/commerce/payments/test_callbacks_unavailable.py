@@ -13,8 +13,8 @@ from sqlalchemy import text
 from server.keys import RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import AppClient
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.env import AppClient
+from tests.helpers.payments import (
     Fakes,
     deliver,
     open_payment,
@@ -22,7 +22,7 @@ from tests.server.commerce.payments.conftest import (
     pending_order,
     snapshot,
 )
-from tests.server.content.items.conftest import Person, person
+from tests.helpers.people import Person, person
 
 
 @pytest.fixture

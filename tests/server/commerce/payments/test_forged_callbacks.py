@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from server.runtime import Runtime
 from tests.fakes.keys import key_pair
 from tests.fakes.wechat import FakeWechatPay
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.payments import (
     Fakes,
     alipay_form,
     deliver,
@@ -25,7 +25,7 @@ from tests.server.commerce.payments.conftest import (
     sandbox,
     snapshot,
 )
-from tests.server.content.items.conftest import Person
+from tests.helpers.people import Person
 
 Forgery = Callable[[Fakes, Runtime, dict[str, Any]], tuple[dict[str, str], str | bytes]]
 

@@ -21,11 +21,11 @@ from server.commerce.payments.nonces import NonceBook
 from server.gateway_clients.alipay import AlipayClient
 from server.gateway_clients.errors import GatewayUnavailable
 from server.gateway_clients.wechat import WechatPayClient
-from tests.conftest import make_settings
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.base import start
 from tests.fakes.stripe import SECRET_KEY, FakeStripe
 from tests.fakes.wechat import FakeWechatPay
+from tests.helpers.env import make_settings
 
 DAY = date(2026, 12, 1)
 

@@ -13,15 +13,8 @@ from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 
 from server.runtime import Runtime
-from tests.server.commerce.payments.conftest import (
-    Fakes,
-    alipay_form,
-    deliver,
-    open_payment,
-    pending_order,
-    sandbox,
-)
-from tests.server.content.items.conftest import Person
+from tests.helpers.payments import Fakes, alipay_form, deliver, open_payment, pending_order, sandbox
+from tests.helpers.people import Person
 
 NOTIFY = "/api/v1/payments/{provider}/notify"
 

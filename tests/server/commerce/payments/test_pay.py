@@ -6,8 +6,8 @@ from aiohttp.test_utils import TestClient
 
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.payments import (
     SANDBOX_SECRET,
     Fakes,
     deliver,
@@ -16,7 +16,7 @@ from tests.server.commerce.payments.conftest import (
     sandbox,
     snapshot,
 )
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 
 
 async def test_each_gateway_answers_what_its_client_needs(

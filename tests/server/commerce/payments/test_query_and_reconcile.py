@@ -16,7 +16,7 @@ from models.commerce.payments import Payment
 from models.notify.notifications import Notification
 from server.commerce.payments import followup
 from server.runtime import Runtime
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.payments import (
     Fakes,
     alipay_form,
     deliver,
@@ -24,8 +24,8 @@ from tests.server.commerce.payments.conftest import (
     pending_order,
     snapshot,
 )
-from tests.server.commerce.subscriptions.conftest import MovableClock
-from tests.server.content.items.conftest import Person, call
+from tests.helpers.people import Person, call
+from tests.helpers.subscriptions import MovableClock
 
 
 async def test_a_silent_payment_is_found_by_asking_the_gateway(

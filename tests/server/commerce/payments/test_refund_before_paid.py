@@ -26,11 +26,10 @@ from models.notify.notifications import Notification
 from server.commerce.payments import followup
 from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from tests.conftest import on_both_engines
 from tests.fakes.alipay import yuan
-from tests.invariants import assert_money_invariants
-from tests.server.commerce.orders.conftest import checkout, paid_content, product
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.env import on_both_engines
+from tests.helpers.orders import checkout, paid_content, product
+from tests.helpers.payments import (
     TAKEN,
     Delivery,
     Fakes,
@@ -42,9 +41,10 @@ from tests.server.commerce.payments.conftest import (
     snapshot,
     stripe_intent,
 )
+from tests.helpers.people import Person, call, person
+from tests.invariants import assert_money_invariants
 from tests.server.commerce.payments.test_query_and_reconcile import stop_the_clock
 from tests.server.commerce.payments.test_refunds import run_refund_job
-from tests.server.content.items.conftest import Person, call, person
 
 PROVIDERS = ["alipay", "wechat", "stripe", "sandbox"]
 DISPUTING = ["stripe", "sandbox"]  # the gateways that report chargebacks

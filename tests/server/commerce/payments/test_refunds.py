@@ -16,8 +16,8 @@ from models.commerce.orders import Order
 from models.commerce.payments import Refund
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from tests.server.commerce.orders.conftest import checkout, product
-from tests.server.commerce.payments.conftest import (
+from tests.helpers.orders import checkout, product
+from tests.helpers.payments import (
     Fakes,
     alipay_form,
     deliver,
@@ -26,7 +26,7 @@ from tests.server.commerce.payments.conftest import (
     pending_order,
     snapshot,
 )
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 
 
 async def paid_order(

@@ -12,14 +12,8 @@ from models.commerce.catalog import Product
 from models.commerce.orders import Order
 from models.content.media import Media
 from server.keys import RUNTIME
-from tests.server.commerce.conftest import (
-    Person,
-    call,
-    order_item_ids,
-    paid_order,
-    person,
-    product,
-)
+from tests.helpers.commerce import order_item_ids, paid_order, product
+from tests.helpers.people import Person, call, person
 
 
 async def image(

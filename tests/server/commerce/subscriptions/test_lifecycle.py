@@ -13,7 +13,8 @@ from models.commerce.subscriptions import Subscription
 from server.commerce.subscriptions.periods import add_months, period_end
 from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
-from tests.server.commerce.subscriptions.conftest import (
+from tests.helpers.people import call
+from tests.helpers.subscriptions import (
     MovableClock,
     buy_period,
     make_plan,
@@ -21,7 +22,6 @@ from tests.server.commerce.subscriptions.conftest import (
     notification_types,
     plan_readable,
 )
-from tests.server.content.items.conftest import call
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -12,13 +12,8 @@ from models.commerce.subscriptions import Subscription, SubscriptionEvent
 from server.commerce.subscriptions import service
 from server.commerce.subscriptions.refunds import end_refunded
 from server.runtime import Runtime
-from tests.server.commerce.earnings.conftest import refund, sell
-from tests.server.commerce.subscriptions.conftest import (
-    MovableClock,
-    make_plan,
-    member,
-    plan_readable,
-)
+from tests.helpers.earnings import refund, sell
+from tests.helpers.subscriptions import MovableClock, make_plan, member, plan_readable
 
 
 async def _subscription(runtime: Runtime, user_id: int) -> Subscription:

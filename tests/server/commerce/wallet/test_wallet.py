@@ -12,9 +12,9 @@ from models.audit import AdminLog
 from models.commerce.ledger import LedgerEntry
 from server.keys import RUNTIME
 from server.outbox import Event
-from tests.conftest import on_both_engines
-from tests.server.commerce.wallet.conftest import give, ledger_totals
-from tests.server.content.items.conftest import call, person
+from tests.helpers.env import on_both_engines
+from tests.helpers.people import call, person
+from tests.helpers.wallet import give, ledger_totals
 
 
 @on_both_engines

@@ -15,10 +15,10 @@ from server.commerce.wallet import routes as wallet_routes
 from server.commerce.wallet.routes import PER_WALLET
 from server.keys import RUNTIME
 from server.settings import Settings
-from tests.conftest import AppClient
+from tests.helpers.env import AppClient
+from tests.helpers.people import call, person
+from tests.helpers.wallet import give
 from tests.invariants import assert_money_invariants
-from tests.server.commerce.wallet.conftest import give
-from tests.server.content.items.conftest import call, person
 from tests.system.harness import eventually
 
 

@@ -20,9 +20,10 @@ from server.content.counters.recording import UnknownCounter
 from server.keys import JOB_RUNNER, RUNTIME
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import make_settings, migrated_embedded_settings
-from tests.server.content.discovery.conftest import published
-from tests.server.content.items.conftest import Person, call, person, publish
+from tests.helpers.content import publish
+from tests.helpers.discovery import published
+from tests.helpers.env import make_settings, migrated_embedded_settings
+from tests.helpers.people import Person, call, person
 
 
 async def totals(engine: Any, content_id: int) -> dict[str, int]:

@@ -15,14 +15,8 @@ from server.content.counters.flushing import apply_increments
 from server.content.discovery.queries import featured_statement, following_statement, hot_statement
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME
-from tests.server.content.discovery.conftest import (
-    NOW,
-    FixedClock,
-    counting_queries,
-    follow,
-    published,
-)
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.discovery import NOW, FixedClock, counting_queries, follow, published
+from tests.helpers.people import Person, call, person
 
 WINDOW = timedelta(days=30)
 

@@ -9,7 +9,7 @@ import pytest
 from yarl import URL
 
 from server.keys import RUNTIME
-from tests.server.identity.users.people import Person, json_of, sign_up
+from tests.helpers.profiles import Person, json_of, sign_up
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 32
 

@@ -14,7 +14,8 @@ from server.content.items import access
 from server.content.items.queries import room_check
 from server.http.guards import Principal
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import Person, call, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
 
 BODY = "Free intro.\n\n<!-- paywall -->\n\nThe secret sauce.\n"
 SECRET = "secret sauce"
@@ -190,7 +191,7 @@ async def test_granting_from_the_same_source_twice_keeps_one_row(
 async def test_content_rooms_follow_the_policy(
     api, paid: dict, creator: Person, moderator: Person, reader: Person
 ) -> None:
-    from tests.server.content.items.conftest import draft
+    from tests.helpers.content import draft
 
     check = room_check(lambda: api.app[RUNTIME])
     later = datetime.now(UTC) + timedelta(minutes=5)

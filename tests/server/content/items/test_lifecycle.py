@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.notify.notifications import Notification
-from tests.server.content.items.conftest import Person, call, draft, publish
+from tests.helpers.content import draft, publish
+from tests.helpers.people import Person, call
 
 
 async def test_a_reader_cannot_start_a_draft(api, reader: Person) -> None:
@@ -39,7 +40,7 @@ async def test_autosave_bumps_the_revision_and_refuses_a_stale_one(api, creator:
 
 
 async def test_another_author_cannot_save_my_draft(api, creator: Person) -> None:
-    from tests.server.content.items.conftest import person
+    from tests.helpers.people import person
 
     other = await person(api, "creator")
     item = await draft(api, creator)
@@ -176,8 +177,8 @@ async def test_an_empty_article_cannot_be_submitted(api, creator: Person) -> Non
 async def test_with_review_off_submitting_publishes(
     make_client, auth_settings, database_url
 ) -> None:
-    from tests.conftest import make_settings
-    from tests.server.content.items.conftest import person
+    from tests.helpers.env import make_settings
+    from tests.helpers.people import person
 
     api = await make_client(make_settings(database_url=database_url, content_review_required=False))
     author = await person(api, "creator")

@@ -12,7 +12,7 @@ from models.content.items import Category, Content, ContentTag, Tag
 from server.content.items.queries import list_statement
 from server.content.items.schemas import ListQuery
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import Person, call
+from tests.helpers.people import Person, call
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

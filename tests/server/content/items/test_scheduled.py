@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.registry import FUNCTIONS, load_tasks
 from models.content.items import Content
 from server.keys import RUNTIME
+from tests.helpers.content import draft
+from tests.helpers.people import Person, call
 from tests.jobs.test_worker import run_burst
-from tests.server.content.items.conftest import Person, call, draft
 
 
 async def schedule(api, creator: Person, moderator: Person, publish_at: datetime) -> dict:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.server.content.items.conftest import Person, call, draft
+from tests.helpers.content import draft
+from tests.helpers.people import Person, call
 
 
 async def category(api, admin: Person, slug: str, **fields) -> dict:

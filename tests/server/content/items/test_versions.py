@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import on_both_engines
-from tests.server.content.items.conftest import Person, call, draft
+from tests.helpers.content import draft
+from tests.helpers.env import on_both_engines
+from tests.helpers.people import Person, call
 
 
 async def save(api, who: Person, item: dict, revision: int, body: str) -> int:

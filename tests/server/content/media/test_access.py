@@ -11,8 +11,9 @@ import pytest
 
 from server.keys import RUNTIME
 from server.signing import LinkInvalid
-from tests.server.content.items.conftest import draft, publish
-from tests.server.content.media.conftest import Person, call, error_code, person, process, upload
+from tests.helpers.content import draft, publish
+from tests.helpers.media import error_code, process, upload
+from tests.helpers.people import Person, call, person
 from tests.server.content.media.samples import image_bytes
 
 

@@ -23,8 +23,9 @@ from server.storage import (
     TooLarge,
     storage_from_settings,
 )
-from tests.conftest import make_settings
-from tests.server.content.media.conftest import call, person, upload
+from tests.helpers.env import make_settings
+from tests.helpers.media import upload
+from tests.helpers.people import call, person
 from tests.server.content.media.samples import image_bytes, video_bytes
 
 

@@ -9,16 +9,9 @@ from PIL import Image
 
 from server.content.media.checks import display_name
 from server.keys import RUNTIME
-from tests.conftest import make_settings
-from tests.server.content.media.conftest import (
-    call,
-    error_code,
-    form,
-    person,
-    process,
-    stored_files,
-    upload,
-)
+from tests.helpers.env import make_settings
+from tests.helpers.media import error_code, form, process, stored_files, upload
+from tests.helpers.people import call, person
 from tests.server.content.media.samples import (
     HTML,
     PHP,

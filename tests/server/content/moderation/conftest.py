@@ -1,8 +1,7 @@
-"""Moderation test helpers: the application with the moderation routes and a test word list."""
+"""Moderation fixtures: the application with the moderation routes and a test word list."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.content.moderation import routes as moderation_routes
-from tests.conftest import AppClient, make_settings
-from tests.server.content.items.conftest import Person, person
-
-# Terms of the test word list (the built-in list is on as well).
-WORDS = "免费领取\tspam\n赌博网站\tgambling\ncasino\tgambling\n# a comment\n\nscam coin\n"
-
-MakeApi = Callable[..., Awaitable[TestClient]]
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.moderation import WORDS, MakeApi
+from tests.helpers.people import Person, person
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.content.moderation import ModerationFlag, ModerationReport
 from server.content.moderation.service import flags_statement, reports_statement
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import Person
+from tests.helpers.people import Person
 
 
 async def plan_of(api: Any, engine: AsyncEngine, statement: Any, table: str) -> dict[str, Any]:

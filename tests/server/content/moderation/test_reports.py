@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.audit import AdminLog
 from models.content.moderation import ModerationReport
 from models.notify.notifications import Notification
-from tests.server.content.items.conftest import Person, call, draft, person, publish
+from tests.helpers.content import draft, publish
+from tests.helpers.people import Person, call, person
 
 
 def report(target_id: int, target_type: str = "content", **extra: Any) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.content.items import ContentVersion
 from models.content.moderation import ModerationFlag
-from tests.server.content.items.conftest import Person, call, draft, person
-from tests.server.content.moderation.conftest import MakeApi
+from tests.helpers.content import draft
+from tests.helpers.moderation import MakeApi
+from tests.helpers.people import Person, call, person
 
 
 async def versions(engine: AsyncEngine, content_id: int) -> int:
@@ -71,7 +72,7 @@ async def test_terms_disguised_with_cyrillic_or_greek_look_alikes_are_refused(
 async def test_a_published_item_stays_as_it_was_when_its_new_text_is_refused(
     api, creator: Person, moderator: Person, reader: Person, engine: AsyncEngine
 ) -> None:
-    from tests.server.content.items.conftest import publish
+    from tests.helpers.content import publish
 
     item = await publish(api, creator, moderator, body="Clean.\n")
     path = f"/contents/{item['id']}/draft"

@@ -25,7 +25,7 @@ from server.content.items.access import Viewer
 from server.content.moderation.service import resolve_report
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 
 
 def report(target_type: str, target_id: int) -> dict[str, Any]:

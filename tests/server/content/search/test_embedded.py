@@ -11,9 +11,10 @@ from sqlalchemy import text
 
 from server.app import create_app
 from server.keys import RUNTIME
-from tests.conftest import migrated_embedded_settings
-from tests.server.content.items.conftest import person
-from tests.server.content.search.conftest import call, found, publish, search
+from tests.helpers.content import publish
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.people import call, person
+from tests.helpers.search import found, search
 
 
 @pytest.fixture

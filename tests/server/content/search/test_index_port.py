@@ -13,8 +13,9 @@ from server.app import create_app
 from server.content.items import indexing
 from server.content.search import service as search_service
 from server.settings import Settings
-from tests.server.content.items.conftest import draft
-from tests.server.content.search.conftest import Person, call, found, publish
+from tests.helpers.content import draft, publish
+from tests.helpers.people import Person, call
+from tests.helpers.search import found
 
 WORKER_CHECK = (
     "from server.content.items import indexing\n"

@@ -17,7 +17,8 @@ from server.content.search import queries, service, tokenizer
 from server.content.search.schemas import SearchQuery
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME
-from tests.server.content.search.conftest import Person, found, search
+from tests.helpers.people import Person
+from tests.helpers.search import found, search
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

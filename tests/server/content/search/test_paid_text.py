@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.content.search import SearchDocument
 from server.content.search import tokenizer
-from tests.server.content.items.conftest import Person, call, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.search import found
 from tests.server.content.items.test_access import grant
-from tests.server.content.search.conftest import found
 
 PAID_BODY = (
     "公开的导读 open introduction.\n\n<!-- paywall -->\n\n付费秘方 the hidden recipe zebracorn.\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tests.server.content.items.conftest import person
-from tests.server.content.search.conftest import Person, call, found, publish, search
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.search import found, search
 
 BOTH = "我们聊聊知识付费的未来。"
 APART = "知识很重要，付费也可以。"

@@ -18,8 +18,8 @@ from models.identity.users import User
 from server.app import create_app
 from server.audit import record_admin_action
 from server.db import Database
-from tests.conftest import make_settings
-from tests.server.identity.auth.conftest import login, register
+from tests.helpers.auth import login, register
+from tests.helpers.env import make_settings
 from tests.server.test_cli import embedded_env, run
 
 PASSWORD = "a long admin password"

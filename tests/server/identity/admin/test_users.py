@@ -13,10 +13,10 @@ from models.audit import AdminLog
 from models.identity.auth import Device
 from models.identity.sessions import AuthSession
 from models.identity.users import User
-from tests.conftest import make_settings
-from tests.realtime.conftest import TIMEOUT
-from tests.server.identity.auth.conftest import PASSWORD, bearer, error_code, login, register
-from tests.server.identity.sessions.conftest import enable_two_factor, freeze
+from tests.helpers.auth import PASSWORD, bearer, error_code, login, register
+from tests.helpers.env import make_settings
+from tests.helpers.realtime import TIMEOUT
+from tests.helpers.twofactor import enable_two_factor, freeze
 
 CACHE_TTL = 0.2
 

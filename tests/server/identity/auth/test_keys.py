@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 
 from server.identity.auth.tokens import TokenService, generate_private_pem, load_key_pair
 from server.settings import Settings
-from tests.conftest import session_private_key
+from tests.helpers.env import session_private_key
 
 
 def public_pem(private_pem: str) -> str:

@@ -10,7 +10,7 @@ from argon2 import extract_parameters
 
 from server.identity.auth import passwords
 from server.settings import Settings
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from models.identity.users import User
 from server.crypto import PiiCipher
 from server.identity.users.service import PHONE_CONTEXT
 from server.keys import SETTINGS
-from tests.server.identity.auth.conftest import PASSWORD, bearer, error_code, login, register
+from tests.helpers.auth import PASSWORD, bearer, error_code, login, register
 
 
 async def test_register_by_email_answers_a_token_pair_and_the_user(api) -> None:

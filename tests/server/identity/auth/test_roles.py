@@ -15,7 +15,7 @@ from models.identity.users import User
 from server.http.errors import Forbidden
 from server.http.guards import Principal, require_role
 from server.http.registry import RouteTable
-from tests.server.identity.auth.conftest import bearer, error_code, register
+from tests.helpers.auth import bearer, error_code, register
 
 admin_only = RouteTable("admin-probe", "Test-only route for admins.")
 

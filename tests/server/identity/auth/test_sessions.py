@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.sessions import AuthSession, RefreshToken
 from server.keys import RUNTIME
-from tests.server.identity.auth.conftest import bearer, error_code, login, register
+from tests.helpers.auth import bearer, error_code, login, register
 
 CACHE_TTL = 0.2  # auth_settings.session_cache_seconds
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AppClient, make_settings
-from tests.server.identity.auth.conftest import PASSWORD, register
+from tests.helpers.auth import PASSWORD, register
+from tests.helpers.env import AppClient, make_settings
 
 WRONG = "wrong password"
 

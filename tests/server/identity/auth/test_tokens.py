@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from server.identity.auth.tokens import generate_private_pem, jwk_thumbprint
 from server.keys import TOKENS
-from tests.server.identity.auth.conftest import bearer, error_code, register
+from tests.helpers.auth import bearer, error_code, register
 
 
 def b64(data: bytes) -> str:

@@ -15,15 +15,9 @@ from models.identity.sessions import AuthSession
 from models.identity.users import User
 from server.identity.auth.responses import signed_in_response
 from server.identity.auth.schemas import TwoFactorChallenge
-from tests.conftest import make_settings
-from tests.server.identity.auth.conftest import PASSWORD, bearer, error_code, login, register
-from tests.server.identity.sessions.conftest import (
-    FrozenClock,
-    enable_two_factor,
-    freeze,
-    totp_code,
-    verify,
-)
+from tests.helpers.auth import PASSWORD, bearer, error_code, login, register
+from tests.helpers.env import make_settings
+from tests.helpers.twofactor import FrozenClock, enable_two_factor, freeze, totp_code, verify
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.audit import AdminLog
 from models.notify.notifications import Notification
-from tests.conftest import AppClient
-from tests.server.identity.auth.conftest import error_code
-from tests.server.identity.creators.conftest import (
+from tests.helpers.auth import error_code
+from tests.helpers.creators import (
     ADMIN_APPLICATIONS,
     APPLICATIONS,
     FakeIdentityProvider,
@@ -25,6 +24,7 @@ from tests.server.identity.creators.conftest import (
     provider_settings,
     signed_up,
 )
+from tests.helpers.env import AppClient
 
 ANN_ID = id_number("11010519900307123")
 BOB_ID = id_number("31010419851122456")
@@ -321,7 +321,7 @@ async def test_readers_and_moderators_cannot_review(
     from sqlalchemy import update
 
     from models.identity.users import User
-    from tests.server.identity.auth.conftest import bearer, login
+    from tests.helpers.auth import bearer, login
 
     _, headers, body = await applied(creators_api, provider, "ann@example.com", "张三", ANN_ID)
     mod_id, _ = await signed_up(creators_api, "mod@example.com")

@@ -15,7 +15,7 @@ from server.identity_check import (
     verifier_from_settings,
 )
 from server.settings import Settings
-from tests.server.identity.creators.conftest import APP_ID, SECRET, FakeIdentityProvider, id_number
+from tests.helpers.creators import APP_ID, SECRET, FakeIdentityProvider, id_number
 
 
 def http_verifier(url: str, secret: str = SECRET, timeout: float = 2) -> HttpIdentityVerifier:

@@ -7,9 +7,9 @@ from typing import Any
 
 from server.app import create_app
 from server.settings import Settings
-from tests.conftest import migrated_embedded_settings
-from tests.server.identity.auth.conftest import bearer
-from tests.server.identity.oauth.conftest import authorize, callback, consent, provider_settings
+from tests.helpers.auth import bearer
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.oauth import authorize, callback, consent, provider_settings
 from tests.server.identity.oauth.fake_providers import FakeProviders, Person
 
 

@@ -6,14 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.oauth import OAuthAccount, OAuthState
-from tests.server.identity.auth.conftest import bearer, error_code, register
-from tests.server.identity.oauth.conftest import (
-    authorize,
-    callback,
-    consent,
-    mini_login,
-    sign_in_with,
-)
+from tests.helpers.auth import bearer, error_code, register
+from tests.helpers.oauth import authorize, callback, consent, mini_login, sign_in_with
 from tests.server.identity.oauth.fake_providers import Person
 
 LINKS = "/api/v1/me/oauth"

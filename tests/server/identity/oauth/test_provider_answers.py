@@ -11,14 +11,8 @@ from sqlalchemy import func, select
 from models.identity.auth import TotpSecret
 from models.identity.users import User
 from server.keys import RUNTIME
-from tests.server.identity.auth.conftest import error_code
-from tests.server.identity.oauth.conftest import (
-    authorize,
-    callback,
-    consent,
-    mini_login,
-    sign_in_with,
-)
+from tests.helpers.auth import error_code
+from tests.helpers.oauth import authorize, callback, consent, mini_login, sign_in_with
 from tests.server.identity.oauth.fake_providers import QQ, Person
 
 ODD_ANSWERS: list[tuple[str, str, int, Any, int, str]] = [

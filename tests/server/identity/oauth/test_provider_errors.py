@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.users import User
-from tests.conftest import make_settings
-from tests.server.identity.auth.conftest import error_code
-from tests.server.identity.oauth.conftest import (
+from tests.helpers.auth import error_code
+from tests.helpers.env import make_settings
+from tests.helpers.oauth import (
     REDIRECT_PROVIDERS,
     authorize,
     callback,

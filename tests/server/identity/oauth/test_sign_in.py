@@ -15,8 +15,8 @@ from server.identity.auth.service import Client
 from server.identity.auth.tokens import TokenService
 from server.identity.oauth import service
 from server.identity.oauth.providers import ProviderIdentity
-from tests.server.identity.auth.conftest import bearer, error_code
-from tests.server.identity.oauth.conftest import (
+from tests.helpers.auth import bearer, error_code
+from tests.helpers.oauth import (
     PROVIDERS_URL,
     REDIRECT,
     REDIRECT_PROVIDERS,
@@ -80,7 +80,7 @@ async def test_an_unverified_github_email_is_not_taken(api, fake) -> None:
 async def test_an_email_another_account_has_is_not_taken_and_that_account_is_untouched(
     api, fake, engine: AsyncEngine
 ) -> None:
-    from tests.server.identity.auth.conftest import register
+    from tests.helpers.auth import register
 
     owner = await register(api, email="ann@example.com")
     data = await sign_in_with(api, fake, "github", Person("ann", "Ann", email="ann@example.com"))
@@ -178,7 +178,7 @@ async def test_the_enabled_providers_are_listed(api) -> None:
 
 
 async def test_providers_without_credentials_are_not_enabled(make_client, database_url) -> None:
-    from tests.conftest import make_settings
+    from tests.helpers.env import make_settings
 
     client = await make_client(make_settings(database_url=database_url))
     assert (await (await client.get(PROVIDERS_URL)).json())["items"] == []

@@ -13,8 +13,8 @@ from models.identity.oauth import OAuthState
 from models.identity.users import User
 from server.identity.oauth import states
 from server.keys import RUNTIME
-from tests.server.identity.auth.conftest import error_code
-from tests.server.identity.oauth.conftest import REDIRECT, authorize, callback, consent
+from tests.helpers.auth import error_code
+from tests.helpers.oauth import REDIRECT, authorize, callback, consent
 from tests.server.identity.oauth.fake_providers import Person
 
 

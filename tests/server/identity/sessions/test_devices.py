@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.auth import Device
-from tests.server.identity.auth.conftest import bearer, error_code, login, register
+from tests.helpers.auth import bearer, error_code, login, register
 
 IPHONE = {"platform": "ios", "provider": "apns", "push_token": "a" * 64, "name": "Ann's iPhone"}
 

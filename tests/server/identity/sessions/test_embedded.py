@@ -10,9 +10,9 @@ from sqlalchemy import update
 from models.identity.users import User
 from server.app import create_app
 from server.keys import RUNTIME
-from tests.conftest import migrated_embedded_settings
-from tests.server.identity.auth.conftest import bearer, login, register
-from tests.server.identity.sessions.conftest import enable_two_factor, freeze, totp_code, verify
+from tests.helpers.auth import bearer, login, register
+from tests.helpers.env import migrated_embedded_settings
+from tests.helpers.twofactor import enable_two_factor, freeze, totp_code, verify
 
 
 async def test_two_factor_devices_sessions_and_bans_work_on_sqlite(

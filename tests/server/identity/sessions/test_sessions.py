@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.identity.sessions import AuthSession
 from server.http.pagination import encode_cursor
 from server.keys import RUNTIME, SESSION_GUARD
-from tests.realtime.conftest import TIMEOUT
-from tests.server.identity.auth.conftest import bearer, error_code, login, register
+from tests.helpers.auth import bearer, error_code, login, register
+from tests.helpers.realtime import TIMEOUT
 
 CACHE_TTL = 0.2
 

@@ -11,7 +11,8 @@ from aiohttp import FormData
 from jobs.sinks import arq_job_id, queue_names
 from server.identity.users import avatars
 from server.keys import RUNTIME
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
+from tests.helpers.profiles import Person, json_of, sign_up
 from tests.server.identity.users.images import (
     PHP,
     SVG,
@@ -20,7 +21,6 @@ from tests.server.identity.users.images import (
     jpeg_with_exif,
     png_claiming,
 )
-from tests.server.identity.users.people import Person, json_of, sign_up
 
 AVATAR = "/api/v1/me/avatar"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.identity.auth.conftest import bearer, register
+from tests.helpers.auth import bearer, register
 
 ME = "/api/v1/me"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from server.identity.users.schemas import Preferences, Privacy, zodiac_of
-from tests.server.identity.users.people import Person, column, json_of, set_columns, sign_up
+from tests.helpers.profiles import Person, column, json_of, set_columns, sign_up
 
 PROFILE = "/api/v1/me/profile"
 DEFAULT_PREFERENCES = {

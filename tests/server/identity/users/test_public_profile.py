@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.identity.users.people import Person, json_of, set_columns, sign_up
+from tests.helpers.profiles import Person, json_of, set_columns, sign_up
 
 PROFILE = "/api/v1/me/profile"
 

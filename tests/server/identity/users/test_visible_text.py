@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.identity.auth.conftest import bearer, register
-from tests.server.identity.users.people import json_of
+from tests.helpers.auth import bearer, register
+from tests.helpers.profiles import json_of
 
 ME = "/api/v1/me"
 PROFILE = "/api/v1/me/profile"

@@ -1,4 +1,5 @@
-"""Fakes at the wire: a real SMTP server (aiosmtpd) and an SMS gateway that checks signatures.
+"""Verification fixtures: the fakes at the wire (a real SMTP server and an SMS gateway that checks
+signatures, tests/helpers/verification.py) serving, and the app sending through them.
 
 Both run in the test's event loop on free ports; the application reaches them through its
 settings, exactly as it would reach a real relay or gateway.
@@ -7,113 +8,23 @@ settings, exactly as it would reach a real relay or gateway.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import re
-import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP
 
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
-from tests.server.identity.auth.conftest import bearer
-
-SMS_SECRET = b"test-sms-gateway-secret"
-CODE = re.compile(r"\b(\d{6})\b")
-
-
-@dataclass
-class Mail:
-    sender: str
-    recipients: list[str]
-    message: EmailMessage
-
-    @property
-    def text(self) -> str:
-        return str(self.message.get_content())
-
-
-@dataclass
-class FakeSmtp:
-    """Records every message it accepts; with `logins` set, requires AUTH LOGIN/PLAIN."""
-
-    port: int = 0
-    mails: list[Mail] = field(default_factory=list)
-    logins: dict[str, str] = field(default_factory=dict)
-    authenticated: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content
-        assert isinstance(raw, bytes)
-        message = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.mails.append(Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = (
-            isinstance(data, LoginPassword)
-            and self.logins.get(data.login.decode()) == data.password.decode()
-        )
-        if ok:
-            self.authenticated.append(data.login.decode())
-        return AuthResult(success=ok)
-
-    def to(self, address: str) -> list[Mail]:
-        return [mail for mail in self.mails if address in mail.recipients]
-
-    def code_for(self, address: str) -> str:
-        """The code in the latest mail to `address`."""
-        mails = self.to(address)
-        assert mails, f"no mail to {address}"
-        match = CODE.search(mails[-1].text)
-        assert match, mails[-1].text
-        return match.group(1)
-
-
-@dataclass
-class FakeSmsGateway:
-    """Accepts signed JSON posts only; `answer` sets the status it replies with."""
-
-    url: str = ""
-    texts: list[dict[str, str]] = field(default_factory=list)
-    refused: int = 0
-    answer: int = 200
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        timestamp = request.headers.get("X-Sms-Timestamp", "")
-        expected = hmac.new(SMS_SECRET, f"{timestamp}.".encode() + body, hashlib.sha256)
-        given = request.headers.get("X-Sms-Signature", "")
-        fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < 300
-        if not fresh or not hmac.compare_digest(given, "sha256=" + expected.hexdigest()):
-            self.refused += 1
-            return web.json_response({"error": "bad signature"}, status=401)
-        if self.answer != 200:
-            return web.json_response({"error": "unavailable"}, status=self.answer)
-        self.texts.append(await request.json())
-        return web.json_response({"id": len(self.texts)})
-
-    def to(self, phone: str) -> list[dict[str, str]]:
-        return [text for text in self.texts if text["to"] == phone]
-
-    def code_for(self, phone: str) -> str:
-        texts = self.to(phone)
-        assert texts, f"no text to {phone}"
-        match = CODE.search(texts[-1]["text"])
-        assert match, texts[-1]
-        return match.group(1)
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.verification import (
+    SMS_SECRET,
+    CodeSettings,
+    FakeSmsGateway,
+    FakeSmtp,
+)
 
 
 @pytest.fixture
@@ -150,9 +61,6 @@ async def sms_gateway(aiohttp_server: Any) -> FakeSmsGateway:
     return fake
 
 
-CodeSettings = Callable[..., Settings]
-
-
 @pytest.fixture
 def code_settings(
     database_url: str, settings: Settings, smtp: FakeSmtp, sms_gateway: FakeSmsGateway
@@ -183,28 +91,3 @@ def code_settings(
 @pytest.fixture
 async def vapi(make_client: AppClient, code_settings: CodeSettings) -> TestClient:
     return await make_client(code_settings())
-
-
-Send = Callable[..., Awaitable[Any]]
-
-
-async def send_code(
-    client: TestClient,
-    status: int = 202,
-    *,
-    token: str | None = None,
-    ip: str = "10.1.0.1",
-    **body: Any,
-) -> Any:
-    headers = {"X-Forwarded-For": ip, **(bearer(token) if token else {})}
-    response = await client.post("/api/v1/auth/codes", json=body, headers=headers)
-    data = await response.json()
-    assert response.status == status, data
-    return data
-
-
-async def code_login(client: TestClient, status: int = 200, **body: Any) -> Any:
-    response = await client.post("/api/v1/auth/login/code", json=body)
-    data = await response.json()
-    assert response.status == status, data
-    return data

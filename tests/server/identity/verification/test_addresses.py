@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.identity.users import User
-from tests.server.identity.auth.conftest import bearer, error_code, login, register
-from tests.server.identity.verification.conftest import send_code
+from tests.helpers.auth import bearer, error_code, login, register
+from tests.helpers.verification import send_code
 
 ANN = "ann@example.com"
 PHONE = "+8613812345678"

@@ -14,8 +14,8 @@ from models.identity.verification import VerificationCode
 from server.identity.verification.codes import Target
 from server.keys import RUNTIME
 from server.settings import Settings
-from tests.server.identity.auth.conftest import bearer, error_code, login, register
-from tests.server.identity.verification.conftest import code_login, send_code
+from tests.helpers.auth import bearer, error_code, login, register
+from tests.helpers.verification import code_login, send_code
 
 ANN = "ann@example.com"
 PHONE = "+8613812345678"

@@ -9,7 +9,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from server.app import create_app
-from tests.conftest import migrated_embedded_settings
+from tests.helpers.env import migrated_embedded_settings
 
 
 async def test_code_sign_in_and_reset_work_embedded_with_the_development_log(

@@ -11,8 +11,8 @@ from models.identity.sessions import AuthSession
 from models.identity.users import User
 from server.identity.auth.schemas import RegisterIn
 from server.identity.verification.schemas import PasswordChangeIn, PasswordResetIn
-from tests.server.identity.auth.conftest import PASSWORD, bearer, error_code, login, register
-from tests.server.identity.verification.conftest import code_login, send_code
+from tests.helpers.auth import PASSWORD, bearer, error_code, login, register
+from tests.helpers.verification import code_login, send_code
 
 ANN = "ann@example.com"
 PHONE = "+8613812345678"

@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from server.mail import LogMailer, MailError, SmtpMailer, mailer_from_settings
 from server.settings import Settings
 from server.sms import HttpSms, LogSms, SmsError, signature, sms_from_settings
-from tests.server.identity.verification.conftest import SMS_SECRET
+from tests.helpers.verification import SMS_SECRET
 
 TEXT = "Your code to sign in is 314159."
 

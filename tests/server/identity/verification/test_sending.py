@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from models.identity.verification import VerificationCode
-from tests.server.identity.auth.conftest import error_code, register
-from tests.server.identity.verification.conftest import code_login, send_code
+from tests.helpers.auth import error_code, register
+from tests.helpers.verification import code_login, send_code
 
 ANN = "ann@example.com"
 PHONE = "+8613812345678"

@@ -20,9 +20,9 @@ from server.notify.announcements import service
 from server.notify.announcements.schemas import AnnouncementIn
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.helpers.notifications import Recorder
+from tests.helpers.people import call, person
 from tests.jobs.test_worker import RecordingEvents, run_burst
-from tests.server.content.items.conftest import call, person
-from tests.server.notify.notifications.conftest import Recorder
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 

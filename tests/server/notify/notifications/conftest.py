@@ -1,33 +1,14 @@
-"""Helpers for the notification tests: users, notifications and a recording event sink."""
+"""Notification fixtures: a runtime whose jobs and events go to a recorder."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
-from models.identity.users import User
-from server.notify.notifications import service
-from server.outbox import Event, Job
 from server.runtime import Runtime
 from server.settings import Settings
-
-NOTIFICATIONS = "/api/v1/notifications"
-
-
-class Recorder:
-    """Stands in for the job queue and the event bus: keeps what the relay sends."""
-
-    def __init__(self) -> None:
-        self.jobs: list[Job] = []
-        self.events: list[Event] = []
-
-    async def enqueue(self, job: Job) -> None:
-        self.jobs.append(job)
-
-    async def send(self, event: Event) -> None:
-        self.events.append(event)
+from tests.helpers.notifications import Recorder
 
 
 @pytest.fixture
@@ -38,30 +19,3 @@ async def recorded(settings: Settings) -> AsyncIterator[tuple[Runtime, Recorder]
     runtime.attach(jobs=recorder, events=recorder)
     yield runtime, recorder
     await runtime.close()
-
-
-async def add_user(runtime: Runtime, email: str) -> int:
-    """A bare account row, for tests that do not go through the API."""
-    async with runtime.db.unit_of_work() as uow:
-        user = User(email=email, password_hash="x", nickname=email.split("@")[0], roles=["reader"])
-        uow.session.add(user)
-        await uow.session.flush()
-        return user.id
-
-
-async def add_notifications(runtime: Runtime, user_id: int, count: int, **fields: Any) -> list[int]:
-    """`count` notifications for the user, oldest first; their ids."""
-    ids = []
-    async with runtime.db.unit_of_work() as uow:
-        for n in range(count):
-            notification = await service.notify(
-                uow,
-                user_id=user_id,
-                type=fields.get("type", "comment.created"),
-                title=fields.get("title", f"Notice {n}"),
-                body=fields.get("body", ""),
-                data=fields.get("data", {"n": n}),
-                actor_id=fields.get("actor_id"),
-            )
-            ids.append(notification.id)
-    return ids

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.notify.notifications import devices
-from tests.server.content.items.conftest import call, person
+from tests.helpers.people import call, person
 
 DEVICES = "/me/push-devices"
 APNS = {"provider": "apns", "token": "a" * 64, "platform": "ios", "app_version": "3.2.1"}

@@ -14,7 +14,7 @@ from jobs import notifications as notification_jobs
 from jobs import push as push_jobs
 from models.identity.users import User
 from models.notify.push import PushDevice
-from tests.server.notify.notifications.conftest import add_user
+from tests.helpers.notifications import add_user
 
 
 async def verify(runtime, user_id: int) -> None:

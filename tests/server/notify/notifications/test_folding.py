@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.notify.notifications import service
-from tests.server.content.items.conftest import call, person
-from tests.server.notify.notifications.conftest import add_user
+from tests.helpers.notifications import add_user
+from tests.helpers.people import call, person
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 

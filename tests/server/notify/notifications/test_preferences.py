@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from models.notify.notifications import Notification
 from models.notify.push import NotificationPreference, PushDevice
 from server.notify.notifications import service, types
-from tests.server.content.items.conftest import call, person
-from tests.server.notify.notifications.conftest import add_user
+from tests.helpers.notifications import add_user
+from tests.helpers.people import call, person
 
 PREFS = "/me/notification-preferences"
 

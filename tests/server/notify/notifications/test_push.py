@@ -19,8 +19,8 @@ from server.notify.notifications import service
 from server.notify.notifications.push import apns, fcm
 from server.runtime import Runtime
 from server.settings import Settings
+from tests.helpers.notifications import Recorder, add_user
 from tests.jobs.test_worker import RecordingEvents, run_burst
-from tests.server.notify.notifications.conftest import Recorder, add_user
 from tests.server.notify.notifications.fakes import (
     FakeApns,
     FakeFcm,

@@ -9,8 +9,8 @@ from sqlalchemy import event
 
 from server.keys import RUNTIME
 from server.notify.notifications import service
-from tests.server.identity.auth.conftest import bearer, register
-from tests.server.notify.notifications.conftest import NOTIFICATIONS, add_notifications
+from tests.helpers.auth import bearer, register
+from tests.helpers.notifications import NOTIFICATIONS, add_notifications
 
 FIELDS = {
     "id",

@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select, text
 
 from models.notify.notifications import Notification
 from server.notify.notifications import service
-from tests.server.notify.notifications.conftest import add_notifications, add_user
+from tests.helpers.notifications import add_notifications, add_user
 
 
 async def count_rows(runtime: Any, user_id: int) -> int:

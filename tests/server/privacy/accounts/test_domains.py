@@ -42,9 +42,9 @@ from server.privacy.accounts.domains import (
     PAYEE_NAME_CONTEXT,
 )
 from server.social.presence.service import Keys
-from tests.conftest import RUN_PREFIX
-from tests.server.identity.auth.conftest import PASSWORD, bearer, register
-from tests.server.privacy.accounts.conftest import run_task
+from tests.helpers.accounts import run_task
+from tests.helpers.auth import PASSWORD, bearer, register
+from tests.helpers.env import RUN_PREFIX
 
 DELETE = "/api/v1/me/delete"
 TOKEN = "apns-0123456789abcdef-secret-token"

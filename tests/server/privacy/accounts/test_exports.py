@@ -18,8 +18,8 @@ from models.privacy.exports import DataExport
 from server.keys import RUNTIME
 from server.outbox import Event
 from server.signing import LinkInvalid
-from tests.server.identity.auth.conftest import bearer, error_code, register
-from tests.server.privacy.accounts.conftest import EXPORTS, PHONE, advance, rich_account, run_task
+from tests.helpers.accounts import EXPORTS, PHONE, advance, rich_account, run_task
+from tests.helpers.auth import bearer, error_code, register
 
 FILES = {
     "profile.json",

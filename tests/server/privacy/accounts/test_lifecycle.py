@@ -23,16 +23,9 @@ from models.privacy.exports import DataExport
 from models.social.follows import Follow
 from server.keys import RUNTIME
 from server.privacy.accounts.service import DELETED_NICKNAME
-from tests.conftest import AppClient, make_settings
-from tests.server.identity.auth.conftest import PASSWORD, bearer, error_code, login, register
-from tests.server.privacy.accounts.conftest import (
-    ME,
-    PHONE,
-    Account,
-    advance,
-    rich_account,
-    run_task,
-)
+from tests.helpers.accounts import ME, PHONE, Account, advance, rich_account, run_task
+from tests.helpers.auth import PASSWORD, bearer, error_code, login, register
+from tests.helpers.env import AppClient, make_settings
 
 DEACTIVATE = "/api/v1/me/deactivate"
 DELETE = "/api/v1/me/delete"
@@ -138,7 +131,7 @@ async def test_after_the_grace_sign_in_is_refused_and_the_erase_job_erases(
 async def test_deactivation_defers_one_erase_job_per_deactivation(
     make_client: AppClient, database_url: str, engine: AsyncEngine
 ) -> None:
-    from tests.server.notify.notifications.conftest import Recorder
+    from tests.helpers.notifications import Recorder
 
     client = await make_client(make_settings(database_url=database_url, session_cache_seconds=0.2))
     recorder = Recorder()

@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
 from server.social import reach
-from tests.server.content.items.conftest import call, person
+from tests.helpers.people import call, person
 
 
 async def test_block_ends_follows_both_ways_and_refuses_new_ones(api: TestClient) -> None:

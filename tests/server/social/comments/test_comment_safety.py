@@ -14,9 +14,11 @@ from models.content.moderation import ModerationFlag
 from server.content.counters import flush
 from server.keys import RUNTIME, SETTINGS
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
+from tests.helpers.content import publish
+from tests.helpers.env import AppClient, make_settings
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import comment, types_of
 from tests.jobs.test_worker import run_burst
-from tests.server.social.conftest import Person, call, comment, person, publish, types_of
 
 SCAM = "快来 刷单返利 赚钱"
 

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tests.server.social.conftest import (
-    Person,
-    call,
-    comment,
-    entitle,
-    nickname,
-    notifications_of,
-    person,
-    publish,
-    types_of,
-)
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import comment, entitle, nickname, notifications_of, types_of
 
 
 async def test_a_thread_keeps_its_replies_around_a_deleted_root(

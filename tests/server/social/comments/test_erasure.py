@@ -12,8 +12,10 @@ from models.content.counters import ContentCounter
 from server.content.counters import flush
 from server.keys import RUNTIME, SETTINGS
 from server.social.comments import erasure
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import comment
 from tests.jobs.test_worker import run_burst
-from tests.server.social.conftest import Person, call, comment, person, publish
 
 
 async def test_forgetting_an_author_keeps_threads_and_moves_counts_back_once(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tests.realtime.conftest import Connect
-from tests.server.social.conftest import call, comment, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import call, person
+from tests.helpers.realtime import Connect
+from tests.helpers.social import comment
 
 
 async def test_a_new_comment_reaches_everyone_in_the_content_room(

@@ -17,7 +17,8 @@ from server.content.items.access import Viewer
 from server.keys import RUNTIME
 from server.social.comments import queries as comment_queries
 from server.social.community import queries as community_queries
-from tests.server.social.conftest import Person, person, publish
+from tests.helpers.content import publish
+from tests.helpers.people import Person, person
 
 
 async def plan_of(api: TestClient, engine: AsyncEngine, statement: Any, table: str) -> Any:

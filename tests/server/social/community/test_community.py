@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.server.social.conftest import Person, call, person, types_of
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import types_of
 
 
 async def topic(api: TestClient, who: Person, slug: str = "python", **extra: Any) -> Any:

@@ -15,8 +15,8 @@ from models.social.follows import Follow
 from server.app import create_app
 from server.keys import RUNTIME
 from server.social.follows import service
-from tests.conftest import make_settings, migrated_embedded_settings
-from tests.server.identity.users.people import Person, column, json_of, many, set_columns, sign_up
+from tests.helpers.env import make_settings, migrated_embedded_settings
+from tests.helpers.profiles import Person, column, json_of, many, set_columns, sign_up
 
 
 def follow_url(person: Person) -> str:

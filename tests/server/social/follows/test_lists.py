@@ -9,7 +9,7 @@ from sqlalchemy import event, text
 
 from server.keys import RUNTIME
 from server.social.follows import service
-from tests.server.identity.users.people import Person, json_of, many, set_columns
+from tests.helpers.profiles import Person, json_of, many, set_columns
 from tests.server.social.follows.test_follows import follow
 
 SUGGESTED = "/api/v1/me/suggested_creators"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from models.social.messages import Message
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 
 
 async def direct(api: TestClient, a: Person, b: Person) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from server.keys import RUNTIME
 from server.social.messages import queries
-from tests.server.content.items.conftest import call, person
+from tests.helpers.people import call, person
 from tests.server.social.messages.test_messages import direct, send
 
 Statement = tuple[str, Any]

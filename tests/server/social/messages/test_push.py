@@ -18,7 +18,7 @@ from server.keys import RUNTIME
 from server.social.messages import push, service
 from server.social.messages.schemas import MessageSend
 from server.social.presence import service as presence
-from tests.server.content.items.conftest import Person, call, person
+from tests.helpers.people import Person, call, person
 from tests.server.social.messages.test_messages import direct, send
 
 

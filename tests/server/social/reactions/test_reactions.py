@@ -19,8 +19,10 @@ from server.content.items.access import Viewer
 from server.keys import RUNTIME, SETTINGS
 from server.runtime import Runtime
 from server.social.reactions import service
+from tests.helpers.content import publish
+from tests.helpers.people import Person, call, person
+from tests.helpers.social import notifications_of
 from tests.jobs.test_worker import run_burst
-from tests.server.social.conftest import Person, call, notifications_of, person, publish
 
 
 async def counters(api: TestClient, engine: AsyncEngine, content_id: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.settings import Settings
-from tests.conftest import AppClient, make_settings
+from tests.helpers.env import AppClient, make_settings
 from tests.server.commerce.invoices.issuing.fake_provider import FakeProvider
 
 

@@ -16,8 +16,9 @@ from jobs.registry import FUNCTIONS, load_tasks
 from server.commerce.invoices.provider import HttpInvoiceProvider, InvoiceOrder, ProviderError
 from server.keys import RUNTIME
 from server.settings import Settings
+from tests.helpers.commerce import paid_order, product
+from tests.helpers.people import Person, call, person
 from tests.jobs.test_worker import run_burst
-from tests.server.commerce.conftest import Person, call, paid_order, person, product
 from tests.server.commerce.invoices.issuing.fake_provider import FakeProvider
 
 COMPANY = {

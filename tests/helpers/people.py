@@ -1,4 +1,4 @@
-"""Content test helpers: people with roles, and items driven through their lifecycle."""
+"""People with roles, created directly and signed in, and API calls made as one of them."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from server.identity.auth import service as auth_service
 from server.keys import RUNTIME
-from tests.server.identity.auth.conftest import PASSWORD, bearer, login
+from tests.helpers.auth import PASSWORD, bearer, login
 
 _numbers = itertools.count(1)
 
@@ -40,26 +39,6 @@ async def person(api: TestClient, *roles: str) -> Person:
     return Person(user_id, bearer(data["access_token"]))
 
 
-@pytest.fixture
-async def creator(api: TestClient) -> Person:
-    return await person(api, "creator")
-
-
-@pytest.fixture
-async def moderator(api: TestClient) -> Person:
-    return await person(api, "moderator")
-
-
-@pytest.fixture
-async def reader(api: TestClient) -> Person:
-    return await person(api)
-
-
-@pytest.fixture
-async def admin(api: TestClient) -> Person:
-    return await person(api, "admin")
-
-
 async def call(
     api: TestClient, method: str, path: str, who: Person | None, status: int, **kwargs: Any
 ) -> Any:
@@ -69,19 +48,3 @@ async def call(
     data = await response.json() if response.status != 204 else None
     assert response.status == status, data
     return data
-
-
-async def draft(api: TestClient, author: Person, **fields: Any) -> dict[str, Any]:
-    body = {"kind": "article", "title": "知识付费入门", "body": "Free part.\n", **fields}
-    return await call(api, "POST", "/contents", author, 201, json=body)
-
-
-async def publish(
-    api: TestClient, author: Person, moderator: Person, **fields: Any
-) -> dict[str, Any]:
-    """A new item, submitted by its author and approved: published."""
-    item = await draft(api, author, **fields)
-    await call(api, "POST", f"/contents/{item['id']}/submit", author, 200, json={})
-    return await call(
-        api, "POST", f"/moderation/contents/{item['id']}/approve", moderator, 200, json={}
-    )

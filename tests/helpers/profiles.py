@@ -1,4 +1,4 @@
-"""Helpers for the profile and follow tests: people who signed up, rows changed directly."""
+"""People who signed up, for the profile and follow tests; user rows changed directly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from models.identity.users import User
 from server.identity.auth import service as auth_service
 from server.identity.auth.schemas import SignedIn
 from server.keys import RUNTIME, TOKENS
-from tests.server.identity.auth.conftest import bearer, register
+from tests.helpers.auth import bearer, register
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Search test helpers: published items and a search call."""
+"""Search helpers: a search call, and every id a query finds."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient
 
-from tests.server.content.items.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    admin,
-    call,
-    creator,
-    moderator,
-    publish,
-    reader,
-)
+from tests.helpers.people import Person, call
 
 
 async def search(

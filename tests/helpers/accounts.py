@@ -1,4 +1,4 @@
-"""Helpers for the account lifecycle tests: a user who owns a row in every account table."""
+"""Account lifecycle helpers: a user who owns a row in every account table, tasks run in place."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from models.social.follows import Follow
 from server.identity.users import avatars
 from server.identity.users import service as users_service
 from server.keys import RUNTIME
-from tests.server.identity.auth.conftest import bearer, register
+from tests.helpers.auth import bearer, register
 
 ME = "/api/v1/me"
 EXPORTS = "/api/v1/me/exports"
 PHONE = "+8613812345678"
+
 
 load_tasks()
 

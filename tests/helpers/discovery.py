@@ -1,4 +1,4 @@
-"""Discovery test helpers: published items inserted directly, fixed clocks, query counting."""
+"""Discovery helpers: published items inserted directly, fixed clocks, query counting."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.content.items import Content, ContentTag, Tag
 from models.social.follows import Follow
-from tests.server.content.items.conftest import admin, creator, moderator, reader  # noqa: F401
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 _titles = itertools.count(1)

@@ -1,22 +1,20 @@
-"""Real Socket.IO clients against a real listening server on MariaDB and Redis."""
+"""Real Socket.IO clients against a real listening server: sockets, accounts, events."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
 from realtime.namespace import REALTIME
-from server.app import create_app
 from server.keys import RUNTIME
 from server.settings import Settings
-from tests.conftest import make_settings
+from tests.helpers.env import make_settings
 
 TIMEOUT = 5
 PASSWORD = "correct horse battery"
@@ -49,79 +47,7 @@ def realtime_settings(database_url: str, **overrides: Any) -> Settings:
     return make_settings(**values)
 
 
-@pytest.fixture
-def rt_settings(database_url: str, settings: Settings) -> Settings:
-    return realtime_settings(database_url)
-
-
-@pytest.fixture
-async def make_server(aiohttp_client: Any, rt_settings: Settings) -> Any:
-    async def start(app_settings: Settings | None = None) -> TestClient:
-        client: TestClient = await aiohttp_client(create_app(app_settings or rt_settings))
-        return client
-
-    return start
-
-
-@pytest.fixture
-async def server(make_server: Any) -> TestClient:
-    return await make_server()
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[Socket]]:
-    opened: list[Socket] = []
-    yield opened
-    for socket in opened:
-        if socket.client.connected:
-            await socket.client.disconnect()
-
-
 Connect = Callable[..., Awaitable[Socket]]
-
-
-@pytest.fixture
-def connect(sockets: list[Socket]) -> Connect:
-    async def open_socket(
-        server: TestClient,
-        auth: Any = None,
-        *,
-        headers: dict[str, str] | None = None,
-        expect_error: bool = False,
-    ) -> Socket:
-        client = socketio.AsyncClient(reconnection=False)
-        socket = Socket(client)
-
-        @client.on("*")
-        async def any_event(event: str, data: Any) -> None:
-            await socket.events.put((event, data))
-
-        @client.on("connect_error")
-        async def connect_error(data: Any) -> None:
-            socket.connect_errors.append(data)
-
-        @client.on("disconnect")
-        async def disconnected(*_args: Any) -> None:
-            socket.disconnected.set()
-
-        sockets.append(socket)
-        url = str(server.make_url("/")).rstrip("/")
-        try:
-            await client.connect(
-                url,
-                auth=auth,
-                headers=headers or {},
-                transports=["websocket"],
-                wait_timeout=TIMEOUT,
-            )
-        except socketio.exceptions.ConnectionError:
-            if not expect_error:
-                raise
-        else:
-            assert not expect_error, "the connection was expected to be refused"
-        return socket
-
-    return open_socket
 
 
 async def sign_up(server: TestClient, email: str | None = None) -> dict[str, Any]:

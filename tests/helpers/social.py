@@ -1,4 +1,4 @@
-"""Social test helpers: people, published items, notifications."""
+"""Social helpers: notifications of a person, nicknames, entitlements, comments."""
 
 from __future__ import annotations
 
@@ -8,23 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from server.content.items import access
 from server.keys import RUNTIME
-from tests.realtime.conftest import (  # noqa: F401  (fixtures of the live tests)
-    connect,
-    make_server,
-    rt_settings,
-    server,
-    sockets,
-)
-from tests.server.content.items.conftest import (  # noqa: F401  (fixtures)
-    Person,
-    admin,
-    call,
-    creator,
-    moderator,
-    person,
-    publish,
-    reader,
-)
+from tests.helpers.people import Person, call
 
 SOCIAL = ("comment.", "content.liked")
 

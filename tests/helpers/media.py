@@ -1,4 +1,4 @@
-"""Media test helpers: uploads as multipart forms, and processing without a worker process."""
+"""Media helpers: uploads as multipart forms, and processing without a worker process."""
 
 from __future__ import annotations
 
@@ -10,15 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from jobs.media import process_media
 from server.keys import RUNTIME
-from tests.server.content.items.conftest import (  # noqa: F401
-    Person,
-    admin,
-    call,
-    creator,
-    moderator,
-    person,
-    reader,
-)
+from tests.helpers.people import Person, call
 
 
 def form(data: bytes, *, kind: str | None = "image", filename: str = "photo.jpg") -> FormData:

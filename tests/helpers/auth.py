@@ -1,4 +1,4 @@
-"""Helpers for the identity tests; the `api` fixture lives in tests/server/conftest.py."""
+"""Sign-up and sign-in through the API, and what the identity tests read from answers."""
 
 from __future__ import annotations
 
