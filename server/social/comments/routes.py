@@ -13,7 +13,7 @@ from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS
 from server.runtime import Runtime
-from server.social.comments import likes, queries, reports, service
+from server.social.comments import likes, queries, service
 from server.social.comments.schemas import (
     CommentEdit,
     CommentIn,
@@ -30,7 +30,6 @@ from server.social.reactions.counting import count
 
 routes = RouteTable("comments", "Comments and replies on content and community posts.")
 MODERATORS = ("moderator", "admin")
-reports.register()
 WRITE_ERRORS = frozenset({403, 404, 409, 422})
 ACCESS = (
     "Comments on content are read by whoever can see the item (preview or full access); "
