@@ -88,5 +88,8 @@ async def check_payouts(ctx: dict[str, Any]) -> int:
     return finished
 
 
-schedule("earnings.settle_due", minute=5, second=0)
-schedule("earnings.check_payouts", minute=set(range(0, 60, 5)), second=40)
+TASKS = (settle_due, pay_out, check_payouts)
+SCHEDULES = (
+    schedule(settle_due, minute=5, second=0),
+    schedule(check_payouts, minute=set(range(0, 60, 5)), second=40),
+)

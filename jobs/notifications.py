@@ -55,3 +55,6 @@ async def email(ctx: dict[str, Any], *, user_id: int, subject: str, text: str) -
             return False
         raise Retry(defer=backoff(ctx, settings.push_retry_base_seconds)) from None
     return True
+
+
+TASKS = (welcome, email)
