@@ -5,9 +5,13 @@ Each check runs in a fresh interpreter, where no test has built an application y
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import jobs
 
 IMPORT_EVERYTHING = """
 import importlib, pkgutil
@@ -49,3 +53,16 @@ print(sorted(service._TARGETS), sorted(service._UPHOLDS))
         "['comment', 'content', 'message', 'post', 'review', 'user'] "
         "['comment', 'message', 'post', 'review']"
     )
+
+
+def test_tasks_write_no_queries_they_call_services() -> None:
+    querying = []
+    for path in sorted(Path(jobs.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                querying.append(f"{path.name}: from {node.module}")
+            if isinstance(node, ast.Import):
+                querying += [
+                    f"{path.name}: import {a.name}" for a in node.names if "sqlalchemy" in a.name
+                ]
+    assert querying == []
