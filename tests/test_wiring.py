@@ -1,6 +1,7 @@
-"""Importing a module registers nothing: the composition roots wire moderation targets and tasks.
+"""Importing a module registers nothing: the composition roots wire moderation targets and tasks,
+and tasks leave their queries to the services they call.
 
-Each check runs in a fresh interpreter, where no test has built an application yet.
+The registration check runs in a fresh interpreter, where no test has built an application yet.
 """
 
 from __future__ import annotations
