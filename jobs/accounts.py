@@ -79,5 +79,8 @@ async def expire_exports(ctx: dict[str, Any]) -> int:
     )
 
 
-schedule("accounts.erase_due", hour=3, minute=30, second=0)
-schedule("accounts.expire_exports", minute=43, second=0)
+TASKS = (erase, erase_due, build_export, expire_exports)
+SCHEDULES = (
+    schedule(erase_due, hour=3, minute=30, second=0),
+    schedule(expire_exports, minute=43, second=0),
+)

@@ -33,4 +33,5 @@ async def publish_due(ctx: dict[str, Any]) -> int:
     return published
 
 
-schedule("content.publish_due", second=30)
+TASKS = (publish_scheduled, publish_due)
+SCHEDULES = (schedule(publish_due, second=30),)

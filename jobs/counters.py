@@ -31,5 +31,8 @@ async def rescore(ctx: dict[str, Any]) -> int:
     return await counters.rescore(runtime_of(ctx))
 
 
-schedule("counters.flush", second=set(range(0, 60, 5)))
-schedule("counters.rescore", minute=7, second=0)
+TASKS = (record_changes, flush, rescore)
+SCHEDULES = (
+    schedule(flush, second=set(range(0, 60, 5))),
+    schedule(rescore, minute=7, second=0),
+)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from jobs.registry import runtime_of, schedule, task
-from models.commerce.earnings import Withdrawal
 from server.commerce.earnings import payouts, withdrawals
 from server.commerce.earnings import service as earnings
-
-# How long a payout may stay `paying` before the sweep asks its channel how it went.
-CHECK_AFTER = timedelta(minutes=5)
 
 
 @task("earnings.settle_due", timeout=120)
@@ -40,16 +33,13 @@ async def pay_out(ctx: dict[str, Any], *, withdrawal_id: int) -> str | None:
         )
     if started is None:
         return None
-    channel_name, payee = started
-    channel = payouts.channels(runtime.settings).get(channel_name)
+    channel = payouts.channels(runtime.settings).get(started.channel)
     if channel is None:
         return "paying"  # left for the sweep once the channel is configured again
-    async with runtime.db.read() as session:
-        amount = await session.scalar(
-            select(Withdrawal.amount).where(Withdrawal.id == withdrawal_id)
-        )
     result = await channel.transfer(
-        number=withdrawals.transfer_number(withdrawal_id), amount=int(amount or 0), payee=payee
+        number=withdrawals.transfer_number(withdrawal_id),
+        amount=started.amount,
+        payee=started.payee,
     )
     async with runtime.db.unit_of_work() as uow:
         return await withdrawals.finish_payout(
@@ -63,17 +53,7 @@ async def check_payouts(ctx: dict[str, Any]) -> int:
     runtime = runtime_of(ctx)
     found = payouts.channels(runtime.settings)
     async with runtime.db.read() as session:
-        rows = (
-            await session.execute(
-                select(Withdrawal.id, Withdrawal.channel)
-                .where(
-                    Withdrawal.status == "paying",
-                    Withdrawal.updated_at <= runtime.clock.now() - CHECK_AFTER,
-                )
-                .order_by(Withdrawal.id)
-                .limit(200)
-            )
-        ).all()
+        rows = await withdrawals.payouts_to_check(session, now=runtime.clock.now())
     finished = 0
     for withdrawal_id, channel_name in rows:
         channel = found.get(channel_name)
@@ -88,5 +68,8 @@ async def check_payouts(ctx: dict[str, Any]) -> int:
     return finished
 
 
-schedule("earnings.settle_due", minute=5, second=0)
-schedule("earnings.check_payouts", minute=set(range(0, 60, 5)), second=40)
+TASKS = (settle_due, pay_out, check_payouts)
+SCHEDULES = (
+    schedule(settle_due, minute=5, second=0),
+    schedule(check_payouts, minute=set(range(0, 60, 5)), second=40),
+)

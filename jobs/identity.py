@@ -23,4 +23,5 @@ async def purge_expired(ctx: dict[str, Any]) -> dict[str, int]:
         }
 
 
-schedule("identity.purge_expired", minute=23, second=0)
+TASKS = (purge_expired,)
+SCHEDULES = (schedule(purge_expired, minute=23, second=0),)

@@ -46,3 +46,6 @@ async def make_receipt(ctx: dict[str, Any], *, order_id: int) -> bool:
         tz=runtime.settings.business_tz,
         now=runtime.clock.now(),
     )
+
+
+TASKS = (issue_invoice, make_receipt)

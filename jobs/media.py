@@ -47,3 +47,6 @@ async def process_media(ctx: dict[str, Any], *, media_id: int) -> str | None:
         )
     await progress(100, 100, "ready")
     return "ready"
+
+
+TASKS = (process_media,)

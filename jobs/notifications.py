@@ -6,10 +6,8 @@ from typing import Any
 
 import structlog
 from arq.worker import Retry
-from sqlalchemy import select
 
 from jobs.registry import runtime_of, task
-from models.identity.users import User
 from server.mail import MailError, mailer_from_settings
 from server.notify.notifications import service as notifications_service
 
@@ -38,20 +36,17 @@ async def email(ctx: dict[str, Any], *, user_id: int, subject: str, text: str) -
     runtime = runtime_of(ctx)
     settings = runtime.settings
     async with runtime.db.read() as session:
-        row = (
-            await session.execute(
-                select(User.email, User.email_verified_at, User.status).where(User.id == user_id)
-            )
-        ).one_or_none()
-    if row is None or not row.email or row.email_verified_at is None or row.status != "active":
+        address = await notifications_service.email_address(session, user_id=user_id)
+    if address is None:
         return False
     try:
-        await mailer_from_settings(settings).send(
-            to=row.email, subject=subject, text=text or subject
-        )
+        await mailer_from_settings(settings).send(to=address, subject=subject, text=text or subject)
     except MailError:
         if int(ctx.get("job_try") or 1) >= settings.push_max_tries:
             log.warning("notifications.email_gave_up", user_id=user_id)
             return False
         raise Retry(defer=backoff(ctx, settings.push_retry_base_seconds)) from None
     return True
+
+
+TASKS = (welcome, email)

@@ -33,4 +33,5 @@ async def expire_due(ctx: dict[str, Any]) -> int:
     return cancelled
 
 
-schedule("orders.expire_due", minute=set(range(5, 60, 10)), second=15)
+TASKS = (expire, expire_due)
+SCHEDULES = (schedule(expire_due, minute=set(range(5, 60, 10)), second=15),)

@@ -58,6 +58,9 @@ async def reconcile(ctx: dict[str, Any], *, day: str | None = None) -> dict[str,
     )
 
 
-schedule("payments.query_silent", minute=set(range(0, 60, 5)), second=15)
-# 02:30 UTC = 10:30 in Asia/Shanghai: gateways publish the previous day's bills by ~09:00.
-schedule("payments.reconcile", hour=2, minute=30, second=0)
+TASKS = (query_payment, query_silent, refund, reconcile)
+SCHEDULES = (
+    schedule(query_silent, minute=set(range(0, 60, 5)), second=15),
+    # 02:30 UTC = 10:30 in Asia/Shanghai: gateways publish the previous day's bills by ~09:00.
+    schedule(reconcile, hour=2, minute=30, second=0),
+)

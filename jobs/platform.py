@@ -27,5 +27,8 @@ async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
     return await purge_expired(runtime.db.sessions, runtime.clock.now())
 
 
-schedule("platform.sweep_outbox", second={0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55})
-schedule("platform.purge_idempotency_keys", minute=17, second=0)
+TASKS = (sweep_outbox, purge_idempotency_keys)
+SCHEDULES = (
+    schedule(sweep_outbox, second={0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55}),
+    schedule(purge_idempotency_keys, minute=17, second=0),
+)

@@ -61,3 +61,6 @@ async def fan_out(ctx: dict[str, Any], *, announcement_id: int) -> int:
             batch_size=runtime.settings.announcement_batch_size,
             now=runtime.clock.now(),
         )
+
+
+TASKS = (send, fan_out)

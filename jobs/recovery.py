@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from jobs.registry import runtime_of, schedule, task
+from jobs.registry import Task, runtime_of, schedule, task
 from server import outbox
 from server.commerce.earnings.recovery import requeue_payouts
 from server.commerce.invoices.recovery import requeue_invoices, requeue_receipts
@@ -71,15 +71,17 @@ async def acknowledge(runtime: Runtime, outbox_id: int | None) -> None:
             await outbox.acknowledge(uow.session, outbox_id)
 
 
-def _register(name: str, requeue: Requeue, second: int) -> None:
+def _sweep_task(name: str, requeue: Requeue) -> Task:
     async def run(ctx: dict[str, Any]) -> int:
         return await sweep(ctx, name, requeue)
 
     run.__name__ = run.__qualname__ = name.replace(".", "_")
     run.__doc__ = f"Queue again the jobs {requeue.__name__} finds left unfinished."
-    task(name, timeout=60, max_tries=1)(run)
-    schedule(name, second=second)
+    return task(name, timeout=60, max_tries=1)(run)
 
 
-for _name, (_requeue, _second) in SWEEPS.items():
-    _register(_name, _requeue, _second)
+_SWEEP_TASKS = {name: _sweep_task(name, requeue) for name, (requeue, _) in SWEEPS.items()}
+TASKS = tuple(_SWEEP_TASKS.values())
+SCHEDULES = tuple(
+    schedule(_SWEEP_TASKS[name], second=second) for name, (_, second) in SWEEPS.items()
+)

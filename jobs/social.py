@@ -17,3 +17,6 @@ async def forget_author(ctx: dict[str, Any], *, user_id: int, outbox_id: int | N
     moved = await erasure.forget_author(runtime, user_id=user_id)
     await acknowledge(runtime, outbox_id)
     return moved
+
+
+TASKS = (forget_author,)

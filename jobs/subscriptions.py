@@ -25,4 +25,5 @@ async def renew_due(ctx: dict[str, Any]) -> dict[str, int]:
     return outcomes
 
 
-schedule("subscriptions.renew_due", minute=set(range(0, 60, 10)), second=15)
+TASKS = (renew_due,)
+SCHEDULES = (schedule(renew_due, minute=set(range(0, 60, 10)), second=15),)

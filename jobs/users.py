@@ -45,3 +45,6 @@ async def process_avatar(
     await avatars.discard(storage, [key, *unused])
     await acknowledge(runtime, outbox_id)
     return url
+
+
+TASKS = (process_avatar,)

@@ -74,4 +74,5 @@ async def _acknowledge(ctx: dict[str, Any], purchase_id: int) -> str:
     return "acknowledged"
 
 
-schedule("ledger.audit", minute=23, second=0)
+TASKS = (ledger_audit, acknowledge)
+SCHEDULES = (schedule(ledger_audit, minute=23, second=0),)

@@ -20,8 +20,9 @@ from arq.worker import get_kwargs
 from prometheus_client import start_http_server
 
 from jobs.arq_worker import QueueWorker
-from jobs.registry import deployment_cron_jobs, functions_for, load_tasks
+from jobs.registry import TaskList, deployment_cron_jobs
 from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
+from jobs.tasks import TASKS
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
 from realtime.streams import event_streams
@@ -33,7 +34,6 @@ from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
 
-load_tasks()
 # Ports a domain fills from another it may not import: publishing keeps search current.
 content_indexing.register(search_service)
 settings = Settings()
@@ -72,7 +72,13 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 def _worker_settings(
-    name: str, doc: str, *, queue: str | None, cron_jobs: list[CronJob], max_jobs: int
+    name: str,
+    doc: str,
+    *,
+    tasks: TaskList,
+    queue: str | None,
+    cron_jobs: list[CronJob],
+    max_jobs: int,
 ) -> type:
     """arq reads a settings class's own `__dict__` only, so each class gets every field.
 
@@ -81,7 +87,7 @@ def _worker_settings(
     """
     fields: dict[str, Any] = {
         "__doc__": doc,
-        "functions": functions_for(queue),
+        "functions": tasks.functions_for(queue),
         "cron_jobs": cron_jobs,
         "queue_name": queue_names(settings)[queue],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379"),
@@ -101,13 +107,15 @@ def _worker_settings(
 WorkerSettings = _worker_settings(
     "WorkerSettings",
     "Payments, notifications, reports, the outbox sweep and every cron schedule.",
+    tasks=TASKS,
     queue=None,
-    cron_jobs=deployment_cron_jobs(settings.key_prefix),
+    cron_jobs=deployment_cron_jobs(settings.key_prefix, TASKS.cron_jobs()),
     max_jobs=settings.worker_max_jobs,
 )
 MediaWorkerSettings = _worker_settings(
     "MediaWorkerSettings",
     "Slow media work on its own queue, so a transcode never delays a payment.",
+    tasks=TASKS,
     queue=MEDIA_QUEUE,
     cron_jobs=[],
     max_jobs=4,

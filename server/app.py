@@ -16,6 +16,7 @@ from server.commerce.iap import routes as iap_routes
 from server.commerce.invoices import routes as invoices_routes
 from server.commerce.orders import routes as orders_routes
 from server.commerce.payments import routes as payments_routes
+from server.commerce.reviews import reports as reviews_reports
 from server.commerce.reviews import routes as reviews_routes
 from server.commerce.subscriptions import routes as subscriptions_routes
 from server.commerce.wallet import routes as wallet_routes
@@ -26,6 +27,7 @@ from server.content.items import queries as content_queries
 from server.content.items import routes as content_routes
 from server.content.media import routes as media_routes
 from server.content.moderation import routes as moderation_routes
+from server.content.moderation import service as moderation_service
 from server.content.search import routes as search_routes
 from server.content.search import service as search_service
 from server.http import system
@@ -54,10 +56,13 @@ from server.privacy.accounts import routes as accounts_routes
 from server.resources import jobs_ctx, rate_limit_ctx, runtime_ctx, sockets_ctx
 from server.settings import Settings
 from server.social.blocks import routes as blocks_routes
+from server.social.comments import reports as comments_reports
 from server.social.comments import routes as comments_routes
+from server.social.community import reports as community_reports
 from server.social.community import routes as community_routes
 from server.social.follows import routes as follows_routes
 from server.social.messages import routes as messages_routes
+from server.social.messages import service as messages_service
 from server.social.messages import sockets as messages_sockets
 from server.social.presence import routes as presence_routes
 from server.social.reactions import routes as reactions_routes
@@ -100,6 +105,16 @@ ROUTE_TABLES = [
     notifications_routes.routes,
     admin_routes.routes,
 ]
+
+
+def register_moderation_targets() -> None:
+    """What reports may name beyond content and users (moderation's own), and what upholding
+    one does to its target. Registering again replaces the same entries."""
+    register = moderation_service.register_target
+    register("comment", comments_reports.check_comment, comments_reports.uphold_comment)
+    register("post", community_reports.check_post, community_reports.uphold_post)
+    register("message", messages_service.check_report, messages_service.uphold_report)
+    register("review", reviews_reports.check_review, reviews_reports.uphold_review)
 
 
 def cors_policy(settings: Settings) -> CorsPolicy:
@@ -146,6 +161,7 @@ def create_app(
     registry.mount(app)
     app[ROUTES] = registry
     system.add_plain_routes(app)
+    register_moderation_targets()
 
     sockets = create_socket_server(settings)
     sockets.attach(app)

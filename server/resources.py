@@ -8,8 +8,8 @@ import structlog
 from aiohttp import web
 
 from jobs.inprocess import InProcessJobRunner
-from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
 from jobs.sinks import ArqJobSink
+from jobs.tasks import TASKS
 from realtime.events import SocketEventSink
 from realtime.namespace import CLIENT_EVENTS, REALTIME, ROOMS, RealtimeNamespace
 from realtime.server import close_socket_server
@@ -90,10 +90,9 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime.attach(jobs=ArqJobSink(runtime.redis, settings), events=events)
         yield
         return
-    load_tasks()
     runner = InProcessJobRunner(
-        FUNCTIONS,
-        CRON_JOBS,
+        TASKS.functions,
+        TASKS.cron_jobs(),
         {"runtime": runtime, "metrics": app[METRICS]},
         default_timeout=settings.job_timeout_seconds,
     )

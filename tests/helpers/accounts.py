@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from jobs.registry import FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS
 from models.audit import AdminLog
 from models.identity.auth import Device, LoginChallenge, RecoveryCode, TotpSecret
 from models.identity.creators import CreatorApplication
@@ -27,9 +27,6 @@ from tests.helpers.auth import bearer, register
 ME = "/api/v1/me"
 EXPORTS = "/api/v1/me/exports"
 PHONE = "+8613812345678"
-
-
-load_tasks()
 
 
 def advance(client: TestClient, *, days: float) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import jobs.worker  # noqa: F401  (registers every task module)
-from jobs.registry import CRON_JOBS, FUNCTIONS
 from jobs.sinks import queue_names
+from jobs.tasks import FUNCTIONS, TASKS
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.settings import Settings
@@ -31,9 +30,9 @@ def test_account_tasks_and_their_schedules_are_registered() -> None:
         "accounts.expire_exports",
     ):
         assert name in FUNCTIONS
-    scheduled = {job.name for job in CRON_JOBS}
+    scheduled = {job.name for job in TASKS.cron_jobs()}
     assert {"cron:accounts.erase_due", "cron:accounts.expire_exports"} <= scheduled
-    sweep = next(job for job in CRON_JOBS if job.name == "cron:accounts.erase_due")
+    sweep = next(job for job in TASKS.cron_jobs() if job.name == "cron:accounts.erase_due")
     assert (sweep.hour, sweep.minute, sweep.second) == (3, 30, 0)
 
 

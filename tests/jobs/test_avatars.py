@@ -11,8 +11,8 @@ import pytest
 from aiohttp import FormData
 from PIL import Image
 
-from jobs.registry import FUNCTIONS
 from jobs.sinks import ArqJobSink, queue_names
+from jobs.tasks import FUNCTIONS
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.runtime import Runtime

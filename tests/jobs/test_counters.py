@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-import jobs.worker  # noqa: F401  (registers every task module)
-from jobs.registry import CRON_JOBS, FUNCTIONS
+from jobs.tasks import FUNCTIONS, TASKS
 from models.content.items import Content
 from models.identity.users import User
 from server.content import counters
@@ -19,9 +18,9 @@ from server.settings import Settings
 
 def test_counter_tasks_and_their_schedules_are_registered() -> None:
     assert {"counters.flush", "counters.rescore"} <= set(FUNCTIONS)
-    flush = next(job for job in CRON_JOBS if job.name == "cron:counters.flush")
+    flush = next(job for job in TASKS.cron_jobs() if job.name == "cron:counters.flush")
     assert flush.second == set(range(0, 60, 5))
-    rescore = next(job for job in CRON_JOBS if job.name == "cron:counters.rescore")
+    rescore = next(job for job in TASKS.cron_jobs() if job.name == "cron:counters.rescore")
     assert (rescore.minute, rescore.second) == (7, 0)
 
 

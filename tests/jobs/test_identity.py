@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from jobs.registry import CRON_JOBS, FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS, TASKS
 from models.identity.auth import LoginChallenge
 from models.identity.oauth import OAuthState
 from models.identity.users import User
@@ -20,7 +20,6 @@ async def count(runtime: Runtime, model: type) -> int:
 
 
 async def test_the_purge_deletes_only_what_expired_over_a_day_ago(runtime: Runtime) -> None:
-    load_tasks()
     now = runtime.clock.now()
     old, recent = now - timedelta(days=2), now - timedelta(hours=1)
     async with runtime.db.unit_of_work() as uow:
@@ -65,5 +64,4 @@ async def test_the_purge_deletes_only_what_expired_over_a_day_ago(runtime: Runti
 
 
 def test_the_purge_runs_hourly() -> None:
-    load_tasks()
-    assert any(job.name == "cron:identity.purge_expired" for job in CRON_JOBS)
+    assert any(job.name == "cron:identity.purge_expired" for job in TASKS.cron_jobs())

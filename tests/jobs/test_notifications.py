@@ -13,8 +13,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.inprocess import InProcessJobRunner
 from jobs.progress import percent_of, report_progress
-from jobs.registry import FUNCTIONS
 from jobs.sinks import arq_job_id
+from jobs.tasks import FUNCTIONS
 from server.app import create_app
 from server.keys import JOB_RUNNER, RUNTIME
 from server.outbox import Event, Job

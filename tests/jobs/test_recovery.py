@@ -18,8 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.recovery import SWEEPS
-from jobs.registry import CRON_JOBS, FUNCTIONS
 from jobs.sinks import ArqJobSink, arq_job_id, queue_names
+from jobs.tasks import FUNCTIONS, TASKS
 from models.commerce.earnings import Withdrawal
 from models.commerce.invoices import InvoiceRequest, Receipt
 from models.commerce.orders import Order
@@ -99,7 +99,7 @@ async def test_a_job_id_still_queued_is_not_queued_again(
 
 
 def test_every_recovery_sweep_is_a_task_on_a_schedule() -> None:
-    scheduled = {c.name for c in CRON_JOBS}
+    scheduled = {c.name for c in TASKS.cron_jobs()}
     for name in SWEEPS:
         assert name in FUNCTIONS
         assert f"cron:{name}" in scheduled

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from jobs.registry import FUNCTIONS
 from jobs.sinks import arq_job_id, queue_names
+from jobs.tasks import FUNCTIONS
 from models.commerce.iap import IapPurchase
 from models.platform import OutboxMessage
 from server.keys import RUNTIME

@@ -20,8 +20,9 @@ from sqlalchemy import func, select, text
 import jobs.worker
 from jobs.__main__ import main as jobs_main
 from jobs.arq_worker import LEASE_SECONDS, QueueWorker
-from jobs.registry import CRON_JOBS, FUNCTIONS, QUEUES, functions_for, schedule, task
+from jobs.registry import TaskList, schedule, task
 from jobs.sinks import ArqJobSink, arq_job_id, queue_names
+from jobs.tasks import FUNCTIONS, TASKS
 from jobs.worker import MediaWorkerSettings, WorkerSettings
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
@@ -148,7 +149,7 @@ def test_the_default_worker_runs_every_task_but_media_ones_and_the_outbox_sweep_
     assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS) - MEDIA_TASKS
     assert {SWEEP, PURGE} <= set(FUNCTIONS)
     assert [c.name for c in WorkerSettings.cron_jobs] == [
-        f"{jobs.worker.settings.key_prefix}:{c.name}" for c in CRON_JOBS
+        f"{jobs.worker.settings.key_prefix}:{c.name}" for c in TASKS.cron_jobs()
     ], "cron tick ids are the deployment's own, as its other job ids are"
     sweeps = [c for c in WorkerSettings.cron_jobs if c.coroutine is FUNCTIONS[SWEEP].coroutine]
     assert len(sweeps) == 1
@@ -170,20 +171,41 @@ def test_every_task_has_its_own_timeout_and_payment_tasks_take_seconds() -> None
 
 
 def test_every_cron_task_runs_on_the_default_queue() -> None:
-    assert all(QUEUES[c.name.removeprefix("cron:")] is None for c in CRON_JOBS)
+    assert all(TASKS.tasks[c.name.removeprefix("cron:")].queue is None for c in TASKS.cron_jobs())
 
 
 def test_a_task_on_an_unknown_queue_or_a_media_task_on_a_schedule_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown queue"):
         task("test.nowhere", timeout=1, queue="slow")
-    task("test.media_only", timeout=1, queue=MEDIA_QUEUE)(_nothing)
-    try:
-        with pytest.raises(ValueError, match="default queue"):
-            schedule("test.media_only", second=0)
-        assert "test.media_only" in {f.name for f in functions_for(MEDIA_QUEUE)}
-        assert "test.media_only" not in {f.name for f in functions_for(None)}
-    finally:
-        del FUNCTIONS["test.media_only"], QUEUES["test.media_only"]
+    media_only = task("test.media_only", timeout=1, queue=MEDIA_QUEUE)(_nothing)
+    with pytest.raises(ValueError, match="default queue"):
+        schedule(media_only, second=0)
+    tasks = TaskList.of([*TASKS.tasks.values(), media_only], TASKS.schedules)
+    assert "test.media_only" in {f.name for f in tasks.functions_for(MEDIA_QUEUE)}
+    assert "test.media_only" not in {f.name for f in tasks.functions_for(None)}
+
+
+def test_the_task_list_refuses_a_name_twice_and_a_schedule_of_a_task_not_listed() -> None:
+    first = task("test.twice", timeout=1)(_nothing)
+    second = task("test.twice", timeout=1)(_nothing)
+    with pytest.raises(ValueError, match="listed twice"):
+        TaskList.of([first, second])
+    with pytest.raises(ValueError, match="not in the task list"):
+        TaskList.of([first], [schedule(second, second=0)])
+
+
+def test_declaring_a_task_or_a_schedule_changes_no_task_list() -> None:
+    before = (dict(TASKS.functions), [c.name for c in TASKS.cron_jobs()])
+    declared = task("test.declared", timeout=1)(_nothing)
+    schedule(declared, second=0)
+    assert (dict(TASKS.functions), [c.name for c in TASKS.cron_jobs()]) == before
+    assert "test.declared" not in {f.name for f in WorkerSettings.functions}
+
+
+def test_each_runner_gets_cron_jobs_of_its_own() -> None:
+    first, again = TASKS.cron_jobs(), TASKS.cron_jobs()
+    assert [c.name for c in first] == [c.name for c in again]
+    assert not {id(c) for c in first} & {id(c) for c in again}
 
 
 async def _nothing(ctx: dict[str, Any]) -> None:

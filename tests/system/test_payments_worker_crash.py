@@ -34,7 +34,7 @@ def __getattr__(name: str) -> type:
         raise AttributeError(name)
     from arq.worker import func
 
-    from jobs.registry import FUNCTIONS
+    from jobs.tasks import FUNCTIONS
     from jobs.worker import WorkerSettings
 
     fields = {k: v for k, v in vars(WorkerSettings).items() if not k.startswith("__")}

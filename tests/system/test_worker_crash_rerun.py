@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.arq_worker import LEASE_SECONDS
-from jobs.registry import FUNCTIONS
+from jobs.tasks import FUNCTIONS
 from jobs.worker import WorkerSettings
 from models.commerce.ledger import LedgerTransaction
 from models.commerce.payments import Refund

@@ -8,9 +8,11 @@ clearing account; a rejection or a failed payout returns it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.earnings import Withdrawal
 from models.commerce.ledger import LedgerAccount
@@ -29,6 +31,10 @@ NAME_CONTEXT = "earnings.payee_name"
 # The creators domain's context for verified real names.
 REAL_NAME_CONTEXT = "creators.real_name"
 PAYOUT_TASK = "earnings.payout"
+# How long a payout may stay `paying` before the sweep asks its channel how it went.
+CHECK_AFTER = timedelta(minutes=5)
+# Most payouts one sweep asks about (the next sweep takes the rest).
+CHECK_BATCH = 200
 
 
 class RealNameRequired(Forbidden):
@@ -199,11 +205,21 @@ async def _give_back(uow: UnitOfWork, row: Withdrawal, status: str, now: datetim
     await uow.session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class StartedPayout:
+    """What to send to the channel for a withdrawal being paid."""
+
+    channel: str
+    payee: Payee
+    amount: int
+
+
 async def start_payout(
     uow: UnitOfWork, *, withdrawal_id: int, pii: PiiCipher, now: datetime
-) -> tuple[str, Payee] | None:
-    """Mark an approved withdrawal as being paid; its channel and payee, or None when there is
-    nothing to pay (a withdrawal already paying is sent again: the channel de-duplicates)."""
+) -> StartedPayout | None:
+    """Mark an approved withdrawal as being paid; its channel, payee and amount, or None when
+    there is nothing to pay (a withdrawal already paying is sent again: the channel
+    de-duplicates)."""
     row = await lock(uow, withdrawal_id)
     if row.status not in ("approved", "paying"):
         return None
@@ -214,7 +230,19 @@ async def start_payout(
         account=pii.decrypt(row.payee_account_enc, context=ACCOUNT_CONTEXT),
         name=pii.decrypt(row.payee_name_enc, context=NAME_CONTEXT) if row.payee_name_enc else None,
     )
-    return row.channel, payee
+    return StartedPayout(channel=row.channel, payee=payee, amount=row.amount)
+
+
+async def payouts_to_check(session: AsyncSession, *, now: datetime) -> list[tuple[int, str]]:
+    """(id, channel) of payouts still `paying` `CHECK_AFTER` after their last change, oldest
+    first, at most `CHECK_BATCH`."""
+    rows = await session.execute(
+        select(Withdrawal.id, Withdrawal.channel)
+        .where(Withdrawal.status == "paying", Withdrawal.updated_at <= now - CHECK_AFTER)
+        .order_by(Withdrawal.id)
+        .limit(CHECK_BATCH)
+    )
+    return [(withdrawal_id, channel) for withdrawal_id, channel in rows.all()]
 
 
 async def finish_payout(

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import URL, and_, case, delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import and_, case, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from models.base import utcnow
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -70,11 +69,12 @@ async def account_id(
     }
     bind = session.get_bind()
     if bind.dialect.name == "mysql":
-        # Created in a short transaction of its own, on a connection outside the pool the
-        # caller's request holds: the caller keeps no lock from it (concurrent first uses in
-        # one transaction deadlock on the unique key), its snapshot does not matter, and an
-        # empty account is harmless if the caller rolls back.
-        async with _side_engine(bind.engine.url).begin() as conn:
+        # Created in a short transaction of its own, on a second connection from the caller's
+        # pool (the runtime's engine): the caller keeps no lock from it (concurrent first uses
+        # in one transaction deadlock on the unique key), its snapshot does not matter, and an
+        # empty account is harmless if the caller rolls back. The connection goes back to the
+        # pool at once; when every one is taken, the pool's own timeout bounds the wait.
+        async with _engine_of(session).begin() as conn:
             await conn.execute(insert(LedgerAccount).prefix_with("IGNORE").values(**values))
             created = await conn.scalar(select(LedgerAccount.id).where(where))
     else:
@@ -85,16 +85,14 @@ async def account_id(
     return int(created)
 
 
-_SIDE_ENGINES: dict[str, AsyncEngine] = {}
-
-
-def _side_engine(url: URL) -> AsyncEngine:
-    """An unpooled engine for account creation (a connection per use, none kept open)."""
-    key = url.render_as_string(hide_password=False)
-    engine = _SIDE_ENGINES.get(key)
-    if engine is None:
-        engine = _SIDE_ENGINES[key] = create_async_engine(key, poolclass=NullPool)
-    return engine
+def _engine_of(session: AsyncSession) -> AsyncEngine:
+    """The engine whose pool the session's connections come from (the runtime's)."""
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    if isinstance(bind, AsyncEngine):
+        return bind
+    return AsyncEngine(session.get_bind().engine)
 
 
 async def platform_account(

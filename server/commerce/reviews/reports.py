@@ -1,4 +1,7 @@
-"""Reviews as report targets: reports on them land in the shared moderation queue."""
+"""Reviews as report targets: reports on them land in the shared moderation queue.
+
+The composition root registers the check and the uphold action (server/app.py).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from server.content.moderation.service import (
     TargetNotFound,
     Upheld,
     Uphold,
-    register_target,
 )
 from server.db import UnitOfWork
 
@@ -36,8 +38,3 @@ async def uphold_review(uow: UnitOfWork, uphold: Uphold) -> Upheld:
     moderator = Actor(user_id=uphold.moderator.user_id, is_admin=True, is_creator=False)
     await service.delete_review(uow.session, actor=moderator, review_id=uphold.target_id)
     return Upheld(removed=True, author_id=author)
-
-
-def register() -> None:
-    """Let reports name reviews, and upheld ones delete them (idempotent)."""
-    register_target("review", check_review, uphold_review)

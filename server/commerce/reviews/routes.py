@@ -10,7 +10,7 @@ from server import screening
 from server.commerce.catalog.products import Actor
 from server.commerce.catalog.routes import actor_of
 from server.commerce.catalog.schemas import ProductPath
-from server.commerce.reviews import queries, reports, service
+from server.commerce.reviews import queries, service
 from server.commerce.reviews.schemas import (
     RatingSummary,
     ReviewCreate,
@@ -24,7 +24,6 @@ from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS, USER_ID
 
 routes = RouteTable("reviews", "Reviews of purchased products (verified purchases only).")
-reports.register()
 
 
 def _ttl(request: web.Request) -> timedelta:

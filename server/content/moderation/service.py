@@ -3,8 +3,9 @@
 A report names a target (content, comment, message, user, post, review). Each target type has a
 check that the target exists and may be reported by this person, and may have an uphold action
 (what an upheld report does to it: content is archived, a comment or post hidden, a message
-withdrawn for everyone, a review removed); content and users are handled here, and the domains
-that own comments, messages, posts and reviews add theirs with `register_target`. Until a type
+withdrawn for everyone, a review removed); content and users are handled here; the checks and
+actions of comments, messages, posts and reviews live with the domains that own them and are
+registered with `register_target` by the composition root (`server/app.py`). Until a type
 has a check, reports against it are refused (422 `moderation.unsupported_target`).
 """
 

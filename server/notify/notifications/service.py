@@ -299,3 +299,16 @@ async def send_welcome(uow: UnitOfWork, *, user_id: int) -> Notification | None:
         title="Welcome to ShareStack",
         body="Your account is ready. Find something to read, or start writing.",
     )
+
+
+async def email_address(session: AsyncSession, *, user_id: int) -> str | None:
+    """Where a notification email to this user goes: their verified address while the account
+    is active, else None."""
+    row = (
+        await session.execute(
+            select(User.email, User.email_verified_at, User.status).where(User.id == user_id)
+        )
+    ).one_or_none()
+    if row is None or not row.email or row.email_verified_at is None or row.status != "active":
+        return None
+    return str(row.email)

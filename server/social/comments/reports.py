@@ -1,4 +1,7 @@
-"""Comments as report targets: reports on them land in the shared moderation queue."""
+"""Comments as report targets: reports on them land in the shared moderation queue.
+
+The composition root registers the check and the uphold action (server/app.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from server.content.moderation.service import (
     TargetNotFound,
     Upheld,
     Uphold,
-    register_target,
 )
 from server.db import UnitOfWork
 from server.social.comments import service
@@ -50,8 +52,3 @@ async def uphold_comment(uow: UnitOfWork, uphold: Uphold) -> Upheld:
         clock=uphold.clock,
     )
     return Upheld(removed=True, author_id=row.author_id)
-
-
-def register() -> None:
-    """Let reports name comments, and upheld ones hide them (idempotent)."""
-    register_target("comment", check_comment, uphold_comment)

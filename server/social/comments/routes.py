@@ -12,7 +12,7 @@ from server.http.limits import client_ip
 from server.http.pagination import Page, PageQuery
 from server.http.registry import RouteTable
 from server.keys import RUNTIME, SETTINGS
-from server.social.comments import likes, queries, reports, service
+from server.social.comments import likes, queries, service
 from server.social.comments.schemas import (
     CommentEdit,
     CommentIn,
@@ -28,7 +28,6 @@ from server.social.comments.schemas import (
 
 routes = RouteTable("comments", "Comments and replies on content and community posts.")
 MODERATORS = ("moderator", "admin")
-reports.register()
 WRITE_ERRORS = frozenset({403, 404, 409, 422})
 ACCESS = (
     "Comments on content are read by whoever can see the item (preview or full access); "

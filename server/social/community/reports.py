@@ -1,4 +1,7 @@
-"""Posts as report targets, and who may join a post's room."""
+"""Posts as report targets, and who may join a post's room.
+
+The composition root registers the check, the uphold action and the room check (server/app.py).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from server.content.moderation.service import (
     TargetNotFound,
     Upheld,
     Uphold,
-    register_target,
 )
 from server.db import UnitOfWork
 from server.http.guards import Principal
@@ -51,11 +53,6 @@ async def uphold_post(uow: UnitOfWork, uphold: Uphold) -> Upheld:
         clock=uphold.clock,
     )
     return Upheld(removed=True, author_id=row.author_id)
-
-
-def register() -> None:
-    """Let reports name posts, and upheld ones hide them (idempotent)."""
-    register_target("post", check_post, uphold_post)
 
 
 def room_check(runtime: Callable[[], Runtime]) -> Callable[[Principal, str], Awaitable[bool]]:

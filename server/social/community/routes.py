@@ -28,7 +28,6 @@ from server.social.community.schemas import (
 routes = RouteTable("community", "Topics and the posts people write in them.")
 MODERATORS = ("moderator", "admin")
 STEER = "The topic's owner, moderators and admins only (403 `community.forbidden`)."
-reports.register()
 # Who may join `post:<id>`; registered in server/app.py.
 room_check = reports.room_check
 

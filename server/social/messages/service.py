@@ -299,7 +299,7 @@ async def hide(uow: UnitOfWork, *, user_id: int, message_id: int) -> None:
         )
 
 
-async def _check_report(session: AsyncSession, target_id: int, reporter_id: int) -> None:
+async def check_report(session: AsyncSession, target_id: int, reporter_id: int) -> None:
     """A message may be reported by the other members of its conversation."""
     try:
         message = await _message_for(session, message_id=target_id, user_id=reporter_id)
@@ -309,7 +309,7 @@ async def _check_report(session: AsyncSession, target_id: int, reporter_id: int)
         raise moderation.OwnTarget()
 
 
-async def _uphold_report(uow: UnitOfWork, uphold: moderation.Uphold) -> moderation.Upheld:
+async def uphold_report(uow: UnitOfWork, uphold: moderation.Uphold) -> moderation.Upheld:
     """An upheld report withdraws the message for everyone, as a recall does (the sender may
     no longer recall it themselves); again is a no-op."""
     session = uow.session
@@ -333,6 +333,3 @@ async def _uphold_report(uow: UnitOfWork, uphold: moderation.Uphold) -> moderati
     data = {"conversation_id": message.conversation_id, "message_id": message.id}
     uow.outbox.publish(MESSAGE_RECALLED, data, user_ids=members)
     return moderation.Upheld(removed=True)
-
-
-moderation.register_target("message", _check_report, _uphold_report)

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from jobs.registry import FUNCTIONS
+from jobs.tasks import FUNCTIONS
 from models.commerce.catalog import Product
 from models.commerce.iap import IapPurchase
 from models.content.items import Entitlement

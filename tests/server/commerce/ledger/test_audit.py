@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 from structlog.testing import capture_logs
 
-from jobs.registry import FUNCTIONS
+from jobs.tasks import FUNCTIONS
 from models.commerce.ledger import LedgerAccount
 from server.commerce.wallet import service as wallet
 from server.keys import RUNTIME

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -53,6 +53,42 @@ async def test_account_id_is_stable_and_created_once_under_concurrency(db: Datab
     assert len(set(ids)) == 1
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(LedgerAccount)) == 1
+
+
+async def test_a_new_account_is_made_on_a_second_connection_of_the_callers_own_pool(
+    engine: AsyncEngine,
+) -> None:
+    """No engine of the ledger's own: the account's short transaction borrows a connection from
+    the pool the caller's runtime disposes, and gives it back at once."""
+    db = Database(engine)
+    await db.ping()  # the engine's first connection, out of the count
+    checkouts: list[object] = []
+
+    def count(*_: object) -> None:
+        checkouts.append(object())
+
+    event.listen(engine.sync_engine, "checkout", count)
+    try:
+        async with db.unit_of_work() as uow:
+            await ledger.account_id(
+                uow.session, owner_type="creator", owner_id=5, purpose="cash", currency="CNY"
+            )
+            assert engine.sync_engine.pool.checkedout() == 1, "only the caller's is still out"
+    finally:
+        event.remove(engine.sync_engine, "checkout", count)
+    assert len(checkouts) == 2, "the caller's connection and the account's, both from its pool"
+
+
+async def test_a_new_account_outlives_the_callers_rollback(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as uow:
+            made = await ledger.account_id(
+                uow.session, owner_type="creator", owner_id=6, purpose="cash", currency="CNY"
+            )
+            raise RuntimeError("the caller gives up")
+    async with db.read() as session:
+        kept = await session.scalar(select(LedgerAccount.id).where(LedgerAccount.owner_id == 6))
+    assert kept == made
 
 
 async def test_post_moves_balances_once_with_balance_after(db: Database) -> None:

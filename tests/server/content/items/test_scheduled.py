@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.registry import FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS
 from models.content.items import Content
 from server.keys import RUNTIME
 from tests.helpers.content import draft
@@ -35,7 +35,6 @@ async def schedule(api, creator: Person, moderator: Person, publish_at: datetime
 async def test_an_approved_item_is_published_at_its_time_by_the_worker(
     api, creator: Person, moderator: Person, reader: Person, auth_settings
 ) -> None:
-    load_tasks()
     item = await schedule(api, creator, moderator, datetime.now(UTC) + timedelta(seconds=1.5))
     assert item["status"] == "scheduled" and item["published_version"] is None
     await call(api, "GET", f"/contents/{item['id']}", reader, 404)
@@ -50,7 +49,6 @@ async def test_an_approved_item_is_published_at_its_time_by_the_worker(
 async def test_a_job_that_runs_early_or_twice_publishes_once(
     api, creator: Person, moderator: Person
 ) -> None:
-    load_tasks()
     item = await schedule(api, creator, moderator, datetime.now(UTC) + timedelta(hours=1))
     task = FUNCTIONS["content.publish_scheduled"].coroutine
     ctx = {"runtime": api.app[RUNTIME]}
@@ -61,7 +59,6 @@ async def test_a_job_that_runs_early_or_twice_publishes_once(
 async def test_the_sweep_publishes_what_is_due(
     api, creator: Person, moderator: Person, reader: Person, engine: AsyncEngine
 ) -> None:
-    load_tasks()
     item = await schedule(api, creator, moderator, datetime.now(UTC) + timedelta(hours=1))
     async with engine.begin() as conn:  # as if the hour passed and the deferred job was lost
         await conn.execute(

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.registry import FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS
 from models.commerce.catalog import Product
 from models.commerce.reviews import Review
 from models.content.counters import ContentCounter
@@ -172,7 +172,6 @@ async def test_an_upheld_comments_count_change_commits_with_the_resolution_in_th
     comment = Comment(target_type="content", target_id=item.id, author_id=author.id, body="rude")
     await add(api, comment, ContentCounter(content_id=item.id, comments=1))
     filed = await call(api, "POST", "/reports", reporter, 201, json=report("comment", comment.id))
-    load_tasks()
     staff = Viewer(moderator.id, frozenset({"moderator"}))
 
     async def resolve(*, crash: bool) -> None:

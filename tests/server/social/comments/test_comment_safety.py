@@ -7,7 +7,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.registry import load_tasks
 from models.audit import AdminLog
 from models.content.counters import ContentCounter
 from models.content.moderation import ModerationFlag
@@ -142,7 +141,6 @@ async def test_the_content_counter_counts_visible_comments(
     await call(api, "DELETE", f"/comments/{third['id']}", reader, 200)
     # The counter changes wait in the job queue, written there with each comment change.
     runtime = api.app[RUNTIME]
-    load_tasks()
     assert (await run_burst(api.app[SETTINGS], {"runtime": runtime})).jobs_failed == 0
     await flush(runtime)
     async with engine.connect() as conn:

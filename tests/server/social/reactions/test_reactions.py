@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.registry import FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS
 from models.content.counters import ContentCounter
 from models.platform import OutboxMessage
 from server.content.counters import RECORD_TASK, flush, record_changes
@@ -27,7 +27,6 @@ from tests.jobs.test_worker import run_burst
 
 async def counters(api: TestClient, engine: AsyncEngine, content_id: int) -> tuple[int, int]:
     """The item's likes and favorites once the worker ran the counter jobs of the outbox."""
-    load_tasks()
     worker = await run_burst(api.app[SETTINGS], {"runtime": api.app[RUNTIME]})
     assert worker.jobs_failed == 0
     await flush(api.app[RUNTIME])

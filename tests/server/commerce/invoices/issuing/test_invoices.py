@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 
-from jobs.registry import FUNCTIONS, load_tasks
+from jobs.tasks import FUNCTIONS
 from server.commerce.invoices.provider import HttpInvoiceProvider, InvoiceOrder, ProviderError
 from server.keys import RUNTIME
 from server.settings import Settings
@@ -60,7 +60,6 @@ async def bought(api: TestClient, creator: Person, buyer: Person) -> Any:
 
 
 async def work(api: TestClient, settings: Settings) -> Any:
-    load_tasks()
     return await run_burst(settings, {"runtime": api.app[RUNTIME]})
 
 
@@ -200,7 +199,6 @@ async def test_the_job_twice_issues_once(
     fake, _ = provider
     order = await bought(api, creator, reader)
     made = await call(api, "POST", f"/orders/{order.id}/invoice", reader, 201, json=COMPANY)
-    load_tasks()
     issue = FUNCTIONS["invoices.issue"].coroutine
     ctx = {"runtime": api.app[RUNTIME], "job_try": 1}
     assert await issue(ctx, invoice_id=made["id"]) == "issued"
@@ -243,7 +241,6 @@ async def test_receipt_pdf_names_the_order_in_chinese(
     as_admin = await call(api, "GET", path, admin, 200)
     assert (await download(api, as_admin["download_url"], admin)).status == 200
     assert (await download(api, ready["download_url"], admin)).status in (401, 403)
-    load_tasks()
     again = FUNCTIONS["invoices.receipt"].coroutine
     assert await again({"runtime": api.app[RUNTIME]}, order_id=order.id) is False
 
