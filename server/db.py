@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from server.outbox import Outbox
 
@@ -37,6 +38,8 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
+# Where a session finds the engine for short transactions of their own (`Database`).
+SIDE_ENGINE = "sharestack_side_engine"
 # Execution option marking a read-only engine: on SQLite its transactions begin deferred.
 READS_ONLY = "sharestack_reads_only"
 
@@ -59,8 +62,10 @@ def create_engine(
     connect_timeout: float = 5.0,
     statement_timeout: float = 10.0,
     pool_timeout: float = 5.0,
+    pooled: bool = True,
 ) -> AsyncEngine:
     """The engine for `url`; `lock_timeout` is how long a SQLite writer waits for the lock.
+    `pooled=False` opens a connection per use and keeps none (a side engine, see `Database`).
 
     On MariaDB every call has a deadline: a TCP connect gives up after `connect_timeout`, a wait
     for the server's answer (the handshake included) after `statement_timeout`, a wait for a
@@ -69,17 +74,25 @@ def create_engine(
     disconnect, answered as 503."""
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url, echo=echo, lock_timeout=lock_timeout)
+    pooling: dict[str, Any] = (
+        {
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            "pool_recycle": 1800,
+            # No ping per checkout (a round trip on every request). A connection the server
+            # closed fails its first statement; SQLAlchemy then invalidates the whole pool, so
+            # after a database restart one request answers 503 and the next ones get fresh
+            # connections.
+            "pool_pre_ping": False,
+            "pool_timeout": pool_timeout,
+        }
+        if pooled
+        else {"poolclass": NullPool}
+    )
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=1800,
-        # No ping per checkout (a round trip on every request). A connection the server closed
-        # fails its first statement; SQLAlchemy then invalidates the whole pool, so after a
-        # database restart one request answers 503 and the next ones get fresh connections.
-        pool_pre_ping=False,
-        pool_timeout=pool_timeout,
+        **pooling,
         connect_args={
             "connect_timeout": connect_timeout,
             "read_timeout": statement_timeout,
@@ -170,9 +183,25 @@ class UnitOfWork:
 class Database:
     """The engine, a session factory and the unit-of-work entry point."""
 
-    def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        after_commit: AfterCommit | None = None,
+        *,
+        side_engine: AsyncEngine | None = None,
+    ) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # A short transaction of its own, beside the caller's (the ledger creating an account),
+        # takes its connection here: an unpooled engine disposed with this one, so callers that
+        # hold every pooled connection never wait on the pool for it. Sessions find it in
+        # `session.info[SIDE_ENGINE]`; without one, the side transaction uses this engine.
+        self.side_engine = side_engine
+        self.sessions = async_sessionmaker(
+            engine,
+            expire_on_commit=False,
+            autoflush=False,
+            info={SIDE_ENGINE: side_engine or engine},
+        )
         # Reads go through this one: on SQLite they begin deferred instead of taking the write lock.
         self.reader = (
             engine.execution_options(**{READS_ONLY: True})
@@ -220,3 +249,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.side_engine is not None:
+            await self.side_engine.dispose()

@@ -53,17 +53,19 @@ class Runtime:
         """Connect to what `settings` name; `statement_timeout` overrides the database deadline."""
         if settings.sqlalchemy_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            settings.sqlalchemy_url,
-            pool_size=settings.database_pool_size,
-            echo=settings.database_echo,
-            lock_timeout=settings.database_lock_timeout_seconds,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            statement_timeout=statement_timeout or settings.database_statement_timeout_seconds,
-            pool_timeout=settings.database_pool_timeout_seconds,
-        )
+        options: dict[str, Any] = {
+            "echo": settings.database_echo,
+            "lock_timeout": settings.database_lock_timeout_seconds,
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "statement_timeout": statement_timeout or settings.database_statement_timeout_seconds,
+            "pool_timeout": settings.database_pool_timeout_seconds,
+        }
+        url = settings.sqlalchemy_url
+        engine = create_engine(url, pool_size=settings.database_pool_size, **options)
+        # SQLite has one writer anyway: side transactions share the engine there.
+        side = None if url.startswith("sqlite") else create_engine(url, pooled=False, **options)
         redis = open_redis(settings.redis_url) if settings.redis_url else None
-        return cls(settings, Database(engine), redis)
+        return cls(settings, Database(engine, side_engine=side), redis)
 
     def attach(self, *, jobs: JobSink, events: EventSink) -> None:
         """Plug in where jobs and events go; from now on commits hand outbox rows over at once."""

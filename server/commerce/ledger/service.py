@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from models.base import utcnow
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
-from server.db import Reader
+from server.db import SIDE_ENGINE, Reader
 from server.http.errors import Conflict
 
 PLATFORM = "platform"
@@ -69,12 +69,13 @@ async def account_id(
     }
     bind = session.get_bind()
     if bind.dialect.name == "mysql":
-        # Created in a short transaction of its own, on a second connection from the caller's
-        # pool (the runtime's engine): the caller keeps no lock from it (concurrent first uses
-        # in one transaction deadlock on the unique key), its snapshot does not matter, and an
-        # empty account is harmless if the caller rolls back. The connection goes back to the
-        # pool at once; when every one is taken, the pool's own timeout bounds the wait.
-        async with _engine_of(session).begin() as conn:
+        # Created in a short transaction of its own, on the runtime's side engine (a connection
+        # per use, outside the pool the caller's request holds, so a burst of first purchases
+        # that holds every pooled connection does not wait on the pool): the caller keeps no
+        # lock from it (concurrent first uses in one transaction deadlock on the unique key),
+        # its snapshot does not matter, and an empty account is harmless if the caller rolls
+        # back.
+        async with _side_engine_of(session).begin() as conn:
             await conn.execute(insert(LedgerAccount).prefix_with("IGNORE").values(**values))
             created = await conn.scalar(select(LedgerAccount.id).where(where))
     else:
@@ -85,8 +86,11 @@ async def account_id(
     return int(created)
 
 
-def _engine_of(session: AsyncSession) -> AsyncEngine:
-    """The engine whose pool the session's connections come from (the runtime's)."""
+def _side_engine_of(session: AsyncSession) -> AsyncEngine:
+    """The runtime's engine for side transactions (`server.db.Database`), else the session's."""
+    side = session.info.get(SIDE_ENGINE)
+    if isinstance(side, AsyncEngine):
+        return side
     bind = session.bind
     if isinstance(bind, AsyncConnection):
         return bind.engine

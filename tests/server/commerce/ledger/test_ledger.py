@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -55,28 +55,35 @@ async def test_account_id_is_stable_and_created_once_under_concurrency(db: Datab
         assert await session.scalar(select(func.count()).select_from(LedgerAccount)) == 1
 
 
-async def test_a_new_account_is_made_on_a_second_connection_of_the_callers_own_pool(
-    engine: AsyncEngine,
-) -> None:
-    """No engine of the ledger's own: the account's short transaction borrows a connection from
-    the pool the caller's runtime disposes, and gives it back at once."""
-    db = Database(engine)
-    await db.ping()  # the engine's first connection, out of the count
-    checkouts: list[object] = []
+async def test_callers_holding_the_whole_pool_still_make_new_accounts(engine: AsyncEngine) -> None:
+    """A new account's short transaction takes its connection from the runtime's side engine,
+    not from the pool the callers hold: two units of work on a pool of two connections (one plus
+    one overflow) both make an account, where borrowing a third pooled connection would wait out
+    the pool timeout and fail."""
+    url = engine.url.render_as_string(hide_password=False)
+    pooled = create_engine(url, pool_size=1, pool_timeout=0.5)
+    side = create_engine(url, pooled=False)
+    db = Database(pooled, side_engine=side)
+    both_hold = asyncio.Barrier(2)
 
-    def count(*_: object) -> None:
-        checkouts.append(object())
-
-    event.listen(engine.sync_engine, "checkout", count)
-    try:
+    async def first_purchase(owner_id: int) -> int:
         async with db.unit_of_work() as uow:
-            await ledger.account_id(
-                uow.session, owner_type="creator", owner_id=5, purpose="cash", currency="CNY"
+            await uow.session.execute(select(1))  # this caller's pooled connection
+            await both_hold.wait()  # the whole pool is out now
+            return await ledger.account_id(
+                uow.session, owner_type="user", owner_id=owner_id, purpose="cash", currency="CNY"
             )
-            assert engine.sync_engine.pool.checkedout() == 1, "only the caller's is still out"
+
+    try:
+        made = await asyncio.gather(first_purchase(31), first_purchase(32))
+        assert pooled.sync_engine.pool.checkedout() == 0
     finally:
-        event.remove(engine.sync_engine, "checkout", count)
-    assert len(checkouts) == 2, "the caller's connection and the account's, both from its pool"
+        await db.dispose()
+    async with Database(engine).read() as session:
+        kept = await session.scalars(
+            select(LedgerAccount.id).where(LedgerAccount.owner_id.in_([31, 32]))
+        )
+        assert sorted(kept) == sorted(made)
 
 
 async def test_a_new_account_outlives_the_callers_rollback(db: Database) -> None:
