@@ -58,3 +58,21 @@ class IapPurchase(IdMixin, Base):
     purchased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class IapRefundNotice(IdMixin, Base):
+    """A store's refund notice for a transaction not redeemed here (yet).
+
+    Kept so the refund is applied when the purchase is verified: that transaction then grants
+    nothing (see server/commerce/iap/service.py). `applied_at` is when a redeem met it.
+    """
+
+    __tablename__ = "iap_refund_notices"
+    __table_args__ = (UniqueConstraint("store", "transaction_id"), TABLE_OPTIONS)
+
+    store: Mapped[str] = mapped_column(String(16), nullable=False)
+    transaction_id: Mapped[str] = mapped_column(String(150), nullable=False)
+    # The store's name for the notice (REFUND, REVOKE, voided).
+    detail: Mapped[str] = mapped_column(String(40), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

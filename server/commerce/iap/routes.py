@@ -8,6 +8,7 @@ from aiohttp import web
 from server.audit import record_admin_action
 from server.commerce.iap import service
 from server.commerce.iap.schemas import (
+    AppAccountTokenOut,
     AppStoreNotificationIn,
     IapProductIn,
     IapProductOut,
@@ -34,10 +35,14 @@ log = structlog.get_logger("iap")
     response=PurchaseOut,
     idempotent=True,
     replays=True,
-    errors=frozenset({409, 422, 503}),
+    errors=frozenset({403, 409, 422, 503}),
     description="Verifies a store purchase with the store and grants what it bought (credits, "
     "content or a plan) once per store transaction: the same user again gets `replayed: true`; "
-    "anyone else 409 `iap.already_used`. 422 `iap.invalid_transaction` / "
+    "anyone else 409 `iap.already_used`. An App Store transaction whose `appAccountToken` is "
+    "not the caller's (`GET /api/v1/me/iap/app_account_token`) is 403 `iap.account_mismatch`; "
+    "one without a token goes to the first account that redeems it. A purchase the store "
+    "refunded before it was redeemed is recorded with `status: refunded` and grants nothing. "
+    "422 `iap.invalid_transaction` / "
     "`iap.invalid_purchase` / `iap.unknown_product` / `iap.revoked` / `iap.store_disabled`; "
     "409 `iap.pending`; 503 `iap.store_unavailable`.",
 )
@@ -53,7 +58,8 @@ async def verify_purchase(request: web.Request, body: VerifyIn) -> PurchaseOut:
         held = await wallet.balance(uow.session, user_id=user_id)
     purchase = redeemed.purchase
     try:
-        await provider.acknowledge(txn, proof)
+        if purchase.status == "granted":  # a refunded purchase has nothing to deliver
+            await provider.acknowledge(txn, proof)
     except ApiError as exc:  # the store refunds unacknowledged purchases: a job retries
         log.warning("iap.acknowledge_failed", store=body.store, code=exc.code)
         async with runtime.db.unit_of_work() as uow:
@@ -83,10 +89,26 @@ async def _apply(request: web.Request, notice: StoreNotice) -> None:
         log.info("iap.notice_ignored", store=notice.store, detail=notice.detail)
         return
     async with runtime.db.unit_of_work() as uow:
-        done = await service.refund(
-            uow, store=notice.store, transaction_id=notice.transaction_id, now=runtime.clock.now()
+        outcome = await service.refund(
+            uow,
+            store=notice.store,
+            transaction_id=notice.transaction_id,
+            detail=notice.detail,
+            now=runtime.clock.now(),
         )
-    log.info("iap.refund", store=notice.store, applied=done, detail=notice.detail)
+    log.info("iap.refund", store=notice.store, outcome=outcome, detail=notice.detail)
+
+
+@routes.get(
+    "/api/v1/me/iap/app_account_token",
+    response=AppAccountTokenOut,
+    description="The account's App Store `appAccountToken`: the app sets it on its StoreKit "
+    "purchases so that only this account can redeem them. The same for ever for one account "
+    "(a UUIDv5 of its id).",
+)
+async def get_app_account_token(request: web.Request) -> AppAccountTokenOut:
+    """My App Store account token"""
+    return AppAccountTokenOut(app_account_token=service.app_account_token(request[USER_ID]))
 
 
 @routes.post(
@@ -96,7 +118,8 @@ async def _apply(request: web.Request, notice: StoreNotice) -> None:
     auth=False,
     errors=frozenset({422}),
     description="App Store Server Notifications V2 (signed): `REFUND` and `REVOKE` take back "
-    "what the transaction granted; other types are acknowledged and ignored.",
+    "what the transaction granted (one not redeemed yet is kept and grants nothing when it "
+    "is); other types are acknowledged and ignored.",
 )
 async def app_store_notification(request: web.Request, body: AppStoreNotificationIn) -> None:
     """App Store server notification"""
@@ -112,7 +135,8 @@ async def app_store_notification(request: web.Request, body: AppStoreNotificatio
     auth=False,
     errors=frozenset({401, 422}),
     description="Google Play real-time developer notifications (a Pub/Sub push with `?token=`):"
-    " a voided purchase takes back what it granted; other notifications are ignored.",
+    " a voided purchase takes back what it granted (one not redeemed yet is kept and grants "
+    "nothing when it is); other notifications are ignored.",
 )
 async def google_play_notification(
     request: web.Request, body: PubSubPushIn, query: PubSubQuery

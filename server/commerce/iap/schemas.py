@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,12 @@ class PurchaseOut(BaseModel):
     balance: int = Field(description="The wallet's credits after this purchase.")
     replayed: bool = Field(description="True when this transaction had been redeemed before.")
     created_at: datetime
+
+
+class AppAccountTokenOut(BaseModel):
+    app_account_token: UUID = Field(
+        description="Set as the appAccountToken of this account's App Store purchases."
+    )
 
 
 class AppStoreNotificationIn(BaseModel):

@@ -2,10 +2,20 @@
 
 What a store product grants comes from `iap_products`: credits into the wallet (per unit of
 quantity) and/or the content or plan of a catalog product (entitlement source `iap_purchase`).
+
+Whose it is: each account has an App Store `appAccountToken` (`app_account_token`, a UUIDv5 of
+its id) that the app sets on its purchases. A transaction carrying another account's token is
+refused; one carrying none goes to the first account that redeems it.
+
+A refund the store announces before the purchase is redeemed here is kept
+(`iap_refund_notices`) and applied when the purchase comes: it is recorded `refunded` and
+grants nothing, so no credits are issued only to be clawed back (a clawback never takes the
+wallet below zero, so credits spent in between would be lost to the platform).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.catalog import Product
-from models.commerce.iap import IapProduct, IapPurchase
+from models.commerce.iap import IapProduct, IapPurchase, IapRefundNotice
 from server.commerce.iap.stores.base import StoreTransaction
 from server.commerce.wallet import service as wallet
 from server.content.items import access
@@ -22,6 +32,14 @@ from server.http.errors import ApiError, Conflict
 
 SOURCE = "iap_purchase"
 PLAN_DAYS = {"month": 31, "year": 366}
+# The namespace of every account's App Store appAccountToken (fixed: changing it would orphan
+# the tokens already set on purchases).
+APP_ACCOUNT_NAMESPACE = uuid.UUID("1b7c717b-e5f5-4778-ba03-bc155b2bc75c")
+
+
+def app_account_token(user_id: int) -> uuid.UUID:
+    """The account's App Store appAccountToken: UUIDv5(APP_ACCOUNT_NAMESPACE, str(user_id))."""
+    return uuid.uuid5(APP_ACCOUNT_NAMESPACE, str(user_id))
 
 
 class UnknownProduct(ApiError):
@@ -34,6 +52,27 @@ class AlreadyUsed(Conflict):
 
 class Revoked(ApiError):
     status, code, message = 422, "iap.revoked", "The store refunded or revoked this purchase."
+
+
+class AccountMismatch(ApiError):
+    status, code, message = (
+        403,
+        "iap.account_mismatch",
+        "This purchase was made for another account.",
+    )
+
+
+def _check_account(txn: StoreTransaction, user_id: int) -> None:
+    """Refuse a transaction whose appAccountToken is not `user_id`'s (none: anyone's)."""
+    token = txn.app_account_token
+    if not token:
+        return
+    try:
+        theirs = uuid.UUID(token)
+    except ValueError:
+        raise AccountMismatch() from None
+    if theirs != app_account_token(user_id):
+        raise AccountMismatch()
 
 
 @dataclass(slots=True)
@@ -78,8 +117,11 @@ async def redeem(
     uow: UnitOfWork, *, user_id: int, txn: StoreTransaction, now: datetime
 ) -> Redeemed:
     """Grant what `txn` bought, once per (store, transaction id); a repeat by the same user
-    answers the first purchase, by anyone else AlreadyUsed."""
+    answers the first purchase, by anyone else AlreadyUsed. A transaction made for another
+    account (its appAccountToken) is AccountMismatch; one the store's refund notice reached
+    first is recorded refunded and grants nothing."""
     session = uow.session
+    _check_account(txn, user_id)
     if txn.revoked:
         raise Revoked()
     mapping = await _mapping(session, txn)
@@ -114,6 +156,24 @@ async def redeem(
         return _mine(rival, user_id)
     purchase = await _purchase(session, txn.store, txn.transaction_id)
     assert purchase is not None
+    # Read (locked) after the purchase row is claimed: a refund notice locks the purchase first
+    # too, so either it waited for this row and refunds it, or its notice is seen here.
+    notice = (
+        await session.scalars(
+            select(IapRefundNotice)
+            .where(
+                IapRefundNotice.store == txn.store,
+                IapRefundNotice.transaction_id == txn.transaction_id,
+            )
+            .with_for_update()
+        )
+    ).first()
+    if notice is not None:
+        purchase.status, purchase.refunded_at = "refunded", now
+        if notice.applied_at is None:
+            notice.applied_at = now
+        await session.flush()
+        return Redeemed(purchase, replayed=False)
     await _grant(uow, purchase=purchase, mapping=mapping, quantity=txn.quantity, now=now)
     return Redeemed(purchase, replayed=False)
 
@@ -164,13 +224,30 @@ async def _entitle(
     )
 
 
-async def refund(uow: UnitOfWork, *, store: str, transaction_id: str, now: datetime) -> bool:
+async def refund(
+    uow: UnitOfWork, *, store: str, transaction_id: str, detail: str, now: datetime
+) -> str:
     """Take back what a refunded store transaction granted: unspent credits (never below
-    zero) and its entitlements. False when there is nothing (left) to take back."""
+    zero) and its entitlements: "refunded". "already" when it was refunded before; "kept"
+    when it was not redeemed yet (the notice waits for it, see `redeem`)."""
     session = uow.session
     purchase = await _purchase(session, store, transaction_id, lock="update")
-    if purchase is None or purchase.status == "refunded":
-        return False
+    if purchase is None:
+        await session.execute(
+            insert(IapRefundNotice)
+            .prefix_with("IGNORE", dialect="mysql")
+            .prefix_with("OR IGNORE", dialect="sqlite")
+            .values(
+                store=store,
+                transaction_id=transaction_id,
+                detail=detail[:40],
+                received_at=now,
+                applied_at=None,
+            )
+        )
+        return "kept"
+    if purchase.status == "refunded":
+        return "already"
     if purchase.credits_granted:
         purchase.credits_revoked = await wallet.revoke_credits(
             uow,
@@ -183,7 +260,7 @@ async def refund(uow: UnitOfWork, *, store: str, transaction_id: str, now: datet
     purchase.status = "refunded"
     purchase.refunded_at = now
     await session.flush()
-    return True
+    return "refunded"
 
 
 async def set_product(

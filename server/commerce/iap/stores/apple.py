@@ -73,6 +73,7 @@ class AppStore(Store):
             purchased_at=_when(decoded.purchaseDate),
             quantity=decoded.quantity or 1,
             revoked=decoded.revocationDate is not None,
+            app_account_token=decoded.appAccountToken,
             details={"type": decoded.rawType, "app_account_token": decoded.appAccountToken},
         )
 

@@ -24,6 +24,8 @@ class StoreTransaction:
     purchased_at: datetime | None = None
     quantity: int = 1
     revoked: bool = False
+    # The account the app said it bought for (App Store appAccountToken, a UUID); None: unsaid.
+    app_account_token: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 

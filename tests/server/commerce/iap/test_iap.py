@@ -3,6 +3,8 @@ per store transaction, and refunds that take credits and entitlements back."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -11,13 +13,14 @@ from sqlalchemy import select
 
 from jobs.tasks import FUNCTIONS
 from models.commerce.catalog import Product
-from models.commerce.iap import IapPurchase
+from models.commerce.iap import IapPurchase, IapRefundNotice
 from models.content.items import Entitlement
 from server.commerce.iap.stores import registry
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.helpers.env import AppClient, make_settings
 from tests.helpers.people import Person, call, person
+from tests.invariants import assert_money_invariants
 from tests.jobs.test_worker import run_burst
 from tests.server.commerce.iap.stores import BUNDLE, PACKAGE, AppleSigner, FakePlay, pubsub
 
@@ -250,3 +253,168 @@ async def test_each_runtime_builds_its_stores_once(
     await redeem(api, await person(api), 200, **body, purchase_token="tok-3")
     await redeem(other, await person(other), 200, **body, purchase_token="tok-4")
     assert play.token_requests == 2  # each runtime signs in with its own stores
+
+
+# The namespace README.md documents for appAccountToken.
+APP_ACCOUNT_NAMESPACE = uuid.UUID("1b7c717b-e5f5-4778-ba03-bc155b2bc75c")
+
+
+async def token_of(api: TestClient, who: Person) -> str:
+    found = await call(api, "GET", "/me/iap/app_account_token", who, 200)
+    return str(found["app_account_token"])
+
+
+async def test_each_account_has_its_own_stable_app_account_token(api: TestClient) -> None:
+    one, two = await person(api), await person(api)
+    first = await token_of(api, one)
+    assert first == str(uuid.uuid5(APP_ACCOUNT_NAMESPACE, str(one.id)))
+    assert uuid.UUID(first).version == 5
+    assert await token_of(api, one) == first
+    assert await token_of(api, two) == str(uuid.uuid5(APP_ACCOUNT_NAMESPACE, str(two.id)))
+    assert await token_of(api, two) != first
+    anonymous = await call(api, "GET", "/me/iap/app_account_token", None, 401)
+    assert anonymous["error"]["code"] == "auth.unauthorized"
+
+
+async def test_an_app_store_purchase_made_for_another_account_is_refused(
+    api: TestClient, apple: AppleSigner
+) -> None:
+    await map_product(api, "app_store", "credits.60", credits=60)
+    owner, thief = await person(api), await person(api)
+    signed, txn_id = apple.transaction("credits.60", appAccountToken=await token_of(api, owner))
+    for _ in range(2):
+        refused = await redeem(api, thief, 403, store="app_store", signed_transaction=signed)
+        assert refused["error"]["code"] == "iap.account_mismatch"
+    assert (await call(api, "GET", "/wallet", thief, 200))["balance"] == 0
+    async with api.app[RUNTIME].db.read() as session:
+        assert (await session.scalars(select(IapPurchase))).all() == []
+    mine = await redeem(api, owner, 200, store="app_store", signed_transaction=signed)
+    assert (mine["transaction_id"], mine["credits_granted"], mine["balance"]) == (txn_id, 60, 60)
+    # After the owner redeemed it, the thief is still told whose it is.
+    again = await redeem(api, thief, 403, store="app_store", signed_transaction=signed)
+    assert again["error"]["code"] == "iap.account_mismatch"
+    # The token compares as a UUID (any case); one that is no UUID is nobody's.
+    upper, _ = apple.transaction("credits.60", appAccountToken=(await token_of(api, owner)).upper())
+    assert (await redeem(api, owner, 200, store="app_store", signed_transaction=upper))[
+        "balance"
+    ] == 120
+    garbled, _ = apple.transaction("credits.60", appAccountToken="not-a-uuid")
+    odd = await redeem(api, owner, 403, store="app_store", signed_transaction=garbled)
+    assert odd["error"]["code"] == "iap.account_mismatch"
+    # Without a token the first account to redeem it gets it, as before.
+    bare, _ = apple.transaction("credits.60")
+    assert (await redeem(api, thief, 200, store="app_store", signed_transaction=bare))[
+        "balance"
+    ] == 60
+    taken = await redeem(api, owner, 409, store="app_store", signed_transaction=bare)
+    assert taken["error"]["code"] == "iap.already_used"
+    await assert_money_invariants(api.app[RUNTIME].db.engine)
+
+
+async def notify_apple(api: TestClient, apple: AppleSigner, kind: str, signed: str) -> None:
+    response = await api.post(
+        "/api/v1/iap/app_store/notifications",
+        json={"signedPayload": apple.notification(kind, signed)},
+    )
+    assert response.status == 204
+
+
+async def test_an_app_store_refund_before_the_purchase_is_kept_and_applied(
+    api: TestClient, apple: AppleSigner
+) -> None:
+    async with api.app[RUNTIME].db.unit_of_work() as uow:
+        plan = Product(kind="plan", title="年度会员", price=19800, status="active", interval="year")
+        uow.session.add(plan)
+        await uow.session.flush()
+        plan_id = plan.id
+    await map_product(api, "app_store", "vip.year", credits=10, product_id=plan_id, plan_days=365)
+    buyer, other = await person(api), await person(api)
+    admin = await person(api, "admin")
+    adjust = {"amount": 5, "reason": "welcome"}
+    await call(api, "POST", f"/admin/wallets/{buyer.id}/adjustments", admin, 201, json=adjust)
+    signed, txn_id = apple.transaction("vip.year", type="Non-Consumable")
+    for _ in range(2):  # Apple retries; the notice is kept once
+        await notify_apple(api, apple, "REFUND", signed)
+    async with api.app[RUNTIME].db.read() as session:
+        kept = (await session.scalars(select(IapRefundNotice))).one()
+    assert (kept.store, kept.transaction_id, kept.detail, kept.applied_at) == (
+        "app_store",
+        txn_id,
+        "REFUND",
+        None,
+    )
+    first = await redeem(api, buyer, 200, store="app_store", signed_transaction=signed)
+    assert (first["status"], first["credits_granted"], first["balance"], first["replayed"]) == (
+        "refunded",
+        0,
+        5,
+        False,
+    )
+    again = await redeem(api, buyer, 200, store="app_store", signed_transaction=signed)
+    assert (again["status"], again["balance"], again["replayed"]) == ("refunded", 5, True)
+    taken = await redeem(api, other, 409, store="app_store", signed_transaction=signed)
+    assert taken["error"]["code"] == "iap.already_used"
+    await notify_apple(api, apple, "REFUND", signed)  # a late retry takes nothing more
+    assert (await call(api, "GET", "/wallet", buyer, 200))["balance"] == 5
+    history = await call(api, "GET", "/wallet/transactions", buyer, 200)
+    assert [i["amount"] for i in history["items"]] == [5]  # the adjustment alone
+    async with api.app[RUNTIME].db.read() as session:
+        assert (await session.scalars(select(Entitlement))).all() == []
+        purchase = (await session.scalars(select(IapPurchase))).one()
+        kept = (await session.scalars(select(IapRefundNotice))).one()
+    assert (purchase.status, purchase.credits_granted, purchase.credits_revoked) == (
+        "refunded",
+        0,
+        0,
+    )
+    assert purchase.user_id == buyer.id and purchase.refunded_at is not None
+    assert kept.applied_at is not None
+    await assert_money_invariants(api.app[RUNTIME].db.engine)
+
+
+async def test_a_google_play_void_before_the_purchase_is_kept_and_applied(
+    api: TestClient, play: FakePlay
+) -> None:
+    await map_product(api, "google_play", "credits_100", credits=100)
+    buyer = await person(api)
+    order = play.add("tok-void", "credits_100")
+    voided = {
+        "version": "1.0",
+        "packageName": PACKAGE,
+        "eventTimeMillis": "1",
+        "voidedPurchaseNotification": {
+            "purchaseToken": "tok-void",
+            "orderId": order,
+            "productType": 2,
+        },
+    }
+    path = f"/api/v1/iap/google_play/notifications?token={NOTIFY_TOKEN}"
+    assert (await api.post(path, json=pubsub(voided))).status == 204
+    body = {"store": "google_play", "product_id": "credits_100", "purchase_token": "tok-void"}
+    answer = await redeem(api, buyer, 200, **body)
+    assert (answer["status"], answer["credits_granted"], answer["balance"]) == ("refunded", 0, 0)
+    assert play.acknowledged == []  # nothing was delivered
+    await assert_money_invariants(api.app[RUNTIME].db.engine)
+
+
+async def test_a_refund_racing_its_redeem_never_leaves_credits_behind(
+    api: TestClient, apple: AppleSigner
+) -> None:
+    await map_product(api, "app_store", "credits.60", credits=60)
+    buyers = [await person(api) for _ in range(6)]
+    signed = [apple.transaction("credits.60")[0] for _ in buyers]
+
+    async def both(who: Person, proof: str) -> None:
+        answers = await asyncio.gather(
+            redeem(api, who, 200, store="app_store", signed_transaction=proof),
+            notify_apple(api, apple, "REFUND", proof),
+        )
+        assert answers[0]["transaction_id"]
+
+    await asyncio.gather(*(both(who, proof) for who, proof in zip(buyers, signed, strict=True)))
+    for who in buyers:
+        assert (await call(api, "GET", "/wallet", who, 200))["balance"] == 0
+    async with api.app[RUNTIME].db.read() as session:
+        statuses = (await session.scalars(select(IapPurchase.status))).all()
+    assert statuses == ["refunded"] * len(buyers)
+    await assert_money_invariants(api.app[RUNTIME].db.engine)
