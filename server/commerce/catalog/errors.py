@@ -31,3 +31,10 @@ class InvalidProduct(ValidationFailed):
 
 class InvalidQuantity(ValidationFailed):
     code, message = "catalog.invalid_quantity", "The quantity does not fit the product."
+
+
+class ContentHasProduct(Conflict):
+    code, message = (
+        "catalog.content_has_product",
+        "The item already has a one-off product; change or archive that one.",
+    )

@@ -1,4 +1,11 @@
-"""Creators manage their own products, admins every product; a plan names its contents."""
+"""Creators manage their own products, admins every product; a plan names its contents.
+
+A content item's one-off product (kind `content`, or `course` for a course) sells it at the
+item's price: its price and currency must be the item's (change them on the item, and the
+product follows in the same transaction: server/content/items/offers.py), an item has at most
+one such product that is not archived, and it is active only while the item is paid and
+published.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.commerce.catalog import Product
 from models.content.items import Category, Content, PlanContent
 from server.audit import record_admin_action
-from server.commerce.catalog.errors import InvalidProduct, NotOwner, ProductNotFound
+from server.commerce.catalog.errors import (
+    ContentHasProduct,
+    InvalidProduct,
+    NotOwner,
+    ProductNotFound,
+)
 from server.commerce.catalog.schemas import (
     PlanContentOut,
     PlanContents,
@@ -122,11 +134,19 @@ async def _check(session: AsyncSession, product: Product, *, actor: Actor) -> No
 async def _check_content(session: AsyncSession, product: Product, *, actor: Actor) -> None:
     if product.content_id is None:
         raise InvalidProduct(fields={"content_id": "Name the content item or course sold."})
+    # The content row is locked: the item's price and its product change one at a time.
     row = (
         await session.execute(
-            select(Content.author_id, Content.kind, Content.parent_id).where(
-                Content.id == product.content_id
+            select(
+                Content.author_id,
+                Content.kind,
+                Content.status,
+                Content.access,
+                Content.price_cents,
+                Content.currency,
             )
+            .where(Content.id == product.content_id)
+            .with_for_update()
         )
     ).one_or_none()
     seller = product.creator_id
@@ -136,6 +156,27 @@ async def _check_content(session: AsyncSession, product: Product, *, actor: Acto
         raise InvalidProduct(
             fields={"content_id": f"A {product.kind} product sells a {product.kind}."}
         )
+    if product.status == "archived":
+        return
+    if (product.price, product.currency) != (row.price_cents, row.currency):
+        raise InvalidProduct(
+            fields={
+                "price": f"An item sells at its own price, {row.price_cents} {row.currency}; "
+                "change the price on the item."
+            }
+        )
+    if product.status == "active" and (row.access, row.status) != ("paid", "published"):
+        raise InvalidProduct(fields={"status": "Only a published paid item is sold one-off."})
+    other = select(Product.id).where(
+        Product.content_id == product.content_id,
+        Product.kind.in_(("content", "course")),
+        Product.status != "archived",
+    )
+    if product.id is not None:
+        other = other.where(Product.id != product.id)
+    found = await session.scalar(other.limit(1))
+    if found is not None:
+        raise ContentHasProduct(f"The item is sold through product {found}.")
 
 
 async def create(
@@ -175,7 +216,13 @@ async def _audit(
 async def update(
     session: AsyncSession, *, actor: Actor, product_id: int, body: ProductPatch, now: datetime
 ) -> ProductOut:
-    product = await load_for_edit(session, product_id=product_id, actor=actor)
+    product = await load_for_edit(session, product_id=product_id, actor=actor, lock=False)
+    if product.content_id is not None:
+        # The item's row before the product's, in the order a price change on the item takes.
+        await session.execute(
+            select(Content.id).where(Content.id == product.content_id).with_for_update()
+        )
+    product = await load(session, product_id=product_id, lock=True)
     changes = body.model_dump(exclude_unset=True, mode="json")
     await _audit(session, actor, product, "product.updated", {"fields": sorted(changes)})
     for name, value in body.model_dump(exclude_unset=True, mode="json").items():

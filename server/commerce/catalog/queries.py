@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.catalog import Product
+from models.content.items import PlanContent
 from server.commerce.catalog.products import product_out
 from server.commerce.catalog.schemas import MyProductQuery, ProductOut, ProductQuery
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
@@ -35,11 +36,23 @@ def products_statement(query: ProductQuery) -> Select[Product]:
         statement = statement.where(Product.price >= query.min_price)
     if query.max_price is not None:
         statement = statement.where(Product.price <= query.max_price)
+    if query.content_id is not None:
+        plans = select(PlanContent.plan_id).where(PlanContent.content_id == query.content_id)
+        statement = statement.where(
+            or_(
+                and_(
+                    Product.content_id == query.content_id,
+                    Product.kind.in_(("content", "course")),
+                ),
+                and_(Product.kind == "plan", Product.id.in_(plans)),
+            )
+        )
     return statement
 
 
 async def list_products(session: AsyncSession, *, query: ProductQuery) -> Page[ProductOut]:
-    """Products for sale, newest first, filtered by kind, category, creator and price range."""
+    """Products for sale, newest first, filtered by kind, category, creator, price range and
+    the content item they sell."""
     return await _page(session, products_statement(query), query.limit, query.cursor)
 
 

@@ -83,6 +83,11 @@ class ProductQuery(PageQuery):
     creator_id: Id | None = None
     min_price: Price | None = None
     max_price: Price | None = None
+    content_id: Id | None = Field(
+        None,
+        description="Only what sells this content item: its one-off product and the plans "
+        "that include it.",
+    )
 
 
 class MyProductQuery(PageQuery):

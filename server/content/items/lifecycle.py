@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models.content.items import Content
 from server import screening
-from server.content.items import indexing, service
+from server.content.items import indexing, offers, service
 from server.content.items.access import Viewer
 from server.content.items.schemas import DraftOut
 from server.db import UnitOfWork
@@ -101,6 +101,7 @@ async def _publish(uow: UnitOfWork, content: Content, *, now: datetime) -> None:
     service.publish_version(content, version, now=now)
     await uow.session.flush()
     await indexing.index_content(uow.session, content_id=content.id, now=now)
+    await offers.sync(uow.session, content=content, now=now)
     uow.outbox.publish(
         "content.updated",
         {"id": content.id, "published_version": content.published_version},
@@ -178,6 +179,7 @@ async def archive(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: date
     content.scheduled_at = None
     await uow.session.flush()
     await indexing.remove_content(uow.session, content_id=content.id)
+    await offers.sync(uow.session, content=content, now=now)
     uow.outbox.publish("content.archived", {"id": content.id}, room=f"content:{content.id}")
     return await service.draft_of(uow.session, content)
 
@@ -194,4 +196,5 @@ async def restore(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: date
     content.updated_at = now
     await uow.session.flush()
     await indexing.index_content(uow.session, content_id=content.id, now=now)
+    await offers.sync(uow.session, content=content, now=now)
     return await service.draft_of(uow.session, content)

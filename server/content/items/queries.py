@@ -17,6 +17,7 @@ from models.content.items import Content, ContentTag, Tag
 from models.identity.users import User
 from server.content.counters import counters_of
 from server.content.counters.queries import COLUMNS as COUNTER_COLUMNS
+from server.content.items import offers
 from server.content.items.access import Item, Level, Viewer, access_levels
 from server.content.items.schemas import (
     AuthorOut,
@@ -115,6 +116,7 @@ async def get_published(
         else None
     )
     full = level is Level.FULL
+    product_id, plans = await offers.offers_of(reader, content_id=row.id, parent_id=row.parent_id)
     return ContentOut(
         **_summary_fields(row, tags[row.id]),
         html=(row.published_html if full else row.preview_html) or "",
@@ -124,6 +126,8 @@ async def get_published(
         position=row.position,
         chapters=chapters,
         counters={column.key: int(getattr(row, column.key) or 0) for column in COUNTER_COLUMNS},
+        product_id=product_id,
+        plans=plans,
     )
 
 

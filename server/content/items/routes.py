@@ -109,8 +109,11 @@ async def update_content(request: web.Request, params: ContentId, body: ContentP
 )
 async def delete_content(request: web.Request, params: ContentId) -> None:
     """Delete a draft that was never published"""
-    async with request.app[RUNTIME].db.unit_of_work() as uow:
-        await service.delete_draft(uow, viewer=viewer_of(request), content_id=params.content_id)
+    runtime = request.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        await service.delete_draft(
+            uow, viewer=viewer_of(request), content_id=params.content_id, now=runtime.clock.now()
+        )
 
 
 @routes.get("/api/v1/contents/{content_id}/draft", params=ContentId, response=DraftOut)

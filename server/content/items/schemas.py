@@ -123,6 +123,16 @@ class ChapterOut(BaseModel):
     can_read: bool
 
 
+class PlanOffer(BaseModel):
+    """An active subscription plan that includes the item (or its course)."""
+
+    id: int
+    title: str
+    price: int = Field(description="In 分 (minor units), per interval.")
+    currency: str
+    interval: Literal["month", "year"] | None
+
+
 class ContentOut(BaseModel):
     """A published item as a reader sees it: the whole body, or its preview."""
 
@@ -147,6 +157,14 @@ class ContentOut(BaseModel):
     published_at: datetime | None
     counters: dict[str, int] = Field(
         default_factory=dict, description="views, likes, favorites, comments, shares (eventual)."
+    )
+    product_id: int | None = Field(
+        None,
+        description="The active product that sells this item one-off, at `price_cents` "
+        "(POST it to the cart or an order); null when it is not sold one-off.",
+    )
+    plans: list[PlanOffer] = Field(
+        default_factory=list, description="Active plans that include this item or its course."
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.content.items import Category, Content, ContentTag, ContentVersion, Entitlement, Tag
 from models.identity.users import User
 from server.audit import record_admin_action
-from server.content.items import access, indexing, markdown
+from server.content.items import access, indexing, markdown, offers
 from server.content.items.access import Viewer
 from server.content.items.schemas import (
     Comparison,
@@ -206,6 +206,8 @@ async def update_settings(
     if changes.tags is not None:
         await set_tags(session, content_id=content.id, names=changes.tags)
     await session.flush()
+    # One price: the item's one-off product follows it in this transaction.
+    await offers.sync(session, content=content, now=now)
     if content.status == "published":
         await indexing.index_content(session, content_id=content.id, now=now)
         uow.outbox.publish("content.updated", {"id": content.id}, room=f"content:{content.id}")
@@ -390,7 +392,7 @@ async def revert(
     return await draft_of(session, content)
 
 
-async def delete_draft(uow: UnitOfWork, *, viewer: Viewer, content_id: int) -> None:
+async def delete_draft(uow: UnitOfWork, *, viewer: Viewer, content_id: int, now: datetime) -> None:
     """Delete an item that was never published; published ones are archived instead."""
     session = uow.session
     content = await load_for_edit(session, viewer=viewer, content_id=content_id, lock=True)
@@ -398,6 +400,7 @@ async def delete_draft(uow: UnitOfWork, *, viewer: Viewer, content_id: int) -> N
         raise IllegalTransition("Only drafts that were never published can be deleted; archive it.")
     if await session.scalar(select(Content.id).where(Content.parent_id == content_id).limit(1)):
         raise IllegalTransition("Delete or move the course's chapters first.")
+    await offers.retire(session, content_id=content_id, now=now)
     await session.execute(delete(ContentVersion).where(ContentVersion.content_id == content_id))
     await session.execute(delete(ContentTag).where(ContentTag.content_id == content_id))
     await session.delete(content)

@@ -12,13 +12,24 @@ from tests.helpers.people import Person, call
 
 
 async def test_creator_sells_own_content_and_course(api: TestClient, creator: Person) -> None:
-    article = await draft(api, creator)
-    course = await draft(api, creator, kind="course", title="课程")
+    # One price: a one-off product sells its item at the item's price (test_one_price.py).
+    article = await draft(api, creator, access="paid", price_cents=990)
+    course = await draft(
+        api, creator, kind="course", title="课程", access="paid", price_cents=19900
+    )
     item = await product(
-        api, creator, kind="content", title="文章", price=990, content_id=article["id"]
+        api,
+        creator,
+        kind="content",
+        title="文章",
+        price=990,
+        content_id=article["id"],
+        status="draft",
     )
     assert item["creator_id"] == creator.id and item["price"] == 990 and item["currency"] == "CNY"
-    bundle = await product(api, creator, kind="course", price=19900, content_id=course["id"])
+    bundle = await product(
+        api, creator, kind="course", price=19900, content_id=course["id"], status="draft"
+    )
     assert bundle["kind"] == "course" and bundle["rating_average"] is None
     wrong = await call(
         api,
