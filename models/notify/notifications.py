@@ -24,6 +24,8 @@ class Notification(IdMixin, Base):
         Index("ix_notifications_user_id_group_key", "user_id", "group_key"),
         # One notice per source (e.g. `announcement:3`) and user, however often a job runs.
         Index("uq_notifications_user_id_source", "user_id", "source", unique=True),
+        # One row open for folding per key and user, however many first notices race to make it.
+        Index("uq_notifications_user_id_fold_key", "user_id", "fold_key", unique=True),
         TABLE_OPTIONS,
     )
 
@@ -44,3 +46,6 @@ class Notification(IdMixin, Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # What made it, when one source must notify a user once (`announcement:<id>`).
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The `group_key` while the row is open for folding: set when it is made, cleared when it is
+    # read or a later burst of the key starts a row of its own. NULLs do not collide.
+    fold_key: Mapped[str | None] = mapped_column(String(128), nullable=True)

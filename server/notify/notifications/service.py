@@ -155,6 +155,22 @@ async def _store(
     """(the row, whether it is new): a new row, a folded one (not new), or a dropped repeat."""
     session = uow.session
     now = folding.now_of(session)
+    values: dict[str, Any] = {
+        "user_id": user_id,
+        "type": type,
+        "title": title,
+        "body": body,
+        "data": data,
+        "actor_id": actor_id,
+        "read_at": None,
+        "created_at": now,
+        "group_key": group_key,
+        "count": 1,
+        "actor_ids": [actor_id] if actor_id is not None else [],
+        "updated_at": now,
+        "source": source,
+        "fold_key": group_key,
+    }
     if group_key is not None:
         window, keep = folding.window_and_actors(session)
         latest = await folding.latest_of_group(
@@ -162,42 +178,49 @@ async def _store(
         )
         if latest is not None and folding.is_repeat(latest, actor_id):
             return latest, False
-        if latest is not None and latest.read_at is None:
-            folding.fold(
-                latest, title=title, body=body, data=data, actor_id=actor_id, now=now, keep=keep
-            )
-            await session.flush()
-            payload = out(latest).model_dump(mode="json")
-            uow.outbox.publish("notification.updated", payload, user_id=user_id)
-            return latest, False
-    if source is not None:
-        existing = await session.scalar(
-            select(Notification).where(
-                Notification.user_id == user_id, Notification.source == source
-            )
+        if latest is None or latest.read_at is not None:
+            existing = await _of_source(session, user_id=user_id, source=source)
+            if existing is not None:
+                return existing, False
+            # No unread row of the key in this transaction's view: open one, or meet the one a
+            # concurrent first notice of the key has just opened.
+            latest, made = await folding.open_row(session, values, since=now - window)
+            if made:
+                return _created(uow, latest), True
+            if folding.is_repeat(latest, actor_id):
+                return latest, False
+        folding.fold(
+            latest, title=title, body=body, data=data, actor_id=actor_id, now=now, keep=keep
         )
-        if existing is not None:
-            return existing, False
-    notification = Notification(
-        user_id=user_id,
-        type=type,
-        title=title,
-        body=body,
-        data=data,
-        actor_id=actor_id,
-        read_at=None,
-        created_at=now,
-        group_key=group_key,
-        count=1,
-        actor_ids=[actor_id] if actor_id is not None else [],
-        updated_at=now,
-        source=source,
-    )
+        await session.flush()
+        payload = out(latest).model_dump(mode="json")
+        uow.outbox.publish("notification.updated", payload, user_id=user_id)
+        return latest, False
+    existing = await _of_source(session, user_id=user_id, source=source)
+    if existing is not None:
+        return existing, False
+    notification = Notification(**values)
     session.add(notification)
     await session.flush()
+    return _created(uow, notification), True
+
+
+async def _of_source(
+    session: AsyncSession, *, user_id: int, source: str | None
+) -> Notification | None:
+    """The user's notification made by `source`, if it has one."""
+    if source is None:
+        return None
+    return await session.scalar(
+        select(Notification).where(Notification.user_id == user_id, Notification.source == source)
+    )
+
+
+def _created(uow: UnitOfWork, notification: Notification) -> Notification:
+    """Tell the user of a new row (after commit)."""
     payload = out(notification).model_dump(mode="json")
-    uow.outbox.publish("notification.created", payload, user_id=user_id)
-    return notification, True
+    uow.outbox.publish("notification.created", payload, user_id=notification.user_id)
+    return notification
 
 
 def list_query(*, user_id: int, limit: int, before: int | None, unread_only: bool) -> Select[Any]:
@@ -247,7 +270,7 @@ async def mark_read(
             Notification.user_id == user_id,
             Notification.read_at.is_(None),
         )
-        .values(read_at=now)
+        .values(read_at=now, fold_key=None)
     )
     row = (
         await uow.session.execute(
@@ -268,7 +291,8 @@ async def mark_all_read(uow: UnitOfWork, *, user_id: int, now: datetime) -> int:
     result = await uow.session.execute(
         update(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .values(read_at=now)
+        # A read notification is closed: the next one of its key starts a new row.
+        .values(read_at=now, fold_key=None)
     )
     updated = int(cast(CursorResult[Any], result).rowcount or 0)
     if updated:
