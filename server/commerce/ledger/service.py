@@ -62,7 +62,8 @@ _IDS = "ledger.ids"
 class _Known:
     sharded: bool
     allow_negative: bool
-    # A sharded account's own row's balance (postings never change it; only its shards).
+    # The row's balance as this transaction read it (a guarded account's after this
+    # transaction's postings; a sharded account's never changes on postings, its shards do).
     own: int
 
 
@@ -268,6 +269,9 @@ async def post(
     if sharded:
         await _add_to_shards(session, sharded, shard=transaction_id % SHARDS)
     after = await _balances(session, known)
+    remembered: dict[int, _Known] = session.info[_ACCOUNTS]
+    for account, _ in guarded:
+        remembered[account] = _Known(False, known[account].allow_negative, after[account])
     await session.execute(
         insert(LedgerEntry),
         [
@@ -438,6 +442,13 @@ async def lock_accounts(session: AsyncSession, ids: list[int]) -> dict[int, tupl
     if missing:
         raise ValueError(f"no ledger account {sorted(missing)}")
     return locked
+
+
+def seen_balance(session: AsyncSession, *, account: int) -> int | None:
+    """A guarded account's balance as this transaction last read or posted it (its snapshot:
+    without a round trip, possibly older than the latest), None when it has not seen it."""
+    seen = session.info.get(_ACCOUNTS, {}).get(account)
+    return None if seen is None or seen.sharded else int(seen.own)
 
 
 async def balance(reader: Reader, *, account: int, fresh: bool = False) -> int:

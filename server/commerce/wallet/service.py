@@ -155,7 +155,10 @@ async def _move(
     now = now or utcnow()
     session = uow.session
     account = await user_account(session, user_id=user_id)
-    if amount < 0 and await ledger.balance(session, account=account) + amount < 0:
+    held = ledger.seen_balance(session, account=account)
+    if held is None:
+        held = await ledger.balance(session, account=account)
+    if amount < 0 and held + amount < 0:
         # Short already, without waiting for the account's lock (never an overspend: the
         # posting checks again under the lock). A repeat of a posting that spent it replays.
         if await ledger.find_transaction(session, kind=kind, reference=reference, fresh=True):
