@@ -3,13 +3,22 @@
 Every movement of money or credits is one `LedgerTransaction` whose entries sum to zero. Entries
 are append-only and carry the account's balance after them; a correction is a reversing
 transaction, never an edit. `LedgerAccount.balance` is kept in the same database transaction as
-the entries."""
+the entries; a platform account that may go negative also keeps part of it in its shards
+(`LedgerAccountShard`), so postings of unrelated users never wait on one row."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TABLE_OPTIONS, Base, BigId, IdMixin, UTCDateTime, utcnow
@@ -37,6 +46,21 @@ class LedgerAccount(IdMixin, Base):
     balance: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     allow_negative: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class LedgerAccountShard(Base):
+    """A slice of a platform account's balance: the account's balance is its own plus its
+    shards'. A posting adds to one shard without reading it, so concurrent postings to the
+    account rarely touch the same row."""
+
+    __tablename__ = "ledger_account_shards"
+    __table_args__ = TABLE_OPTIONS
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ledger_accounts.id"), primary_key=True, autoincrement=False
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    balance: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
 class LedgerTransaction(IdMixin, Base):

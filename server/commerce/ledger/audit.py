@@ -1,5 +1,5 @@
-"""Ledger self-check: every transaction balances, every balance equals its entries, and no
-account that may not go negative is below zero."""
+"""Ledger self-check: every transaction balances, every balance (an account's own row plus its
+shards) equals its entries, and no account that may not go negative is below zero."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from models.commerce.ledger import LedgerAccount, LedgerEntry
+from models.commerce.ledger import LedgerAccount, LedgerAccountShard, LedgerEntry
 from server.db import Reader
 
 
@@ -26,7 +26,12 @@ class Audit:
 
 
 async def audit(reader: Reader, *, limit: int = 100) -> Audit:
-    """Three aggregate scans (fine for a periodic job, not for a request)."""
+    """Four aggregate scans (fine for a periodic job, not for a request)."""
+    shards = (
+        select(LedgerAccountShard.account_id, func.sum(LedgerAccountShard.balance).label("total"))
+        .group_by(LedgerAccountShard.account_id)
+        .subquery()
+    )
     totals = (
         select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total"))
         .group_by(LedgerEntry.account_id)
@@ -36,10 +41,12 @@ async def audit(reader: Reader, *, limit: int = 100) -> Audit:
         await reader.execute(
             select(
                 LedgerAccount.id,
-                LedgerAccount.balance,
+                LedgerAccount.balance + func.coalesce(shards.c.total, 0),
                 LedgerAccount.allow_negative,
                 func.coalesce(totals.c.total, 0),
-            ).outerjoin(totals, totals.c.account_id == LedgerAccount.id)
+            )
+            .outerjoin(shards, shards.c.account_id == LedgerAccount.id)
+            .outerjoin(totals, totals.c.account_id == LedgerAccount.id)
         )
     ).all()
     result = Audit(accounts=len(rows))

@@ -2,26 +2,69 @@
 
 `post` writes one transaction whose legs sum to zero, exactly once per (kind, reference). The
 transaction row is inserted first: a concurrent posting of the same reference waits on its unique
-key and then finds it taken. Balances then change in account-id order (so two postings never
-wait on each other crosswise) by guarded updates that refuse to take an account below zero unless
-it allows negative balances; each entry records the balance after it.
+key and then finds it taken. Then:
+
+* accounts that keep a guarded balance (users', creators', and platform accounts that must not
+  go negative) change in one UPDATE, in account-id order (so two postings never wait on each
+  other crosswise), guarded so that it refuses to take an account below zero; no balance is read
+  first and no lock is taken before it;
+* a platform account that may go negative carries no floor to guard: its leg adds to one of its
+  `SHARDS` shard rows (chosen by the transaction id) without reading it, so the postings of
+  unrelated users do not queue on one platform row. Its balance is its own row's plus its
+  shards';
+* each entry records the balance after it: exact for guarded accounts; for a sharded account,
+  the balance as this transaction sees it (other postings in flight are not in it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable
 
 from models.base import utcnow
-from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from models.commerce.ledger import (
+    LedgerAccount,
+    LedgerAccountShard,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from server.db import SIDE_ENGINE, Reader
 from server.http.errors import Conflict
 
 PLATFORM = "platform"
 PLATFORM_OWNER = 0
+# Shard rows of a platform account that may go negative (migration 0023 made 16 for those
+# that existed; more may be added, never fewer: reads sum whatever rows there are).
+SHARDS = 16
+# session.info key: account id -> its `_Known`, as this session has seen it.
+_ACCOUNTS = "ledger.accounts"
+# session.info key: (owner_type, owner_id, purpose, currency) -> account id.
+_IDS = "ledger.ids"
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    sharded: bool
+    allow_negative: bool
+    # The row's balance as this transaction read it (a guarded account's after this
+    # transaction's postings; a sharded account's never changes on postings, its shards do).
+    own: int
 
 
 class InsufficientFunds(Conflict):
@@ -55,9 +98,19 @@ async def account_id(
         LedgerAccount.purpose == purpose,
         LedgerAccount.currency == currency,
     )
-    found = await session.scalar(select(LedgerAccount.id).where(where))
+    key = (owner_type, owner_id, purpose, currency)
+    ids: dict[tuple[str, int, str, str], int] = session.info.setdefault(_IDS, {})
+    if key in ids:
+        # Seen by this transaction already: a sharded account made after its snapshot began is
+        # never changed by it, so the query below would not see it again.
+        return ids[key]
+    fetch = select(LedgerAccount.id, LedgerAccount.allow_negative, LedgerAccount.balance).where(
+        where
+    )
+    found = (await session.execute(fetch)).first()
     if found is not None:
-        return int(found)
+        ids[key] = _remember(session, found, owner_type)
+        return ids[key]
     values = {
         "owner_type": owner_type,
         "owner_id": owner_id,
@@ -76,14 +129,55 @@ async def account_id(
         # its snapshot does not matter, and an empty account is harmless if the caller rolls
         # back.
         async with _side_engine_of(session).begin() as conn:
-            await conn.execute(insert(LedgerAccount).prefix_with("IGNORE").values(**values))
-            created = await conn.scalar(select(LedgerAccount.id).where(where))
+            inserted = await conn.execute(
+                insert(LedgerAccount).prefix_with("IGNORE").values(**values)
+            )
+            made = bool(inserted.rowcount)
+            created = (await conn.execute(fetch)).first()
+            # Its shards come with it, from the maker only: a rival's insert of existing shard
+            # rows would wait on a posting's lock on one, which may wait on the rival.
+            if made and created is not None and _is_sharded(owner_type, allow_negative):
+                await _make_shards(conn, [int(created.id)], range(SHARDS))
     else:
-        await session.execute(insert(LedgerAccount).prefix_with("OR IGNORE").values(**values))
-        created = await session.scalar(select(LedgerAccount.id).where(where))
+        ignored = insert(LedgerAccount).prefix_with("OR IGNORE").values(**values)
+        made = bool((await session.execute(ignored)).rowcount)  # type: ignore[attr-defined]
+        created = (await session.execute(fetch)).first()
+        if made and created is not None and _is_sharded(owner_type, allow_negative):
+            await _make_shards(session, [int(created.id)], range(SHARDS))
+        if created is not None:
+            # Made in the caller's transaction, which may yet roll it back: not remembered.
+            return int(created.id)
     if created is None:  # pragma: no cover - the insert above or a rival made it
         raise RuntimeError("ledger account could not be created")
-    return int(created)
+    ids[key] = _remember(session, created, owner_type)
+    return ids[key]
+
+
+def _is_sharded(owner_type: str, allow_negative: bool) -> bool:
+    """A platform account with no floor to guard keeps its balance in shards."""
+    return owner_type == PLATFORM and allow_negative
+
+
+def _remember(session: AsyncSession, row: Any, owner_type: str) -> int:
+    """Note an account's row (id, allow_negative, balance) for this session's postings."""
+    known: dict[int, _Known] = session.info.setdefault(_ACCOUNTS, {})
+    allow_negative = bool(row.allow_negative)
+    known[int(row.id)] = _Known(
+        _is_sharded(owner_type, allow_negative), allow_negative, int(row.balance)
+    )
+    return int(row.id)
+
+
+async def _make_shards(
+    conn: AsyncConnection | AsyncSession, accounts: list[int], shards: range | list[int]
+) -> None:
+    """Empty shard rows (those that exist already stay as they are)."""
+    await conn.execute(
+        insert(LedgerAccountShard)
+        .prefix_with("IGNORE", dialect="mysql")
+        .prefix_with("OR IGNORE", dialect="sqlite"),
+        [{"account_id": a, "shard": shard, "balance": 0} for a in accounts for shard in shards],
+    )
 
 
 def _side_engine_of(session: AsyncSession) -> AsyncEngine:
@@ -137,8 +231,9 @@ async def post(
     """Post a transaction once; None when (kind, reference) was posted before.
 
     Raises InsufficientFunds, leaving nothing written, when a leg would take an account below
-    zero that does not allow it. The reference is claimed before the accounts are locked, so
-    the locks are held only for the balance update, the entries and the caller's commit.
+    zero that does not allow it. The reference is claimed before any balance changes, so the
+    guarded rows are locked only from their update to the caller's commit; sharded platform
+    accounts lock one shard row of theirs for that time, not the account.
     """
     merged = _merge(legs)
     now = now or utcnow()
@@ -158,30 +253,164 @@ async def post(
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return None
     transaction_id = int(claimed.inserted_primary_key[0])  # type: ignore[attr-defined]
+    if not merged:
+        return Posted(transaction_id=transaction_id)
     try:
-        after = _balances_after(merged, await lock_accounts(session, [a for a, _ in merged]))
+        known = await _known(session, [account for account, _ in merged])
+        guarded = [(a, amount) for a, amount in merged if not known[a].sharded]
+        await _apply_guarded(session, guarded, known)
     except (InsufficientFunds, ValueError):
         # Unclaim, so a caller that handles the error and commits keeps no trace of it.
         await session.execute(
             delete(LedgerTransaction).where(LedgerTransaction.id == transaction_id)
         )
         raise
-    if merged:
-        await _apply(session, merged)
-        await session.execute(
-            insert(LedgerEntry),
-            [
-                {
-                    "transaction_id": transaction_id,
-                    "account_id": account,
-                    "amount": amount,
-                    "balance_after": after[account],
-                    "created_at": now,
-                }
-                for account, amount in merged
-            ],
-        )
+    sharded = [(a, amount) for a, amount in merged if known[a].sharded]
+    if sharded:
+        await _add_to_shards(session, sharded, shard=transaction_id % SHARDS)
+    after = await _balances(session, known)
+    remembered: dict[int, _Known] = session.info[_ACCOUNTS]
+    for account, _ in guarded:
+        remembered[account] = _Known(False, known[account].allow_negative, after[account])
+    await session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "transaction_id": transaction_id,
+                "account_id": account,
+                "amount": amount,
+                "balance_after": after[account],
+                "created_at": now,
+            }
+            for account, amount in merged
+        ],
+    )
     return Posted(transaction_id=transaction_id, balance_after=after)
+
+
+async def _known(session: AsyncSession, ids: list[int]) -> dict[int, _Known]:
+    """What posting needs to know of each account: remembered from `account_id`, else read
+    (its flags never change; a sharded account's own balance does not on postings)."""
+    known: dict[int, _Known] = session.info.setdefault(_ACCOUNTS, {})
+    missing = [account for account in ids if account not in known]
+    if missing:
+        query = select(
+            LedgerAccount.id,
+            LedgerAccount.owner_type,
+            LedgerAccount.allow_negative,
+            LedgerAccount.balance,
+        ).where(LedgerAccount.id.in_(missing))
+        for row in await session.execute(query):
+            _remember(session, row, row.owner_type)
+        unseen = [account for account in missing if account not in known]
+        if unseen:
+            # Made (by a short transaction of its own) after this one's snapshot began: the
+            # latest row, with a shared lock no posting waits on.
+            for row in await session.execute(
+                query.where(LedgerAccount.id.in_(unseen)).with_for_update(read=True)
+            ):
+                _remember(session, row, row.owner_type)
+        absent = set(missing) - set(known)
+        if absent:
+            raise ValueError(f"no ledger account {sorted(absent)}")
+    return {account: known[account] for account in ids}
+
+
+async def _apply_guarded(
+    session: AsyncSession, legs: list[tuple[int, int]], known: dict[int, _Known]
+) -> None:
+    """The guarded balances' changes: one UPDATE, refused as a whole when a debit would take
+    an account below zero that does not allow it."""
+    if not legs:
+        return
+    debits = [
+        account for account, amount in legs if amount < 0 and not known[account].allow_negative
+    ]
+    if len(debits) > 1:
+        # Which of several debits fell short is not told by one UPDATE: lock, check, update.
+        _balances_after(legs, await lock_accounts(session, [a for a, _ in legs]))
+        await _update(session, legs, debit=None)
+        return
+    debit = debits[0] if debits else None
+    if await _update(session, legs, debit=debit) == len(legs):
+        return
+    if debit is None:  # pragma: no cover - nothing was guarded
+        raise RuntimeError("a ledger balance could not be updated")
+    # The debit fell short; undo the other legs (their rows are locked by this transaction).
+    rest = [(account, -amount) for account, amount in legs if account != debit]
+    if rest:
+        await _update(session, rest, debit=None)
+    raise InsufficientFunds(debit)
+
+
+async def _update(session: AsyncSession, legs: list[tuple[int, int]], *, debit: int | None) -> int:
+    """Add each leg's amount to its account's balance, all in one statement (rows locked in id
+    order); the `debit` account's only if it stays at or above zero. The rows changed."""
+    change = case(dict(legs), value=LedgerAccount.id, else_=0)
+    where: list[ColumnElement[bool]] = [LedgerAccount.id.in_([account for account, _ in legs])]
+    if debit is not None:
+        where.append(or_(LedgerAccount.id != debit, LedgerAccount.balance + change >= 0))
+    changed = await session.execute(
+        update(LedgerAccount)
+        .where(*where)
+        .values(balance=LedgerAccount.balance + change)
+        .execution_options(synchronize_session=False)
+    )
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def _add_to_shards(session: AsyncSession, legs: list[tuple[int, int]], *, shard: int) -> None:
+    """Add each leg to its account's shard `shard`, without reading it first."""
+
+    async def add() -> int:
+        change = case(dict(legs), value=LedgerAccountShard.account_id, else_=0)
+        changed = await session.execute(
+            update(LedgerAccountShard)
+            .where(
+                LedgerAccountShard.account_id.in_([account for account, _ in legs]),
+                LedgerAccountShard.shard == shard,
+            )
+            .values(balance=LedgerAccountShard.balance + change)
+            .execution_options(synchronize_session=False)
+        )
+        return int(changed.rowcount)  # type: ignore[attr-defined]
+
+    if await add() != len(legs):
+        # An account made before its shards were (or with fewer): make the missing row.
+        await _make_shards(session, [account for account, _ in legs], [shard])
+        if await add() != len(legs):  # pragma: no cover
+            raise RuntimeError("a ledger shard could not be updated")
+
+
+def _with_shards() -> ColumnElement[int]:
+    """An account's balance: its own row's plus its shards'."""
+    shards = (
+        select(func.coalesce(func.sum(LedgerAccountShard.balance), 0))
+        .where(LedgerAccountShard.account_id == LedgerAccount.id)
+        .scalar_subquery()
+    )
+    return LedgerAccount.balance + shards
+
+
+async def _balances(session: AsyncSession, known: dict[int, _Known]) -> dict[int, int]:
+    """The accounts' balances after this transaction's changes, in one statement: a guarded
+    account's row (changed, so locked, by this transaction), a sharded account's own balance
+    plus its shards as this transaction sees them."""
+    guarded = [account for account, seen in known.items() if not seen.sharded]
+    sharded = [account for account, seen in known.items() if seen.sharded]
+    own = select(LedgerAccount.id, LedgerAccount.balance).where(LedgerAccount.id.in_(guarded))
+    shards = (
+        select(LedgerAccountShard.account_id, func.sum(LedgerAccountShard.balance))
+        .where(LedgerAccountShard.account_id.in_(sharded))
+        .group_by(LedgerAccountShard.account_id)
+    )
+    query: Executable = (
+        union_all(own, shards) if guarded and sharded else own if guarded else shards
+    )
+    after = {account: known[account].own for account in sharded}
+    for account, value in await session.execute(query):
+        after[int(account)] = after.get(int(account), 0) + int(value)
+    return after
 
 
 def _balances_after(
@@ -197,7 +426,8 @@ def _balances_after(
 
 
 async def lock_accounts(session: AsyncSession, ids: list[int]) -> dict[int, tuple[int, bool]]:
-    """Lock the accounts in id order; their balances and whether each may go negative."""
+    """Lock the accounts in id order; their balances and whether each may go negative. For
+    guarded accounts (a sharded one's balance is not all in its row, and is never locked)."""
     if not ids:
         return {}
     ids = sorted(set(ids))
@@ -214,27 +444,17 @@ async def lock_accounts(session: AsyncSession, ids: list[int]) -> dict[int, tupl
     return locked
 
 
-async def _apply(session: AsyncSession, merged: list[tuple[int, int]]) -> None:
-    """Every leg's balance change in one guarded UPDATE (the lock already checked them; the
-    guard is the backstop)."""
-    change = case({account: amount for account, amount in merged}, value=LedgerAccount.id, else_=0)
-    changed = await session.execute(
-        update(LedgerAccount)
-        .where(
-            LedgerAccount.id.in_([account for account, _ in merged]),
-            or_(LedgerAccount.allow_negative.is_(True), LedgerAccount.balance + change >= 0),
-        )
-        .values(balance=LedgerAccount.balance + change)
-        .execution_options(synchronize_session=False)
-    )
-    if changed.rowcount != len(merged):  # type: ignore[attr-defined]  # pragma: no cover
-        raise RuntimeError("a locked ledger balance changed under its lock")
+def seen_balance(session: AsyncSession, *, account: int) -> int | None:
+    """A guarded account's balance as this transaction last read or posted it (its snapshot:
+    without a round trip, possibly older than the latest), None when it has not seen it."""
+    seen = session.info.get(_ACCOUNTS, {}).get(account)
+    return None if seen is None or seen.sharded else int(seen.own)
 
 
 async def balance(reader: Reader, *, account: int, fresh: bool = False) -> int:
     """An account's balance; `fresh` reads the latest committed one (a shared locking read)
     rather than this transaction's snapshot."""
-    query = select(LedgerAccount.balance).where(LedgerAccount.id == account)
+    query = select(_with_shards()).where(LedgerAccount.id == account)
     value = await reader.scalar(query.with_for_update(read=True) if fresh else query)
     return int(value or 0)
 
@@ -244,7 +464,7 @@ async def balance_of(
 ) -> int:
     """An account's balance (0 when it was never used); creates nothing."""
     value = await reader.scalar(
-        select(LedgerAccount.balance).where(
+        select(_with_shards()).where(
             LedgerAccount.owner_type == owner_type,
             LedgerAccount.owner_id == owner_id,
             LedgerAccount.purpose == purpose,

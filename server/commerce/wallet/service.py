@@ -1,7 +1,8 @@
 """The credits wallet: recharges, consumption, revocations and admin adjustments.
 
 Credits (currency CRD) are issued from the platform's `credits_issued` account (which goes
-negative by what users hold) and consumed into the platform's `credits_spent` account. Every
+negative by what users hold) and consumed into the platform's `credits_spent` account. Both are
+sharded platform accounts (no floor to guard), so only the user's wallet row is locked. Every
 change is a ledger posting, exactly once per (kind, reference), and publishes `wallet.updated`
 to the user after commit.
 """
@@ -65,7 +66,10 @@ async def _issued(session: AsyncSession) -> int:
 
 
 async def _spent(session: AsyncSession) -> int:
-    return await ledger.platform_account(session, purpose="credits_spent", currency=CURRENCY)
+    # It only ever receives credits: no floor to guard, so it is sharded, never locked.
+    return await ledger.platform_account(
+        session, purpose="credits_spent", currency=CURRENCY, allow_negative=True
+    )
 
 
 async def balance(reader: Reader, *, user_id: int) -> int:
@@ -151,7 +155,10 @@ async def _move(
     now = now or utcnow()
     session = uow.session
     account = await user_account(session, user_id=user_id)
-    if amount < 0 and await ledger.balance(session, account=account) + amount < 0:
+    held = ledger.seen_balance(session, account=account)
+    if held is None:
+        held = await ledger.balance(session, account=account)
+    if amount < 0 and held + amount < 0:
         # Short already, without waiting for the account's lock (never an overspend: the
         # posting checks again under the lock). A repeat of a posting that spent it replays.
         if await ledger.find_transaction(session, kind=kind, reference=reference, fresh=True):
@@ -249,8 +256,8 @@ async def revoke_credits(
     session = uow.session
     account = await user_account(session, user_id=user_id)
     issued = await _issued(session)
-    # Both accounts locked now, in id order like every posting, so the balance cannot move.
-    held, _ = (await ledger.lock_accounts(session, [account, issued]))[account]
+    # The wallet locked now, so its balance cannot move (`issued` is sharded, never locked).
+    held, _ = (await ledger.lock_accounts(session, [account]))[account]
     taken = min(amount, held)
     posted = await ledger.post(
         session,
