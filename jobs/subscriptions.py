@@ -10,19 +10,12 @@ from server.commerce.subscriptions import renewals
 
 @task("subscriptions.renew_due", timeout=120)
 async def renew_due(ctx: dict[str, Any]) -> dict[str, int]:
-    """Advance every subscription with something due, each in its own transaction."""
+    """Advance every subscription with something due, each in its own transaction (one that
+    fails is logged and retried by the next run; the others go on)."""
     runtime = runtime_of(ctx)
-    policy = renewals.Policy.of(runtime.settings)
-    async with runtime.db.read() as session:
-        due = await renewals.due(session, now=runtime.clock.now(), policy=policy)
-    outcomes: dict[str, int] = {}
-    for subscription_id in due:
-        async with runtime.db.unit_of_work() as uow:
-            outcome = await renewals.advance(
-                uow, subscription_id=subscription_id, now=runtime.clock.now(), policy=policy
-            )
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    return await renewals.advance_due(
+        runtime.db, clock=runtime.clock, policy=renewals.Policy.of(runtime.settings)
+    )
 
 
 TASKS = (renew_due,)

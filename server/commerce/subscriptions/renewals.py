@@ -6,6 +6,10 @@ renewal order still unpaid at the period end, makes it past due: the plan stays 
 the grace period ends while the charge is retried (or the order re-offered), and the subscriber
 is told each time. After the grace period it expires; a subscription cancelled at period end is
 cancelled then.
+
+A run advances each due subscription in a transaction of its own, and one that fails (a bug, a
+ledger refusal, a lock wait) is logged, counted as `failed` and left as it was, so the next run
+retries it; the others go on.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import or_, select
 
 from models.commerce.catalog import Product
 from models.commerce.orders import Order
 from models.commerce.subscriptions import Subscription
+from server.clock import Clock
 from server.commerce.catalog.errors import ProductUnavailable
 from server.commerce.earnings import service as earnings
 from server.commerce.orders import service as orders
@@ -26,9 +32,11 @@ from server.commerce.subscriptions import service
 from server.commerce.wallet import service as wallet
 from server.commerce.wallet.service import InsufficientFunds
 from server.content.items import access
-from server.db import Reader, UnitOfWork
+from server.db import Database, Reader, UnitOfWork
 from server.notify.notifications import service as notifications
 from server.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,27 @@ async def due(reader: Reader, *, now: datetime, policy: Policy, limit: int = 500
         .limit(limit)
     )
     return [int(row[0]) for row in rows]
+
+
+async def advance_due(db: Database, *, clock: Clock, policy: Policy) -> dict[str, int]:
+    """Advance every subscription with something due, each in its own transaction; how many
+    ended each way (`failed`: rolled back and left for the next run)."""
+    async with db.read() as session:
+        subscription_ids = await due(session, now=clock.now(), policy=policy)
+    outcomes: dict[str, int] = {}
+    for subscription_id in subscription_ids:
+        try:
+            async with db.unit_of_work() as uow:
+                outcome = await advance(
+                    uow, subscription_id=subscription_id, now=clock.now(), policy=policy
+                )
+        except Exception as exc:  # one subscription must not stop the run for the others
+            log.error(
+                "subscriptions.renewal_failed", subscription_id=subscription_id, error=repr(exc)
+            )
+            outcome = "failed"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 async def advance(uow: UnitOfWork, *, subscription_id: int, now: datetime, policy: Policy) -> str:

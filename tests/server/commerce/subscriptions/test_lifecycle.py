@@ -337,3 +337,32 @@ async def test_cancelling_a_past_due_subscription_ends_it_at_once(
         refused = await call(api, method, path, reader, 409, json=body)
         assert refused["error"]["code"] == "subscriptions.illegal_transition"
     await call(api, "PATCH", f"/subscriptions/{sub_id}", reader, 422, json={"renew_with": "card"})
+
+
+async def test_a_renewal_that_fails_is_retried_later_and_does_not_stop_the_others(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    creator = await member(api, "creator")
+    # The creator's plan earns from each renewal; with nothing yet in platform cash the sale's
+    # posting is refused, so that renewal fails. The platform plan after it renews anyway.
+    earning = await make_plan(runtime, creator_id=creator.id, price=3000)
+    platform = await make_plan(runtime, creator_id=None, price=3000)
+    subscribers = [await member(api), await member(api)]
+    subs = []
+    for reader, plan in zip(subscribers, (earning, platform), strict=True):
+        sub_id = await buy_period(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+        await call(
+            api, "PATCH", f"/subscriptions/{sub_id}", reader, 200, json={"renew_with": "wallet"}
+        )
+        async with runtime.db.unit_of_work() as uow:
+            await wallet.credit(
+                uow, user_id=reader.id, amount=500, kind="recharge", reference=f"r{reader.id}"
+            )
+        subs.append(sub_id)
+    clock.at = (await _subscription(runtime, subs[0])).current_period_end - timedelta(hours=2)
+
+    assert await renew_due({"runtime": runtime}) == {"failed": 1, "renewed": 1}
+    assert [(await _subscription(runtime, s)).periods for s in subs] == [1, 2]
+    async with runtime.db.read() as session:
+        assert await wallet.balance(session, user_id=subscribers[0].id) == 500  # nothing taken
+    assert await renew_due({"runtime": runtime}) == {"failed": 1}  # retried by the next run
