@@ -1,12 +1,17 @@
 """Creator earnings: each sale's split, settlement after a delay, refunds clawing back.
 
 Ledger accounts (server.commerce.ledger): a sale moves the item's amount out of platform `cash`
-into the
-creator's `earnings_pending` (net) and platform `revenue` (fee). Settlement moves a sale's net
-from pending to the creator's `earnings_available` once its delay has passed; withdrawals leave
-from there. A refund takes the creator's proportional share back from pending (not yet settled)
-or available (settled: available may go negative when the money was already withdrawn; the
-creator's next earnings pay it back).
+(what the buyer paid for it) into the creator's `earnings_pending` (net) and platform `revenue`
+(fee). A sale paid with credits (a creator's plan renewed from the wallet) takes the amount out
+of platform `credits_liability` (CNY) instead: the credits were paid for earlier, or granted for
+free, and the sale pays the creator from what the platform owes for them, never from `cash`.
+`credits_liability` has no floor (sharded, never locked): what buyers paid for credit packs stays
+in `cash` (booked like any payment, refunded from there), so the liability is negative by the
+price of the credit-paid sales; for credits granted for free that is the platform's promotional
+cost. Settlement moves a sale's net from pending to the creator's `earnings_available` once its
+delay has passed; withdrawals leave from there. A refund takes the creator's proportional share
+back from pending (not yet settled) or available (settled: available may go negative when the
+money was already withdrawn; the creator's next earnings pay it back).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ CREATOR = "creator"
 PENDING = "earnings_pending"
 AVAILABLE = "earnings_available"
 SALE, CLAWBACK, SETTLEMENT = "sale", "clawback", "settlement"
+# Platform accounts a sale is paid from: money paid for the item, or credits spent on it.
+CASH, CREDITS_LIABILITY = "cash", "credits_liability"
 
 
 class SoldOrder(Protocol):
@@ -91,7 +98,9 @@ async def record_sale(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem) -> i
         order_item_id=item.id,
         order_id=order.id,
     )
-    return await _book(uow, earning, title=item.title, reference=f"order_item:{item.id}")
+    return await _book(
+        uow, earning, title=item.title, reference=f"order_item:{item.id}", paid_from=CASH
+    )
 
 
 async def record_renewal(
@@ -105,8 +114,9 @@ async def record_renewal(
     at: datetime,
 ) -> int | None:
     """Record the creator's share of a subscription period charged to the wallet (`amount` is
-    the plan's price in fen), split and posted like a sale; idempotent per `reference` (the
-    renewal's). None for platform plans."""
+    the plan's price in fen), split like a sale and paid from the platform's credits liability
+    (the period was paid with credits, not money); idempotent per `reference` (the renewal's).
+    None for platform plans."""
     if creator_id is None or amount <= 0:
         return None
     found = await uow.session.scalar(select(Earning.id).where(Earning.reference == reference))
@@ -115,7 +125,7 @@ async def record_renewal(
     earning = _earning(
         uow, creator_id=creator_id, gross=amount, currency=currency, at=at, reference=reference
     )
-    return await _book(uow, earning, title=title, reference=reference)
+    return await _book(uow, earning, title=title, reference=reference, paid_from=CREDITS_LIABILITY)
 
 
 def _earning(
@@ -137,20 +147,31 @@ def _earning(
     )
 
 
-async def _book(uow: UnitOfWork, earning: Earning, *, title: str, reference: str) -> int:
-    """Store the earning, post platform cash -> creator pending + platform revenue, and tell
-    the creator."""
+async def _paid_from(uow: UnitOfWork, purpose: str, currency: str) -> int:
+    """The platform account a sale is paid from: `cash` (guarded: never below zero) or the
+    credits liability (may go negative, so sharded: its postings lock no platform row)."""
+    liability = purpose == CREDITS_LIABILITY
+    return await ledger.platform_account(
+        uow.session, purpose=purpose, currency=currency, allow_negative=liability
+    )
+
+
+async def _book(
+    uow: UnitOfWork, earning: Earning, *, title: str, reference: str, paid_from: str
+) -> int:
+    """Store the earning, post platform `paid_from` -> creator pending + platform revenue, and
+    tell the creator."""
     uow.session.add(earning)
     await uow.session.flush()
     currency, creator_id = earning.currency, earning.creator_id
-    cash = await ledger.platform_account(uow.session, purpose="cash", currency=currency)
+    source = await _paid_from(uow, paid_from, currency)
     revenue = await ledger.platform_account(uow.session, purpose="revenue", currency=currency)
     pending = await creator_account(uow, creator_id=creator_id, purpose=PENDING, currency=currency)
     await ledger.post(
         uow.session,
         kind=SALE,
         reference=reference,
-        legs=[(cash, -earning.gross), (pending, earning.net), (revenue, earning.fee)],
+        legs=[(source, -earning.gross), (pending, earning.net), (revenue, earning.fee)],
         user_id=creator_id,
         memo=title[:200],
     )

@@ -144,7 +144,8 @@ async def _renew(uow: UnitOfWork, sub: Subscription, *, now: datetime, policy: P
 async def _charge(
     uow: UnitOfWork, sub: Subscription, plan: Product, *, now: datetime, policy: Policy
 ) -> bool:
-    """Pay the next period with credits (the plan's creator earns from it); False (nothing
+    """Pay the next period with credits (the plan's creator earns from it, paid from the
+    platform's credits liability, so credits granted for free renew too); False (nothing
     changed) when the wallet is short."""
     credits = -(-plan.price // policy.credit_value_fen)
     reference = f"subscription:{sub.id}:{sub.periods + 1}"
@@ -162,7 +163,8 @@ async def _charge(
     await service.extend(
         uow, sub, plan=plan, reference=f"wallet:{reference}", now=now, tz=policy.tz
     )
-    # The plan's creator earns from the renewal as from a sale: the price, the same split.
+    # The plan's creator earns from the renewal as from a sale: the price, the same split, out
+    # of the credits liability rather than cash (no money came in for this period).
     await earnings.record_renewal(
         uow,
         creator_id=plan.creator_id,

@@ -13,10 +13,12 @@ from models.commerce.catalog import Product
 from models.commerce.earnings import Earning
 from models.commerce.subscriptions import Subscription
 from server.commerce.earnings import service as earnings
+from server.commerce.ledger import service as ledger
 from server.runtime import Runtime
 from tests.helpers.earnings import balance, creator_balances, creator_plan, sell
 from tests.helpers.people import call
 from tests.helpers.subscriptions import MovableClock, member
+from tests.invariants import assert_money_invariants
 
 
 async def test_a_wallet_renewal_records_the_creators_sale_once(
@@ -31,7 +33,8 @@ async def test_a_wallet_renewal_records_the_creators_sale_once(
         sub = await session.scalar(select(Subscription).where(Subscription.user_id == reader.id))
     assert sub is not None
     await call(api, "PATCH", f"/subscriptions/{sub.id}", reader, 200, json={"renew_with": "wallet"})
-    # The reader buys the credits: their price is the platform cash the renewal's sale draws on.
+    # The reader buys the credits (their price stays in platform cash); the renewal's sale is
+    # paid from the credits liability.
     credits = await _credit_pack(runtime, credits=400, price=4000)
     await sell(runtime, buyer_id=reader.id, product_id=credits, at=clock.now())
 
@@ -52,6 +55,14 @@ async def test_a_wallet_renewal_records_the_creators_sale_once(
     assert renewal.created_at == clock.now()
     assert await creator_balances(runtime, creator.id) == (2 * 2404, 0)
     assert await balance(runtime, owner_type="platform", owner_id=0, purpose="revenue") == 1202
+    async with runtime.db.read() as session:
+        for purpose, held in (("cash", 4000), ("credits_liability", -3005)):
+            assert (
+                await ledger.balance_of(
+                    session, owner_type="platform", owner_id=0, purpose=purpose, currency="CNY"
+                )
+                == held
+            )
 
     async with runtime.db.unit_of_work() as uow:  # the same renewal again: no second sale
         again = await earnings.record_renewal(
@@ -71,6 +82,7 @@ async def test_a_wallet_renewal_records_the_creators_sale_once(
     clock.at = renewal.available_at
     assert await settle_due({"runtime": runtime}) == 2
     assert await creator_balances(runtime, creator.id) == (0, 2 * 2404)
+    await assert_money_invariants(runtime.db.engine)
 
 
 async def _credit_pack(runtime: Runtime, *, credits: int, price: int) -> int:

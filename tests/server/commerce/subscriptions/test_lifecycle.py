@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from jobs.subscriptions import renew_due
+from models.commerce.earnings import Earning
 from models.commerce.subscriptions import Subscription
+from server.commerce.earnings import service as earnings
+from server.commerce.ledger import service as ledger
 from server.commerce.subscriptions.periods import add_months, period_end
 from server.commerce.wallet import service as wallet
+from server.db import UnitOfWork
 from server.runtime import Runtime
 from tests.helpers.people import call
 from tests.helpers.subscriptions import (
@@ -22,6 +28,7 @@ from tests.helpers.subscriptions import (
     notification_types,
     plan_readable,
 )
+from tests.invariants import assert_money_invariants
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -340,11 +347,11 @@ async def test_cancelling_a_past_due_subscription_ends_it_at_once(
 
 
 async def test_a_renewal_that_fails_is_retried_later_and_does_not_stop_the_others(
-    api: TestClient, runtime: Runtime, clock: MovableClock
+    api: TestClient, runtime: Runtime, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     creator = await member(api, "creator")
-    # The creator's plan earns from each renewal; with nothing yet in platform cash the sale's
-    # posting is refused, so that renewal fails. The platform plan after it renews anyway.
+    # The creator's plan earns from each renewal; while booking that sale breaks, that renewal
+    # fails (and is rolled back whole). The platform plan after it renews anyway.
     earning = await make_plan(runtime, creator_id=creator.id, price=3000)
     platform = await make_plan(runtime, creator_id=None, price=3000)
     subscribers = [await member(api), await member(api)]
@@ -360,9 +367,67 @@ async def test_a_renewal_that_fails_is_retried_later_and_does_not_stop_the_other
             )
         subs.append(sub_id)
     clock.at = (await _subscription(runtime, subs[0])).current_period_end - timedelta(hours=2)
+    record_renewal = earnings.record_renewal
+
+    async def broken(uow: UnitOfWork, **kwargs: Any) -> int | None:
+        if kwargs["creator_id"] == creator.id:
+            raise RuntimeError("the sale could not be booked")
+        return await record_renewal(uow, **kwargs)
+
+    monkeypatch.setattr(earnings, "record_renewal", broken)
 
     assert await renew_due({"runtime": runtime}) == {"failed": 1, "renewed": 1}
     assert [(await _subscription(runtime, s)).periods for s in subs] == [1, 2]
     async with runtime.db.read() as session:
         assert await wallet.balance(session, user_id=subscribers[0].id) == 500  # nothing taken
     assert await renew_due({"runtime": runtime}) == {"failed": 1}  # retried by the next run
+
+    monkeypatch.setattr(earnings, "record_renewal", record_renewal)
+    assert await renew_due({"runtime": runtime}) == {"renewed": 1}  # mended: it renews
+    assert [(await _subscription(runtime, s)).periods for s in subs] == [2, 2]
+    await assert_money_invariants(runtime.db.engine)
+
+
+async def test_a_plan_renewed_with_free_credits_pays_its_creator_from_the_credits_liability(
+    api: TestClient, runtime: Runtime, clock: MovableClock
+) -> None:
+    creator, reader = await member(api, "creator"), await member(api)
+    plan = await make_plan(runtime, creator_id=creator.id, price=3000)
+    sub_id = await buy_period(runtime, user_id=reader.id, plan_id=plan, at=clock.now())
+    await call(api, "PATCH", f"/subscriptions/{sub_id}", reader, 200, json={"renew_with": "wallet"})
+    async with runtime.db.unit_of_work() as uow:  # a grant: no money came in for these credits
+        await wallet.credit(uow, user_id=reader.id, amount=500, kind="grant", reference="gift")
+    clock.at = (await _subscription(runtime, sub_id)).current_period_end - timedelta(hours=2)
+
+    assert await renew_due({"runtime": runtime}) == {"renewed": 1}
+    assert (await _subscription(runtime, sub_id)).periods == 2
+    async with runtime.db.read() as session:
+        assert await wallet.balance(session, user_id=reader.id) == 500 - 300
+        sold = (
+            await session.scalars(select(Earning).where(Earning.creator_id == creator.id))
+        ).all()
+        assert [(row.gross, row.fee, row.net, row.status) for row in sold] == [
+            (3000, 600, 2400, "pending")
+        ]
+
+        async def platform(purpose: str) -> int:
+            return await ledger.balance_of(
+                session, owner_type="platform", owner_id=0, purpose=purpose, currency="CNY"
+            )
+
+        # The creator's net and the fee come out of the credits liability, not platform cash:
+        # left negative by the price, the platform's cost of the credits it gave away.
+        assert await platform("cash") == 0
+        assert await platform("credits_liability") == -3000
+        assert await platform("revenue") == 600
+        assert (
+            await ledger.balance_of(
+                session,
+                owner_type="creator",
+                owner_id=creator.id,
+                purpose="earnings_pending",
+                currency="CNY",
+            )
+            == 2400
+        )
+    await assert_money_invariants(runtime.db.engine)
