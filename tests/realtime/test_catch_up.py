@@ -145,8 +145,12 @@ async def test_a_resubscription_during_a_replay_replays_again_from_where_it_got(
         async def tail(self, user_id: int) -> str:
             return await streams.tail(user_id)
 
-    with streams_replaced(server, Interrupted()):
+    interrupted = Interrupted()
+    with streams_replaced(server, interrupted):
         again = await connect(server, {"token": token, "last_event_id": first["event_id"]})
+        # 4 comes after the interrupted read (the replay reads on its own task): published
+        # earlier, the stream itself would hold 2, 4, 3.
+        await until(lambda: interrupted.reads >= 1)
         await publish(server, "notification.created", {"n": 4}, user_id=user_id)
         received = await notifications(again, 3)
     assert [p["data"]["n"] for p in received] == [2, 3, 4]
