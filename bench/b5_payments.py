@@ -52,7 +52,7 @@ from bench.common import (
 )
 from bench.report import BenchResult, Goal, PeerResult
 from bench.sockets import bench_user, ours_context, start_ours
-from bench.stores import mysql_server_url
+from bench.stores import fresh_database
 
 RATE = 200.0
 # Buyers the orders are spread over (one socket each): 200 payments a second are many people's.
@@ -187,27 +187,6 @@ async def _prepare(
     finally:
         await db.dispose()
     return {"paid": paid, "drain": drain_ids}
-
-
-async def _fresh_database() -> str:
-    """B5's own database, made anew each run: its schema is always the code's."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    server = mysql_server_url().rstrip("/")
-    engine = create_async_engine(f"{server}/")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS `{B5_DATABASE}`"))
-            await conn.execute(
-                text(
-                    f"CREATE DATABASE `{B5_DATABASE}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
-            )
-    finally:
-        await engine.dispose()
-    return f"{server}/{B5_DATABASE}"
 
 
 # -- callbacks at a fixed rate, events on the buyer's socket ------------------------------------
@@ -402,7 +381,7 @@ def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
     extra = {"PAYMENT_SANDBOX_SECRET": SANDBOX_SECRET, "DATABASE_POOL_SIZE": "20"}
     with contextlib.ExitStack() as stack:
         env_ro, _keys = stack.enter_context(ours_context())
-        env = {**env_ro, **extra, "DATABASE_URL": asyncio.run(_fresh_database())}
+        env = {**env_ro, **extra, "DATABASE_URL": fresh_database(B5_DATABASE)}
         run_command([PYTHON, "-m", "server", "migrate"], env, "b5 migrations", timeout=300)
         server = start_ours(env, stack)
         buyers = [bench_user(server) for _ in range(SMOKE_BUYERS if options.smoke else BUYERS)]

@@ -35,11 +35,12 @@ from bench.common import (
     cpu_plan,
     describe_pinning,
     log,
-    run_command,
     start_server,
 )
 from bench.report import BenchResult, PeerResult
-from bench.stores import check_redis, delete_prefixed_keys, mysql_server_url, redis_url
+from bench.stores import (
+    ours_environment,
+)
 
 CONSUMES = 200
 BALANCE = 100
@@ -164,48 +165,6 @@ async def _burst(base_url: str, token: str, tag: str) -> Round:
     return Round(elapsed, statuses.count(200), statuses.count(409), other, latencies)
 
 
-async def _fresh_database() -> str:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    server = mysql_server_url().rstrip("/")
-    engine = create_async_engine(f"{server}/")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS `{B8_DATABASE}`"))
-            await conn.execute(
-                text(
-                    f"CREATE DATABASE `{B8_DATABASE}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
-            )
-    finally:
-        await engine.dispose()
-    return f"{server}/{B8_DATABASE}"
-
-
-@contextlib.contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Our server's environment on B8's own, freshly migrated database."""
-    prefix = f"bench-{os.getpid()}"
-    redis = redis_url()
-    check_redis(redis)
-    env = {
-        "DATABASE_URL": asyncio.run(_fresh_database()),
-        "REDIS_URL": redis,
-        "KEY_PREFIX": prefix,
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_IP": "100000000/minute",
-        "ENVIRONMENT": "development",
-        **extra,
-    }
-    try:
-        run_command([PYTHON, "-m", "server", "migrate"], env, "b8 migrations", timeout=300)
-        yield env
-    finally:
-        delete_prefixed_keys(redis, prefix)
-
-
 @contextlib.contextmanager
 def _load_cpu() -> Iterator[None]:
     """Run this process (the load) on the load CPU while it fires, if it can be pinned."""
@@ -239,7 +198,7 @@ def _measure(options: Options) -> list[Round]:
     )
     rounds: list[Round] = []
     with contextlib.ExitStack() as stack:
-        env = stack.enter_context(_environment(env_extra))
+        env = stack.enter_context(ours_environment(env_extra, own_database=B8_DATABASE))
         server = start_server(spec, env, stack)
         token, user = register_user(server.base_url)
         user_id = int(user["id"])

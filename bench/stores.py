@@ -101,14 +101,45 @@ def delete_prefixed_keys(url: str, prefix: str) -> int:
     return deleted
 
 
+def fresh_database(name: str) -> str:
+    """Database ``name`` dropped and made anew (a benchmark's own: its schema is always the
+    code's); return the URL that selects it."""
+    return asyncio.run(_fresh_database(name))
+
+
+async def _fresh_database(name: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    server = mysql_server_url().rstrip("/")
+    engine = create_async_engine(f"{server}/")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            await conn.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
+    finally:
+        await engine.dispose()
+    return f"{server}/{name}"
+
+
 @contextlib.contextmanager
-def ours_environment(extra: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """Database created, migrations run, Redis reachable: yields our server's environment."""
+def ours_environment(
+    extra: Mapping[str, str] | None = None, *, own_database: str | None = None
+) -> Iterator[dict[str, str]]:
+    """Database created, migrations run, Redis reachable: yields our server's environment.
+    With `own_database`, the benchmark's own database, made anew, instead of the shared one."""
     prefix = f"bench-{os.getpid()}"
     redis = redis_url()
     check_redis(redis)
+    database = (
+        fresh_database(own_database)
+        if own_database is not None
+        else ensure_database(mysql_server_url(), BENCH_DATABASE)
+    )
     env = {
-        "DATABASE_URL": ensure_database(mysql_server_url(), BENCH_DATABASE),
+        "DATABASE_URL": database,
         "REDIS_URL": redis,
         "KEY_PREFIX": prefix,
         "LOG_LEVEL": "WARNING",
