@@ -32,6 +32,7 @@ from server.commerce.catalog.schemas import (
     ProductOut,
     ProductPatch,
 )
+from server.content.items import offers
 
 KIND_FIELDS = {
     "content": {"content_id"},
@@ -152,7 +153,7 @@ async def _check_content(session: AsyncSession, product: Product, *, actor: Acto
     seller = product.creator_id
     if row is None or (seller is not None and row.author_id != seller):
         raise InvalidProduct(fields={"content_id": "Not a content item of yours."})
-    if (row.kind == "course") != (product.kind == "course"):
+    if offers.one_off_kind(row.kind) != product.kind:
         raise InvalidProduct(
             fields={"content_id": f"A {product.kind} product sells a {product.kind}."}
         )
@@ -165,7 +166,7 @@ async def _check_content(session: AsyncSession, product: Product, *, actor: Acto
                 "change the price on the item."
             }
         )
-    if product.status == "active" and (row.access, row.status) != ("paid", "published"):
+    if product.status == "active" and not offers.on_sale(access=row.access, status=row.status):
         raise InvalidProduct(fields={"status": "Only a published paid item is sold one-off."})
     other = select(Product.id).where(
         Product.content_id == product.content_id,

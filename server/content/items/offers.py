@@ -32,9 +32,10 @@ def one_off_kind(content_kind: str) -> str:
     return "course" if content_kind == "course" else "content"
 
 
-def on_sale(content: Content) -> bool:
-    """Whether the item is sold one-off now: paid, and readable by buyers (published)."""
-    return content.access == "paid" and content.status == "published"
+def on_sale(*, access: str, status: str) -> bool:
+    """Whether an item with this access and status is sold one-off now: paid, and readable by
+    buyers (published)."""
+    return access == "paid" and status == "published"
 
 
 async def sync(session: AsyncSession, *, content: Content, now: datetime) -> None:
@@ -56,7 +57,7 @@ async def sync(session: AsyncSession, *, content: Content, now: datetime) -> Non
             .with_for_update()
         )
     ).all()
-    wanted = "active" if on_sale(content) else "draft"
+    wanted = "active" if on_sale(access=content.access, status=content.status) else "draft"
     if not rows:
         if wanted == "active":
             session.add(
