@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.env import make_settings
@@ -107,6 +108,7 @@ async def test_metrics_declare_the_socket_and_job_families(client) -> None:
         assert f"# TYPE {family} {kind}" in text, family
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_health_endpoints_are_exempt_from_the_per_ip_rate_limit(
     make_client, database_url
 ) -> None:

@@ -62,6 +62,7 @@ async def test_production_serves_no_metrics_to_anyone_when_no_token_is_set(
     await assert_refused(await client.get("/metrics", headers={"Authorization": "Bearer "}))
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_wrong_tokens_spend_the_per_ip_budget_and_the_right_one_never_does(
     make_client, database_url
 ) -> None:

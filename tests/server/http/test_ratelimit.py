@@ -15,6 +15,7 @@ from tests.server.http import probe
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_over_the_per_ip_limit_is_429_with_retry_after(make_client, settings) -> None:
     client = await make_client(settings.model_copy(update={"rate_limit_ip": "3/minute"}))
     statuses = [(await client.get("/api/v1/meta")).status for _ in range(3)]
@@ -25,6 +26,7 @@ async def test_over_the_per_ip_limit_is_429_with_retry_after(make_client, settin
     assert (await limited.json())["error"]["code"] == "rate_limited"
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_the_per_account_limit_counts_each_user_apart(make_client, settings) -> None:
     client = await make_client(
         settings.model_copy(update={"rate_limit_account": "2/minute"}),
@@ -40,6 +42,7 @@ async def test_the_per_account_limit_counts_each_user_apart(make_client, setting
     assert other.status == 200
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_instances_share_counts_through_redis(redis: Redis) -> None:
     item = parse("10/minute")
     one = WindowCounter(redis, RUN_PREFIX)
@@ -59,6 +62,7 @@ async def test_instances_share_counts_through_redis(redis: Redis) -> None:
     assert two.hit(item, "ip:a") > 0  # ...and after its next sync it has
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_general_limits_fail_open_to_per_instance_counting() -> None:
     dead = Redis.from_url(DEAD_REDIS, socket_connect_timeout=0.5)
     counter = WindowCounter(dead, RUN_PREFIX)
@@ -70,6 +74,7 @@ async def test_general_limits_fail_open_to_per_instance_counting() -> None:
     await dead.aclose()
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_background_sync_runs_and_stops(redis: Redis) -> None:
     counter = WindowCounter(redis, RUN_PREFIX, sync_seconds=0.01)
     counter.start()
