@@ -298,6 +298,9 @@ class Settings(BaseSettings):
     # --- Orders ---
     # An order still unpaid this many seconds after checkout is cancelled (stock, coupon freed).
     order_payment_timeout_seconds: int = Field(1800, gt=0)
+    # A paid order is delivered by a job queued with its payment; one still undelivered this many
+    # seconds after it was paid (the job was lost) is delivered by the minutely sweep.
+    order_fulfil_sweep_after_seconds: int = Field(60, gt=0)
 
     # --- Payments ---
     # Timeout of one call to a payment gateway (create, query, refund, bill download).

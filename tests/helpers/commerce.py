@@ -25,8 +25,10 @@ async def paid_order(
     api: TestClient, buyer: Person, *items: tuple[int, int], timeout_seconds: int = 1
 ) -> Any:
     """An order of these (product_id, quantity) pairs, created and paid through the orders
-    service (as a payment callback would). Its timeout job is due at once, so that a burst
-    worker does not wait for it (it finds the order paid)."""
+    service (as a payment callback would) and delivered (as its `orders.fulfil` job would).
+    Its timeout job is due at once, so that a burst worker does not wait for it (it finds the
+    order paid)."""
+    from server.commerce.orders import fulfilment
     from server.commerce.orders import service as orders
 
     runtime = api.app[RUNTIME]
@@ -47,6 +49,8 @@ async def paid_order(
                 paid_at=now,
                 now=now,
             )
+        async with runtime.db.unit_of_work() as uow:
+            await fulfilment.fulfil_paid(uow, order_id=order_id, now=now)
     async with runtime.db.read() as session:
         return await session.get(Order, order_id)
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 
 from models.commerce.catalog import Product
-from models.commerce.ledger import LedgerAccount
 from models.identity.creators import CreatorApplication
+from server.commerce.ledger import service as ledger
+from server.commerce.orders import fulfilment
 from server.commerce.orders import service as orders
 from server.keys import RUNTIME
 from server.runtime import Runtime
@@ -77,6 +77,8 @@ async def sell(runtime: Runtime, *, buyer_id: int, product_id: int, at: datetime
             paid_at=at,
             now=at,
         )
+    async with runtime.db.unit_of_work() as uow:
+        assert await fulfilment.fulfil_paid(uow, order_id=order.id, now=at)
     assert outcome == "paid"
     return order.id
 
@@ -93,16 +95,11 @@ async def refund(runtime: Runtime, *, order_id: int, amount: int, at: datetime) 
 
 
 async def balance(runtime: Runtime, *, owner_type: str, owner_id: int, purpose: str) -> int:
+    """An account's balance, its shards' included (platform cash and revenue are sharded)."""
     async with runtime.db.read() as session:
-        value = await session.scalar(
-            select(LedgerAccount.balance).where(
-                LedgerAccount.owner_type == owner_type,
-                LedgerAccount.owner_id == owner_id,
-                LedgerAccount.purpose == purpose,
-                LedgerAccount.currency == "CNY",
-            )
+        return await ledger.balance_of(
+            session, owner_type=owner_type, owner_id=owner_id, purpose=purpose, currency="CNY"
         )
-    return int(value or 0)
 
 
 async def creator_balances(runtime: Runtime, creator_id: int) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,7 +12,8 @@ from models.commerce.catalog import Product
 from models.commerce.coupons import Coupon
 from models.commerce.orders import Order
 from models.content.items import Content
-from server.commerce.orders import service
+from models.identity.users import User
+from server.commerce.orders import fulfilment, service
 from server.keys import RUNTIME
 from server.outbox import Event
 from server.runtime import Runtime
@@ -90,6 +92,15 @@ class RecordingEvents:
         return [event for event in self.sent if event.type == event_type]
 
 
+async def add_buyer(runtime: Runtime) -> int:
+    """A reader account made straight in the database; its id."""
+    async with runtime.db.unit_of_work() as uow:
+        user = User(nickname="买家", roles=["reader"], status="active")
+        uow.session.add(user)
+        await uow.session.flush()
+        return user.id
+
+
 async def paid_content(runtime: Runtime, author_id: int) -> int:
     async with runtime.db.unit_of_work() as uow:
         item = Content(
@@ -110,7 +121,25 @@ async def pay(runtime: Runtime, order: dict[str, Any], **overrides: Any) -> str:
         **overrides,
     }
     async with runtime.db.unit_of_work() as uow:
-        return await service.mark_paid(uow, **values)
+        outcome = await service.mark_paid(uow, **values)
+    await deliver_paid(runtime)
+    return outcome
+
+
+async def deliver_paid(runtime: Runtime) -> int:
+    """Run the `orders.fulfil` job's work for every order left `paid` (what the worker does
+    with the jobs those payments queued); returns how many were delivered."""
+    async with runtime.db.read() as session:
+        due = await fulfilment.overdue_deliveries(
+            session, now=runtime.clock.now(), older_than=timedelta(0), limit=1000
+        )
+    delivered = 0
+    for order_id in due:
+        async with runtime.db.unit_of_work() as uow:
+            delivered += await fulfilment.fulfil_paid(
+                uow, order_id=order_id, now=runtime.clock.now()
+            )
+    return delivered
 
 
 async def count(runtime: Runtime, query: Any) -> int:

@@ -20,7 +20,7 @@ from server.runtime import Runtime
 from tests.fakes.alipay import FakeAlipay
 from tests.fakes.stripe import FakeStripe
 from tests.fakes.wechat import FakeWechatPay
-from tests.helpers.orders import checkout, product
+from tests.helpers.orders import checkout, deliver_paid, product
 from tests.helpers.people import Person, call
 
 SANDBOX_SECRET = "sandbox-secret-of-the-tests"
@@ -112,7 +112,11 @@ class Snapshot:
     refunds: list[tuple[str, str, int]]
 
 
-async def snapshot(runtime: Runtime, order_id: int) -> Snapshot:
+async def snapshot(runtime: Runtime, order_id: int, *, delivered: bool = True) -> Snapshot:
+    """The order's payment state; by default once the deliveries its payments queued are done
+    (what the worker does: `orders.fulfil`)."""
+    if delivered:
+        await deliver_paid(runtime)
     async with runtime.db.read() as session:
         order = await session.get(Order, order_id)
         assert order is not None

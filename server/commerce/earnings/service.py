@@ -148,11 +148,10 @@ def _earning(
 
 
 async def _paid_from(uow: UnitOfWork, purpose: str, currency: str) -> int:
-    """The platform account a sale is paid from: `cash` (guarded: never below zero) or the
-    credits liability (may go negative, so sharded: its postings lock no platform row)."""
-    liability = purpose == CREDITS_LIABILITY
+    """The platform account a sale is paid from: `cash` or the credits liability (both sharded:
+    their postings lock no platform row)."""
     return await ledger.platform_account(
-        uow.session, purpose=purpose, currency=currency, allow_negative=liability
+        uow.session, purpose=purpose, currency=currency, allow_negative=True
     )
 
 
@@ -165,7 +164,9 @@ async def _book(
     await uow.session.flush()
     currency, creator_id = earning.currency, earning.creator_id
     source = await _paid_from(uow, paid_from, currency)
-    revenue = await ledger.platform_account(uow.session, purpose="revenue", currency=currency)
+    revenue = await ledger.platform_account(
+        uow.session, purpose="revenue", currency=currency, allow_negative=True
+    )
     pending = await creator_account(uow, creator_id=creator_id, purpose=PENDING, currency=currency)
     await ledger.post(
         uow.session,
@@ -219,9 +220,11 @@ async def claw_back(uow: UnitOfWork, *, order: SoldOrder, item: SoldItem, amount
     account = await creator_account(
         uow, creator_id=earning.creator_id, purpose=purpose, currency=earning.currency
     )
-    cash = await ledger.platform_account(uow.session, purpose="cash", currency=earning.currency)
+    cash = await ledger.platform_account(
+        uow.session, purpose="cash", currency=earning.currency, allow_negative=True
+    )
     revenue = await ledger.platform_account(
-        uow.session, purpose="revenue", currency=earning.currency
+        uow.session, purpose="revenue", currency=earning.currency, allow_negative=True
     )
     await ledger.post(
         uow.session,

@@ -1,15 +1,22 @@
 """What a paid order delivers, and what a refund takes back.
 
-Fulfilment runs under the order's row lock right after it became `paid`: the ledger payment
-(gateway -> platform cash), then each item once (content and courses an entitlement, credit
-packs credits, plans a subscription period, physical goods only marked: shipping is not part of
-the platform), each creator's sale, `fulfilled`, and the buyer's notification. Every step is
-idempotent on its own too (ledger references, grant sources, item `fulfilled_at`).
+The payment itself (gateway -> platform cash in the ledger) is booked in the transaction that
+makes the order `paid` (`post_payment`). Delivery runs after it, in the `orders.fulfil` job the
+same transaction queued through the outbox (a free order: at once), under the order's row lock
+and only while the order is still `paid`: each item once (content and courses an entitlement,
+credit packs credits, plans a subscription period, physical goods only marked), each creator's
+sale, `fulfilled`, and the buyer's notification. A refund begun before delivery leaves nothing
+to deliver: the order is no longer `paid`. Every step is idempotent on its own too (ledger
+references, grant sources, item `fulfilled_at`), and a sweep queues the job again for an order
+left `paid` (`overdue_deliveries`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import Order, OrderItem
 from server.commerce.earnings import service as earnings
@@ -25,14 +32,28 @@ from server.notify.notifications import service as notifications
 ORDER_ITEM = "order_item"
 PAYMENT = "payment"
 REFUND = "refund"
+# The job that delivers a paid order (queued by the transaction that made it `paid`).
+FULFIL = "orders.fulfil"
+
+
+def fulfil_job_id(order_id: int) -> str:
+    return f"{FULFIL}:{order_id}"
+
+
+def queue_delivery(uow: UnitOfWork, order: Order) -> None:
+    """Deliver the (just paid) order in a job once this transaction commits."""
+    uow.outbox.enqueue(FULFIL, job_id=fulfil_job_id(order.id), order_id=order.id)
 
 
 async def _accounts(uow: UnitOfWork, order: Order, provider: str) -> tuple[int, int]:
-    """The gateway's clearing account (negative by what it owes us) and platform cash."""
+    """The gateway's clearing account (negative by what it owes us) and platform cash (sharded:
+    a payment locks no platform row; the ledger audit watches that cash never goes below 0)."""
     gateway = await ledger.platform_account(
         uow.session, purpose=f"gateway:{provider}", currency=order.currency, allow_negative=True
     )
-    cash = await ledger.platform_account(uow.session, purpose="cash", currency=order.currency)
+    cash = await ledger.platform_account(
+        uow.session, purpose="cash", currency=order.currency, allow_negative=True
+    )
     return gateway, cash
 
 
@@ -94,9 +115,8 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
 
 
 async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: datetime) -> None:
-    """Deliver a `paid` order, mark it `fulfilled` and tell the buyer; the money moves last:
-    every payment locks the platform's cash account until commit, so for as short a time as
-    possible."""
+    """Deliver a (locked) `paid` order, mark it `fulfilled`, book each creator's sale and tell
+    the buyer."""
     for item in items:
         await deliver(uow, order, item, now=now)
     order.fulfilled_at = now
@@ -109,11 +129,45 @@ async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: 
         body=_summary(items),
         data={"order_id": order.id, "number": order.number, "total": order.total},
     )
-    await post_payment(uow, order)
     for item in items:
         if item.creator_id is not None and item.amount > 0:
             await earnings.record_sale(uow, order=order, item=item)
     await uow.session.flush()
+
+
+async def fulfil_paid(uow: UnitOfWork, *, order_id: int, now: datetime) -> bool:
+    """The `orders.fulfil` job: deliver the order if it is still `paid` (False otherwise: done
+    already, refunding or refunded before delivery, or gone), so running it twice is harmless."""
+    order = await uow.session.scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None or order.status != states.PAID:
+        return False
+    items = await uow.session.scalars(
+        select(OrderItem)
+        .where(OrderItem.order_id == order.id)
+        .order_by(OrderItem.id)
+        .execution_options(populate_existing=True)
+    )
+    await fulfil(uow, order, list(items.all()), now=now)
+    return True
+
+
+async def overdue_deliveries(
+    session: AsyncSession, *, now: datetime, older_than: timedelta, limit: int
+) -> list[int]:
+    """Ids of orders `paid` for longer than `older_than` and still not delivered (their job
+    was lost or failed), oldest first."""
+    rows = await session.scalars(
+        select(Order.id)
+        .where(Order.status == states.PAID, Order.updated_at <= now - older_than)
+        .order_by(Order.updated_at)
+        .limit(limit)
+    )
+    return list(rows.all())
 
 
 async def take_back(
@@ -121,7 +175,10 @@ async def take_back(
 ) -> None:
     """Undo `amount` of one item: the creator's share always; the item itself (entitlement,
     credits, a plan's period and subscription) once it is refunded in full (credits: in
-    proportion for a part)."""
+    proportion for a part). An order refunded before it was fulfilled gave nothing and has
+    nothing to take back."""
+    if order.fulfilled_at is None:
+        return
     if item.creator_id is not None:
         await earnings.claw_back(uow, order=order, item=item, amount=amount)
     whole = item.refunded_amount >= item.amount

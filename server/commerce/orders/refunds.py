@@ -12,7 +12,7 @@ from models.base import utcnow
 from models.commerce.orders import Order, OrderEvent, OrderItem
 from server.commerce.orders import fulfilment, states
 from server.commerce.orders.errors import IllegalTransition, RefundTooLarge
-from server.commerce.orders.states import PARTIALLY_REFUNDED, REFUNDABLE, REFUNDED, REFUNDING
+from server.commerce.orders.states import PAID, PARTIALLY_REFUNDED, REFUNDABLE, REFUNDED, REFUNDING
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed
 from server.notify.notifications import service as notifications
@@ -36,11 +36,14 @@ async def begin_refund(
     actor_id: int | None,
     now: datetime | None = None,
 ) -> None:
-    """Start refunding `amount` of a paid order (one refund at a time): -> `refunding`."""
+    """Start refunding `amount` of a paid order (one refund at a time): -> `refunding`. An order
+    not yet delivered is refunded whole (its delivery is called off), never in part."""
     order = await states.lock_order(uow, order_id)
     if order.status not in REFUNDABLE:
         raise IllegalTransition(f"An order that is {order.status} cannot be refunded.")
     _check_amount(order, amount)
+    if order.status == PAID and amount != order.total - order.refunded_amount:
+        raise IllegalTransition("An order not yet delivered is refunded in full or not at all.")
     order.refund_pending = amount
     await states.move(uow, order, REFUNDING, now=now or utcnow(), reason=reason, actor_id=actor_id)
 
@@ -73,6 +76,13 @@ async def complete_refund(
         return
     if order.status in REFUNDABLE:
         _check_amount(order, amount)
+        if order.status == PAID and amount < order.total - order.refunded_amount:
+            # Part of an order not yet delivered, refunded at the gateway: the rest is the
+            # buyer's, so it is delivered now and the part taken back from it.
+            items = await uow.session.scalars(
+                select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+            )
+            await fulfilment.fulfil(uow, order, list(items.all()), now=now)
         await states.move(uow, order, REFUNDING, now=now, reason="refunded at the gateway")
     states.check(order, REFUNDED)
     _check_amount(order, amount)
@@ -125,6 +135,8 @@ async def fail_refund(
         .limit(1)
     )
     order.refund_pending = 0
-    await states.move(
-        uow, order, before or states.FULFILLED, now=now or utcnow(), reason="refund failed"
-    )
+    back = before or (states.FULFILLED if order.fulfilled_at else states.PAID)
+    await states.move(uow, order, back, now=now or utcnow(), reason="refund failed")
+    if back == states.PAID:
+        # Its delivery was called off by the refund: it is owed again.
+        fulfilment.queue_delivery(uow, order)

@@ -252,7 +252,7 @@ async def mark_paid(
     paid_at: datetime,
     now: datetime | None = None,
 ) -> PaidOutcome:
-    """Record the order's payment and fulfil it, once.
+    """Record the order's payment, once, and queue its delivery.
 
     "paid": it was pending; "already": paid before through this provider (nothing changes);
     "revived": it had been cancelled and its stock could be taken again; "refund_needed": the
@@ -310,9 +310,15 @@ async def _take_back(uow: UnitOfWork, order: Order, *, now: datetime) -> bool:
 async def _pay(
     uow: UnitOfWork, order: Order, *, provider: str | None, paid_at: datetime, now: datetime
 ) -> None:
+    """`paid`, and the payment booked; delivery follows in the `orders.fulfil` job (a free
+    order, which moves no money, is delivered at once)."""
     order.provider = provider
     order.paid_at = paid_at
     order.expires_at = None
     reason = f"paid via {provider}" if provider else "free"
     await states.move(uow, order, PAID, now=now, reason=reason)
-    await fulfilment.fulfil(uow, order, await items_of(uow, order.id), now=now)
+    if provider is None:
+        await fulfilment.fulfil(uow, order, await items_of(uow, order.id), now=now)
+        return
+    await fulfilment.post_payment(uow, order)
+    fulfilment.queue_delivery(uow, order)

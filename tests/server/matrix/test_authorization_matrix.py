@@ -17,7 +17,7 @@ from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
 from tests.helpers.env import AppClient, make_settings
-from tests.helpers.orders import checkout, product
+from tests.helpers.orders import checkout, deliver_paid, product
 from tests.helpers.people import Person, call, person
 
 SECRET = "matrix-sandbox-secret"
@@ -51,6 +51,9 @@ async def paid_order(api: TestClient, buyer: Person, seller: Person) -> dict[str
     )
     answer = await api.post(f"/api/v1/payments/sandbox/{payment['out_trade_no']}/pay")
     assert (await answer.json())["outcome"] == "taken"
+    paid = await call(api, "GET", f"/orders/{order['id']}", buyer, 200)
+    assert paid["status"] == "paid"  # delivered by the job its payment queued:
+    assert await deliver_paid(api.app[RUNTIME]) == 1
     done: dict[str, Any] = await call(api, "GET", f"/orders/{order['id']}", buyer, 200)
     assert done["status"] == "fulfilled"
     return done

@@ -13,12 +13,11 @@ from redis.asyncio import Redis
 from jobs.sinks import arq_job_id
 from models.commerce.catalog import Product
 from models.commerce.orders import Order
-from models.identity.users import User
 from server.commerce.orders import service
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.helpers.env import relaying_runtime
-from tests.helpers.orders import RecordingEvents, add_product
+from tests.helpers.orders import RecordingEvents, add_buyer, add_product
 from tests.jobs.test_worker import queued_job_ids, run_burst
 
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
@@ -30,19 +29,11 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
 
 
-async def buyer_id(runtime: Runtime) -> int:
-    async with runtime.db.unit_of_work() as uow:
-        user = User(nickname="买家", roles=["reader"], status="active")
-        uow.session.add(user)
-        await uow.session.flush()
-        return user.id
-
-
 async def new_order(runtime: Runtime, product_id: int, *, wait: int) -> int:
     async with runtime.db.unit_of_work() as uow:
         order = await service.create_order(
             uow,
-            user_id=await buyer_id(runtime),
+            user_id=await add_buyer(runtime),
             items=[(product_id, 2)],
             now=runtime.clock.now(),
             timeout_seconds=wait,

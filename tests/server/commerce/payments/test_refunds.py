@@ -16,7 +16,7 @@ from models.commerce.orders import Order
 from models.commerce.payments import Refund
 from server.keys import RUNTIME
 from server.runtime import Runtime
-from tests.helpers.orders import checkout, product
+from tests.helpers.orders import checkout, deliver_paid, product
 from tests.helpers.payments import (
     Fakes,
     alipay_form,
@@ -36,6 +36,7 @@ async def paid_order(
     payment = await open_payment(api, buyer, order["id"], provider)
     headers, body = paid_callback(fakes, api.app[RUNTIME], provider, payment)
     assert (await deliver(api, provider, headers, body)).status == 200
+    await deliver_paid(api.app[RUNTIME])
     return order, payment
 
 

@@ -215,6 +215,7 @@ async def test_another_users_subscription_is_not_found(
 
 async def _pay(runtime: Runtime, order_id: int, at: datetime) -> None:
     from models.commerce.orders import Order
+    from server.commerce.orders import fulfilment
     from server.commerce.orders import service as orders
 
     async with runtime.db.unit_of_work() as uow:
@@ -230,6 +231,8 @@ async def _pay(runtime: Runtime, order_id: int, at: datetime) -> None:
             now=at,
         )
     assert outcome == "paid"
+    async with runtime.db.unit_of_work() as uow:
+        assert await fulfilment.fulfil_paid(uow, order_id=order_id, now=at)
 
 
 async def _orders_of(runtime: Runtime, user_id: int) -> list[tuple[int, str, str, int | None]]:
