@@ -7,8 +7,11 @@ websocket) per buyer, and then
 sends HMAC-signed sandbox callbacks to ``POST /api/v1/payments/sandbox/notify`` at a fixed
 arrival rate (open loop: callback i leaves at t0 + i / rate, whatever the answers do). Latency
 is measured from the moment a callback is sent to the moment the buyer's socket receives the
-first ``order.updated`` of that order: verify, record the event, mark paid, post the ledger,
-fulfil, commit, relay, Redis pub/sub, Socket.IO. Lost = callbacks whose event never came.
+``order.updated`` of that order saying ``paid`` (verify, record the event, mark paid, book the
+money, commit, relay, Redis pub/sub, Socket.IO) and the one saying ``fulfilled`` (the
+``orders.fulfil`` job the payment queued, run by a real arq worker process, ``python -m jobs
+worker``, on the server's CPU: deliver, book the creator's sale, notify, commit, relay). Lost =
+callbacks whose ``paid`` event never came; undelivered = those whose ``fulfilled`` never came.
 
 Job drain: ``payments.query`` jobs (the query fallback: read the payment, ask the gateway, write
 ``queried_at``; the sandbox gateway answers at once) for N open payments, drained by a real arq
@@ -16,7 +19,8 @@ worker process (``arq bench.b5_payments.OursWorker``: our WORKER_* settings) and
 worker with arq's default settings (``DefaultsWorker``: poll_delay 0.5 s, max_jobs 10). Jobs/s
 = N / (time of the last queried_at - time of the first), read from the database.
 
-Goals (QUALITY.md B5): p99 < 200 ms at 200 callbacks/s with nothing lost; drain >= 5x defaults.
+Goals (QUALITY.md B5): at 200 callbacks/s p99 < 200 ms to ``paid`` and < 1 s to ``fulfilled``,
+nothing lost; drain >= 5x defaults.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ BUYERS = 20
 SMOKE_BUYERS = 2
 SMOKE_RATE = 20.0
 P99_LIMIT_MS = 200.0
+FULFILLED_P99_LIMIT_MS = 1000.0
 DRAIN_JOBS = 2000
 SMOKE_DRAIN_JOBS = 100
 # Our own database (dropped and made anew per run), beside the shared bench database.
@@ -199,11 +204,16 @@ class Round:
     errors: int = 0
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    fulfilled_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
         return self.sent - len(self.latencies_ms)
+
+    @property
+    def undelivered(self) -> int:
+        return self.sent - len(self.fulfilled_ms)
 
     def pct(self, share: float, values: list[float] | None = None) -> float | None:
         data = sorted(self.latencies_ms if values is None else values)
@@ -236,14 +246,17 @@ async def _callbacks(
     import socketio
 
     arrived: dict[int, float] = {}
+    fulfilled: dict[int, float] = {}
     sent_at: dict[int, float] = {}
     everything = asyncio.Event()
     clients = [socketio.AsyncClient(reconnection=False) for _ in tokens]
 
     async def _updated(payload: dict[str, Any]) -> None:
-        order_id = int(payload["data"]["id"])
-        arrived.setdefault(order_id, time.perf_counter())
-        if len(arrived) >= len(trades):
+        order_id, status = int(payload["data"]["id"]), payload["data"]["status"]
+        seen = arrived if status == "paid" else fulfilled if status == "fulfilled" else None
+        if seen is not None:
+            seen.setdefault(order_id, time.perf_counter())
+        if len(fulfilled) >= len(trades) and len(arrived) >= len(trades):
             everything.set()
 
     for client, token in zip(clients, tokens, strict=True):
@@ -281,7 +294,7 @@ async def _callbacks(
             await asyncio.gather(*tasks)
             measured.elapsed_s = time.perf_counter() - t0
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(everything.wait(), timeout=5)
+            await asyncio.wait_for(everything.wait(), timeout=10)
     finally:
         for client in clients:
             await client.disconnect()
@@ -289,6 +302,8 @@ async def _callbacks(
         measured.sent += 1
         if order_id in arrived:
             measured.latencies_ms.append((arrived[order_id] - sent_at[order_id]) * 1000)
+        if order_id in fulfilled:
+            measured.fulfilled_ms.append((fulfilled[order_id] - sent_at[order_id]) * 1000)
     return measured
 
 
@@ -329,6 +344,33 @@ async def _drained(database_url: str, payment_ids: list[int], limit_s: float) ->
     finally:
         await engine.dispose()
     return None
+
+
+@contextlib.contextmanager
+def _delivery_worker(env: dict[str, str]) -> Any:
+    """The deployment's worker (`python -m jobs worker`, the Procfile's), on the server's CPU,
+    for the `orders.fulfil` jobs the callbacks queue."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"b5-worker-delivery-{os.getpid()}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            pinned([PYTHON, "-m", "jobs", "worker"], "server"),
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _drain(env: dict[str, str], peer: str, payment_ids: list[int]) -> float:
@@ -390,13 +432,15 @@ def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
         log(f"b5: preparing {total} orders and {2 * jobs} payments to drain")
         prepared = asyncio.run(_prepare(env, user_ids, total, 2 * jobs))
         trades = prepared["paid"]
+        stack.enter_context(_delivery_worker(env))
         for number in range(options.rounds):
             batch = trades[number * (per_round + warmup) : (number + 1) * (per_round + warmup)]
             measured = asyncio.run(_callbacks(server.base_url, tokens, batch, rate, warmup))
             log(
-                f"b5: round {number + 1}: {measured.sent} callbacks, p99 "
-                f"{measured.pct(0.99) or 0:.1f} ms, lost {measured.lost}, non-2xx "
-                f"{measured.non_2xx}"
+                f"b5: round {number + 1}: {measured.sent} callbacks, p99 paid "
+                f"{measured.pct(0.99) or 0:.1f} ms, fulfilled "
+                f"{measured.pct(0.99, measured.fulfilled_ms) or 0:.1f} ms, lost {measured.lost}, "
+                f"undelivered {measured.undelivered}, non-2xx {measured.non_2xx}"
             )
             rounds.append(measured)
         drain_ids = prepared["drain"]
@@ -414,7 +458,7 @@ def _table(
 ) -> list[str]:
     header = (
         f"{'what':<10} {'rate/s':>7} {'sent':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'ans p99':>8} {'lost':>5} {'non2xx':>6}"
+        f"{'max ms':>7} {'ful p99':>8} {'ans p99':>8} {'lost':>5} {'undel':>5} {'non2xx':>6}"
     )
     lines = [header, "-" * len(header), f"{'ours':<10} {LABEL}"]
     if peer.error:
@@ -423,7 +467,8 @@ def _table(
         lines.append(
             f"{'round ' + str(index):<10} {rate:>7g} {r.sent:>6} {r.pct(0.5) or 0:>7.1f} "
             f"{r.pct(0.99) or 0:>7.1f} {r.pct(1.0) or 0:>7.1f} "
-            f"{r.pct(0.99, r.answer_ms) or 0:>8.1f} {r.lost:>5} {r.non_2xx + r.errors:>6}"
+            f"{r.pct(0.99, r.fulfilled_ms) or 0:>8.1f} {r.pct(0.99, r.answer_ms) or 0:>8.1f} "
+            f"{r.lost:>5} {r.undelivered:>5} {r.non_2xx + r.errors:>6}"
         )
     for name, value in drains.items():
         lines.append(f"{'drain':<10} {name:<12} {value:>10,.0f} jobs/s  ({DRAIN_LABELS[name]})")
@@ -444,27 +489,34 @@ def run(options: Options) -> BenchResult:
     notes = []
     if rounds:
         p99 = statistics.median(r.pct(0.99) or 0.0 for r in rounds)
+        p99_fulfilled = statistics.median(r.pct(0.99, r.fulfilled_ms) or 0.0 for r in rounds)
         lost = sum(r.lost for r in rounds)
+        undelivered = sum(r.undelivered for r in rounds)
         bad = sum(r.non_2xx + r.errors for r in rounds)
         ours.figures.update(
             {
                 "p99_ms": p99,
                 "p50_ms": statistics.median(r.pct(0.5) or 0.0 for r in rounds),
+                "fulfilled_p99_ms": p99_fulfilled,
                 "lost": float(lost),
+                "undelivered": float(undelivered),
                 "non_2xx": float(bad),
             }
         )
-        verdict = "PASS" if p99 < P99_LIMIT_MS and lost == 0 and bad == 0 else "MISS"
+        held = p99 < P99_LIMIT_MS and p99_fulfilled < FULFILLED_P99_LIMIT_MS
+        verdict = "PASS" if held and lost == 0 and undelivered == 0 and bad == 0 else "MISS"
         notes.append(
-            f"callback -> socket p99 {p99:.1f} ms at {rate:g}/s (median of rounds), "
-            f"lost {lost}, failed answers {bad}: goal p99 < {P99_LIMIT_MS:.0f} ms at "
-            f"{RATE:g}/s: {verdict if not options.smoke else 'smoke'}"
+            f"callback -> socket p99 {p99:.1f} ms to paid, {p99_fulfilled:.1f} ms to fulfilled "
+            f"at {rate:g}/s (median of rounds), lost {lost}, undelivered {undelivered}, failed "
+            f"answers {bad}: goal p99 < {P99_LIMIT_MS:.0f} ms and < "
+            f"{FULFILLED_P99_LIMIT_MS:.0f} ms at {RATE:g}/s: "
+            f"{verdict if not options.smoke else 'smoke'}"
         )
         arrived = sum(len(r.latencies_ms) for r in rounds)
         # A smoke proves the path works end to end; on a busy machine some callbacks may be
         # answered 503 (the provider would retry), which only a full run counts against us.
-        if (lost or bad) and not (options.smoke and arrived):
-            ours.error = f"{lost} events lost, {bad} callbacks failed"
+        if (lost or undelivered or bad) and not (options.smoke and arrived):
+            ours.error = f"{lost} events lost, {undelivered} undelivered, {bad} callbacks failed"
     if drains:
         ours.figures["jobs_per_s"] = drains["ours"]
         defaults.figures["jobs_per_s"] = drains["arq_default"]
@@ -495,6 +547,8 @@ def run(options: Options) -> BenchResult:
                     "non_2xx": r.non_2xx,
                     "p50_ms": r.pct(0.5),
                     "p99_ms": r.pct(0.99),
+                    "fulfilled_p99_ms": r.pct(0.99, r.fulfilled_ms),
+                    "undelivered": r.undelivered,
                     "answer_p99_ms": r.pct(0.99, r.answer_ms),
                 }
                 for r in rounds
