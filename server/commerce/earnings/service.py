@@ -5,11 +5,12 @@ Ledger accounts (server.commerce.ledger): a sale moves the item's amount out of 
 (fee). A sale paid with credits (a creator's plan renewed from the wallet) takes the amount out
 of platform `credits_liability` (CNY) instead: the credits were paid for earlier, or granted for
 free, and the sale pays the creator from what the platform owes for them, never from `cash`.
-`credits_liability` has no floor (sharded, never locked): what buyers paid for credit packs stays
-in `cash` (booked like any payment, refunded from there), so the liability is negative by the
-price of the credit-paid sales; for credits granted for free that is the platform's promotional
-cost. Settlement moves a sale's net from pending to the creator's `earnings_available` once its
-delay has passed; withdrawals leave from there. A refund takes the creator's proportional share
+`credits_liability` has no floor (sharded, never locked): what buyers pay for credit packs moves
+into it from `cash` when the pack is delivered (and back when it is refunded,
+server/commerce/orders/fulfilment.py), so it holds what the platform owes for credits sold less
+the credit-paid sales; below zero, it is the cost of credits granted for free. Settlement moves
+a sale's net from pending to the creator's `earnings_available` once its delay has passed;
+withdrawals leave from there. A refund takes the creator's proportional share
 back from pending (not yet settled) or available (settled: available may go negative when the
 money was already withdrawn; the creator's next earnings pay it back).
 """

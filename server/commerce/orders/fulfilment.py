@@ -32,6 +32,10 @@ from server.notify.notifications import service as notifications
 ORDER_ITEM = "order_item"
 PAYMENT = "payment"
 REFUND = "refund"
+# What a credit pack's buyer paid moves from platform cash to the credits liability (CNY): the
+# platform owes those credits until they are spent; a refund of the pack moves it back.
+CREDITS_SOLD, CREDITS_REFUNDED = "credits_sold", "credits_refunded"
+CREDITS_LIABILITY = "credits_liability"
 # The job that delivers a paid order (queued by the transaction that made it `paid`).
 FULFIL = "orders.fulfil"
 
@@ -85,6 +89,28 @@ async def post_refund(uow: UnitOfWork, order: Order, *, amount: int, refund_ref:
     )
 
 
+async def _owe_credits(
+    uow: UnitOfWork, order: Order, item: OrderItem, *, amount: int, kind: str, ref: str
+) -> None:
+    """Move `amount` of what a credit pack sold for from cash to the credits liability (a
+    refund: back), once per item (and refund)."""
+    if amount <= 0 or order.provider is None:
+        return
+    _, cash = await _accounts(uow, order, order.provider)
+    owed = await ledger.platform_account(
+        uow.session, purpose=CREDITS_LIABILITY, currency=order.currency, allow_negative=True
+    )
+    sign = 1 if kind == CREDITS_SOLD else -1
+    await ledger.post(
+        uow.session,
+        kind=kind,
+        reference=f"order_item:{item.id}{ref}",
+        legs=[(cash, -sign * amount), (owed, sign * amount)],
+        user_id=order.user_id,
+        memo=f"order {order.number}",
+    )
+
+
 async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: datetime) -> None:
     """Give the buyer one item, once."""
     if item.fulfilled_at is not None:
@@ -108,6 +134,7 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
             reference=f"order_item:{item.id}",
             memo=f"order {order.number}",
         )
+        await _owe_credits(uow, order, item, amount=item.amount, kind=CREDITS_SOLD, ref="")
     elif item.kind == "plan":
         await subscriptions.start_or_extend(uow, order=order, item=item)
     # Physical goods: handed to shipping outside the platform; the line counts as delivered.
@@ -195,6 +222,11 @@ async def take_back(
                 amount=credits,
                 reference=f"order_item:{item.id}:{refund_ref}",
             )
+        # The money goes back to the buyer whatever was left of the credits: the platform no
+        # longer owes it in credits.
+        await _owe_credits(
+            uow, order, item, amount=amount, kind=CREDITS_REFUNDED, ref=f":{refund_ref}"
+        )
     if whole:
         await access.revoke(uow.session, source=ORDER_ITEM, source_id=str(item.id), now=now)
         if item.kind == "plan":

@@ -33,8 +33,8 @@ async def test_a_wallet_renewal_records_the_creators_sale_once(
         sub = await session.scalar(select(Subscription).where(Subscription.user_id == reader.id))
     assert sub is not None
     await call(api, "PATCH", f"/subscriptions/{sub.id}", reader, 200, json={"renew_with": "wallet"})
-    # The reader buys the credits (their price stays in platform cash); the renewal's sale is
-    # paid from the credits liability.
+    # The reader buys the credits (their price moves from platform cash to the credits
+    # liability); the renewal's sale is paid from the credits liability.
     credits = await _credit_pack(runtime, credits=400, price=4000)
     await sell(runtime, buyer_id=reader.id, product_id=credits, at=clock.now())
 
@@ -56,7 +56,7 @@ async def test_a_wallet_renewal_records_the_creators_sale_once(
     assert await creator_balances(runtime, creator.id) == (2 * 2404, 0)
     assert await balance(runtime, owner_type="platform", owner_id=0, purpose="revenue") == 1202
     async with runtime.db.read() as session:
-        for purpose, held in (("cash", 4000), ("credits_liability", -3005)):
+        for purpose, held in (("cash", 0), ("credits_liability", 4000 - 3005)):
             assert (
                 await ledger.balance_of(
                     session, owner_type="platform", owner_id=0, purpose=purpose, currency="CNY"

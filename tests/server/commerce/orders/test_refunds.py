@@ -48,13 +48,14 @@ async def platform(session: AsyncSession, purpose: str) -> int:
     )
 
 
-async def balances(runtime: Runtime, buyer: Person) -> tuple[int, int, int]:
-    """(buyer's credits, the sandbox gateway's account, platform cash)."""
+async def balances(runtime: Runtime, buyer: Person) -> tuple[int, int, int, int]:
+    """(buyer's credits, the sandbox gateway's account, platform cash, the credits liability)."""
     async with runtime.db.read() as session:
         return (
             await wallet.balance(session, user_id=buyer.id),
             await platform(session, "gateway:sandbox"),
             await platform(session, "cash"),
+            await platform(session, "credits_liability"),
         )
 
 
@@ -67,7 +68,8 @@ async def test_a_full_refund_takes_everything_back_and_books_it_once(
     api: TestClient, runtime: Runtime, buyer: Person, creator: Person
 ) -> None:
     order = await paid_order(api, runtime, buyer, creator)
-    assert await balances(runtime, buyer) == (100, -1590, 600)  # 990 went to the creator's side
+    # 990 went to the creator's side, the credit pack's 600 to what the platform owes in credits.
+    assert await balances(runtime, buyer) == (100, -1590, 0, 600)
     await refund(
         runtime, "begin_refund", order_id=order["id"], amount=1590, reason="不想要了", actor_id=None
     )
@@ -76,7 +78,7 @@ async def test_a_full_refund_takes_everything_back_and_books_it_once(
         await refund(runtime, "complete_refund", order_id=order["id"], amount=1590, refund_ref="R1")
     row = await order_row(runtime, order["id"])
     assert (row.status, row.refunded_amount, row.refund_pending) == ("refunded", 1590, 0)
-    assert await balances(runtime, buyer) == (0, 0, 0)
+    assert await balances(runtime, buyer) == (0, 0, 0, 0)
     assert await active_grants(runtime) == 0
     refunds = select(func.count()).where(LedgerTransaction.kind == "refund")
     assert await count(runtime, refunds) == 1
@@ -101,7 +103,7 @@ async def test_a_part_refund_ends_only_the_items_it_covers(
     async with runtime.db.read() as session:
         items = (await session.scalars(select(OrderItem).order_by(OrderItem.id))).all()
     assert [item.refunded_amount for item in items] == [600, 0]
-    assert await balances(runtime, buyer) == (0, -990, 0)
+    assert await balances(runtime, buyer) == (0, -990, 0, 0)
     assert await active_grants(runtime) == 1  # the article stays readable
 
     # A refund the gateway refuses returns the order to where it was.
@@ -125,7 +127,7 @@ async def test_a_refund_made_at_the_gateway_alone_is_recorded_too(
     await refund(runtime, "complete_refund", order_id=order["id"], amount=1590, refund_ref="G1")
     row = await order_row(runtime, order["id"])
     assert (row.status, row.refunded_amount) == ("refunded", 1590)
-    assert await balances(runtime, buyer) == (0, 0, 0)
+    assert await balances(runtime, buyer) == (0, 0, 0, 0)
 
 
 async def test_refunds_refuse_unpaid_orders_and_nonsense_amounts(
@@ -195,8 +197,9 @@ async def test_six_concurrent_part_refunds_of_400_on_a_1000_order_refund_exactly
     assert sorted(outcomes) == ["refunded"] * 2 + ["too large"] * 4
     row = await order_row(runtime, order["id"])
     assert (row.status, row.refunded_amount, row.refund_pending) == ("partially_refunded", 800, 0)
-    # Credits back in proportion, cash back to the gateway: 800 of 1000, booked once each.
-    assert await balances(runtime, buyer) == (20, -200, 200)
+    # Credits back in proportion, cash back to the gateway (out of the credits liability): 800
+    # of 1000, booked once each.
+    assert await balances(runtime, buyer) == (20, -200, 0, 200)
     refunds = select(func.count()).where(LedgerTransaction.kind == "refund")
     assert await count(runtime, refunds) == 2
     async with runtime.db.read() as session:
