@@ -298,6 +298,9 @@ class Settings(BaseSettings):
     # --- Orders ---
     # An order still unpaid this many seconds after checkout is cancelled (stock, coupon freed).
     order_payment_timeout_seconds: int = Field(1800, gt=0)
+    # A shipped parcel the buyer has not confirmed counts as delivered this many days after it
+    # shipped.
+    order_auto_confirm_days: int = Field(10, gt=0)
 
     # --- Payments ---
     # Timeout of one call to a payment gateway (create, query, refund, bill download).

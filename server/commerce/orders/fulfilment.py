@@ -15,6 +15,7 @@ from models.commerce.orders import Order, OrderItem
 from server.commerce.earnings import service as earnings
 from server.commerce.ledger import service as ledger
 from server.commerce.orders import states
+from server.commerce.shipping import service as shipping
 from server.commerce.subscriptions import refunds as subscription_refunds
 from server.commerce.subscriptions import service as subscriptions
 from server.commerce.wallet import service as wallet
@@ -89,7 +90,10 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
         )
     elif item.kind == "plan":
         await subscriptions.start_or_extend(uow, order=order, item=item)
-    # Physical goods: handed to shipping outside the platform; the line counts as delivered.
+    elif item.kind == "physical":
+        # Physical goods go into their seller's shipment: delivered when it arrives.
+        await shipping.open_shipments(uow, order, [item], now=now)
+        return
     item.fulfilled_at = now
 
 

@@ -24,6 +24,7 @@ from server.commerce.payments.errors import (
 )
 from server.commerce.payments.gateways.base import Callback, Notice
 from server.commerce.payments.refunds import add_refund, refund_order
+from server.commerce.shipping import service as shipping
 from server.db import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -291,6 +292,8 @@ async def request_refund(
     await orders.begin_refund(
         uow, order_id=order.id, amount=amount, reason=reason, actor_id=actor_id, now=now
     )
+    # Shipped goods come back before their money does; a full refund stops what is unsent.
+    await shipping.check_refund(uow, order, amount=amount, admin=admin, now=now)
     return await _ask_gateway(
         uow, payment, kind="order", amount=amount, reason=reason, requested_by=actor_id, now=now
     )
