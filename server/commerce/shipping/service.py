@@ -81,12 +81,11 @@ async def keep_address(
     pii = runtime_of(uow.session).pii
     sealed = pii.encrypt(address.model_dump_json(), context=ADDRESS_CONTEXT)
     uow.session.add(OrderAddress(order_id=order_id, sealed=sealed, created_at=now))
+    await uow.session.flush()
 
 
 async def addresses_of(session: AsyncSession, order_ids: list[int]) -> dict[int, ShippingAddress]:
     """The addresses of these orders (those that have one), by order id."""
-    if not order_ids:
-        return {}
     rows = await session.execute(
         select(OrderAddress.order_id, OrderAddress.sealed).where(
             OrderAddress.order_id.in_(order_ids)
