@@ -278,7 +278,8 @@ async def request_refund(
     order = await orders.lock_order(uow, order_id)
     if not admin and order.user_id != actor_id:
         raise OrderNotFound()
-    if not admin and (order.paid_at is None or now - order.paid_at > timedelta(days=window_days)):
+    opened = await shipping.refund_window_start(uow.session, order)  # payment, or a return
+    if not admin and (opened is None or now - opened > timedelta(days=window_days)):
         raise RefundNotAllowed(f"Refunds may be asked for within {window_days} days of payment.")
     payment = await uow.session.scalar(
         select(Payment)

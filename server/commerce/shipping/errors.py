@@ -17,6 +17,13 @@ class RefundInProgress(Conflict):
     code, message = "shipping.refund_in_progress", "The order is being refunded: do not ship it."
 
 
+class ReturnWindowPassed(Conflict):
+    code, message = (
+        "shipping.return_window_passed",
+        "Returns may be asked for within REFUND_WINDOW_DAYS of delivery.",
+    )
+
+
 class ReturnRequired(Conflict):
     code, message = (
         "shipping.return_required",

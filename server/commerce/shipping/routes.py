@@ -140,8 +140,10 @@ async def confirm(request: web.Request, params: ShipmentPath) -> ShipmentOut:
     body=ReturnBody,
     response=ShipmentOut,
     errors=frozenset({404, 409}),
-    description="The buyer asks to send `shipped` or `delivered` goods back: "
-    "`return_requested`. Shipped goods are refunded only once the seller accepts the return.",
+    description="The buyer asks to send `shipped` goods, or goods `delivered` within "
+    "`REFUND_WINDOW_DAYS`, back: `return_requested` (409 `shipping.return_window_passed` "
+    "later). Shipped goods are refunded only once the seller accepts the return; the refund "
+    "window opens again then.",
 )
 async def request_return(
     request: web.Request, params: ShipmentPath, body: ReturnBody
@@ -154,6 +156,7 @@ async def request_return(
             shipment_id=params.id,
             buyer_id=request[USER_ID],
             reason=body.reason,
+            window_days=runtime.settings.refund_window_days,
             now=runtime.clock.now(),
         )
     return await _answer(request, params.id)
@@ -165,7 +168,7 @@ async def request_return(
     response=ShipmentOut,
     errors=frozenset({404, 409}),
     description="The seller takes the goods back: `returned`; the buyer may then ask for the "
-    "refund (`POST /api/v1/orders/{id}/refunds`).",
+    "refund (`POST /api/v1/orders/{id}/refunds`) within `REFUND_WINDOW_DAYS`.",
 )
 async def accept_return(request: web.Request, params: ShipmentPath) -> ShipmentOut:
     """Accept a return"""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import Order, OrderItem
@@ -23,6 +23,7 @@ from server.commerce.shipping.errors import (
     IllegalShipmentMove,
     RefundInProgress,
     ReturnRequired,
+    ReturnWindowPassed,
     ShipmentNotFound,
 )
 from server.commerce.shipping.schemas import ShippingAddress
@@ -323,11 +324,21 @@ async def auto_confirm(uow: UnitOfWork, *, shipment_id: int, now: datetime, days
 
 
 async def request_return(
-    uow: UnitOfWork, *, shipment_id: int, buyer_id: int, reason: str, now: datetime
+    uow: UnitOfWork,
+    *,
+    shipment_id: int,
+    buyer_id: int,
+    reason: str,
+    window_days: int,
+    now: datetime,
 ) -> Shipment:
-    """The buyer wants to send the goods back (before or after they arrived)."""
+    """The buyer wants to send the goods back: on their way, or within `window_days` of their
+    arrival (ReturnWindowPassed after)."""
     shipment = await _as_buyer(uow, shipment_id, buyer_id=buyer_id)
     _check(shipment, RETURN_REQUESTED)
+    arrived = shipment.delivered_at
+    if arrived is not None and now - arrived > timedelta(days=window_days):
+        raise ReturnWindowPassed()
     shipment.return_reason = reason[:255]
     shipment.return_requested_at = now
     await _move(uow, shipment, RETURN_REQUESTED, now=now)
@@ -368,6 +379,17 @@ async def refund_blocker(session: AsyncSession, order_id: int) -> str | None:
         .limit(1)
     )
     return ReturnRequired.code if found is not None else None
+
+
+async def refund_window_start(session: AsyncSession, order: Order) -> datetime | None:
+    """When the buyer's refund window of the order opened: at payment, or again when the seller
+    took goods back (None: never paid)."""
+    returned = await session.scalar(
+        select(func.max(Shipment.returned_at)).where(Shipment.order_id == order.id)
+    )
+    if order.paid_at is None or returned is None:
+        return order.paid_at
+    return max(order.paid_at, returned)
 
 
 async def check_refund(

@@ -9,6 +9,7 @@ from models.commerce.shipping import Shipment
 from server.runtime import Runtime
 from tests.helpers.orders import RecordingEvents
 from tests.helpers.people import Person, call
+from tests.helpers.subscriptions import MovableClock
 
 from .helpers import act, goods, paid_order, refund, ship
 
@@ -113,3 +114,31 @@ async def test_an_order_refunded_in_full_cannot_be_sent(
         )
     late = await ship(api, seller, shipment_id, status=409)
     assert late["error"]["code"] == "shipping.illegal_transition"
+
+
+async def test_a_return_opens_the_refund_window_again(
+    api: TestClient,
+    runtime: Runtime,
+    clock: MovableClock,
+    buyer: Person,
+    seller: Person,
+) -> None:
+    window = runtime.settings.refund_window_days
+    late = await paid_order(api, buyer, [(await goods(api, seller), 1)])
+    order = await paid_order(api, buyer, [(await goods(api, seller), 1)])
+    for shipped in (late, order):
+        await ship(api, seller, shipped["shipments"][0]["id"])
+        await act(api, buyer, f"{shipped['shipments'][0]['id']}/confirm")
+    clock.move(days=window, seconds=1)
+    # Past the window after delivery: no return.
+    passed = await act(api, buyer, f"{late['shipments'][0]['id']}/return", 409, reason="晚了")
+    assert passed["error"]["code"] == "shipping.return_window_passed"
+
+    clock.move(seconds=-2)
+    shipment_id = order["shipments"][0]["id"]
+    await act(api, buyer, f"{shipment_id}/return", reason="坏了")
+    clock.move(days=2)
+    await act(api, seller, f"{shipment_id}/return/accept")
+    clock.move(days=window - 1)  # more than the window after payment, within it after the return
+    done = await refund(api, buyer, order["id"], reason="坏了")
+    assert done["amount"] == order["total"]
