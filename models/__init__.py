@@ -17,6 +17,7 @@ from models.commerce import (
     orders,
     payments,
     reviews,
+    shipping,
     subscriptions,
 )
 from models.content import counters, items, media, moderation, search
@@ -30,5 +31,6 @@ __all__ = ["Base"]
 # The modules above are imported for their tables.
 del audit, platform, cart, catalog, coupons, earnings, iap, invoices, ledger, orders, payments
 del reviews, subscriptions, counters, items, media, moderation, search, auth, creators, oauth
+del shipping
 del sessions, users, verification, announcements, notifications, push, exports, blocks, comments
 del community, follows, messages, reactions

@@ -18,6 +18,7 @@ from server.commerce.orders import routes as orders_routes
 from server.commerce.payments import routes as payments_routes
 from server.commerce.reviews import reports as reviews_reports
 from server.commerce.reviews import routes as reviews_routes
+from server.commerce.shipping import routes as shipping_routes
 from server.commerce.subscriptions import routes as subscriptions_routes
 from server.commerce.wallet import routes as wallet_routes
 from server.content.discovery import routes as discovery_routes
@@ -94,6 +95,7 @@ ROUTE_TABLES = [
     subscriptions_routes.routes,
     earnings_routes.routes,
     reviews_routes.routes,
+    shipping_routes.routes,
     invoices_routes.routes,
     comments_routes.routes,
     reactions_routes.routes,

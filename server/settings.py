@@ -301,6 +301,9 @@ class Settings(BaseSettings):
     # A paid order is delivered by a job queued with its payment; one still undelivered this many
     # seconds after it was paid (the job was lost) is delivered by the minutely sweep.
     order_fulfil_sweep_after_seconds: int = Field(60, gt=0)
+    # A shipped parcel the buyer has not confirmed counts as delivered this many days after it
+    # shipped.
+    order_auto_confirm_days: int = Field(10, gt=0)
 
     # --- Payments ---
     # Timeout of one call to a payment gateway (create, query, refund, bill download).

@@ -74,10 +74,26 @@ async def order_count(api: TestClient) -> int:
         return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
 
 
+# Where physical goods go (checkout requires one for them, and ignores it for anything else).
+ADDRESS: dict[str, Any] = {
+    "recipient_name": "张三",
+    "phone": "+86 138-0013-8000",
+    "region": "浙江省",
+    "city": "杭州市",
+    "district": "西湖区",
+    "address_line": "文三路 100 号 2 单元 301",
+    "postal_code": "310000",
+}
+
+
 async def checkout(
     api: TestClient, who: Person, items: list[tuple[int, int]], status: int = 201, **extra: Any
 ) -> dict[str, Any]:
-    body = {"items": [{"product_id": p, "quantity": q} for p, q in items], **extra}
+    body = {
+        "items": [{"product_id": p, "quantity": q} for p, q in items],
+        "shipping_address": ADDRESS,
+        **extra,
+    }
     return await call(api, "POST", "/orders", who, status, json=body)
 
 

@@ -4,8 +4,9 @@ The payment itself (gateway -> platform cash in the ledger) is booked in the tra
 makes the order `paid` (`post_payment`). Delivery runs after it, in the `orders.fulfil` job the
 same transaction queued through the outbox (a free order: at once), under the order's row lock
 and only while the order is still `paid`: each item once (content and courses an entitlement,
-credit packs credits, plans a subscription period, physical goods only marked), each creator's
-sale, `fulfilled`, and the buyer's notification. A refund begun before delivery leaves nothing
+credit packs credits, plans a subscription period, physical goods a place in their seller's
+shipment, server/commerce/shipping), each creator's sale, `fulfilled`, and the buyer's
+notification. A refund begun before delivery leaves nothing
 to deliver: the order is no longer `paid`. Every step is idempotent on its own too (ledger
 references, grant sources, item `fulfilled_at`), and a sweep queues the job again for an order
 left `paid` (`overdue_deliveries`).
@@ -22,6 +23,7 @@ from models.commerce.orders import Order, OrderItem
 from server.commerce.earnings import service as earnings
 from server.commerce.ledger import service as ledger
 from server.commerce.orders import states
+from server.commerce.shipping import service as shipping
 from server.commerce.subscriptions import refunds as subscription_refunds
 from server.commerce.subscriptions import service as subscriptions
 from server.commerce.wallet import service as wallet
@@ -137,7 +139,10 @@ async def deliver(uow: UnitOfWork, order: Order, item: OrderItem, *, now: dateti
         await _owe_credits(uow, order, item, amount=item.amount, kind=CREDITS_SOLD, ref="")
     elif item.kind == "plan":
         await subscriptions.start_or_extend(uow, order=order, item=item)
-    # Physical goods: handed to shipping outside the platform; the line counts as delivered.
+    elif item.kind == "physical":
+        # Physical goods go into their seller's shipment: delivered when it arrives.
+        await shipping.open_shipments(uow, order, [item], now=now)
+        return
     item.fulfilled_at = now
 
 

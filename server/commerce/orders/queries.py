@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import Order, OrderEvent, OrderItem
 from server.commerce.orders.errors import OrderNotFound
 from server.commerce.orders.schemas import OrderDetail, OrderEventOut, OrderItemOut, OrderOut
+from server.commerce.shipping import queries as shipping
+from server.commerce.shipping.service import addresses_of
 from server.db import Reader
 from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
 
@@ -50,7 +53,7 @@ async def list_orders(
     return page_of(rows, limit, lambda order: {"id": order.id})
 
 
-async def order_detail(reader: Reader, *, order_id: int, user_id: int | None) -> OrderDetail:
+async def order_detail(reader: AsyncSession, *, order_id: int, user_id: int | None) -> OrderDetail:
     """One order; with `user_id`, only if it is that user's (OrderNotFound otherwise)."""
     query = select(*_ORDER).where(Order.id == order_id)
     if user_id is not None:
@@ -68,4 +71,6 @@ async def order_detail(reader: Reader, *, order_id: int, user_id: int | None) ->
         **row._mapping,
         items=[OrderItemOut.model_construct(**item._mapping) for item in items.all()],
         history=[OrderEventOut.model_construct(**event._mapping) for event in events.all()],
+        shipping_address=(await addresses_of(reader, [order_id])).get(order_id),
+        shipments=await shipping.of_order(reader, order_id=order_id),
     )

@@ -42,7 +42,8 @@ async def _my_order(request: web.Request, order_id: int) -> OrderDetail:
     "used until the order is paid or cancelled. An order unpaid after "
     "`ORDER_PAYMENT_TIMEOUT_SECONDS` is cancelled. A free order (total 0) comes back fulfilled. "
     "Ordering from the cart takes the ordered products out of it. Send an `Idempotency-Key` to "
-    "make retries safe.",
+    "make retries safe. An order of physical goods needs a `shipping_address` (422 "
+    "`shipping.address_required`); one sent with no physical goods is ignored.",
 )
 async def create_order(request: web.Request, body: OrderCreate) -> OrderDetail:
     """Check out the cart or a list of products"""
@@ -60,6 +61,8 @@ async def create_order(request: web.Request, body: OrderCreate) -> OrderDetail:
             user_id=user_id,
             items=items,
             coupon_code=body.coupon_code,
+            shipping_address=body.shipping_address,
+            require_address=True,
             now=runtime.clock.now(),
             timeout_seconds=runtime.settings.order_payment_timeout_seconds,
         )

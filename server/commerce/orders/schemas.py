@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from server.commerce.shipping.schemas import ShipmentOut, ShippingAddress
 from server.http.fields import StrictBool
 from server.http.ids import Id
 from server.http.pagination import PageQuery
@@ -33,6 +34,11 @@ class OrderCreate(BaseModel):
     from_cart: StrictBool = False
     items: list[OrderLineIn] | None = Field(None, min_length=1, max_length=50)
     coupon_code: str | None = Field(None, min_length=1, max_length=64)
+    shipping_address: ShippingAddress | None = Field(
+        None,
+        description="Required when the order holds physical goods (422 "
+        "`shipping.address_required`); ignored when it holds none.",
+    )
 
     @model_validator(mode="after")
     def one_source(self) -> Self:
@@ -99,3 +105,9 @@ class OrderDetail(OrderOut):
 
     items: list[OrderItemOut]
     history: list[OrderEventOut]
+    shipping_address: ShippingAddress | None = Field(
+        None, description="Where its physical goods go; null when it has none."
+    )
+    shipments: list[ShipmentOut] = Field(
+        default_factory=list, description="One per seller of its physical goods, once paid."
+    )

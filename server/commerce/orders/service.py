@@ -26,6 +26,8 @@ from server.commerce.orders import fulfilment, states
 from server.commerce.orders.errors import IllegalTransition, OrderNotFound, PaymentMismatch
 from server.commerce.orders.refunds import begin_refund, complete_refund, fail_refund
 from server.commerce.orders.states import CANCELLED, PAID, PENDING, lock_order
+from server.commerce.shipping import service as shipping
+from server.commerce.shipping.schemas import ShippingAddress
 from server.db import UnitOfWork
 
 __all__ = [
@@ -90,6 +92,8 @@ async def create_order(
     user_id: int,
     items: list[tuple[int, int]],
     coupon_code: str | None = None,
+    shipping_address: ShippingAddress | None = None,
+    require_address: bool = False,
     kind: str = "purchase",
     subscription_id: int | None = None,
     now: datetime | None = None,
@@ -97,9 +101,13 @@ async def create_order(
 ) -> Order:
     """A pending order for (product_id, quantity) pairs at today's prices, with stock reserved
     and the coupon redeemed; the timeout job is deferred. A free order is paid and fulfilled
-    at once."""
+    at once. An order of physical goods keeps `shipping_address`; with `require_address` (a
+    buyer's checkout) it must have one (AddressRequired)."""
     now = now or utcnow()
     lines = await catalog.lines_for_checkout(uow.session, items=items)
+    kinds = [line.kind for line in lines]
+    if require_address:
+        shipping.check_address(kinds, shipping_address)
     discount = None
     if coupon_code:
         discount = await coupons.quote(
@@ -116,6 +124,9 @@ async def create_order(
         expires_at=now + timedelta(seconds=timeout_seconds),
     )
     await _take(uow, order, lines=lines, discount=discount, now=now)
+    await shipping.keep_address(
+        uow, order_id=order.id, kinds=kinds, address=shipping_address, now=now
+    )
     if order.total == 0:
         await _pay(uow, order, provider=None, paid_at=now, now=now)
     else:

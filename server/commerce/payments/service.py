@@ -24,6 +24,7 @@ from server.commerce.payments.errors import (
 )
 from server.commerce.payments.gateways.base import Callback, Notice
 from server.commerce.payments.refunds import add_refund, refund_order
+from server.commerce.shipping import service as shipping
 from server.db import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -277,7 +278,8 @@ async def request_refund(
     order = await orders.lock_order(uow, order_id)
     if not admin and order.user_id != actor_id:
         raise OrderNotFound()
-    if not admin and (order.paid_at is None or now - order.paid_at > timedelta(days=window_days)):
+    opened = await shipping.refund_window_start(uow.session, order)  # payment, or a return
+    if not admin and (opened is None or now - opened > timedelta(days=window_days)):
         raise RefundNotAllowed(f"Refunds may be asked for within {window_days} days of payment.")
     payment = await uow.session.scalar(
         select(Payment)
@@ -291,6 +293,8 @@ async def request_refund(
     await orders.begin_refund(
         uow, order_id=order.id, amount=amount, reason=reason, actor_id=actor_id, now=now
     )
+    # Shipped goods come back before their money does; a full refund stops what is unsent.
+    await shipping.check_refund(uow, order, amount=amount, admin=admin, now=now)
     return await _ask_gateway(
         uow, payment, kind="order", amount=amount, reason=reason, requested_by=actor_id, now=now
     )

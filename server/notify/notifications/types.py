@@ -78,6 +78,7 @@ _ALL = (
     NotificationType(
         "order.refunded", "Your order was refunded.", push=True, email=True, required=True
     ),
+    NotificationType("shipment.shipped", "Goods you bought have shipped.", push=True),
     NotificationType(
         "subscription.renewal_failed",
         "Your subscription could not be renewed.",

@@ -12,7 +12,15 @@ from sqlalchemy import select
 from models.commerce.cart import Cart, CartItem
 from models.commerce.orders import OrderEvent
 from server.keys import RUNTIME
-from tests.helpers.orders import checkout, coupon, order_count, product, stock_of, used_count
+from tests.helpers.orders import (
+    ADDRESS,
+    checkout,
+    coupon,
+    order_count,
+    product,
+    stock_of,
+    used_count,
+)
 from tests.helpers.people import Person, call
 
 
@@ -104,7 +112,8 @@ async def test_ordering_the_cart_takes_the_ordered_products_out_of_it(
                 CartItem(cart_id=cart.id, product_id=mug, quantity=3),
             ]
         )
-    order = await call(api, "POST", "/orders", buyer, 201, json={"from_cart": True})
+    body = {"from_cart": True, "shipping_address": ADDRESS}
+    order = await call(api, "POST", "/orders", buyer, 201, json=body)
     assert order["total"] == 600 + 3 * 2500
     assert sorted(i["product_id"] for i in order["items"]) == sorted([pack, mug])
     async with api.app[RUNTIME].db.read() as session:

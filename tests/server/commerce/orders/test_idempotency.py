@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.helpers.env import on_both_engines
-from tests.helpers.orders import order_count, product, stock_of
+from tests.helpers.orders import ADDRESS, order_count, product, stock_of
 from tests.helpers.people import Person
 
 
@@ -24,7 +24,7 @@ async def test_the_same_key_and_body_twenty_times_at_once_make_one_order(
     api: TestClient, buyer: Person, other: Person
 ) -> None:
     mug = await product(api, kind="physical", price=2500, stock=50, credits=None)
-    body = {"items": [{"product_id": mug, "quantity": 2}]}
+    body = {"items": [{"product_id": mug, "quantity": 2}], "shipping_address": ADDRESS}
     answers = await asyncio.gather(*(post(api, buyer, "checkout-1", body) for _ in range(20)))
     created = [data for status, data in answers if status == 201]
     busy = [data for status, data in answers if status == 409]

@@ -13,7 +13,15 @@ from server.commerce.orders import service, states
 from server.commerce.orders.errors import IllegalTransition
 from server.runtime import Runtime
 from tests.helpers.env import on_both_engines
-from tests.helpers.orders import checkout, order_count, order_row, pay, product, stock_of
+from tests.helpers.orders import (
+    ADDRESS,
+    checkout,
+    order_count,
+    order_row,
+    pay,
+    product,
+    stock_of,
+)
 from tests.helpers.people import Person, person
 
 LEGAL = {
@@ -44,7 +52,7 @@ def test_the_table_allows_exactly_the_documented_moves() -> None:
 async def test_concurrent_buyers_never_take_more_than_the_stock(api: TestClient) -> None:
     mug = await product(api, kind="physical", price=2500, stock=3, credits=None)
     buyers = [await person(api) for _ in range(8)]
-    body = {"items": [{"product_id": mug, "quantity": 1}]}
+    body = {"items": [{"product_id": mug, "quantity": 1}], "shipping_address": ADDRESS}
     answers = await asyncio.gather(
         *(api.post("/api/v1/orders", json=body, headers=who.headers) for who in buyers)
     )

@@ -1,0 +1,1 @@
+"""Shipping of physical goods: the order's address, shipments per seller, returns."""
