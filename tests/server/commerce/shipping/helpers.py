@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from server.keys import RUNTIME
-from tests.helpers.orders import add_product, checkout
+from tests.helpers.orders import add_product, checkout, deliver_paid
 from tests.helpers.payments import deliver, open_payment, sandbox
 from tests.helpers.people import Person, call
 
@@ -29,12 +29,14 @@ async def goods(api: TestClient, seller: Person | None, price: int = 3000, **fie
 
 async def paid_order(api: TestClient, buyer: Person, items: list[tuple[int, int]]) -> Any:
     """An order of `items` checked out by `buyer` (with the test address) and paid at the
-    sandbox gateway; the order as the buyer sees it then."""
+    sandbox gateway, then delivered (the `orders.fulfil` job's work); the order as the buyer sees
+    it then."""
     order = await checkout(api, buyer, items)
     payment = await open_payment(api, buyer, order["id"], "sandbox")
     gateway = sandbox(api.app[RUNTIME])
     body = gateway.paid_callback(payment["out_trade_no"], payment["amount"])
     assert (await deliver(api, "sandbox", gateway.sign(body), body)).status == 200
+    await deliver_paid(api.app[RUNTIME])
     return await call(api, "GET", f"/orders/{order['id']}", buyer, 200)
 
 
