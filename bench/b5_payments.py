@@ -363,6 +363,7 @@ def _delivery_worker(env: dict[str, str]) -> Any:
             start_new_session=True,
         )
     try:
+        asyncio.run(_worker_ready(env, process, log_path))
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -371,6 +372,25 @@ def _delivery_worker(env: dict[str, str]) -> Any:
             process.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _worker_ready(
+    env: dict[str, str], process: subprocess.Popen[bytes], log_path: Any
+) -> None:
+    """Wait for the worker's first poll (it writes its health-check key then), so that the
+    callbacks do not time its start."""
+    from redis.asyncio import Redis
+
+    key = f"{env['KEY_PREFIX']}:worker:WorkerSettings:health"
+    redis = Redis.from_url(env["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + 60
+        while not await redis.exists(key):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"the delivery worker did not start; log {log_path}")
+            await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
 
 
 def _drain(env: dict[str, str], peer: str, payment_ids: list[int]) -> float:
