@@ -434,6 +434,29 @@ def _rate(options: Options) -> float:
     return SMOKE_RATE if options.smoke else RATE
 
 
+def _rounds(
+    options: Options,
+    base_url: str,
+    tokens: list[str],
+    trades: list[tuple[int, str]],
+    rate: float,
+    warmup: int,
+) -> list[Round]:
+    per_round = max(1, int(rate * options.duration))
+    rounds = []
+    for number in range(options.rounds):
+        batch = trades[number * (per_round + warmup) : (number + 1) * (per_round + warmup)]
+        measured = asyncio.run(_callbacks(base_url, tokens, batch, rate, warmup))
+        log(
+            f"b5: round {number + 1}: {measured.sent} callbacks, p99 paid "
+            f"{measured.pct(0.99) or 0:.1f} ms, fulfilled "
+            f"{measured.pct(0.99, measured.fulfilled_ms) or 0:.1f} ms, lost {measured.lost}, "
+            f"undelivered {measured.undelivered}, non-2xx {measured.non_2xx}"
+        )
+        rounds.append(measured)
+    return rounds
+
+
 def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
     rate = _rate(options)
     per_round = max(1, int(rate * options.duration))
@@ -452,17 +475,9 @@ def _measure(options: Options) -> tuple[list[Round], dict[str, float], float]:
         log(f"b5: preparing {total} orders and {2 * jobs} payments to drain")
         prepared = asyncio.run(_prepare(env, user_ids, total, 2 * jobs))
         trades = prepared["paid"]
-        stack.enter_context(_delivery_worker(env))
-        for number in range(options.rounds):
-            batch = trades[number * (per_round + warmup) : (number + 1) * (per_round + warmup)]
-            measured = asyncio.run(_callbacks(server.base_url, tokens, batch, rate, warmup))
-            log(
-                f"b5: round {number + 1}: {measured.sent} callbacks, p99 paid "
-                f"{measured.pct(0.99) or 0:.1f} ms, fulfilled "
-                f"{measured.pct(0.99, measured.fulfilled_ms) or 0:.1f} ms, lost {measured.lost}, "
-                f"undelivered {measured.undelivered}, non-2xx {measured.non_2xx}"
-            )
-            rounds.append(measured)
+        # The delivery worker runs through the rounds only: the drains below have the CPU alone.
+        with _delivery_worker(env):
+            rounds = _rounds(options, server.base_url, tokens, trades, rate, warmup)
         drain_ids = prepared["drain"]
         drains = {
             "ours": _drain(env, "ours", drain_ids[:jobs]),
