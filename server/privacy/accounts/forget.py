@@ -3,9 +3,8 @@
 Financial records (orders, ledger entries, earnings, subscriptions, withdrawals, shipments) are
 kept for legal retention: they keep pointing at the anonymised user row, and only the personal
 data in them goes (invoice email and a personal title, a finished withdrawal's payee, the shipping
-address of an order with nothing left to send). Comments, posts,
-likes and favorites are the `social.forget_author` task's. Every step finds nothing to do the
-second time.
+address of an order with nothing left to send). Comments, posts, likes and favorites are the
+`social.forget_author` task's. Every step finds nothing to do the second time.
 """
 
 from __future__ import annotations
