@@ -79,7 +79,9 @@ class ShipmentOut(BaseModel):
     tracking_number: str | None
     return_reason: str | None
     items: list[ShipmentItemOut]
-    shipping_address: ShippingAddress | None
+    shipping_address: ShippingAddress | None = Field(
+        description="null: erased with the buyer's account once nothing was left to send."
+    )
     created_at: datetime
     shipped_at: datetime | None
     delivered_at: datetime | None

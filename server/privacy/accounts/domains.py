@@ -2,13 +2,15 @@
 
 Everything here is the user's own: what they bought, paid, wrote, liked, kept and set. Others'
 words are left out (messages are the ones the user sent); secrets are masked (push tokens), and
-personal data we hold encrypted for the user (invoice email, payee) is given back in clear.
+personal data we hold encrypted for the user (invoice email, payee, an order's shipping address)
+is given back in clear.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +19,7 @@ from models.commerce.invoices import InvoiceRequest
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from models.commerce.orders import Order, OrderItem
 from models.commerce.reviews import Review
+from models.commerce.shipping import OrderAddress, Shipment, ShipmentItem
 from models.commerce.subscriptions import Subscription
 from models.notify.push import NotificationPreference, PushDevice
 from models.social.blocks import UserBlock
@@ -27,6 +30,7 @@ from models.social.reactions import ContentLike, Favorite, FavoriteCollection
 from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT as PAYEE_ACCOUNT_CONTEXT
 from server.commerce.earnings.withdrawals import NAME_CONTEXT as PAYEE_NAME_CONTEXT
 from server.commerce.invoices.service import EMAIL_CONTEXT as INVOICE_EMAIL_CONTEXT
+from server.commerce.shipping.service import ADDRESS_CONTEXT
 from server.crypto import PiiCipher, PiiError
 
 
@@ -49,8 +53,21 @@ def mask_token(token: str) -> str:
     return f"{token[:4]}…{token[-4:]}" if len(token) > 12 else "…"
 
 
+def clear_address(pii: PiiCipher, sealed: str | None) -> dict[str, Any] | None:
+    """An order's shipping address as the buyer gave it; None when there is none (or it was
+    erased, or cannot be read)."""
+    text = clear_text(pii, sealed, ADDRESS_CONTEXT)
+    if not text:
+        return None
+    try:
+        address = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return address if isinstance(address, dict) else None
+
+
 async def orders_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> list[Any]:
-    """Orders with their items, in one outer join."""
+    """Orders with their items and shipping address (in clear), in one outer join."""
     query = (
         select(
             Order.id,
@@ -74,8 +91,10 @@ async def orders_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> l
             OrderItem.quantity,
             OrderItem.amount,
             OrderItem.refunded_amount.label("item_refunded_amount"),
+            OrderAddress.sealed.label("address_sealed"),
         )
         .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+        .outerjoin(OrderAddress, OrderAddress.order_id == Order.id)
         .where(Order.user_id == user_id)
         .order_by(Order.id, OrderItem.id)
     )
@@ -87,8 +106,16 @@ async def orders_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> l
             order = orders[row["id"]] = {
                 key: value
                 for key, value in row.items()
-                if key not in (*item_keys, "item_id", "item_kind", "item_refunded_amount")
+                if key
+                not in (
+                    *item_keys,
+                    "item_id",
+                    "item_kind",
+                    "item_refunded_amount",
+                    "address_sealed",
+                )
             }
+            order["shipping_address"] = clear_address(pii, row["address_sealed"])
             order["items"] = []
         if row["item_id"] is not None:
             item = {key: row[key] for key in item_keys}
@@ -99,6 +126,39 @@ async def orders_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> l
             )
             order["items"].append(item)
     return list(orders.values())
+
+
+async def shipments_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> list[Any]:
+    """The parcels sent to the user (as a buyer) with the order lines each carries, in one outer
+    join."""
+    query = (
+        select(
+            Shipment.id,
+            Shipment.order_id,
+            Shipment.seller_id,
+            Shipment.status,
+            Shipment.carrier,
+            Shipment.tracking_number,
+            Shipment.return_reason,
+            Shipment.created_at,
+            Shipment.shipped_at,
+            Shipment.delivered_at,
+            Shipment.return_requested_at,
+            Shipment.returned_at,
+            Shipment.cancelled_at,
+            ShipmentItem.order_item_id,
+        )
+        .outerjoin(ShipmentItem, ShipmentItem.shipment_id == Shipment.id)
+        .where(Shipment.buyer_id == user_id)
+        .order_by(Shipment.id, ShipmentItem.order_item_id)
+    )
+    shipments: dict[int, dict[str, Any]] = {}
+    for row in _rows(await session.execute(query)):
+        item_id = row.pop("order_item_id")
+        shipment = shipments.setdefault(row["id"], {**row, "order_item_ids": []})
+        if item_id is not None:
+            shipment["order_item_ids"].append(item_id)
+    return list(shipments.values())
 
 
 async def credits_of(session: AsyncSession, *, pii: PiiCipher, user_id: int) -> list[Any]:

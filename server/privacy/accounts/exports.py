@@ -154,6 +154,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("creator_applications.json", creators_service.applications_for_export),
     ("devices.json", _section(queries.devices_of)),
     ("orders.json", domains.orders_of),
+    ("shipments.json", domains.shipments_of),
     ("credits.json", domains.credits_of),
     ("subscriptions.json", domains.subscriptions_of),
     ("reviews.json", domains.reviews_of),

@@ -1,28 +1,32 @@
 """Erasure of an account's personal data in commerce, messaging and notifications.
 
-Financial records (orders, ledger entries, earnings, subscriptions, withdrawals) are kept for
-legal retention: they keep pointing at the anonymised user row, and only the personal data in
-them goes (invoice email and a personal title, a finished withdrawal's payee). Comments, posts,
-likes and favorites are the `social.forget_author` task's. Every step finds nothing to do the
-second time.
+Financial records (orders, ledger entries, earnings, subscriptions, withdrawals, shipments) are
+kept for legal retention: they keep pointing at the anonymised user row, and only the personal
+data in them goes (invoice email and a personal title, a finished withdrawal's payee, the shipping
+address of an order with nothing left to send). Comments, posts, likes and favorites are the
+`social.forget_author` task's. Every step finds nothing to do the second time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import case, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from models.commerce.cart import Cart, CartItem
 from models.commerce.earnings import Withdrawal
 from models.commerce.invoices import InvoiceRequest
+from models.commerce.orders import Order
+from models.commerce.shipping import OrderAddress, Shipment
 from models.commerce.subscriptions import LIVE_STATUSES, Subscription
 from models.notify.push import NotificationPreference, PushDelivery, PushDevice
 from models.social.blocks import UserBlock
 from models.social.messages import ConversationMember, HiddenMessage, Message, MessageToken
+from server.commerce.shipping.service import PENDING as PENDING_SHIPMENT
 from server.crypto import PiiCipher
 from server.privacy.accounts.domains import (
     INVOICE_EMAIL_CONTEXT,
@@ -34,6 +38,9 @@ from server.social.presence.service import Keys
 # Withdrawals still on their way to the payee keep the payee until they finish.
 PENDING_WITHDRAWALS = ("requested", "approved", "paying")
 ERASED_ERROR = "The account was erased."
+# Orders whose goods may still have to go out (unpaid yet, or paid and not yet handed to their
+# sellers): like a shipment still to send, they keep the address until they move on.
+AWAITING_ORDERS = ("pending_payment", "paid")
 
 
 async def forget_domains(
@@ -65,6 +72,23 @@ async def forget_domains(
     await _tombstone_messages(session, user_id=user_id, now=now)
     await _wipe_invoices(session, pii=pii, user_id=user_id, now=now)
     await _wipe_payees(session, pii=pii, user_id=user_id, now=now)
+    await session.execute(
+        delete(OrderAddress).where(OrderAddress.order_id.in_(settled_orders(user_id)))
+    )
+
+
+def settled_orders(user_id: int | ColumnElement[int] | InstrumentedAttribute[int]) -> Select[Any]:
+    """The user's orders with nothing left to send (their ids): neither awaiting payment or
+    delivery nor holding a shipment still `pending`. Their shipping address goes at erasure;
+    the others' once they get there (`due_for_erasure`)."""
+    to_send = (
+        select(Shipment.id)
+        .where(Shipment.order_id == Order.id, Shipment.status == PENDING_SHIPMENT)
+        .exists()
+    )
+    return select(Order.id).where(
+        Order.user_id == user_id, Order.status.not_in(AWAITING_ORDERS), ~to_send
+    )
 
 
 async def _tombstone_messages(session: AsyncSession, *, user_id: int, now: datetime) -> None:

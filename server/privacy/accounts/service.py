@@ -11,6 +11,7 @@ from sqlalchemy import null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.earnings import Withdrawal
+from models.commerce.shipping import OrderAddress
 from models.identity.users import User
 from models.privacy.exports import DataExport
 from server.crypto import PiiCipher
@@ -215,7 +216,9 @@ async def due_for_erasure(
     session: AsyncSession, *, grace: timedelta, now: datetime, limit: int
 ) -> list[int]:
     """Accounts the sweep should erase: deactivated past the grace, deleted but not erased, or
-    erased while a withdrawal was on its way (it has finished since and still names the payee)."""
+    erased while a withdrawal was on its way (it has finished since and still names the payee)
+    or while goods were still to be sent (they have gone since, and the order keeps the
+    shipping address)."""
     paid_out = (
         select(Withdrawal.id)
         .where(
@@ -225,11 +228,16 @@ async def due_for_erasure(
         )
         .exists()
     )
+    sent = (
+        select(OrderAddress.id)
+        .where(OrderAddress.order_id.in_(forget.settled_orders(User.id).correlate(User)))
+        .exists()
+    )
     query = select(User.id).where(
         or_(
             (User.status == "deactivated") & (User.deactivated_at <= now - grace),
             (User.status == "deleted")
-            & or_(User.nickname != DELETED_NICKNAME, User.email.is_not(None), paid_out),
+            & or_(User.nickname != DELETED_NICKNAME, User.email.is_not(None), paid_out, sent),
         )
     )
     return list((await session.scalars(query.order_by(User.id).limit(limit))).all())

@@ -20,9 +20,11 @@ from models.commerce.invoices import InvoiceRequest
 from models.commerce.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from models.commerce.orders import Order, OrderItem
 from models.commerce.reviews import Review
+from models.commerce.shipping import OrderAddress, Shipment, ShipmentItem
 from models.commerce.subscriptions import Subscription
 from models.content.items import Content
 from models.notify.push import NotificationPreference, PushDelivery, PushDevice
+from models.privacy.exports import DataExport
 from models.social.blocks import UserBlock
 from models.social.comments import Comment, CommentLike
 from models.social.community import Post, Topic
@@ -34,6 +36,7 @@ from models.social.messages import (
     MessageToken,
 )
 from models.social.reactions import ContentLike, Favorite, FavoriteCollection
+from server.commerce.shipping.service import ADDRESS_CONTEXT
 from server.keys import RUNTIME
 from server.privacy.accounts import exports
 from server.privacy.accounts.domains import (
@@ -45,11 +48,13 @@ from server.social.presence.service import Keys
 from tests.helpers.accounts import run_task
 from tests.helpers.auth import PASSWORD, bearer, register
 from tests.helpers.env import RUN_PREFIX
+from tests.helpers.orders import ADDRESS
 
 DELETE = "/api/v1/me/delete"
 TOKEN = "apns-0123456789abcdef-secret-token"
 NEW_FILES = {
     "orders.json",
+    "shipments.json",
     "credits.json",
     "subscriptions.json",
     "reviews.json",
@@ -79,8 +84,8 @@ class Shop:
 
 
 async def shop(api: TestClient) -> Shop:
-    """Ann bought, paid, reviewed, asked an invoice, sells, withdrew, wrote, liked, kept, blocked
-    and messaged Bob, who wrote back and blocked her too."""
+    """Ann bought (and got a parcel at her address), paid, reviewed, asked an invoice, sells,
+    withdrew, wrote, liked, kept, blocked and messaged Bob, who wrote back and blocked her too."""
     runtime = api.app[RUNTIME]
     pii = runtime.pii
     signed_in = await register(api, email="ann@example.com")
@@ -115,8 +120,23 @@ async def shop(api: TestClient) -> Shop:
             owner_type="platform", owner_id=0, purpose="credits_issued", currency="CRD"
         )
         posting = LedgerTransaction(kind="credits.purchase", reference="r1", user_id=user_id)
-        s.add_all([item, account, other_account, posting])
+        address = OrderAddress(
+            order_id=order.id,
+            sealed=pii.encrypt(json.dumps(ADDRESS, ensure_ascii=False), context=ADDRESS_CONTEXT),
+        )
+        parcel = Shipment(
+            order_id=order.id,
+            buyer_id=user_id,
+            seller_id=other_id,
+            status="delivered",
+            carrier="顺丰",
+            tracking_number="SF1234567890",
+            shipped_at=now - timedelta(days=3),
+            delivered_at=now,
+        )
+        s.add_all([item, account, other_account, posting, address, parcel])
         await s.flush()
+        s.add(ShipmentItem(shipment_id=parcel.id, order_item_id=item.id))
         comment = Comment(target_type="content", target_id=content.id, author_id=user_id, body="Hi")
         collection = FavoriteCollection(user_id=user_id, name="Keep")
         device = PushDevice(user_id=user_id, provider="apns", token=TOKEN, platform="ios")
@@ -256,7 +276,7 @@ async def build(api: TestClient, headers: dict[str, str]) -> dict[str, Any]:
     )
     assert built is True
     async with runtime.db.read() as session:
-        key = await session.scalar(text("SELECT storage_key FROM data_exports"))
+        key = await session.scalar(select(DataExport.storage_key).where(DataExport.id == export_id))
     path = runtime.storage.path(key)
     assert path is not None
     archive = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
@@ -269,6 +289,12 @@ async def test_the_export_holds_the_users_own_commerce_and_social_data(api: Test
     assert set(docs) >= NEW_FILES
     [order] = docs["orders.json"]
     assert order["number"] == "N1" and [i["title"] for i in order["items"]] == ["Course"]
+    assert order["shipping_address"] == ADDRESS and "address_sealed" not in order
+    [parcel] = docs["shipments.json"]
+    assert parcel["order_id"] == ann.order_id and parcel["status"] == "delivered"
+    assert (parcel["carrier"], parcel["tracking_number"]) == ("顺丰", "SF1234567890")
+    assert parcel["shipped_at"] and parcel["delivered_at"]
+    assert parcel["order_item_ids"] == [order["items"][0]["id"]]
     assert [(e["amount"], e["kind"]) for e in docs["credits.json"]] == [(50, "credits.purchase")]
     assert [s["status"] for s in docs["subscriptions.json"]] == ["active"]
     assert [r["body"] for r in docs["reviews.json"]] == ["Great course"]
@@ -330,7 +356,8 @@ async def snapshot(engine: AsyncEngine) -> dict[str, Any]:
     tables = (
         "orders", "order_items", "ledger_entries", "earnings", "subscriptions", "withdrawals",
         "invoice_requests", "messages", "user_blocks", "push_devices", "carts", "cart_items",
-        "notification_preferences", "message_tokens",
+        "notification_preferences", "message_tokens", "order_addresses", "shipments",
+        "shipment_items",
     )  # fmt: skip
     found: dict[str, Any] = {}
     async with engine.connect() as conn:
@@ -366,6 +393,12 @@ async def test_erasure_removes_the_personal_data_of_the_new_domains_and_keeps_th
     assert await total(engine, Order, Order.user_id == me) == 1
     assert await total(engine, OrderItem) == 1 and await total(engine, LedgerEntry) == 2
     assert await total(engine, Earning, Earning.creator_id == me) == 1
+    # The parcel has arrived: its address goes, the shipment stays for the books and the seller.
+    assert await total(engine, OrderAddress) == 0
+    [parcel] = await rows(engine, Shipment)
+    assert parcel.buyer_id == me and parcel.order_id == ann.order_id
+    assert (parcel.status, parcel.tracking_number) == ("delivered", "SF1234567890")
+    assert await total(engine, ShipmentItem) == 1
     [subscription] = await rows(engine, Subscription)
     assert subscription.status == "active" and subscription.cancel_at_period_end
     [invoice] = await rows(engine, InvoiceRequest)

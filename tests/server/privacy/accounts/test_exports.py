@@ -30,6 +30,7 @@ FILES = {
     "creator_applications.json",
     "devices.json",
     "orders.json",
+    "shipments.json",
     "credits.json",
     "subscriptions.json",
     "reviews.json",
