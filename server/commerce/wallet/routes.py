@@ -136,6 +136,7 @@ async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
             reference=body.reference,
             memo=body.reason,
             now=request.app[RUNTIME].clock.now(),
+            rolls_back=True,  # a refusal leaves the unit of work, which rolls back
         )
     return _out(change)
 
