@@ -309,7 +309,10 @@ def _measure(options: Options) -> list[Round]:
                 )
                 faults = measured.faults()
                 if faults:
-                    raise BenchError(f"{kind}: overspend or error: " + "; ".join(faults))
+                    server.keep_log = True
+                    raise BenchError(
+                        f"{kind}: overspend or error: {'; '.join(faults)} (log {server.log_path})"
+                    )
                 if number >= warmups:
                     rounds.append(measured)
     return rounds

@@ -397,8 +397,12 @@ async def spend(
         payee = await platform_account(
             session, purpose=to_purpose, currency=currency, allow_negative=True
         )
-        if found is None or not found[3]:
-            await _make_shards(session, [payee], [shard])
+        if found is not None and not found[3]:
+            # In a short transaction of its own: an insert that finds the row there already
+            # would share-lock it, and two such spends then deadlock on their updates of it.
+            # (A payee made just now came with its shards.)
+            async with _side_engine_of(session).begin() as side:
+                await _make_shards(side, [payee], [shard])
         # As this transaction's snapshot has it (a payee made just now is not in it: 0).
         payee_before = await balance(session, account=payee)
     moved, _, _ = await driver.run(_SPEND_SQL, (payee, shard, amount, amount, payer, amount))
