@@ -39,6 +39,7 @@ from bench.common import (
     BenchError,
     Benchmark,
     Options,
+    RunningServer,
     ServerSpec,
     cpu_plan,
     describe_pinning,
@@ -80,6 +81,7 @@ class Round:
     other: dict[int, int]
     topped_up: int  # credits put in each wallet before the round
     latencies_ms: list[float] = field(default_factory=list)
+    server_cpu_s: float | None = None  # the server process's CPU time during the burst
     # per wallet: (balance, sum of its entries, lowest balance_after)
     audit: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
@@ -90,6 +92,11 @@ class Round:
     @property
     def rps(self) -> float:
         return self.answered / self.elapsed_s
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """The server's CPU time per answered consume."""
+        return None if self.server_cpu_s is None else self.server_cpu_s * 1000 / self.answered
 
     @property
     def ok_rps(self) -> float:
@@ -247,13 +254,23 @@ def _load_cpu() -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """A process's user + system CPU time (Linux), None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 def _round(
-    database_url: str, base_url: str, kind: str, plan: list[tuple[Wallet, int]], tag: str
+    server: RunningServer, database_url: str, kind: str, plan: list[tuple[Wallet, int]], tag: str
 ) -> Round:
     """Top the plan's wallets up to half their consumes, fire, audit."""
     per_wallet: dict[int, int] = {}
@@ -261,8 +278,12 @@ def _round(
         per_wallet[wallet.user_id] = per_wallet.get(wallet.user_id, 0) + each
     top = {user_id: consumes // 2 for user_id, consumes in per_wallet.items()}
     asyncio.run(_top_up(database_url, top, tag))
+    before = _cpu_seconds(server.process.pid)
     with _load_cpu():
-        measured = asyncio.run(_burst(base_url, plan, tag))
+        measured = asyncio.run(_burst(server.base_url, plan, tag))
+    after = _cpu_seconds(server.process.pid)
+    if before is not None and after is not None:
+        measured.server_cpu_s = after - before
     measured.kind = kind
     measured.topped_up = next(iter(top.values()))
     measured.audit = asyncio.run(_audit(database_url, list(per_wallet)))
@@ -299,9 +320,7 @@ def _measure(options: Options) -> list[Round]:
         warmups = 0 if options.smoke or options.warmup <= 0 else 1
         for number in range(warmups + options.rounds):
             for step, (kind, plan) in enumerate(plans.items()):
-                measured = _round(
-                    env["DATABASE_URL"], server.base_url, kind, plan, f"{tag}-{number}-{step}"
-                )
+                measured = _round(server, env["DATABASE_URL"], kind, plan, f"{tag}-{number}-{step}")
                 label = "warm-up" if number < warmups else f"round {number - warmups + 1}"
                 log(
                     f"b8: {kind}, {label}: {sum(measured.ok.values())} ok, "
@@ -318,6 +337,10 @@ def _measure(options: Options) -> list[Round]:
     return rounds
 
 
+def _shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _row(kind: str, rounds: list[Round]) -> tuple[str, dict[str, float]]:
     ops = statistics.median(r.rps for r in rounds)
     figures = {
@@ -326,11 +349,15 @@ def _row(kind: str, rounds: list[Round]) -> tuple[str, dict[str, float]]:
         "p50_ms": statistics.median(_percentile(r.latencies_ms, 0.5) for r in rounds),
         "p99_ms": statistics.median(_percentile(r.latencies_ms, 0.99) for r in rounds),
     }
+    cpu = [r.cpu_ms for r in rounds if r.cpu_ms is not None]
+    if cpu:
+        figures["cpu_ms_per_consume"] = statistics.median(cpu)
     last = rounds[-1]
     line = (
         f"{kind:<12} {ops:>8,.0f} {figures['ok_per_s']:>8,.0f} {figures['p50_ms']:>7.1f} "
-        f"{figures['p99_ms']:>7.1f} {last.answered:>6} {sum(last.ok.values()):>5} "
-        f"{sum(last.refused.values()):>5}  " + " ".join(f"{r.rps:,.0f}" for r in rounds)
+        f"{figures['p99_ms']:>7.1f} {_shown(figures.get('cpu_ms_per_consume')):>7} "
+        f"{last.answered:>6} {sum(last.ok.values()):>5} {sum(last.refused.values()):>5}  "
+        + " ".join(f"{r.rps:,.0f}" for r in rounds)
     )
     return line, figures
 
@@ -355,7 +382,8 @@ def run(options: Options) -> BenchResult:
         peer.error = str(exc)
         log(f"b8: {exc}")
     header = (
-        f"{'round':<12} {'ops/s':>8} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'sent':>6} "
+        f"{'round':<12} {'ops/s':>8} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} "
+        f"{'sent':>6} "
         f"{'ok':>5} {'409':>5}  by round"
     )
     lines = [f"ours: {LABEL}", header, "-" * len(header)]
@@ -413,6 +441,7 @@ def run(options: Options) -> BenchResult:
                     "ok_per_s": r.ok_rps,
                     "p50_ms": _percentile(r.latencies_ms, 0.5),
                     "p99_ms": _percentile(r.latencies_ms, 0.99),
+                    "server_cpu_ms_per_consume": r.cpu_ms,
                 }
                 for r in rounds
             ]
