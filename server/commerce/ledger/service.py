@@ -303,13 +303,14 @@ _CLAIM_SQL = (
     "INSERT IGNORE INTO ledger_transactions (kind, reference, user_id, actor_id, memo, created_at)"
     " VALUES (%s, %s, %s, NULL, %s, %s)"
 )
-# Both accounts by their keys, the payee's balance (its row and shards, this transaction's
-# snapshot, no lock) and whether the payee's shard for this transaction exists.
+# Both accounts by their keys, the payer's balance and the payee's (its row and shards), as this
+# transaction's snapshot has them (no lock), and how many of the payee's shards exist.
 _SPEND_ACCOUNTS_SQL = (
-    "SELECT payer.id, payee.id,"
+    "SELECT payer.id, payer.balance, payee.id,"
     " payee.balance + COALESCE((SELECT SUM(s.balance) FROM ledger_account_shards s"
     " WHERE s.account_id = payee.id), 0),"
-    " EXISTS (SELECT 1 FROM ledger_account_shards s WHERE s.account_id = payee.id AND s.shard = %s)"
+    " (SELECT COUNT(*) FROM ledger_account_shards s WHERE s.account_id = payee.id"
+    " AND s.shard < %s)"
     " FROM ledger_accounts payee LEFT JOIN ledger_accounts payer"
     " ON payer.owner_type = %s AND payer.owner_id = %s AND payer.purpose = %s"
     " AND payer.currency = payee.currency"
@@ -351,9 +352,10 @@ async def spend(
 ) -> Spent | None:
     """Post `amount` from an owner's guarded account to a sharded platform account (credits
     spent) once per (kind, reference); None when it was posted before. The same posting as
-    `post`, in the fewest round trips on MariaDB: claim the reference, read both accounts by
-    their keys (no lock), then one guarded UPDATE of the payer and the payee's shard, and the
-    entries; the payer's row is locked from that UPDATE to the caller's commit.
+    `post`, in the fewest round trips on MariaDB: read both accounts by their keys (no lock),
+    claim the reference, then one guarded UPDATE of the payer and the payee's shard, and the
+    entries; the payer's row is locked from that UPDATE to the caller's commit. A payer short
+    already in the read is refused without the UPDATE (so without waiting for its lock).
 
     Raises InsufficientFunds when the payer is short. `undo_on_refusal=False` is for a caller
     that rolls its transaction back then: the claim is not deleted first (a round trip while
@@ -378,33 +380,40 @@ async def spend(
         )
     at = now.astimezone(UTC).replace(tzinfo=None)
     driver = await _Driver.of(conn)
+    _, _, rows = await driver.run(
+        _SPEND_ACCOUNTS_SQL,
+        (SHARDS, owner_type, owner_id, purpose, PLATFORM, PLATFORM_OWNER, to_purpose, currency),
+    )
+    found = rows[0] if rows else None
     claimed, transaction_id, _ = await driver.run(_CLAIM_SQL, (kind, reference, user_id, memo, at))
     if claimed == 0:
         return None
     shard = transaction_id % SHARDS
-    _, _, rows = await driver.run(
-        _SPEND_ACCOUNTS_SQL,
-        (shard, owner_type, owner_id, purpose, PLATFORM, PLATFORM_OWNER, to_purpose, currency),
-    )
-    found = rows[0] if rows else None
-    if found is not None and found[0] is not None and found[3]:
-        payer, payee, payee_before = int(found[0]), int(found[1]), int(found[2])
+    held: int | None = None
+    if found is not None and found[0] is not None and int(found[4]) == SHARDS:
+        payer, held, payee, payee_before = (int(value) for value in found[:4])
     else:
-        # First use of an account, or a payee made without this shard: made now, read fresh.
+        # First use of an account, or a payee short of shards: made now.
         payer = await account_id(
             session, owner_type=owner_type, owner_id=owner_id, purpose=purpose, currency=currency
         )
         payee = await platform_account(
             session, purpose=to_purpose, currency=currency, allow_negative=True
         )
-        if found is not None and not found[3]:
+        if found is not None and int(found[4]) != SHARDS:
             # In a short transaction of its own: an insert that finds the row there already
             # would share-lock it, and two such spends then deadlock on their updates of it.
             # (A payee made just now came with its shards.)
             async with _side_engine_of(session).begin() as side:
-                await _make_shards(side, [payee], [shard])
+                await _make_shards(side, [payee], range(SHARDS))
         # As this transaction's snapshot has it (a payee made just now is not in it: 0).
         payee_before = await balance(session, account=payee)
+    if held is not None and held < amount:
+        # Short as this transaction's snapshot has it: refused without taking the wallet's lock
+        # (never an overspend either way: a spend that passes here is checked under the lock).
+        if undo_on_refusal:
+            await driver.run(_UNCLAIM_SQL, (transaction_id,))
+        raise InsufficientFunds(payer)
     moved, _, _ = await driver.run(_SPEND_SQL, (payee, shard, amount, amount, payer, amount))
     if moved != 2:
         if undo_on_refusal:

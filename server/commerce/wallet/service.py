@@ -221,9 +221,10 @@ async def consume(
     Consuming the same reference again moves nothing and answers the first outcome; the same
     reference with another amount is ReferenceReused. The credits go to `credits_spent` (it only
     ever receives them: no floor to guard, so it is sharded, never locked). A few statements:
-    the reference claimed, both accounts read, one guarded update of the wallet (and a shard of
-    `credits_spent`), the entries. With `rolls_back`, the caller rolls its transaction back on
-    InsufficientFunds (the wallet's row lock then ends without a round trip to undo the claim).
+    both accounts read (no lock), the reference claimed, one guarded update of the wallet (and a
+    shard of `credits_spent`), the entries; a wallet short already in the read is refused
+    without the update. With `rolls_back`, the caller rolls its transaction back on
+    InsufficientFunds (so the claim is not undone first: one round trip less).
     """
     _positive(amount)
     now = now or utcnow()

@@ -39,13 +39,22 @@ async def test_a_consume_claims_reads_then_updates_the_wallet_once_and_writes_it
     assert spent["balance"] == 7 and not spent["replayed"]
     ledger = [s for s in statements if "ledger_" in s]
     assert [s.split(" ", 2)[:2] for s in ledger] == [
+        ["SELECT", "payer.id,"],  # both accounts and their balances, no lock
         ["INSERT", "IGNORE"],  # the reference claimed (a repeat finds it taken and replays)
-        ["SELECT", "payer.id,"],  # both accounts and credits_spent's balance, no lock
         ["UPDATE", "ledger_accounts"],  # the wallet, guarded, with a shard of credits_spent
         ["INSERT", "INTO"],  # both entries, the wallet's balance returned
     ]
     assert "FOR UPDATE" not in " ".join(ledger) and "LOCK IN SHARE" not in " ".join(ledger)
     assert "ledger_entries" in ledger[3] and "RETURNING" in ledger[3]
+    # Short already: refused without the update, so without waiting for the wallet's lock.
+    statements.clear()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await call(api, "POST", "/wallet/consume", buyer, 409, json={"amount": 8, "reference": "c"})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.startswith("UPDATE ledger_accounts")]
+    assert (await call(api, "GET", "/wallet", buyer, 200))["balance"] == 7
 
 
 async def test_a_consume_that_waits_too_long_for_the_wallets_lock_answers_503_and_spends_nothing(
