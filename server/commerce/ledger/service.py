@@ -19,7 +19,7 @@ key and then finds it taken. Then:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -286,6 +287,241 @@ async def post(
         ],
     )
     return Posted(transaction_id=transaction_id, balance_after=after)
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A spend's posting: the payer's account and its balance after."""
+
+    transaction_id: int
+    account: int
+    balance: int
+
+
+# The spend's statements on MariaDB, as the driver takes them (no compiling per request).
+_CLAIM_SQL = (
+    "INSERT IGNORE INTO ledger_transactions (kind, reference, user_id, actor_id, memo, created_at)"
+    " VALUES (%s, %s, %s, NULL, %s, %s)"
+)
+# Both accounts by their keys, the payer's balance and the payee's (its row and shards), as this
+# transaction's snapshot has them (no lock), and how many of the payee's shards exist.
+_SPEND_ACCOUNTS_SQL = (
+    "SELECT payer.id, payer.balance, payee.id,"
+    " payee.balance + COALESCE((SELECT SUM(s.balance) FROM ledger_account_shards s"
+    " WHERE s.account_id = payee.id), 0),"
+    " (SELECT COUNT(*) FROM ledger_account_shards s WHERE s.account_id = payee.id"
+    " AND s.shard < %s)"
+    " FROM ledger_accounts payee LEFT JOIN ledger_accounts payer"
+    " ON payer.owner_type = %s AND payer.owner_id = %s AND payer.purpose = %s"
+    " AND payer.currency = payee.currency"
+    " WHERE payee.owner_type = %s AND payee.owner_id = %s AND payee.purpose = %s"
+    " AND payee.currency = %s"
+)
+# The payer's guarded debit and the payee's shard, in one statement (rows locked payer first,
+# as every posting locks guarded rows before shards): both rows change, or neither.
+_SPEND_SQL = (
+    "UPDATE ledger_accounts a JOIN ledger_account_shards s ON s.account_id = %s AND s.shard = %s"
+    " SET a.balance = a.balance - %s, s.balance = s.balance + %s"
+    " WHERE a.id = %s AND a.balance >= %s"
+)
+# Both entries, the payer's balance_after read from its row (locked by this transaction).
+_SPEND_ENTRIES_SQL = (
+    "INSERT INTO ledger_entries (transaction_id, account_id, amount, balance_after, created_at)"
+    " SELECT %s, id, %s, balance, %s FROM ledger_accounts WHERE id = %s"
+    " UNION ALL SELECT %s, %s, %s, %s, %s"
+    " RETURNING account_id, balance_after"
+)
+_UNCLAIM_SQL = "DELETE FROM ledger_transactions WHERE id = %s"
+
+
+async def spend(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reference: str,
+    owner_type: str,
+    owner_id: int,
+    purpose: str,
+    currency: str,
+    to_purpose: str,
+    amount: int,
+    user_id: int | None = None,
+    memo: str | None = None,
+    now: datetime | None = None,
+    undo_on_refusal: bool = True,
+) -> Spent | None:
+    """Post `amount` from an owner's guarded account to a sharded platform account (credits
+    spent) once per (kind, reference); None when it was posted before. The same posting as
+    `post`, in the fewest round trips on MariaDB: read both accounts by their keys (no lock),
+    claim the reference, then one guarded UPDATE of the payer and the payee's shard, and the
+    entries; the payer's row is locked from that UPDATE to the caller's commit. A payer short
+    already in the read is refused without the UPDATE (so without waiting for its lock).
+
+    Raises InsufficientFunds when the payer is short. `undo_on_refusal=False` is for a caller
+    that rolls its transaction back then: the claim is not deleted first (a round trip while
+    the payer's row is locked), so the caller must not commit after the error.
+    """
+    if amount <= 0:
+        raise ValueError("a spend is a positive amount")
+    now = now or utcnow()
+    memo = memo[:255] if memo else None
+    conn = await session.connection()
+    if conn.dialect.name != "mysql" or conn.dialect.paramstyle != "format":
+        return await _spend_posting(
+            session,
+            kind=kind,
+            reference=reference,
+            owner=(owner_type, owner_id, purpose, currency),
+            to_purpose=to_purpose,
+            amount=amount,
+            user_id=user_id,
+            memo=memo,
+            now=now,
+        )
+    at = now.astimezone(UTC).replace(tzinfo=None)
+    driver = await _Driver.of(conn)
+    _, _, rows = await driver.run(
+        _SPEND_ACCOUNTS_SQL,
+        (SHARDS, owner_type, owner_id, purpose, PLATFORM, PLATFORM_OWNER, to_purpose, currency),
+    )
+    found = rows[0] if rows else None
+    claimed, transaction_id, _ = await driver.run(_CLAIM_SQL, (kind, reference, user_id, memo, at))
+    if claimed == 0:
+        return None
+    shard = transaction_id % SHARDS
+    held: int | None = None
+    if found is not None and found[0] is not None and int(found[4]) == SHARDS:
+        payer, held, payee, payee_before = (int(value) for value in found[:4])
+    else:
+        # First use of an account, or a payee short of shards: made now.
+        payer = await account_id(
+            session, owner_type=owner_type, owner_id=owner_id, purpose=purpose, currency=currency
+        )
+        payee = await platform_account(
+            session, purpose=to_purpose, currency=currency, allow_negative=True
+        )
+        if found is not None and int(found[4]) != SHARDS:
+            # In a short transaction of its own: an insert that finds the row there already
+            # would share-lock it, and two such spends then deadlock on their updates of it.
+            # (A payee made just now came with its shards.)
+            async with _side_engine_of(session).begin() as side:
+                await _make_shards(side, [payee], range(SHARDS))
+        # As this transaction's snapshot has it (a payee made just now is not in it: 0).
+        payee_before = await balance(session, account=payee)
+    if held is not None and held < amount:
+        # Short as this transaction's snapshot has it: refused without taking the wallet's lock
+        # (never an overspend either way: a spend that passes here is checked under the lock).
+        if undo_on_refusal:
+            await driver.run(_UNCLAIM_SQL, (transaction_id,))
+        raise InsufficientFunds(payer)
+    moved, _, _ = await driver.run(_SPEND_SQL, (payee, shard, amount, amount, payer, amount))
+    if moved != 2:
+        if undo_on_refusal:
+            await driver.run(_UNCLAIM_SQL, (transaction_id,))
+        raise InsufficientFunds(payer)
+    _, _, entries = await driver.run(
+        _SPEND_ENTRIES_SQL,
+        (
+            transaction_id,
+            -amount,
+            at,
+            payer,
+            transaction_id,
+            payee,
+            amount,
+            payee_before + amount,
+            at,
+        ),
+    )
+    after = {int(account): int(value) for account, value in entries}
+    remembered: dict[int, _Known] = session.info.setdefault(_ACCOUNTS, {})
+    if payer in remembered:
+        remembered[payer] = _Known(False, remembered[payer].allow_negative, after[payer])
+    return Spent(transaction_id, payer, after[payer])
+
+
+class _Driver:
+    """Statements sent straight to the driver's connection, inside the session's transaction:
+    a spend's few statements skip SQLAlchemy's per-statement work (its async adaptation, result
+    objects), which costs several times the driver's own. Errors come out as SQLAlchemy's (a
+    lost connection invalidated, so it answers 503 as anywhere else). While anything watches
+    the engine's statements (echo, a cursor-execute listener: logging, fault injection), they
+    go through SQLAlchemy instead, so it sees them."""
+
+    __slots__ = ("conn", "raw")
+
+    def __init__(self, conn: AsyncConnection, raw: Any) -> None:
+        self.conn = conn
+        self.raw = raw
+
+    @classmethod
+    async def of(cls, conn: AsyncConnection) -> _Driver:
+        sync = conn.sync_connection
+        watched = sync is None or (
+            conn.sync_engine.echo
+            or bool(sync.dispatch.before_cursor_execute)
+            or bool(sync.dispatch.after_cursor_execute)
+        )
+        return cls(conn, None if watched else (await conn.get_raw_connection()).driver_connection)
+
+    async def run(self, sql: str, params: tuple[Any, ...]) -> tuple[int, int, list[Any]]:
+        """(rows changed or matched, last insert id, rows returned)."""
+        if self.raw is None:
+            result = await self.conn.exec_driver_sql(sql, params)
+            rows = list(result.all()) if result.returns_rows else []
+            return int(result.rowcount), int(result.lastrowid or 0), rows
+        dialect = self.conn.dialect
+        try:
+            async with self.raw.cursor() as cursor:
+                await cursor.execute(sql, params)
+                rows = list(await cursor.fetchall()) if cursor.description else []
+                return int(cursor.rowcount), int(cursor.lastrowid or 0), rows
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, None, None)
+            if lost:
+                await self.conn.invalidate(exc)
+            raise DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            ) from exc
+
+
+async def _spend_posting(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reference: str,
+    owner: tuple[str, int, str, str],
+    to_purpose: str,
+    amount: int,
+    user_id: int | None,
+    memo: str | None,
+    now: datetime,
+) -> Spent | None:
+    """`spend` through `post` (SQLite, whose one writer makes round trips cheap)."""
+    owner_type, owner_id, purpose, currency = owner
+    payer = await account_id(
+        session, owner_type=owner_type, owner_id=owner_id, purpose=purpose, currency=currency
+    )
+    payee = await platform_account(
+        session, purpose=to_purpose, currency=currency, allow_negative=True
+    )
+    posted = await post(
+        session,
+        kind=kind,
+        reference=reference,
+        legs=[(payer, -amount), (payee, amount)],
+        user_id=user_id,
+        memo=memo,
+        now=now,
+    )
+    if posted is None:
+        return None
+    return Spent(posted.transaction_id, payer, posted.balance_after[payer])
 
 
 async def _known(session: AsyncSession, ids: list[int]) -> dict[int, _Known]:

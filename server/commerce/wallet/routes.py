@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -41,19 +42,18 @@ SPEND = (
 # Consumes of one wallet in flight per process (the rest wait here, holding no connection).
 PER_WALLET = 8
 _QUEUES: weakref.WeakValueDictionary[int, asyncio.Semaphore] = weakref.WeakValueDictionary()
+# Consumes of all wallets in flight per process, as a share of the pool: each holds a pooled
+# connection for its transaction and takes another to relay its event after commit, so with the
+# pool full the relays of admitted consumes would queue behind new arrivals (and time out).
+_GATES: weakref.WeakKeyDictionary[web.Application, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 class WalletBusy(ServiceUnavailable):
-    message = "Too many spends of this wallet are waiting; retry later."
+    message = "Too many spends are waiting; retry later."
 
 
-@contextlib.asynccontextmanager
-async def _wallet_queue(user_id: int, wait: float) -> AsyncIterator[None]:
-    """A place among the wallet's spends in flight, waited for at most `wait` seconds: under a
-    slow database the queue would otherwise grow without bound, each spend answered late."""
-    gate = _QUEUES.get(user_id)
-    if gate is None:
-        gate = _QUEUES[user_id] = asyncio.Semaphore(PER_WALLET)
+async def _place(gate: asyncio.Semaphore, wait: float) -> None:
+    """A place at `gate`, waited for at most `wait` seconds (else WalletBusy)."""
     if gate.locked():
         try:
             # wait_for, not timeout(): on 3.11 it keeps a place granted as the time runs out.
@@ -62,8 +62,28 @@ async def _wallet_queue(user_id: int, wait: float) -> AsyncIterator[None]:
             raise WalletBusy() from None
     else:
         await gate.acquire()
+
+
+@contextlib.asynccontextmanager
+async def _wallet_queue(request: web.Request, user_id: int) -> AsyncIterator[None]:
+    """A place among the wallet's spends in flight, then among all spends in flight, waited for
+    at most `wallet_queue_timeout_seconds` in all: under a slow database the queues would
+    otherwise grow without bound, each spend answered late."""
+    settings = request.app[SETTINGS]
+    deadline = time.monotonic() + settings.wallet_queue_timeout_seconds
+    gate = _QUEUES.get(user_id)
+    if gate is None:
+        gate = _QUEUES[user_id] = asyncio.Semaphore(PER_WALLET)
+    everyone = _GATES.get(request.app)
+    if everyone is None:
+        everyone = _GATES[request.app] = asyncio.Semaphore(max(1, settings.database_pool_size))
+    await _place(gate, deadline - time.monotonic())
     try:
-        yield
+        await _place(everyone, max(0.0, deadline - time.monotonic()))
+        try:
+            yield
+        finally:
+            everyone.release()
     finally:
         gate.release()
 
@@ -127,8 +147,10 @@ async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
     """Spend credits"""
     # A burst on one wallet queues here, not on pooled connections waiting for its row lock,
     # so it cannot starve the pool (the row lock still rules, across processes too).
-    wait = request.app[SETTINGS].wallet_queue_timeout_seconds
-    async with _wallet_queue(request[USER_ID], wait), request.app[RUNTIME].db.unit_of_work() as uow:
+    async with (
+        _wallet_queue(request, request[USER_ID]),
+        request.app[RUNTIME].db.unit_of_work() as uow,
+    ):
         change = await service.consume(
             uow,
             user_id=request[USER_ID],
@@ -136,6 +158,7 @@ async def consume(request: web.Request, body: ConsumeIn) -> WalletChangeOut:
             reference=body.reference,
             memo=body.reason,
             now=request.app[RUNTIME].clock.now(),
+            rolls_back=True,  # a refusal leaves the unit of work, which rolls back
         )
     return _out(change)
 

@@ -32,6 +32,7 @@ PURPOSE = "credits"
 CONSUME = "wallet.consume"
 REVOKE = "credits.revoke"
 ADJUST = "wallet.adjustment"
+SPENT = "credits_spent"
 
 __all__ = ["InsufficientFunds", "ReferenceReused", "WalletChange", "consume", "credit"]
 
@@ -62,13 +63,6 @@ async def user_account(session: AsyncSession, *, user_id: int) -> int:
 async def _issued(session: AsyncSession) -> int:
     return await ledger.platform_account(
         session, purpose="credits_issued", currency=CURRENCY, allow_negative=True
-    )
-
-
-async def _spent(session: AsyncSession) -> int:
-    # It only ever receives credits: no floor to guard, so it is sharded, never locked.
-    return await ledger.platform_account(
-        session, purpose="credits_spent", currency=CURRENCY, allow_negative=True
     )
 
 
@@ -220,24 +214,44 @@ async def consume(
     reference: str,
     memo: str | None = None,
     now: datetime | None = None,
+    rolls_back: bool = False,
 ) -> WalletChange:
     """Spend credits once per (user, reference); InsufficientFunds when the balance is short.
 
     Consuming the same reference again moves nothing and answers the first outcome; the same
-    reference with another amount is ReferenceReused.
+    reference with another amount is ReferenceReused. The credits go to `credits_spent` (it only
+    ever receives them: no floor to guard, so it is sharded, never locked). A few statements:
+    both accounts read (no lock), the reference claimed, one guarded update of the wallet (and a
+    shard of `credits_spent`), the entries; a wallet short already in the read is refused
+    without the update. With `rolls_back`, the caller rolls its transaction back on
+    InsufficientFunds (so the claim is not undone first: one round trip less).
     """
     _positive(amount)
-    spent = await _spent(uow.session)
-    return await _move(
-        uow,
-        user_id=user_id,
-        amount=-amount,
-        other=spent,
+    now = now or utcnow()
+    scoped = f"{user_id}:{reference}"
+    spent = await ledger.spend(
+        uow.session,
         kind=CONSUME,
-        reference=f"{user_id}:{reference}",
+        reference=scoped,
+        owner_type="user",
+        owner_id=user_id,
+        purpose=PURPOSE,
+        currency=CURRENCY,
+        to_purpose=SPENT,
+        amount=amount,
+        user_id=user_id,
         memo=memo,
         now=now,
+        undo_on_refusal=not rolls_back,
     )
+    if spent is None:
+        account = await user_account(uow.session, user_id=user_id)
+        return await _replay(
+            uow, user_id=user_id, account=account, kind=CONSUME, reference=scoped, amount=-amount
+        )
+    change = WalletChange(spent.transaction_id, -amount, spent.balance)
+    _publish(uow, user_id=user_id, change=change, kind=CONSUME, memo=memo, at=now)
+    return change
 
 
 async def revoke_credits(
