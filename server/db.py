@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from server.outbox import Outbox
+from server.outbox import Outbox, Written
 
-AfterCommit = Callable[[list[int]], Awaitable[object]]
+AfterCommit = Callable[[list[Written]], Awaitable[object]]
 # What a read-only query function accepts: a session, or a bare connection on hot paths.
 Reader = AsyncSession | AsyncConnection
 
@@ -224,9 +224,8 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
-        ids = uow.outbox.written_ids
-        if ids and self.after_commit is not None:
-            await self.after_commit(ids)
+        if self.after_commit is not None and (written := uow.outbox.written):
+            await self.after_commit(written)
         if kept is not None:
             raise kept
 

@@ -1,9 +1,10 @@
 """The transactional outbox: jobs and events leave a service only through here.
 
-Rows are written in the caller's transaction. After commit the unit of work hands their ids to
-the relay (fast path); a periodic sweep re-sends rows still there after a few seconds (slow
-path). Consumers are idempotent: a job's id is derived from its row, an event carries its row
-id for de-duplication, so sending twice is harmless. A rollback drops the rows.
+Rows are written in the caller's transaction. After commit the unit of work hands them (ids and
+contents, as written) to the relay, which sends them without reading them back and deletes them
+(fast path); a periodic sweep re-sends rows still there after a few seconds (slow path).
+Consumers are idempotent: a job's id is derived from its row, an event carries its row id for
+de-duplication, so sending twice is harmless. A rollback drops the rows.
 
 A row is deleted once sent, except a job enqueued with `keep=True`: work no other row records
 (an avatar upload). Its row stays, due again after `keep_for`, and is sent again until the task
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import orjson
 import structlog
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
@@ -66,6 +68,15 @@ class JobSink(Protocol):
     async def enqueue(self, job: Job) -> None: ...
 
 
+class Written(NamedTuple):
+    """A committed outbox row as its transaction wrote it."""
+
+    id: int
+    kind: str
+    name: str
+    payload: dict[str, Any]
+
+
 class Outbox:
     """Bound to one session: `enqueue` a job, `publish` an event, in the same transaction."""
 
@@ -113,6 +124,15 @@ class Outbox:
     @property
     def written_ids(self) -> list[int]:
         return [row.id for row in self._pending if row.id is not None]
+
+    @property
+    def written(self) -> list[Written]:
+        """The rows this transaction wrote, their payloads as the database keeps them (JSON)."""
+        return [
+            Written(row.id, row.kind, row.name, orjson.loads(orjson.dumps(row.payload)))
+            for row in self._pending
+            if row.id is not None
+        ]
 
 
 async def acknowledge(session: AsyncSession, outbox_id: int) -> None:
@@ -166,13 +186,16 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._keep_for = keep_for
 
-    async def deliver(self, ids: list[int]) -> int:
-        """Fast path right after commit. Failures are left to the sweep, never raised."""
+    async def deliver(self, rows: list[Written]) -> int:
+        """Fast path right after commit: send the rows just committed (not read back: the sweep
+        takes only rows older than `sweep_after`, so nothing else sends them now), then delete
+        them. Failures are left to the sweep, never raised."""
         try:
-            sent, _ = await self._relay(OutboxMessage.id.in_(ids))
+            async with self._sessions() as session:
+                sent, _ = await self._send_rows(session, rows)
             return sent
         except Exception as exc:  # the commit stands; the sweep will retry
-            log.warning("outbox.fast_path_failed", error=repr(exc), rows=len(ids))
+            log.warning("outbox.fast_path_failed", error=repr(exc), rows=len(rows))
             return 0
 
     async def sweep(self) -> int:
@@ -203,22 +226,25 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            sent: list[int] = []
-            try:
-                for row in rows:
-                    try:
-                        await self._send(to_message(row.id, row.kind, row.name, row.payload))
-                    except UNREACHABLE:
-                        raise  # the queue or bus is down: the rest would fail the same way
-                    except Exception as exc:  # this row alone is bad; keep it, move on
-                        log.error(
-                            "outbox.row_failed", row_id=row.id, name=row.name, error=repr(exc)
-                        )
-                        continue
-                    sent.append(row.id)
-            finally:
-                keep = {r.id for r in rows if kept(r.kind, r.payload)}
-                await self._finish(session, [r.id for r in rows], sent, keep)
+            return await self._send_rows(session, [Written(*row) for row in rows])
+
+    async def _send_rows(self, session: AsyncSession, rows: list[Written]) -> tuple[int, int]:
+        """Send `rows` in order, then delete (or keep, or count a failure of) each; (sent,
+        seen)."""
+        sent: list[int] = []
+        try:
+            for row in rows:
+                try:
+                    await self._send(to_message(row.id, row.kind, row.name, row.payload))
+                except UNREACHABLE:
+                    raise  # the queue or bus is down: the rest would fail the same way
+                except Exception as exc:  # this row alone is bad; keep it, move on
+                    log.error("outbox.row_failed", row_id=row.id, name=row.name, error=repr(exc))
+                    continue
+                sent.append(row.id)
+        finally:
+            keep = {r.id for r in rows if kept(r.kind, r.payload)}
+            await self._finish(session, [r.id for r in rows], sent, keep)
         return len(sent), len(rows)
 
     async def _send(self, message: Event | Job) -> None:

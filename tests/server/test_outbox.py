@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from models.platform import OutboxMessage
 from server.outbox import MAX_ATTEMPTS, Event, Job
@@ -66,6 +66,27 @@ async def test_commit_relays_jobs_and_events_at_once(runtime) -> None:
     user_event, room_event = recorder.events
     assert user_event.user_ids == (5,) and user_event.data == {"id": 1}
     assert room_event.room == "content:9" and room_event.user_ids == ()
+    assert await rows(rt) == []
+
+
+async def test_the_fast_path_sends_what_was_written_without_reading_it_back(runtime) -> None:
+    rt, recorder = runtime
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with rt.db.unit_of_work() as uow:
+            # As the database keeps it: JSON, so a tuple comes out a list.
+            uow.outbox.publish("order.updated", {"id": 1, "lines": (3, 4)}, user_id=5)
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
+    [sent] = recorder.events
+    assert sent.data == {"id": 1, "lines": [3, 4]}
+    assert "SELECT" not in statements  # written, committed, sent, deleted
+    assert statements.count("DELETE") == 1
     assert await rows(rt) == []
 
 

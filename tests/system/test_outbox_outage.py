@@ -31,7 +31,7 @@ from jobs.sinks import ArqJobSink, queue_names
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
-from server.outbox import OutboxRelay
+from server.outbox import OutboxRelay, Written
 from server.runtime import Runtime, open_redis
 from server.settings import Settings
 from tests.conftest import RUN_PREFIX, make_settings
@@ -63,9 +63,9 @@ class Producer:
         """The next commits: cut Redis between the commit and the outbox's fast path."""
         deliver = self.relay.deliver
 
-        async def cut_then_deliver(ids: list[int]) -> object:
+        async def cut_then_deliver(rows: list[Written]) -> object:
             proxy.cut()
-            return await deliver(ids)
+            return await deliver(rows)
 
         self.runtime.db.after_commit = cut_then_deliver
 
