@@ -565,3 +565,32 @@ async def eventually(
         if time.monotonic() - started > within:
             raise AssertionError(f"{what} did not hold within {within} s")
         await asyncio.sleep(0.1)
+
+
+def one_task_worker(name: str, task: str, *, timeout: int) -> type:
+    """jobs/worker.py's settings with only `task`, its timeout `timeout` s and 20 tries, no cron:
+    arq re-runs a job whose worker died once its in-progress key expires (the longest task
+    timeout + 10 s), so a short timeout brings the re-run soon. A test module returns it from its
+    `__getattr__`, so that `arq <module>.<name>` finds it in the worker process."""
+    from arq.worker import func
+
+    from jobs.tasks import FUNCTIONS
+    from jobs.worker import WorkerSettings
+
+    fields = {k: v for k, v in vars(WorkerSettings).items() if not k.startswith("__")}
+    found = FUNCTIONS[task]
+    fields.update(
+        functions=[func(found.coroutine, name=found.name, timeout=timeout, max_tries=20)],
+        cron_jobs=[],
+    )
+    return type(name, (), fields)
+
+
+async def start_arq_worker(
+    processes: ProcessGroup, env: dict[str, str], redis: Redis, settings_class: str
+) -> WorkerProcess:
+    """`arq <settings_class>` (a dotted path), started and ready."""
+    process = WorkerProcess(processes.name("worker"), env, processes.log_dir, redis=redis)
+    process.argv = [sys.executable, "-m", "arq", settings_class]
+    await processes.start(process, within=60)
+    return process

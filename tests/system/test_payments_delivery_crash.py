@@ -11,7 +11,6 @@ in-progress key expires (that timeout + 10 s).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from redis.asyncio import Redis
@@ -28,7 +27,14 @@ from server.commerce.payments.gateways.base import Notice
 from server.commerce.wallet import service as wallet
 from server.runtime import Runtime
 from tests.invariants import assert_money_invariants
-from tests.system.harness import ProcessGroup, WorkerProcess, environment, eventually
+from tests.system.harness import (
+    ProcessGroup,
+    WorkerProcess,
+    environment,
+    eventually,
+    one_task_worker,
+    start_arq_worker,
+)
 from tests.system.payments import pending_payment, runtime
 
 __all__ = ["runtime"]
@@ -37,28 +43,14 @@ SHORT_WORKER = "tests.system.test_payments_delivery_crash.ShortFulfilWorker"
 
 
 def __getattr__(name: str) -> type:
-    """`arq tests.system.test_payments_delivery_crash.ShortFulfilWorker`, in the worker."""
+    """`arq tests.system.test_payments_delivery_crash.ShortFulfilWorker`, in the worker process."""
     if name != "ShortFulfilWorker":
         raise AttributeError(name)
-    from arq.worker import func as arq_func
-
-    from jobs.tasks import FUNCTIONS
-    from jobs.worker import WorkerSettings
-
-    fields = {k: v for k, v in vars(WorkerSettings).items() if not k.startswith("__")}
-    task = FUNCTIONS[fulfilment.FULFIL]
-    fields.update(
-        functions=[arq_func(task.coroutine, name=task.name, timeout=5, max_tries=20)],
-        cron_jobs=[],
-    )
-    return type(name, (), fields)
+    return one_task_worker(name, fulfilment.FULFIL, timeout=5)
 
 
 async def short_worker(processes: ProcessGroup, env: dict[str, str], redis: Any) -> WorkerProcess:
-    process = WorkerProcess(processes.name("worker"), env, processes.log_dir, redis=redis)
-    process.argv = [sys.executable, "-m", "arq", SHORT_WORKER]
-    await processes.start(process, within=60)
-    return process
+    return await start_arq_worker(processes, env, redis, SHORT_WORKER)
 
 
 async def test_a_delivery_job_killed_mid_transaction_delivers_once(

@@ -10,7 +10,6 @@ refund task, its timeout 5 s), so the re-run comes 15 s after the crash.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,7 +19,14 @@ from models.commerce.payments import Refund
 from models.notify.notifications import Notification
 from server.runtime import Runtime
 from tests.fakes.alipay import FakeAlipay
-from tests.system.harness import ProcessGroup, WorkerProcess, environment, eventually
+from tests.system.harness import (
+    ProcessGroup,
+    WorkerProcess,
+    environment,
+    eventually,
+    one_task_worker,
+    start_arq_worker,
+)
 from tests.system.payments import HangingRefunds, paid_order_with_refund, runtime
 
 __all__ = ["runtime"]
@@ -32,25 +38,11 @@ def __getattr__(name: str) -> type:
     """`arq tests.system.test_payments_worker_crash.ShortRefundWorker`, in the worker process."""
     if name != "ShortRefundWorker":
         raise AttributeError(name)
-    from arq.worker import func
-
-    from jobs.tasks import FUNCTIONS
-    from jobs.worker import WorkerSettings
-
-    fields = {k: v for k, v in vars(WorkerSettings).items() if not k.startswith("__")}
-    refund = FUNCTIONS["payments.refund"]
-    fields.update(
-        functions=[func(refund.coroutine, name=refund.name, timeout=5, max_tries=20)],
-        cron_jobs=[],
-    )
-    return type(name, (), fields)
+    return one_task_worker(name, "payments.refund", timeout=5)
 
 
 async def short_worker(processes: ProcessGroup, env: dict[str, str], redis: Any) -> WorkerProcess:
-    process = WorkerProcess(processes.name("worker"), env, processes.log_dir, redis=redis)
-    process.argv = [sys.executable, "-m", "arq", SHORT_WORKER]
-    await processes.start(process, within=60)
-    return process
+    return await start_arq_worker(processes, env, redis, SHORT_WORKER)
 
 
 async def test_a_refund_job_killed_mid_call_refunds_once(

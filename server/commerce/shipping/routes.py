@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from server.commerce.shipping import queries, service
@@ -172,16 +174,7 @@ async def request_return(
 )
 async def accept_return(request: web.Request, params: ShipmentPath) -> ShipmentOut:
     """Accept a return"""
-    runtime = request.app[RUNTIME]
-    async with runtime.db.unit_of_work() as uow:
-        await service.accept_return(
-            uow,
-            shipment_id=params.id,
-            actor_id=request[USER_ID],
-            admin=_is_admin(request),
-            now=runtime.clock.now(),
-        )
-    return await _answer(request, params.id)
+    return await _seller_decides(request, params.id, service.accept_return)
 
 
 @routes.post(
@@ -194,13 +187,20 @@ async def accept_return(request: web.Request, params: ShipmentPath) -> ShipmentO
 )
 async def refuse_return(request: web.Request, params: ShipmentPath) -> ShipmentOut:
     """Refuse a return"""
+    return await _seller_decides(request, params.id, service.refuse_return)
+
+
+async def _seller_decides(
+    request: web.Request, shipment_id: int, decide: Callable[..., Awaitable[object]]
+) -> ShipmentOut:
+    """The seller's (or, for the platform's goods, an admin's) decision on a return."""
     runtime = request.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        await service.refuse_return(
+        await decide(
             uow,
-            shipment_id=params.id,
+            shipment_id=shipment_id,
             actor_id=request[USER_ID],
             admin=_is_admin(request),
             now=runtime.clock.now(),
         )
-    return await _answer(request, params.id)
+    return await _answer(request, shipment_id)
