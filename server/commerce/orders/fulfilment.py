@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import Order, OrderItem
+from server.commerce.catalog import service as catalog
 from server.commerce.earnings import service as earnings
 from server.commerce.ledger import service as ledger
 from server.commerce.orders import states
@@ -210,6 +211,11 @@ async def take_back(
     proportion for a part). An order refunded before it was fulfilled gave nothing and has
     nothing to take back."""
     if order.fulfilled_at is None:
+        if item.kind == "physical" and item.refunded_amount >= item.amount:
+            # Never handed to a shipment: back on the shelf.
+            await catalog.release_stock(
+                uow.session, product_id=item.product_id, quantity=item.quantity
+            )
         return
     if item.creator_id is not None:
         await earnings.claw_back(uow, order=order, item=item, amount=amount)

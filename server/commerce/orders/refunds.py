@@ -13,6 +13,7 @@ from models.commerce.orders import Order, OrderEvent, OrderItem
 from server.commerce.orders import fulfilment, states
 from server.commerce.orders.errors import IllegalTransition, RefundTooLarge
 from server.commerce.orders.states import PAID, PARTIALLY_REFUNDED, REFUNDABLE, REFUNDED, REFUNDING
+from server.commerce.shipping import service as shipping
 from server.db import UnitOfWork
 from server.http.errors import ValidationFailed
 from server.notify.notifications import service as notifications
@@ -92,6 +93,9 @@ async def complete_refund(
     order.refund_pending = 0
     final = REFUNDED if order.refunded_amount >= order.total else PARTIALLY_REFUNDED
     await states.move(uow, order, final, now=now, reason=_event_reason(refund_ref))
+    if final == REFUNDED:
+        # Refunded whole (at the gateway's dashboard too): nothing more is sent.
+        await shipping.cancel_unsent(uow, order, now=now)
     await notifications.notify(
         uow,
         user_id=order.user_id,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import Order, OrderItem
 from models.commerce.shipping import OrderAddress, Shipment, ShipmentItem
+from server.commerce.catalog import service as catalog
 from server.commerce.shipping.errors import (
     AddressRequired,
     IllegalShipmentMove,
@@ -353,7 +354,21 @@ async def accept_return(
     _check(shipment, RETURNED)
     shipment.returned_at = now
     await _move(uow, shipment, RETURNED, now=now)
+    await _restock(uow, shipment)
     return shipment
+
+
+async def _restock(uow: UnitOfWork, shipment: Shipment) -> None:
+    """The shipment's goods are back on the shelf (returned, or never sent): their stock is
+    given back, in product order (the lock order of checkout)."""
+    lines = await uow.session.execute(
+        select(OrderItem.product_id, OrderItem.quantity)
+        .join(ShipmentItem, ShipmentItem.order_item_id == OrderItem.id)
+        .where(ShipmentItem.shipment_id == shipment.id)
+        .order_by(OrderItem.product_id)
+    )
+    for product_id, quantity in lines.all():
+        await catalog.release_stock(uow.session, product_id=product_id, quantity=quantity)
 
 
 async def refuse_return(
@@ -402,6 +417,12 @@ async def check_refund(
         raise ReturnRequired()
     if amount < order.total - order.refunded_amount:
         return
+    await cancel_unsent(uow, order, now=now)
+
+
+async def cancel_unsent(uow: UnitOfWork, order: Order, *, now: datetime) -> None:
+    """The (locked) order is refunded in full, or about to be: its shipments not yet sent are
+    cancelled and their goods given back to stock. Nothing changes the second time."""
     pending = await uow.session.scalars(
         select(Shipment)
         .where(Shipment.order_id == order.id, Shipment.status == PENDING)
@@ -411,3 +432,4 @@ async def check_refund(
     for shipment in pending.all():
         shipment.cancelled_at = now
         await _move(uow, shipment, CANCELLED, now=now)
+        await _restock(uow, shipment)

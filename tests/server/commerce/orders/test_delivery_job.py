@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from jobs import orders as order_jobs
 from jobs.sinks import arq_job_id, queue_names
+from models.commerce.catalog import Product
 from models.commerce.earnings import Earning
 from models.commerce.ledger import LedgerTransaction
 from models.content.items import Entitlement
@@ -156,6 +157,21 @@ async def test_a_refund_before_delivery_calls_the_delivery_off(runtime: Runtime)
     assert not await fulfil(runtime, order_id)
     assert await credits_of(runtime, buyer) == 100  # the earlier order's, untouched
     await ledger_is_sound(runtime)
+
+
+async def test_goods_refunded_before_delivery_go_back_to_stock(runtime: Runtime) -> None:
+    buyer = await add_buyer(runtime)
+    mug = await add_product(runtime, kind="physical", price=2500, stock=5, credits=None)
+    order_id = await paid_order(runtime, buyer, mug)
+    async with runtime.db.unit_of_work() as uow:
+        await service.begin_refund(uow, order_id=order_id, amount=2500, reason="x", actor_id=None)
+    for _ in range(2):  # the gateway's confirmation, twice
+        async with runtime.db.unit_of_work() as uow:
+            await service.complete_refund(uow, order_id=order_id, amount=2500, refund_ref="r1")
+    async with runtime.db.read() as session:
+        product = await session.get(Product, mug)
+        assert product is not None and product.stock == 5
+    assert not await fulfil(runtime, order_id)
 
 
 async def test_a_failed_refund_of_an_undelivered_order_queues_its_delivery_again(

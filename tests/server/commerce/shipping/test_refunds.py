@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 
 from models.commerce.shipping import Shipment
 from server.runtime import Runtime
-from tests.helpers.orders import RecordingEvents
+from tests.helpers.orders import RecordingEvents, stock_of
 from tests.helpers.people import Person, call
 from tests.helpers.subscriptions import MovableClock
 
@@ -17,7 +17,8 @@ from .helpers import act, goods, paid_order, refund, ship
 async def test_shipped_goods_are_refunded_after_an_accepted_return(
     api: TestClient, buyer: Person, seller: Person
 ) -> None:
-    order = await paid_order(api, buyer, [(await goods(api, seller), 1)])
+    book = await goods(api, seller)
+    order = await paid_order(api, buyer, [(book, 1)])
     shipment_id = order["shipments"][0]["id"]
     early = await act(api, buyer, f"{shipment_id}/return", status=409, reason="不想要了")
     assert early["error"]["code"] == "shipping.illegal_transition"  # nothing sent yet
@@ -38,8 +39,10 @@ async def test_shipped_goods_are_refunded_after_an_accepted_return(
     assert refused["status"] == "delivered"  # back where it was
     await act(api, seller, f"{shipment_id}/return/accept", status=409)
     await act(api, buyer, f"{shipment_id}/return", reason="尺寸不对")
+    assert await stock_of(api, book) == 19
     accepted = await act(api, seller, f"{shipment_id}/return/accept")
     assert accepted["status"] == "returned" and accepted["returned_at"] is not None
+    assert await stock_of(api, book) == 20  # back on the shelf
     await act(api, seller, f"{shipment_id}/return/refuse", status=409)
 
     done = await refund(api, buyer, order["id"], reason="尺寸不对")
@@ -62,9 +65,11 @@ async def test_a_return_refused_before_arrival_goes_back_to_shipped(
 async def test_a_full_refund_cancels_what_was_not_sent(
     api: TestClient, runtime: Runtime, buyer: Person, seller: Person, events: RecordingEvents
 ) -> None:
-    order = await paid_order(api, buyer, [(await goods(api, seller), 1)])
+    book = await goods(api, seller)
+    order = await paid_order(api, buyer, [(book, 2)])
     shipment_id = order["shipments"][0]["id"]
     await refund(api, buyer, order["id"], reason="不想要了")
+    assert await stock_of(api, book) == 20  # never sent: back in stock
     seen = await call(api, "GET", f"/orders/{order['id']}", buyer, 200)
     assert seen["shipments"][0]["status"] == "cancelled"
     assert seen["shipments"][0]["cancelled_at"] is not None
@@ -105,13 +110,18 @@ async def test_an_order_refunded_in_full_cannot_be_sent(
 ) -> None:
     from server.commerce.orders import service as orders
 
-    order = await paid_order(api, buyer, [(await goods(api, seller), 1)])
+    book = await goods(api, seller)
+    order = await paid_order(api, buyer, [(book, 1)])
     shipment_id = order["shipments"][0]["id"]
     # Refunded at the gateway's own dashboard: no request went through the shipping check.
-    async with runtime.db.unit_of_work() as uow:
-        await orders.complete_refund(
-            uow, order_id=order["id"], amount=order["total"], refund_ref="dashboard-1"
-        )
+    for _ in range(2):  # and its notice again: nothing changes the second time
+        async with runtime.db.unit_of_work() as uow:
+            await orders.complete_refund(
+                uow, order_id=order["id"], amount=order["total"], refund_ref="dashboard-1"
+            )
+    seen = await call(api, "GET", f"/orders/{order['id']}", buyer, 200)
+    assert seen["shipments"][0]["status"] == "cancelled"
+    assert await stock_of(api, book) == 20
     late = await ship(api, seller, shipment_id, status=409)
     assert late["error"]["code"] == "shipping.illegal_transition"
 
