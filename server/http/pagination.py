@@ -49,6 +49,18 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return position
 
 
+def id_before(cursor: str | None) -> int | None:
+    """The row id a newest-first page continues below (`{"id": ...}`, as `page_of` writes it for
+    such lists); None for the first page, InvalidCursor for anything else."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    before = position.get("id")
+    if type(before) is not int or not 1 <= before < 2**63:
+        raise InvalidCursor()
+    return before
+
+
 def page_of(items: list[T], limit: int, position_of: Any) -> Page[T]:
     """Build a page from up to `limit + 1` fetched rows: the extra row only says there is more."""
     more = len(items) > limit

@@ -4,9 +4,8 @@ seller."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.commerce.orders import OrderItem
@@ -14,7 +13,7 @@ from models.commerce.shipping import Shipment, ShipmentItem
 from server.commerce.shipping.errors import ShipmentNotFound
 from server.commerce.shipping.schemas import ShipmentItemOut, ShipmentOut
 from server.commerce.shipping.service import addresses_of
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 
 _FIELDS = tuple(
     name for name in ShipmentOut.model_fields if name not in ("items", "shipping_address")
@@ -63,16 +62,6 @@ async def of_order(session: AsyncSession, *, order_id: int) -> list[ShipmentOut]
     return await _out(session, list(rows.all()))
 
 
-def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
-    position = decode_cursor(cursor)
-    if position is None:
-        return query
-    before = position.get("id")
-    if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
-        raise InvalidCursor()
-    return query.where(Shipment.id < before)
-
-
 async def list_shipments(
     session: AsyncSession,
     *,
@@ -91,7 +80,10 @@ async def list_shipments(
         )
     if status is not None:
         query = query.where(Shipment.status == status)
-    query = _after(query, cursor).order_by(Shipment.id.desc()).limit(limit + 1)
+    before = id_before(cursor)
+    if before is not None:
+        query = query.where(Shipment.id < before)
+    query = query.order_by(Shipment.id.desc()).limit(limit + 1)
     found = await _out(session, list((await session.scalars(query)).all()))
     return page_of(found, limit, lambda shipment: {"id": shipment.id})
 

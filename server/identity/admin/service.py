@@ -17,7 +17,7 @@ from server.clock import Clock
 from server.crypto import PiiCipher
 from server.http.errors import Conflict, Forbidden
 from server.http.ids import MAX_ID
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.identity.admin.schemas import AdminUserDetail, AdminUserOut, AuditEntryOut
 from server.identity.auth import challenges
 from server.identity.auth import service as auth_service
@@ -145,16 +145,6 @@ def _search_clause(pii: PiiCipher, q: str) -> Any:
     return or_(*matches)
 
 
-def _before(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    before = position.get("id")
-    if type(before) is not int or before < 1:
-        raise InvalidCursor()
-    return before
-
-
 async def search_users(
     session: AsyncSession,
     pii: PiiCipher,
@@ -174,7 +164,7 @@ async def search_users(
     if role is not None:
         # Roles are a JSON list of known words: a quoted match is exact on every backend.
         query = query.where(cast(User.roles, String).contains(f'"{role}"'))
-    before = _before(cursor)
+    before = id_before(cursor)
     if before is not None:
         query = query.where(User.id < before)
     rows = (await session.execute(query.order_by(User.id.desc()).limit(limit + 1))).all()
@@ -319,7 +309,7 @@ async def list_audit(
         query = query.where(AdminLog.target_type == target_type)
     if target_id is not None:
         query = query.where(AdminLog.target_id == target_id)
-    before = _before(cursor)
+    before = id_before(cursor)
     if before is not None:
         query = query.where(AdminLog.id < before)
     rows = (await session.execute(query.order_by(AdminLog.id.desc()).limit(limit + 1))).all()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.identity.auth import Device
 from models.identity.sessions import AuthSession
 from server.http.errors import NotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.identity.auth import service as auth_service
 from server.identity.sessions.schemas import DeviceIn, DeviceOut, SessionOut
 
@@ -33,21 +33,11 @@ class DeviceNotFound(NotFound):
     code, message = "devices.not_found", "No such device."
 
 
-def _before(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    before = position.get("id")
-    if type(before) is not int or before < 1:
-        raise InvalidCursor()
-    return before
-
-
 async def list_sessions(
     session: AsyncSession, *, user_id: int, current_session_id: int, limit: int, cursor: str | None
 ) -> Page[SessionOut]:
     """The user's live sessions, newest first, in one query whatever the page size."""
-    before = _before(cursor)
+    before = id_before(cursor)
     query = select(
         AuthSession.id,
         AuthSession.device_name,
@@ -153,7 +143,7 @@ async def list_devices(
     session: AsyncSession, *, user_id: int, current_session_id: int, limit: int, cursor: str | None
 ) -> Page[DeviceOut]:
     """The user's registered devices, newest first, in one query whatever the page size."""
-    before = _before(cursor)
+    before = id_before(cursor)
     query = select(*_DEVICE_COLUMNS).where(Device.user_id == user_id)
     if before is not None:
         query = query.where(Device.id < before)

@@ -14,7 +14,7 @@ from server.clock import Clock
 from server.crypto import PiiCipher
 from server.db import Reader, UnitOfWork
 from server.http.errors import NotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.identity.users.schemas import (
     PUBLIC_ROLES,
     Preferences,
@@ -349,10 +349,7 @@ async def search_users(
     session: AsyncSession, *, q: str, limit: int, cursor: str | None
 ) -> Page[UserSummary]:
     """Active, searchable users whose nickname contains `q`, newest accounts first."""
-    position = decode_cursor(cursor)
-    before = None if position is None else position.get("id")
-    if position is not None and (type(before) is not int or before < 1):
-        raise InvalidCursor()
+    before = id_before(cursor)
     query = select(*SUMMARY_COLUMNS).where(
         User.status == "active",
         User.nickname.like(like_pattern(q), escape="!"),

@@ -19,7 +19,7 @@ from models.notify.announcements import Announcement
 from server.audit import record_admin_action
 from server.db import UnitOfWork
 from server.http.errors import NotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.notify.announcements.schemas import (
     AnnouncementDetail,
     AnnouncementIn,
@@ -160,10 +160,7 @@ async def list_announcements(
     session: AsyncSession, *, limit: int, cursor: str | None
 ) -> Page[AnnouncementOut]:
     """Newest first, in one query whatever the page size."""
-    position = decode_cursor(cursor)
-    before = None if position is None else position.get("id")
-    if position is not None and (type(before) is not int or before < 1):
-        raise InvalidCursor()
+    before = id_before(cursor)
     query = select(Announcement)
     if before is not None:
         query = query.where(Announcement.id < before)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.notify.push import PushDevice
 from server.http.errors import NotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.notify.notifications.schemas import DeviceIn, DeviceOut
 
 # Active devices one account keeps; registering one more disables the least recently seen.
@@ -139,10 +139,7 @@ async def list_devices(
     session: AsyncSession, *, user_id: int, limit: int, cursor: str | None
 ) -> Page[DeviceOut]:
     """The user's devices, newest first, disabled ones included."""
-    position = decode_cursor(cursor)
-    before = None if position is None else position.get("id")
-    if position is not None and (type(before) is not int or before < 1):
-        raise InvalidCursor()
+    before = id_before(cursor)
     query = select(PushDevice).where(PushDevice.user_id == user_id)
     if before is not None:
         query = query.where(PushDevice.id < before)

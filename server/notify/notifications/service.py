@@ -13,7 +13,7 @@ from models.identity.users import User
 from models.notify.notifications import Notification
 from server.db import UnitOfWork
 from server.http.errors import NotFound
-from server.http.pagination import InvalidCursor, Page, decode_cursor, page_of
+from server.http.pagination import Page, id_before, page_of
 from server.notify.notifications import devices, folding, preferences, types
 from server.notify.notifications.schemas import NotificationOut
 
@@ -242,10 +242,7 @@ async def list_notifications(
     unread_only: bool = False,
 ) -> Page[NotificationOut]:
     """The user's notifications, newest first, in one query whatever the page size."""
-    position = decode_cursor(cursor)
-    before = None if position is None else position.get("id")
-    if position is not None and (type(before) is not int or before < 1):
-        raise InvalidCursor()
+    before = id_before(cursor)
     query = list_query(user_id=user_id, limit=limit + 1, before=before, unread_only=unread_only)
     rows = (await session.execute(query)).all()
     return page_of([out(row) for row in rows], limit, lambda item: {"id": item.id})

@@ -19,7 +19,7 @@ from models.identity.users import User
 from models.social.blocks import UserBlock
 from server.db import Reader, UnitOfWork
 from server.http.errors import BadRequest
-from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from server.http.pagination import Page, encode_cursor, id_before
 from server.identity.users import service as users
 from server.social.blocks.schemas import BlockItem, BlockState
 from server.social.follows import queries as follow_queries
@@ -77,21 +77,11 @@ async def unblock(uow: UnitOfWork, *, owner_id: int, blocked_id: int) -> BlockSt
     return BlockState(blocked=False)
 
 
-def _before(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    before = position.get("id")
-    if type(before) is not int or before < 1:
-        raise InvalidCursor()
-    return before
-
-
 async def list_blocks(
     reader: Reader, *, owner_id: int, limit: int, cursor: str | None
 ) -> Page[BlockItem]:
     """The users I block, most recent first, in one query."""
-    before = _before(cursor)
+    before = id_before(cursor)
     query = (
         select(UserBlock.id.label("block_id"), UserBlock.created_at, *users.SUMMARY_COLUMNS)
         .join(User, User.id == UserBlock.blocked_id)

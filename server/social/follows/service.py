@@ -16,7 +16,7 @@ from models.identity.users import User
 from models.social.follows import Follow
 from server.db import UnitOfWork
 from server.http.errors import BadRequest, Forbidden
-from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from server.http.pagination import InvalidCursor, Page, decode_cursor, encode_cursor, id_before
 from server.identity.users import service as users
 from server.identity.users.schemas import Privacy
 from server.notify.notifications import service as notifications
@@ -97,16 +97,6 @@ async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> Fo
     return await _state(session, followee, following=False)
 
 
-def _before_id(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    before = position.get("id")
-    if type(before) is not int or before < 1:
-        raise InvalidCursor()
-    return before
-
-
 def _sides(followers: bool) -> tuple[Any, Any]:
     """(the owner's column, the listed users' column) of a follow row."""
     if followers:
@@ -152,7 +142,7 @@ async def _follow_list(
     shown = privacy.show_followers if followers else privacy.show_following
     if viewer_id != owner_id and not shown:
         raise FollowsHidden()
-    before = _before_id(cursor)
+    before = id_before(cursor)
     # Followers: rows pointing at the owner, listing their followers; following: the reverse.
     mine, theirs = _sides(followers)
     query = list_query(owner_id=owner_id, followers=followers, before=before, limit=limit + 1)
