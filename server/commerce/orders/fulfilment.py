@@ -58,10 +58,13 @@ async def _accounts(uow: UnitOfWork, order: Order, provider: str) -> tuple[int, 
     gateway = await ledger.platform_account(
         uow.session, purpose=f"gateway:{provider}", currency=order.currency, allow_negative=True
     )
-    cash = await ledger.platform_account(
-        uow.session, purpose="cash", currency=order.currency, allow_negative=True
+    return gateway, await _cash(uow, order.currency)
+
+
+async def _cash(uow: UnitOfWork, currency: str) -> int:
+    return await ledger.platform_account(
+        uow.session, purpose="cash", currency=currency, allow_negative=True
     )
-    return gateway, cash
 
 
 async def post_payment(uow: UnitOfWork, order: Order) -> None:
@@ -99,7 +102,7 @@ async def _owe_credits(
     refund: back), once per item (and refund)."""
     if amount <= 0 or order.provider is None:
         return
-    _, cash = await _accounts(uow, order, order.provider)
+    cash = await _cash(uow, order.currency)
     owed = await ledger.platform_account(
         uow.session, purpose=CREDITS_LIABILITY, currency=order.currency, allow_negative=True
     )
@@ -170,22 +173,11 @@ async def fulfil(uow: UnitOfWork, order: Order, items: list[OrderItem], *, now: 
 
 async def fulfil_paid(uow: UnitOfWork, *, order_id: int, now: datetime) -> bool:
     """The `orders.fulfil` job: deliver the order if it is still `paid` (False otherwise: done
-    already, refunding or refunded before delivery, or gone), so running it twice is harmless."""
-    order = await uow.session.scalar(
-        select(Order)
-        .where(Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if order is None or order.status != states.PAID:
+    already, or refunding or refunded before delivery), so running it twice is harmless."""
+    order = await states.lock_order(uow, order_id)
+    if order.status != states.PAID:
         return False
-    items = await uow.session.scalars(
-        select(OrderItem)
-        .where(OrderItem.order_id == order.id)
-        .order_by(OrderItem.id)
-        .execution_options(populate_existing=True)
-    )
-    await fulfil(uow, order, list(items.all()), now=now)
+    await fulfil(uow, order, await states.items_of(uow, order.id), now=now)
     return True
 
 

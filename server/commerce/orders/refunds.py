@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from models.base import utcnow
-from models.commerce.orders import Order, OrderEvent, OrderItem
+from models.commerce.orders import Order, OrderEvent
 from server.commerce.orders import fulfilment, states
 from server.commerce.orders.errors import IllegalTransition, RefundTooLarge
 from server.commerce.orders.states import PAID, PARTIALLY_REFUNDED, REFUNDABLE, REFUNDED, REFUNDING
@@ -80,10 +80,7 @@ async def complete_refund(
         if order.status == PAID and amount < order.total - order.refunded_amount:
             # Part of an order not yet delivered, refunded at the gateway: the rest is the
             # buyer's, so it is delivered now and the part taken back from it.
-            items = await uow.session.scalars(
-                select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
-            )
-            await fulfilment.fulfil(uow, order, list(items.all()), now=now)
+            await fulfilment.fulfil(uow, order, await states.items_of(uow, order.id), now=now)
         await states.move(uow, order, REFUNDING, now=now, reason="refunded at the gateway")
     states.check(order, REFUNDED)
     _check_amount(order, amount)
@@ -111,11 +108,8 @@ async def _share_out(
 ) -> None:
     """Spread a refund over the items in order, each up to what is left of it, and take back
     what each part bought."""
-    items = await uow.session.scalars(
-        select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
-    )
     left = amount
-    for item in items.all():
+    for item in await states.items_of(uow, order.id):
         share = min(left, item.amount - item.refunded_amount)
         if share <= 0:
             continue

@@ -25,7 +25,7 @@ from server.commerce.coupons.service import CouponInvalid, Discount
 from server.commerce.orders import fulfilment, states
 from server.commerce.orders.errors import IllegalTransition, OrderNotFound, PaymentMismatch
 from server.commerce.orders.refunds import begin_refund, complete_refund, fail_refund
-from server.commerce.orders.states import CANCELLED, PAID, PENDING, lock_order
+from server.commerce.orders.states import CANCELLED, PAID, PENDING, items_of, lock_order
 from server.commerce.shipping import service as shipping
 from server.commerce.shipping.schemas import ShippingAddress
 from server.db import UnitOfWork
@@ -74,16 +74,6 @@ def discount_shares(lines: list[Line], discount: Discount | None) -> list[int]:
         shares[i] = discount.amount * lines[i].amount // base if base else 0
     shares[covered[-1]] += discount.amount - sum(shares)
     return shares
-
-
-async def items_of(uow: UnitOfWork, order_id: int) -> list[OrderItem]:
-    rows = await uow.session.scalars(
-        select(OrderItem)
-        .where(OrderItem.order_id == order_id)
-        .order_by(OrderItem.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.all())
 
 
 async def create_order(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models.commerce.orders import Order, OrderEvent
+from models.commerce.orders import Order, OrderEvent, OrderItem
 from server.commerce.orders.errors import IllegalTransition, OrderNotFound
 from server.db import UnitOfWork
 
@@ -48,6 +48,17 @@ async def lock_order(uow: UnitOfWork, order_id: int) -> Order:
     if order is None:
         raise OrderNotFound()
     return order
+
+
+async def items_of(uow: UnitOfWork, order_id: int) -> list[OrderItem]:
+    """The order's lines, in order, freshly read."""
+    rows = await uow.session.scalars(
+        select(OrderItem)
+        .where(OrderItem.order_id == order_id)
+        .order_by(OrderItem.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
 
 
 def can_move(from_status: str, to_status: str) -> bool:
