@@ -122,10 +122,6 @@ class Outbox:
         self._pending.append(row)
 
     @property
-    def written_ids(self) -> list[int]:
-        return [row.id for row in self._pending if row.id is not None]
-
-    @property
     def written(self) -> list[Written]:
         """The rows this transaction wrote, their payloads as the database keeps them (JSON)."""
         return [

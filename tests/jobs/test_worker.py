@@ -281,7 +281,7 @@ async def test_a_committed_outbox_job_is_queued_at_once_and_the_worker_runs_it(
         uow.session.add(idempotency_key("fresh", expires_in=timedelta(hours=1), now=now))
         uow.outbox.enqueue(PURGE)
         uow.outbox.publish("notification.created", {"id": 7}, user_id=42)
-    job_row, event_row = uow.outbox.written_ids
+    job_row, event_row = [row.id for row in uow.outbox.written]
 
     # Fast path: right after commit, the job is on the arq queue and the event was sent.
     assert await queued_job_ids(redis, settings) == [arq_job_id(settings, f"outbox:{job_row}")]

@@ -166,7 +166,7 @@ async def test_a_job_and_an_event_survive_a_redis_outage_that_starts_right_after
     async with runtime.db.unit_of_work() as uow:  # returns normally: the commit stands
         uow.outbox.enqueue(PURGE)
         uow.outbox.publish("probe.event", {"probe": probe}, user_id=42)
-    job_row, _event_row = uow.outbox.written_ids
+    job_row, _event_row = [row.id for row in uow.outbox.written]
 
     # The fast path failed quietly: both rows wait in the table, marked as tried once, and
     # nothing reached the real Redis.
@@ -226,7 +226,7 @@ async def test_a_relayed_event_carries_its_outbox_id_for_de_duplication(
     channel = await socketio_channel()
     async with made.runtime.db.unit_of_work() as uow:
         uow.outbox.publish("probe.id", {}, user_id=42)
-    [row] = uow.outbox.written_ids
+    [row] = [row.id for row in uow.outbox.written]
 
     await channel.wait_for(lambda _: bool(channel.emits("probe.id")), within=5)
     [message] = channel.emits("probe.id")
@@ -251,8 +251,8 @@ async def test_nothing_is_sent_for_a_rolled_back_transaction(
             uow.outbox.enqueue(PURGE)
             uow.outbox.publish("probe.rolled_back", {"n": 1}, user_id=42)
             await uow.session.flush()  # the rows existed inside the transaction
-            assert len(uow.outbox.written_ids) == 2
-            written = uow.outbox.written_ids
+            assert len(uow.outbox.written) == 2
+            written = [row.id for row in uow.outbox.written]
             raise RuntimeError("the service failed")
 
     assert await outbox_count(runtime) == 0
