@@ -24,16 +24,6 @@ async def other(api: TestClient) -> Person:
 
 
 @pytest.fixture
-async def creator(api: TestClient) -> Person:
-    return await person(api, "creator")
-
-
-@pytest.fixture
-async def admin(api: TestClient) -> Person:
-    return await person(api, "admin")
-
-
-@pytest.fixture
 def runtime(api: TestClient) -> Runtime:
     runtime: Runtime = api.app[RUNTIME]
     return runtime

@@ -1,5 +1,5 @@
-"""Shipping fixtures: the app with the payment sandbox, its buyers, two sellers and an admin,
-the events it sends, and its clock made movable."""
+"""Shipping fixtures: the app with the payment sandbox, its buyers and two sellers (admins come
+from tests/server), the events it sends, and its clock made movable."""
 
 from __future__ import annotations
 
@@ -62,8 +62,3 @@ async def seller(api: TestClient) -> Person:
 @pytest.fixture
 async def second_seller(api: TestClient) -> Person:
     return await person(api, "creator")
-
-
-@pytest.fixture
-async def admin(api: TestClient) -> Person:
-    return await person(api, "admin")
