@@ -1,0 +1,1 @@
+"""The AI tutor's tables."""

@@ -1,0 +1,1 @@
+"""The AI tutor: personas, conversations, streamed answers billed per token, retrieval, memory."""
