@@ -25,6 +25,10 @@ from models.identity import auth, creators, oauth, sessions, users, verification
 from models.notify import announcements, notifications, push
 from models.privacy import exports
 from models.social import blocks, comments, community, follows, messages, reactions
+from models.tutor import catalog as tutor_catalog
+from models.tutor import conversations as tutor_conversations
+from models.tutor import retrieval as tutor_retrieval
+from models.tutor import runs as tutor_runs
 
 __all__ = ["Base"]
 
@@ -34,3 +38,4 @@ del reviews, subscriptions, counters, items, media, moderation, search, auth, cr
 del shipping
 del sessions, users, verification, announcements, notifications, push, exports, blocks, comments
 del community, follows, messages, reactions
+del tutor_catalog, tutor_conversations, tutor_retrieval, tutor_runs

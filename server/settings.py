@@ -371,6 +371,37 @@ class Settings(BaseSettings):
     # Secret the Pub/Sub push subscription for Play notifications sends as `?token=`.
     google_play_notify_token: SecretStr | None = None
 
+    # --- AI tutor ---
+    # Providers by name (`deepseek,qwen`); each reads AI_<NAME>_BASE_URL (an OpenAI-compatible
+    # /v1 base) and AI_<NAME>_API_KEY from the environment. Keys never leave the server.
+    ai_providers: str = ""
+    # Seconds a provider may take to send its first byte (else the next route), and the longest
+    # silence once it streams (else the run fails).
+    tutor_first_byte_timeout_seconds: float = Field(20.0, gt=0)
+    tutor_idle_timeout_seconds: float = Field(30.0, gt=0)
+    # The fewest output tokens a run may be held for; a balance that cannot cover the prompt and
+    # this many is refused (409 wallet.insufficient_funds).
+    tutor_min_output_tokens: int = Field(64, gt=0)
+    # Deltas of one run are sent at most this often (milliseconds).
+    tutor_delta_interval_ms: int = Field(100, ge=0)
+    # Streamed output is screened a window at a time: a window closes at a sentence end, after
+    # this many milliseconds or this many characters.
+    tutor_screen_window_ms: int = Field(150, ge=0)
+    tutor_screen_window_chars: int = Field(40, gt=0)
+    # A running answer's text is saved this often (seconds): what the reaper bills a dead run by.
+    tutor_checkpoint_seconds: float = Field(1.0, gt=0)
+    # A run not heard of for this many seconds (its worker died) is finished by the reaper.
+    tutor_reap_after_seconds: int = Field(90, gt=0)
+    # Defaults where no role or user quota is set: tokens per business day, runs at once.
+    tutor_default_tokens_per_day: int = Field(200_000, ge=0)
+    tutor_default_concurrent_runs: int = Field(2, ge=0)
+    # Tokens of recent turns sent verbatim; older turns are folded into a summary.
+    tutor_memory_budget_tokens: int = Field(2_000, ge=0)
+    # Passages retrieved into a prompt, at most.
+    tutor_retrieval_passages: int = Field(6, ge=0)
+    # Runs one tutor worker streams at once.
+    tutor_worker_max_jobs: int = Field(200, gt=0)
+
     # --- Subscriptions and creator earnings ---
     # Hours before its period ends at which a subscription renews (wallet charge or order).
     subscription_renew_before_hours: int = Field(24, ge=0)

@@ -44,13 +44,15 @@ class SearchDocument(Base):
 
 
 def schema_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
-    """An alembic `include_object` hook: on SQLite, skip the FTS5 tables and the FULLTEXT index."""
+    """An alembic `include_object` hook: on SQLite, skip the FTS5 tables and FULLTEXT indexes."""
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         if dialect != "sqlite":
             return True
         if type_ == "table" and name in FTS_TABLES:
             return False
-        return not (type_ == "index" and name == FULLTEXT_INDEX)
+        # FULLTEXT indexes exist on MySQL/MariaDB only (this one and any other table's).
+        fulltext = obj is not None and obj.dialect_kwargs.get("mysql_prefix") == "FULLTEXT"
+        return not (type_ == "index" and (name == FULLTEXT_INDEX or fulltext))
 
     return include
