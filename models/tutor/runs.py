@@ -1,4 +1,4 @@
-"""Tutor runs (one answer being produced, held for and billed) and daily usage per user and model."""
+"""Tutor runs (one answer being produced, held for and billed) and usage per user, model, day."""
 
 from __future__ import annotations
 
