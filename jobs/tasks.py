@@ -27,6 +27,7 @@ from jobs import (
     shipping,
     social,
     subscriptions,
+    tutor,
     users,
     wallet,
 )
@@ -50,6 +51,7 @@ TASKS = TaskList.of(
         *shipping.TASKS,
         *social.TASKS,
         *subscriptions.TASKS,
+        *tutor.TASKS,
         *users.TASKS,
         *wallet.TASKS,
     ),
@@ -65,6 +67,7 @@ TASKS = TaskList.of(
         *recovery.SCHEDULES,
         *shipping.SCHEDULES,
         *subscriptions.SCHEDULES,
+        *tutor.SCHEDULES,
         *wallet.SCHEDULES,
     ),
 )
