@@ -72,7 +72,7 @@ def wire(api: TestClient, fake: FakeAIProvider, **gateway: Any) -> Tools:
     options = {"first_byte_timeout": 2.0, "idle_timeout": 2.0, **gateway}
     made = Tools(
         gateway=AIGateway({"fake": fake.provider("fake")}, **options),
-        feed=tools.tools_of(runtime).feed,
+        feed=tools.feed_of(runtime),
         word_list=policy_of(runtime.settings).word_list,
     )
     tools.install(runtime, made)

@@ -28,22 +28,28 @@ def gateway_from(settings: Settings) -> AIGateway:
     )
 
 
+_FEEDS: weakref.WeakKeyDictionary[Runtime, RunFeed] = weakref.WeakKeyDictionary()
+
+
 def feed_of(runtime: Runtime) -> RunFeed:
-    return tools_of(runtime).feed
+    """The run feed of this runtime: Redis streams, or memory in the embedded mode."""
+    found = _FEEDS.get(runtime)
+    if found is None:
+        found = _FEEDS[runtime] = (
+            RedisRunFeed(runtime.redis, prefix=f"{runtime.settings.key_prefix}:")
+            if runtime.redis is not None
+            else MemoryRunFeed()
+        )
+    return found
 
 
 def tools_of(runtime: Runtime) -> Tools:
     found = _TOOLS.get(runtime)
     if found is None:
         settings = runtime.settings
-        feed: RunFeed = (
-            RedisRunFeed(runtime.redis, prefix=f"{settings.key_prefix}:")
-            if runtime.redis is not None
-            else MemoryRunFeed()
-        )
         found = _TOOLS[runtime] = Tools(
             gateway=gateway_from(settings),
-            feed=feed,
+            feed=feed_of(runtime),
             word_list=policy_of(settings).word_list,
         )
     return found

@@ -34,7 +34,9 @@ async def fake_ai(aiohttp_server: Any) -> FakeAIProvider:
 
 
 @pytest.fixture
-async def api(make_client: AppClient, tutor_settings: Settings, fake_ai: FakeAIProvider) -> TestClient:
+async def api(
+    make_client: AppClient, tutor_settings: Settings, fake_ai: FakeAIProvider
+) -> TestClient:
     client = await make_client(tutor_settings)
     wire(client, fake_ai)
     return client

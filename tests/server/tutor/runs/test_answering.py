@@ -26,6 +26,15 @@ async def asked_run(api: TestClient, who: Person, body: str = "What is a derivat
     return chat, asked["run"]["id"]
 
 
+async def shown_some(api: TestClient, run_id: int) -> None:
+    """Wait until the run has checkpointed some shown text."""
+    for _ in range(250):
+        if (await run_row(api, run_id)).text:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the run showed nothing")
+
+
 def deltas_of(entries) -> list:
     return [e for e in entries if e.type == "tutor.delta"]
 
@@ -80,7 +89,7 @@ async def test_concurrent_jobs_for_one_run_call_the_provider_once_and_settle_onc
     fake_ai.script = Script(reply="Only one of us answers.", token_interval=0.01)
     _, run_id = await asked_run(api, learner)
     outcomes = await asyncio.gather(*(answer(api, run_id) for _ in range(3)))
-    assert sorted(outcomes, key=str) == ["completed", None, None]
+    assert outcomes.count("completed") == 1 and outcomes.count(None) == 2
     assert len(fake_ai.calls_to("/v1/chat")) == 1
     row = await run_row(api, run_id)
     assert await balance(api, learner) == 100_000 - row.cost_credits
@@ -131,7 +140,7 @@ async def test_a_provider_failing_mid_stream_bills_the_prompt_and_what_was_shown
     row = await run_row(api, run_id)
     assert row.text == shown
     assert row.completion_tokens == count_tokens(shown)
-    assert end.data["cost_credits"] == math.ceil((row.prompt_tokens + row.completion_tokens))
+    assert end.data["cost_credits"] == row.prompt_tokens + row.completion_tokens
     assert await balance(api, learner) == 100_000 - end.data["cost_credits"]
     assert end.data["message"]["body"] == shown
 
@@ -181,8 +190,7 @@ async def test_a_stopped_run_bills_the_prompt_and_what_was_shown(
     fake_ai.script = Script(reply="慢慢说。" * 200, token_interval=0.01)
     _, run_id = await asked_run(api, learner, p=1000, c=1000, max_output_tokens=2000)
     running = asyncio.create_task(answer(api, run_id))
-    while not (await run_row(api, run_id)).text:
-        await asyncio.sleep(0.02)
+    await shown_some(api, run_id)
     stopped = await call(api, "POST", f"/tutor/runs/{run_id}/stop", learner, 202)
     assert stopped == {"id": run_id, "status": "running"}
     assert await asyncio.wait_for(running, 5) == "stopped"
@@ -214,8 +222,7 @@ async def test_the_run_reads_what_was_shown_so_far_while_it_streams(
     fake_ai.script = Script(reply="一二三四五六七八九十。" * 20, token_interval=0.01)
     _, run_id = await asked_run(api, learner, max_output_tokens=1000)
     running = asyncio.create_task(answer(api, run_id))
-    while not (await run_row(api, run_id)).text:
-        await asyncio.sleep(0.02)
+    await shown_some(api, run_id)
     seen = await call(api, "GET", f"/tutor/runs/{run_id}", learner, 200)
     assert seen["status"] == "running" and seen["text"] and seen["seq"] >= 1
     await asyncio.wait_for(running, 10)
@@ -231,7 +238,7 @@ async def test_the_ledger_stays_whole_through_answers(
     for _ in range(3):
         _, run_id = await asked_run(api, learner)
         await answer(api, run_id)
-    _, own, everything = await ledger_totals(api, learner.id)
+    _, _, everything = await ledger_totals(api, learner.id)
     assert everything == 0
     async with api.app[RUNTIME].db.read() as session:
         from server.commerce.ledger.audit import audit

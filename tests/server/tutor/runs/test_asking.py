@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -12,20 +14,28 @@ from tests.helpers.people import Person, call
 from tests.helpers.tutor import chat_persona
 from tests.helpers.wallet import give, ledger_totals
 
+_cmids = itertools.count(1)
 SCAM = "快来 刷单返利 赚钱"
 
 
 async def conversation(api: TestClient, who: Person, persona_id: int) -> dict:
-    return await call(api, "POST", "/tutor/conversations", who, 201, json={"persona_id": persona_id})
+    return await call(
+        api, "POST", "/tutor/conversations", who, 201, json={"persona_id": persona_id}
+    )
 
 
 async def ask(
     api: TestClient, who: Person, conversation_id: int, body: str, status: int = 202, **extra
 ) -> dict:
-    payload = {"client_message_id": extra.pop("cmid", f"m-{body[:8]}-{len(body)}"), "body": body}
+    payload = {"client_message_id": extra.pop("cmid", f"m-{next(_cmids)}"), "body": body}
     return await call(
-        api, "POST", f"/tutor/conversations/{conversation_id}/messages", who, status,
-        json=payload, **extra,
+        api,
+        "POST",
+        f"/tutor/conversations/{conversation_id}/messages",
+        who,
+        status,
+        json=payload,
+        **extra,
     )
 
 

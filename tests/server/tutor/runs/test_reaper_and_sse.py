@@ -34,8 +34,14 @@ async def _age(api: TestClient, run_id: int, *, status: str, text: str = "") -> 
         await uow.session.execute(
             update(TutorRun)
             .where(TutorRun.id == run_id)
-            .values(status=status, text=text, seq=1 if text else 0, heartbeat_at=old,
-                    created_at=old, prompt_tokens=50 if text else None)
+            .values(
+                status=status,
+                text=text,
+                seq=1 if text else 0,
+                heartbeat_at=old,
+                created_at=old,
+                prompt_tokens=50 if text else None,
+            )
         )
 
 
@@ -81,8 +87,9 @@ async def _sse(api: TestClient, who: Person, run_id: int, last: str | None = Non
         if not block.strip() or block.startswith(":"):
             continue
         fields = dict(line.split(": ", 1) for line in block.splitlines())
-        frames.append({"id": int(fields["id"]), "event": fields["event"],
-                       **orjson.loads(fields["data"])})
+        frames.append(
+            {"id": int(fields["id"]), "event": fields["event"], **orjson.loads(fields["data"])}
+        )
     return frames
 
 
