@@ -14,6 +14,7 @@ the iterator (or cancelling its task) closes the provider's connection at once.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -151,23 +152,56 @@ class _Watchdog:
         self._handle = self._loop.call_at(due, self._tick)
 
 
-async def _next_data(stream: aiohttp.StreamReader, watchdog: _Watchdog) -> bytes | None:
-    """The data of the next server-sent event, or None at the end of the stream."""
-    data: bytes | None = None
-    watchdog.reading = True
-    try:
-        while line := await stream.readline():
-            line = line.rstrip(b"\r\n")
-            if not line:
-                if data is not None:
-                    return data
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                data = value if data is None else data + b"\n" + value
-            # comments (":..."), event:, id: and retry: lines carry nothing we use
-        return data
-    finally:
-        watchdog.reading = False
+class _Events:
+    """The data of each server-sent event in a byte stream, whatever its chunk boundaries.
+
+    Reads whatever has arrived and splits it here: one call per network chunk rather than per
+    line is what keeps a thousand relayed streams on one core.
+    """
+
+    __slots__ = ("_data", "_ready", "_stream", "_tail", "_watchdog")
+
+    def __init__(self, stream: aiohttp.StreamReader, watchdog: _Watchdog) -> None:
+        self._stream = stream
+        self._watchdog = watchdog
+        self._tail = b""  # an unfinished line
+        self._data: bytes | None = None  # the data lines of an unfinished event
+        self._ready: deque[bytes] = deque()
+
+    async def next(self) -> bytes | None:
+        """The next event's data, or None at the end of the stream."""
+        while not self._ready:
+            self._watchdog.reading = True
+            try:
+                chunk = await self._stream.readany()
+            finally:
+                self._watchdog.reading = False
+            if not chunk:
+                # Lenient at the end: an event missing its closing blank line still counts.
+                self._line(self._tail)
+                self._tail = b""
+                self._line(b"")
+                return self._ready.popleft() if self._ready else None
+            self._feed(chunk)
+        return self._ready.popleft()
+
+    def _feed(self, chunk: bytes) -> None:
+        buffer = self._tail + chunk if self._tail else chunk
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")  # a CR left last waits in the tail for its LF
+        *lines, self._tail = buffer.split(b"\n")
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        if not line:
+            if self._data is not None:
+                self._ready.append(self._data)
+                self._data = None
+        elif line.startswith(b"data:"):
+            value = line[6:] if line[5:6] == b" " else line[5:]
+            self._data = value if self._data is None else self._data + b"\n" + value
+        # comments (":..."), event:, id: and retry: lines carry nothing we use
 
 
 class AIGateway:
@@ -250,7 +284,8 @@ class AIGateway:
                 raise _RouteFailed(provider.name, f"HTTP {response.status}")
             yield Started(provider.name, route.upstream_model)
             watchdog = _Watchdog(response.content, deadline=deadline, idle=self._idle_timeout)
-            while (data := await _next_data(response.content, watchdog)) is not None:
+            events = _Events(response.content, watchdog)
+            while (data := await events.next()) is not None:
                 if watchdog.deadline is not None:
                     watchdog.data_arrived()
                 if data == _DONE:
@@ -316,7 +351,9 @@ class AIGateway:
             async with asyncio.timeout_at(deadline):
                 answer = orjson.loads(await response.read())
             items = sorted(answer["data"], key=lambda item: item["index"])
-            vectors = [list(item["embedding"]) for item in items]
+            vectors = [item["embedding"] for item in items]
+            if not all(isinstance(vector, list) for vector in vectors):
+                raise _RouteFailed(provider.name, "vectors not in float format")
             if len(vectors) != len(texts):
                 raise _RouteFailed(provider.name, f"{len(vectors)} vectors for {len(texts)} texts")
             tokens = (answer.get("usage") or {}).get("prompt_tokens")
