@@ -23,6 +23,7 @@ import orjson
 import structlog
 
 from server.tutor.gateway.providers import Provider, Route
+from server.tutor.gateway.stream import Quiet, ServerSentEvents, Watchdog
 from server.tutor.gateway.tokens import count_tokens
 
 log = structlog.get_logger(__name__)
@@ -86,88 +87,6 @@ class _RouteFailed(Exception):
         self.provider = provider
         self.reason = reason
         self.timeout = timeout
-
-
-class _Quiet(Exception):
-    """Raised into a stream's pending read by its watchdog."""
-
-
-class _Watchdog:
-    """Fails a stream's pending read when the provider goes quiet, without a timer per line.
-
-    Until the first data event the limit is the first-byte deadline (keep-alive comments do not
-    meet it). After it, any bytes received count as life: one timer, every quarter of the idle
-    limit, compares the stream's byte counter. It only fires while the reader waits on the
-    socket, so a slow consumer with unread data never looks like a quiet provider.
-    """
-
-    __slots__ = (
-        "_handle",
-        "_idle",
-        "_loop",
-        "_quiet_since",
-        "_seen",
-        "_step",
-        "_stream",
-        "deadline",
-        "reading",
-    )
-
-    def __init__(self, stream: aiohttp.StreamReader, *, deadline: float, idle: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stream = stream
-        self._idle = idle
-        self._step = max(idle / 4, 0.005)
-        self._seen = 0
-        self._quiet_since = 0.0
-        self.deadline: float | None = deadline
-        self.reading = False
-        self._handle = self._loop.call_at(min(deadline, self._loop.time() + self._step), self._tick)
-
-    def data_arrived(self) -> None:
-        """The first data event came: from now on the idle limit applies."""
-        self.deadline = None
-        self._seen = self._stream.total_bytes
-        self._quiet_since = self._loop.time()
-
-    def stop(self) -> None:
-        self._handle.cancel()
-
-    def _tick(self) -> None:
-        now = self._loop.time()
-        if self.deadline is not None:
-            quiet = now >= self.deadline
-        else:
-            if self._stream.total_bytes != self._seen:
-                self._seen = self._stream.total_bytes
-                self._quiet_since = now
-            quiet = now - self._quiet_since >= self._idle
-        if quiet and self.reading:
-            self._stream.set_exception(_Quiet())
-            return
-        due = now + self._step
-        if self.deadline is not None and now < self.deadline:
-            due = min(due, self.deadline)
-        self._handle = self._loop.call_at(due, self._tick)
-
-
-async def _next_data(stream: aiohttp.StreamReader, watchdog: _Watchdog) -> bytes | None:
-    """The data of the next server-sent event, or None at the end of the stream."""
-    data: bytes | None = None
-    watchdog.reading = True
-    try:
-        while line := await stream.readline():
-            line = line.rstrip(b"\r\n")
-            if not line:
-                if data is not None:
-                    return data
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                data = value if data is None else data + b"\n" + value
-            # comments (":..."), event:, id: and retry: lines carry nothing we use
-        return data
-    finally:
-        watchdog.reading = False
 
 
 class AIGateway:
@@ -243,20 +162,21 @@ class AIGateway:
     ) -> AsyncGenerator[Piece, None]:
         deadline = asyncio.get_running_loop().time() + self._first_byte_timeout
         response = await self._send(provider, "chat/completions", body, deadline)
-        watchdog: _Watchdog | None = None
+        watchdog: Watchdog | None = None
         complete = replied = finished = False
         try:
             if response.status != 200:
                 raise _RouteFailed(provider.name, f"HTTP {response.status}")
             yield Started(provider.name, route.upstream_model)
-            watchdog = _Watchdog(response.content, deadline=deadline, idle=self._idle_timeout)
-            while (data := await _next_data(response.content, watchdog)) is not None:
+            watchdog = Watchdog(response.content, deadline=deadline, idle=self._idle_timeout)
+            events = ServerSentEvents(response.content, watchdog)
+            while (data := await events.next()) is not None:
                 if watchdog.deadline is not None:
                     watchdog.data_arrived()
                 if data == _DONE:
                     break
                 chunk = orjson.loads(data)
-                if not isinstance(chunk, dict) or "error" in chunk:
+                if not isinstance(chunk, dict) or chunk.get("error"):
                     raise _RouteFailed(provider.name, "error event in the stream")
                 if choices := chunk.get("choices"):
                     choice = choices[0]
@@ -275,7 +195,7 @@ class AIGateway:
             complete = finished or (data == _DONE and replied)
             if not complete:
                 raise _RouteFailed(provider.name, "stream ended before the reply did")
-        except _Quiet:
+        except Quiet:
             raise _RouteFailed(provider.name, "went quiet", timeout=True) from None
         except (aiohttp.ClientError, OSError, ValueError, TypeError, AttributeError) as exc:
             raise _RouteFailed(provider.name, _describe(exc)) from None
@@ -316,7 +236,9 @@ class AIGateway:
             async with asyncio.timeout_at(deadline):
                 answer = orjson.loads(await response.read())
             items = sorted(answer["data"], key=lambda item: item["index"])
-            vectors = [list(item["embedding"]) for item in items]
+            vectors = [item["embedding"] for item in items]
+            if not all(isinstance(vector, list) for vector in vectors):
+                raise _RouteFailed(provider.name, "vectors not in float format")
             if len(vectors) != len(texts):
                 raise _RouteFailed(provider.name, f"{len(vectors)} vectors for {len(texts)} texts")
             tokens = (answer.get("usage") or {}).get("prompt_tokens")

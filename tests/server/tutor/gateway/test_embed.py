@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from aiohttp import web
 
 from server.tutor.gateway.client import AIGateway, Embedded, ProviderFailed
 from server.tutor.gateway.providers import Route
@@ -71,3 +72,14 @@ async def test_every_route_failing_raises_unavailable(
 async def test_nothing_to_embed_asks_no_provider(gateway: AIGateway, first: FakeAIProvider) -> None:
     assert (await gateway.embed(BOTH, [])).vectors == []
     assert first.requests == []
+
+
+async def test_vectors_not_in_float_format_fail_over(
+    gateway: AIGateway, first: FakeAIProvider
+) -> None:
+    async def base64_only(request: web.Request, _: dict[str, str]) -> web.StreamResponse:
+        data = [{"object": "embedding", "index": i, "embedding": "AAAA"} for i in range(3)]
+        return web.json_response({"object": "list", "data": data, "usage": {}})
+
+    first.on("POST", "/v1/embeddings", base64_only)
+    assert (await gateway.embed(BOTH, TEXTS)).provider == "second"

@@ -215,7 +215,7 @@ async def test_a_provider_going_quiet_mid_reply_is_a_timeout(
 async def test_slow_tokens_within_the_idle_limit_are_not_a_timeout(
     gateway: AIGateway, first: FakeAIProvider
 ) -> None:
-    first.script = Script(reply="one two three four", token_interval=0.12, first_token_delay=0.2)
+    first.script = Script(reply="one two three four", token_interval=0.1, first_token_delay=0.15)
     assert text_of(await collect(gateway)) == "one two three four"
 
 
@@ -269,7 +269,7 @@ async def test_closing_the_stream_early_closes_the_providers_connection(
         async for piece in pieces:
             if isinstance(piece, Delta):
                 break
-    await until(lambda: first.disconnects == 1 and first.open_streams == 0, seconds=0.5)
+    await until(lambda: first.disconnects == 1 and first.open_streams == 0, seconds=1.0)
 
 
 async def test_cancelling_the_consumer_closes_the_providers_connection(
@@ -289,7 +289,7 @@ async def test_cancelling_the_consumer_closes_the_providers_connection(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await until(lambda: first.disconnects == 1 and first.open_streams == 0, seconds=0.5)
+    await until(lambda: first.disconnects == 1 and first.open_streams == 0, seconds=1.0)
 
 
 async def test_many_streams_run_side_by_side_on_one_session(
@@ -299,3 +299,16 @@ async def test_many_streams_run_side_by_side_on_one_session(
     answers = await asyncio.gather(*(collect(gateway) for _ in range(50)))
     assert all(text_of(pieces) == REPLY for pieces in answers)
     assert first.most_open_streams == 50
+
+
+async def test_a_slow_consumer_is_not_taken_for_a_quiet_provider(
+    gateway: AIGateway, first: FakeAIProvider
+) -> None:
+    first.script = Script(reply=REPLY, token_interval=0.005)
+    seen: list[Piece] = []
+    async with aclosing(gateway.stream_chat(BOTH, MESSAGES, max_tokens=500)) as pieces:
+        async for piece in pieces:
+            seen.append(piece)
+            if len(seen) == 2:  # the first Delta: dawdle past the idle limit, all sent meanwhile
+                await asyncio.sleep(0.6)
+    assert text_of(seen) == REPLY
