@@ -83,6 +83,9 @@ class _Stream:
         self.finish_reason: str | None = None
         self.provider: tuple[str, str] | None = None
         self.stop_requested = False
+        self.blocked = False
+        self.finished = False
+        self.due = asyncio.Event()
         self.sending = asyncio.Lock()
 
     async def send(self) -> None:
@@ -127,12 +130,13 @@ class _Stream:
             )
         return bool(saved.rowcount)  # type: ignore[attr-defined]
 
-    async def take(self, piece: Any) -> None:
+    def take(self, piece: Any) -> None:
+        """A piece from the provider: text goes through the screen (the pump sends it)."""
         if isinstance(piece, Delta):
             self.started = True
             self.unsent += self.screen.feed(piece.text)
             if self.unsent and time.monotonic() - self.last_sent >= self.interval:
-                await self.send()
+                self.due.set()
         elif isinstance(piece, Usage):
             self.usage = (piece.prompt_tokens, piece.completion_tokens)
         elif isinstance(piece, Finish):
@@ -140,16 +144,23 @@ class _Stream:
         elif isinstance(piece, Started):
             self.provider = (piece.provider, piece.upstream_model)
 
-    async def tick(self, reader: asyncio.Task[None]) -> None:
-        """Between pieces: close aged screening windows, send due deltas, checkpoint."""
+    async def pump(self, reader: asyncio.Task[None]) -> None:
+        """Send deltas when due, close aged screening windows, checkpoint; stop the reader on
+        a stop or blocked output. Only the pump sends while the reader reads, so cancelling
+        the reader never cuts a send in half."""
         step = max(0.01, min(self.interval or 0.05, self.checkpoint_every))
-        while not reader.done():
-            await asyncio.sleep(step)
+        while not self.finished:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), step)
+            self.due.clear()
+            if self.finished:
+                return
             try:
                 self.unsent += self.screen.due()
             except OutputBlocked:
+                self.blocked = True
                 reader.cancel()
-                raise
+                return
             if self.unsent and time.monotonic() - self.last_sent >= self.interval:
                 await self.send()
             due = time.monotonic() - self.last_checkpoint >= self.checkpoint_every
@@ -206,31 +217,33 @@ async def _stream(
     stream: _Stream, routes: list[Route], built: prompts.Prompt, *, max_tokens: int
 ) -> settle.Outcome:
     async def read() -> None:
-        async for piece in stream.tools.gateway.stream_chat(
-            routes, built.messages, max_tokens=max_tokens
-        ):
-            await stream.take(piece)
+        pieces = stream.tools.gateway.stream_chat(routes, built.messages, max_tokens=max_tokens)
+        # Closed at once however reading ends (a stop, blocked output): the provider sees it.
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                stream.take(piece)
 
     reader = asyncio.create_task(read())
-    ticker = asyncio.create_task(stream.tick(reader))
+    pump = asyncio.create_task(stream.pump(reader))
     error: tuple[str, str] | None = None
     try:
-        await reader
-        stream.unsent += stream.screen.flush()
-    except asyncio.CancelledError:
-        if not (stream.stop_requested or ticker.done()):
-            raise  # the job itself was cancelled: the reaper finishes the run
-    except ProviderFailed as failed:
-        error = (failed.code, failed.message)
-    except OutputBlocked:
-        error = BLOCKED
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OutputBlocked):
-            await ticker
-    if ticker.done() and not ticker.cancelled() and isinstance(ticker.exception(), OutputBlocked):
-        error = BLOCKED
-    if stream.finish_reason == "content_filter" and error is None:
+        try:
+            await reader
+            stream.unsent += stream.screen.flush()
+        except asyncio.CancelledError:
+            if not (stream.stop_requested or stream.blocked):
+                raise  # the job itself was cancelled: the reaper finishes the run
+        except ProviderFailed as failed:
+            error = (failed.code, failed.message)
+        except OutputBlocked:
+            error = BLOCKED
+        stream.finished = True
+        stream.due.set()
+        await pump
+    except BaseException:
+        pump.cancel()
+        raise
+    if stream.blocked or (stream.finish_reason == "content_filter" and error is None):
         error = BLOCKED
     await stream.send()
     provider = stream.provider or (None, None)
