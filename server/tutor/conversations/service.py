@@ -9,21 +9,17 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tutor.catalog import Persona, TutorModel
 from models.tutor.conversations import Conversation, TutorMessage
 from server.content.items import access
 from server.db import UnitOfWork
 from server.http.errors import Conflict, NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, id_before, page_of
+from server.tutor.catalog import service as catalog
 from server.tutor.conversations.schemas import ConversationOut, MessageOut
 
 
 class ConversationNotFound(NotFound):
     code, message = "tutor.conversation_not_found", "No such conversation."
-
-
-class PersonaNotFound(NotFound):
-    code, message = "tutor.persona_not_found", "No such persona."
 
 
 class ContentNotFound(NotFound):
@@ -65,25 +61,6 @@ def message_out(row: Any) -> MessageOut:
     )
 
 
-async def active_persona(reader: AsyncSession, *, persona_id: int) -> Persona:
-    """A persona users may talk to: active, its model a chat model that is on."""
-    found = (
-        await reader.execute(
-            select(Persona)
-            .join(TutorModel, TutorModel.id == Persona.model_id)
-            .where(
-                Persona.id == persona_id,
-                Persona.status == "active",
-                TutorModel.enabled.is_(True),
-                TutorModel.kind == "chat",
-            )
-        )
-    ).scalar_one_or_none()
-    if found is None:
-        raise PersonaNotFound()
-    return found
-
-
 async def start(
     uow: UnitOfWork,
     *,
@@ -96,7 +73,7 @@ async def start(
 ) -> Conversation:
     """A new conversation; about an item only if the user may see it (even in preview)."""
     session = uow.session
-    persona = await active_persona(session, persona_id=persona_id)
+    persona = await catalog.get_active_persona(session, persona_id=persona_id)
     if content_id is not None:
         viewer = access.Viewer(user_id, roles)
         level = await access.level_of(session, viewer=viewer, content_id=content_id, now=now)

@@ -26,6 +26,7 @@ from server.http.errors import Conflict, NotFound
 from server.outbox import TUTOR_QUEUE
 from server.screening import Flagged, ScreeningPolicy, screen
 from server.settings import Settings
+from server.tutor.catalog import service as catalog
 from server.tutor.conversations import service as conversations
 from server.tutor.gateway import tokens
 from server.tutor.quotas import service as quotas
@@ -143,7 +144,7 @@ async def ask(
         raise Flagged(fields={"body": ", ".join(screened.categories)})
     if conversation.active_run_id is not None:
         raise conversations.RunInProgress()
-    persona = await conversations.active_persona(session, persona_id=conversation.persona_id)
+    persona = await catalog.get_active_persona(session, persona_id=conversation.persona_id)
     model = await session.get(TutorModel, persona.model_id)
     assert model is not None
     await quotas.enforce(session, user_id=user_id, roles=roles, settings=settings, now=now)
