@@ -65,14 +65,29 @@ async def test_the_reaper_finishes_a_dead_run_billed_from_its_last_checkpoint(
     assert everything == 0
 
 
-async def test_a_run_whose_job_was_lost_before_it_started_costs_nothing(
-    api: TestClient, learner: Person
+async def test_a_waiting_run_has_its_job_queued_again_then_is_given_up_at_no_cost(
+    api: TestClient, learner: Person, fake_ai: FakeAIProvider
 ) -> None:
     _, run_id = await asked_run(api, learner)
     await _age(api, run_id, status="queued")
+    runtime = api.app[RUNTIME]
+    job_key = f"arq:job:{runtime.settings.key_prefix}:tutor.run:{run_id}"
+    await runtime.redis.delete(job_key)  # Redis lost the job
+    assert await _reap(api) == 0
+    assert await runtime.redis.exists(job_key)
+    assert (await run_row(api, run_id)).status == "queued"
+    long_ago = runtime.clock.now() - timedelta(
+        seconds=runtime.settings.tutor_reap_after_seconds * 11
+    )
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(
+            update(TutorRun).where(TutorRun.id == run_id).values(created_at=long_ago)
+        )
     assert await _reap(api) == 1
-    assert (await run_row(api, run_id)).cost_credits == 0
+    row = await run_row(api, run_id)
+    assert row.status == "failed" and row.cost_credits == 0
     assert await balance(api, learner) == 100_000
+    assert fake_ai.requests == []
 
 
 async def _sse(api: TestClient, who: Person, run_id: int, last: str | None = None) -> list[dict]:
