@@ -234,7 +234,7 @@ TUTOR_SIGNED_IN = {("GET", "/api/v1/tutor/usage")}
 
 
 def tutor_routes() -> list[Any]:
-    return [*tutor_catalog_routes.routes, *tutor_quotas_routes.routes]
+    return [*tutor_catalog_routes.routes.routes, *tutor_quotas_routes.routes.routes]
 
 
 def concrete(path: str, user_id: int) -> str:
