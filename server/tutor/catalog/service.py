@@ -53,7 +53,7 @@ class PersonaNotFound(NotFound):
 
 @dataclass(frozen=True)
 class Actor:
-    """The administrator changing the catalogue or the quotas: for the audit log and the time."""
+    """The administrator changing the catalogue: for the audit log and the time."""
 
     admin_id: int
     ip: str | None
