@@ -112,7 +112,6 @@ async def learner(api: TestClient) -> Learner:
     )
 
 
-@on_both_engines
 async def test_the_export_holds_the_users_tutor_conversations_and_usage(api: TestClient) -> None:
     ann = await learner(api)
     docs = await build(api, ann.headers)
@@ -174,12 +173,18 @@ async def test_erasure_removes_the_users_tutor_data_and_only_theirs(api: TestCli
     )
     everything["messages"] = 2
     assert await counts(api, ann.user_id) == everything
+    async with api.app[RUNTIME].db.read() as session:
+        before = await tutor.tutor_of(session, user_id=ann.user_id)
+    assert len(before["conversations"][0]["messages"]) == 2 and len(before["usage"]) == 1
     response = await api.post(
         "/api/v1/me/delete", json={"password": PASSWORD, "confirm": "DELETE"}, headers=ann.headers
     )
     assert response.status == 202
     assert await run_task(api, "accounts.erase", user_id=ann.user_id) is True
     assert await counts(api, ann.user_id) == dict.fromkeys(everything, 0)
+    async with api.app[RUNTIME].db.read() as session:
+        after = await tutor.tutor_of(session, user_id=ann.user_id)
+    assert after == {"conversations": [], "usage": []}
     assert await counts(api, ann.other_id) == everything
     # The catalogue is nobody's personal data: it stays.
     async with api.app[RUNTIME].db.read() as session:
