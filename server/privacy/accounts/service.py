@@ -22,7 +22,7 @@ from server.identity.auth import service as auth_service
 from server.identity.auth.passwords import verify_password
 from server.identity.creators import service as creators_service
 from server.identity.users import avatars
-from server.privacy.accounts import forget, queries
+from server.privacy.accounts import forget, queries, tutor
 from server.social.comments import erasure as social_erasure
 from server.social.follows import service as follows_service
 from server.storage import Storage
@@ -180,6 +180,7 @@ async def erase_account(
     await creators_service.forget_identity(uow.session, user_id=user_id)
     # Orders, ledger entries and earnings stay (legal retention) on the anonymised row.
     await forget.forget_domains(uow.session, pii=pii, user_id=user_id, now=now)
+    await tutor.forget_tutor(uow.session, user_id=user_id)
     await uow.session.execute(delete_rows(DataExport).where(DataExport.user_id == user_id))
     await _delete_files(storage, user_id=user_id, keys=[*exports, _own_file_key(row.avatar_url)])
     return True
