@@ -107,7 +107,6 @@ async def finish(
         await wallet.settle_hold(
             uow,
             user_id=run.user_id,
-            held=run.hold_credits,
             charge=charge,
             reference=hold_reference(run.id),
             memo="AI tutor answer",
@@ -227,3 +226,19 @@ async def reap(
         started=bool(run.text),
     )
     return await finish(uow, run_id=run_id, outcome=outcome, settings=settings, now=now)
+
+
+async def end_active_runs(
+    uow: UnitOfWork, *, user_id: int, settings: Settings, now: datetime
+) -> int:
+    """Finish the user's queued and running runs as the reaper would (their account is being
+    erased): each hold is settled before the runs are deleted, so no credits stay held."""
+    active = await uow.session.scalars(
+        select(TutorRun.id).where(
+            TutorRun.user_id == user_id, TutorRun.status.in_(("queued", "running"))
+        )
+    )
+    ended = 0
+    for run_id in list(active):
+        ended += await reap(uow, run_id=run_id, settings=settings, now=now) is not None
+    return ended

@@ -153,3 +153,38 @@ async def test_sse_pings_while_silent_and_refuses_bad_ids(
     )
     assert bad.status == 400
     assert (await bad.json())["error"]["code"] == "tutor.invalid_event_id"
+
+
+async def test_erasing_an_account_mid_answer_gives_its_held_credits_back_first(
+    api: TestClient, learner: Person
+) -> None:
+    from sqlalchemy import func, select
+
+    from models.commerce.ledger import LedgerTransaction
+    from tests.helpers.accounts import run_task
+    from tests.helpers.auth import PASSWORD
+
+    _, run_id = await asked_run(api, learner)
+    await _age(api, run_id, status="running", text="")
+    assert await balance(api, learner) < 100_000
+    response = await api.post(
+        "/api/v1/me/delete",
+        json={"password": PASSWORD, "confirm": "DELETE"},
+        headers=learner.headers,
+    )
+    assert response.status == 202
+    assert await run_task(api, "accounts.erase", user_id=learner.id) is True
+    runtime = api.app[RUNTIME]
+    async with runtime.db.read() as session:
+        from server.commerce.ledger.audit import audit
+        from server.commerce.wallet import service as wallet
+
+        assert await wallet.balance(session, user_id=learner.id) == 100_000
+        settles = await session.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.kind == wallet.SETTLE)
+        )
+        assert settles == 1
+        assert (await audit(session)).ok
+    assert await _reap(api) == 0
