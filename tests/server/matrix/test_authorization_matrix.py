@@ -17,7 +17,9 @@ from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
 from server.tutor.catalog import routes as tutor_catalog_routes
+from server.tutor.conversations import routes as tutor_conversations_routes
 from server.tutor.quotas import routes as tutor_quotas_routes
+from server.tutor.runs import routes as tutor_runs_routes
 from tests.helpers.env import AppClient, make_settings
 from tests.helpers.orders import checkout, deliver_paid, product
 from tests.helpers.people import Person, call, person
@@ -230,11 +232,24 @@ async def test_withdrawals_are_their_creators_and_admins_only(
 
 # The tutor's routes, each classified: open to everyone, to any signed-in user, or to admins.
 TUTOR_PUBLIC = {("GET", "/api/v1/tutor/personas")}
-TUTOR_SIGNED_IN = {("GET", "/api/v1/tutor/usage")}
+TUTOR_SIGNED_IN = {
+    ("GET", "/api/v1/tutor/usage"),
+    # A user's own conversations and runs (anyone else's answer 404: tests/server/tutor/runs).
+    *(
+        (route.method, route.path)
+        for table in (tutor_conversations_routes, tutor_runs_routes)
+        for route in table.routes.routes
+    ),
+}
 
 
 def tutor_routes() -> list[Any]:
-    return [*tutor_catalog_routes.routes.routes, *tutor_quotas_routes.routes.routes]
+    return [
+        *tutor_catalog_routes.routes.routes,
+        *tutor_quotas_routes.routes.routes,
+        *tutor_conversations_routes.routes.routes,
+        *tutor_runs_routes.routes.routes,
+    ]
 
 
 def concrete(path: str, user_id: int) -> str:
@@ -242,6 +257,8 @@ def concrete(path: str, user_id: int) -> str:
         path.replace("{id}", "424242")
         .replace("{role}", "reader")
         .replace("{user_id}", str(user_id))
+        .replace("{conversation_id}", "424242")
+        .replace("{run_id}", "424242")
         .removeprefix("/api/v1")
     )
 
