@@ -28,6 +28,7 @@ from jobs import (
     social,
     subscriptions,
     tutor,
+    tutor_memory,
     users,
     wallet,
 )
@@ -52,6 +53,7 @@ TASKS = TaskList.of(
         *social.TASKS,
         *subscriptions.TASKS,
         *tutor.TASKS,
+        *tutor_memory.TASKS,
         *users.TASKS,
         *wallet.TASKS,
     ),

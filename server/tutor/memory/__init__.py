@@ -1,0 +1,2 @@
+"""Conversation memory: the newest turns verbatim within a budget, older turns folded into a
+rolling summary built only from the conversation itself."""
