@@ -36,7 +36,7 @@ from tests.helpers.env import make_settings
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 
 MEDIA_TASKS = {PROCESS_TASK, "users.process_avatar"}
-TUTOR_TASKS = {"tutor.run"}
+TUTOR_TASKS = {"tutor.run", "tutor.fold_memory"}
 PURGE = "platform.purge_idempotency_keys"
 SWEEP = "platform.sweep_outbox"
 

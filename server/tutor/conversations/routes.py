@@ -90,6 +90,7 @@ async def update_conversation(
             conversation_id=params.conversation_id,
             title=body.title,
             memory_enabled=body.memory_enabled,
+            now=request.app[RUNTIME].clock.now(),
         )
         return service.conversation_out(row)
 

@@ -16,6 +16,7 @@ from server.http.errors import Conflict, NotFound
 from server.http.pagination import InvalidCursor, Page, decode_cursor, id_before, page_of
 from server.tutor.catalog import service as catalog
 from server.tutor.conversations.schemas import ConversationOut, MessageOut
+from server.tutor.memory import service as memory
 
 
 class ConversationNotFound(NotFound):
@@ -124,10 +125,15 @@ async def update(
     conversation_id: int,
     title: str | None,
     memory_enabled: bool | None,
+    now: datetime,
 ) -> Conversation:
+    """Rename it, or switch its memory: either way what was said before is forgotten (memory
+    off drops the summary; memory on again starts from here, not from turns said while off)."""
     row = await lock_owned(uow, user_id=user_id, conversation_id=conversation_id)
     if title is not None:
         row.title = title
+    if memory_enabled is not None and memory_enabled != row.memory_enabled:
+        await memory.forget(uow.session, conversation_id=row.id, now=now)
     if memory_enabled is not None:
         row.memory_enabled = memory_enabled
     await uow.session.flush()

@@ -14,6 +14,7 @@ from models.tutor.catalog import Persona
 from models.tutor.conversations import Conversation, ConversationSummary, TutorMessage
 from models.tutor.runs import TutorRun
 from server.tutor.gateway import tokens
+from server.tutor.memory import service as memory
 
 RULES = (
     "You are a tutor on a learning platform. Answer in the language of the question. "
@@ -43,16 +44,10 @@ async def _memory(
     )
     if summary is not None:
         query = query.where(TutorMessage.id > summary.through_message_id)
-    rows = (await session.execute(query.order_by(TutorMessage.id.desc()).limit(50))).all()
-    turns: list[dict[str, str]] = []
-    used = 0
-    for row in rows:
-        cost = tokens.count_tokens(row.body) + 4
-        if used + cost > budget:
-            break
-        used += cost
-        turns.append({"role": row.role, "content": row.body})
-    turns.reverse()
+    newest = query.order_by(TutorMessage.id.desc()).limit(memory.MAX_RECENT_TURNS)
+    rows = (await session.execute(newest)).all()
+    kept = rows[: memory.newest_within([row.body for row in rows], budget)]
+    turns = [{"role": row.role, "content": row.body} for row in reversed(kept)]
     return (summary.body if summary is not None else None), turns
 
 

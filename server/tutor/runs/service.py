@@ -29,6 +29,7 @@ from server.settings import Settings
 from server.tutor.catalog import service as catalog
 from server.tutor.conversations import service as conversations
 from server.tutor.gateway import tokens
+from server.tutor.memory import service as memory
 from server.tutor.quotas import service as quotas
 from server.tutor.runs import pricing
 
@@ -76,16 +77,11 @@ async def _history_tokens(session: AsyncSession, conversation: Conversation, bud
             select(TutorMessage.body)
             .where(TutorMessage.conversation_id == conversation.id)
             .order_by(TutorMessage.id.desc())
-            .limit(50)
+            .limit(memory.MAX_RECENT_TURNS)
         )
     ).all()
-    turns = 0
-    for body in rows:
-        cost = tokens.count_tokens(body) + 4
-        if turns + cost > budget:
-            break
-        turns += cost
-    return used + turns
+    kept = rows[: memory.newest_within(rows, budget)]
+    return used + sum(memory.turn_tokens(body) for body in kept)
 
 
 async def prompt_allowance(

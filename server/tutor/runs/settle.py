@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tutor.catalog import TutorModel
+from models.tutor.catalog import Persona, TutorModel
 from models.tutor.conversations import Conversation, TutorMessage
 from models.tutor.runs import TutorRun
 from server.commerce.wallet import service as wallet
@@ -21,6 +21,7 @@ from server.recovery import requeue_stuck
 from server.settings import Settings
 from server.tutor.conversations import service as conversations
 from server.tutor.gateway import tokens
+from server.tutor.memory import service as memory
 from server.tutor.quotas import service as quotas
 from server.tutor.runs import pricing
 from server.tutor.runs.service import RUN, hold_reference
@@ -145,6 +146,15 @@ async def finish(
     if conversation is not None and conversation.active_run_id == run.id:
         conversation.active_run_id = None
         conversation.last_activity_at = now
+    if message is not None and conversation is not None:
+        persona = await session.get(Persona, conversation.persona_id)
+        if memory.remembers(conversation, persona):
+            uow.outbox.enqueue(
+                memory.FOLD,
+                conversation_id=conversation.id,
+                job_id=memory.fold_job_id(conversation.id, message.id),
+                queue=TUTOR_QUEUE,
+            )
     if prompt_tokens or completion_tokens:
         await quotas.record_usage(
             session,
