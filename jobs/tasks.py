@@ -27,6 +27,7 @@ from jobs import (
     shipping,
     social,
     subscriptions,
+    tutor_retrieval,
     users,
     wallet,
 )
@@ -50,6 +51,7 @@ TASKS = TaskList.of(
         *shipping.TASKS,
         *social.TASKS,
         *subscriptions.TASKS,
+        *tutor_retrieval.TASKS,
         *users.TASKS,
         *wallet.TASKS,
     ),
@@ -65,6 +67,7 @@ TASKS = TaskList.of(
         *recovery.SCHEDULES,
         *shipping.SCHEDULES,
         *subscriptions.SCHEDULES,
+        *tutor_retrieval.SCHEDULES,
         *wallet.SCHEDULES,
     ),
 )

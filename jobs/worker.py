@@ -33,9 +33,11 @@ from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
+from server.tutor.retrieval import indexing as tutor_indexing
 
 # Ports a domain fills from another it may not import: publishing keeps search current.
 content_indexing.register(search_service)
+content_indexing.follow(tutor_indexing.published_text_changed)
 settings = Settings()
 
 

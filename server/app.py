@@ -67,6 +67,7 @@ from server.social.messages import service as messages_service
 from server.social.messages import sockets as messages_sockets
 from server.social.presence import routes as presence_routes
 from server.social.reactions import routes as reactions_routes
+from server.tutor.retrieval import indexing as tutor_indexing
 
 # Domains add their route tables here, in the order they appear in the API document.
 ROUTE_TABLES = [
@@ -131,6 +132,7 @@ def create_app(
     settings = settings or Settings()
     # Ports a domain fills from another it may not import: publishing keeps search current.
     content_indexing.register(search_service)
+    content_indexing.follow(tutor_indexing.published_text_changed)
     passwords.configure(
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,
