@@ -82,20 +82,14 @@ async def retrieve(
     viewer = Viewer(user_id, roles)
     tokens = tokenizer.query_tokens(query)
     if content_id is not None:
-        items = await queries.item_and_chapters(session, content_id=content_id)
-        levels = await _levels(session, viewer, items, now)
-        allowed = {cid: MARKS[level] for cid, level in levels.items() if MARKS[level]}
-        keyword = await queries.keyword_hits(
-            session,
-            tokens=tokens,
-            where=queries.allowed_chunks(allowed),
-            published_only=False,
-            limit=CANDIDATES,
-        )
+        keyword, items, levels = await _keyword_in_item(session, viewer, content_id, tokens, now)
     else:
         keyword, items, levels = await _keyword_everywhere(session, viewer, tokens, now)
-        allowed = {cid: MARKS[level] for cid, level in levels.items() if MARKS[level]}
-        keyword = [hit for hit in keyword if hit.access in allowed.get(hit.content_id, ())]
+    allowed = {cid: MARKS[level] for cid, level in levels.items() if MARKS[level]}
+    if not allowed:
+        return []
+    keyword = [hit for hit in keyword if hit.access in allowed.get(hit.content_id, ())]
+    if content_id is None:
         # Vectors only among the items the keyword search found and the policy allowed.
         allowed = {hit.content_id: allowed[hit.content_id] for hit in keyword}
     vector: list[int] = []
@@ -119,6 +113,25 @@ async def _levels(
     if not items:
         return {}
     return await access_levels(session, viewer=viewer, items=[i.item() for i in items], now=now)
+
+
+async def _keyword_in_item(
+    session: AsyncSession, viewer: Viewer, content_id: int, tokens: list[str], now: datetime
+) -> tuple[list[queries.Hit], list[ItemRow], dict[int, Level]]:
+    """Keyword hits in the item and a course's chapters, among the marks each one allows."""
+    items = await queries.item_and_chapters(session, content_id=content_id)
+    levels = await _levels(session, viewer, items, now)
+    allowed = {cid: MARKS[level] for cid, level in levels.items() if MARKS[level]}
+    if not allowed:
+        return [], items, levels
+    hits = await queries.keyword_hits(
+        session,
+        tokens=tokens,
+        where=queries.allowed_chunks(allowed),
+        published_only=False,
+        limit=CANDIDATES,
+    )
+    return hits, items, levels
 
 
 async def _keyword_everywhere(

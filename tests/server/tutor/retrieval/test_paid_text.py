@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
+from server.content.items import access
 from server.keys import RUNTIME
 from server.tutor.retrieval.service import citations
 from tests.helpers.content import publish
@@ -93,8 +94,6 @@ async def test_levels_are_checked_at_every_retrieval_not_when_indexing(
     assert leaked(await retrieve(api, reader, QUERIES[0], content_id=item["id"]))
     runtime = api.app[RUNTIME]
     async with runtime.db.unit_of_work() as uow:
-        from server.content.items import access
-
         await access.revoke(
             uow.session, source="admin", source_id=granted["source_id"], now=runtime.clock.now()
         )
