@@ -3,15 +3,22 @@ the passages (unchanged ones keep their vectors), and a sweep heals a lost one."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from jobs import tutor_retrieval
+from jobs.tasks import TASKS
 from models.platform import OutboxMessage
+from server.app import create_app
+from server.content.items import indexing as content_indexing
 from server.keys import RUNTIME
-from server.tutor.retrieval.indexing import INDEX_TASK
+from server.settings import Settings
+from server.tutor.retrieval.indexing import INDEX_TASK, published_text_changed
 from tests.helpers.content import publish
 from tests.helpers.people import Person, call
 from tests.server.tutor.retrieval.indexed import (
@@ -23,6 +30,13 @@ from tests.server.tutor.retrieval.indexed import (
     retrieve,
 )
 
+WORKER_CHECK = (
+    "from server.content.items import indexing\n"
+    "assert indexing._followers == []\n"
+    "import jobs.worker\n"
+    "from server.tutor.retrieval.indexing import published_text_changed\n"
+    "assert indexing._followers == [published_text_changed]\n"
+)
 BODY = "# Basics\n\nOpen words about bread.\n\n<!-- paywall -->\n\n## Secrets\n\nPaid words.\n"
 
 
@@ -93,3 +107,15 @@ async def test_the_sweep_heals_lost_rebuilds(
     await call(api, "POST", f"/contents/{item['id']}/archive", creator, 200)
     assert await tutor_retrieval.index_due(ctx) == 1
     assert await chunks_of(api, item["id"]) == [] and await chunks_of(api, empty["id"]) == []
+
+
+def test_the_web_app_and_the_workers_follow_published_text_and_run_the_tasks(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setattr(content_indexing, "_followers", [])
+    create_app(settings)
+    create_app(settings)
+    assert content_indexing._followers == [published_text_changed]
+    assert {INDEX_TASK, "tutor.index_due"} <= set(TASKS.tasks)
+    assert "tutor.index_due" in {s.task.name for s in TASKS.schedules}
+    subprocess.run([sys.executable, "-c", WORKER_CHECK], check=True, timeout=120)
