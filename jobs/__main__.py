@@ -1,4 +1,4 @@
-"""`python -m jobs worker|media [--check]`: run a worker, or check that one is alive."""
+"""`python -m jobs worker|media|tutor [--check]`: run a worker, or check that one is alive."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from arq.worker import check_health
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
-    parser.add_argument("kind", choices=["worker", "media"], help="which queue's worker")
+    parser.add_argument("kind", choices=["worker", "media", "tutor"], help="which queue's worker")
     parser.add_argument(
         "--check", action="store_true", help="exit 0 if a worker of this kind recorded its health"
     )

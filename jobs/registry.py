@@ -24,13 +24,13 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, func
 
 from server.metrics import Metrics
-from server.outbox import MEDIA_QUEUE
+from server.outbox import MEDIA_QUEUE, TUTOR_QUEUE
 from server.runtime import Runtime
 
 log = structlog.get_logger("jobs")
 
 TaskBody = Callable[..., Awaitable[Any]]
-QUEUE_NAMES = (None, MEDIA_QUEUE)
+QUEUE_NAMES = (None, MEDIA_QUEUE, TUTOR_QUEUE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import structlog
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 
-from server.outbox import MEDIA_QUEUE, Job
+from server.outbox import MEDIA_QUEUE, TUTOR_QUEUE, Job
 from server.settings import Settings
 
 log = structlog.get_logger("jobs.sinks")
@@ -14,7 +14,12 @@ log = structlog.get_logger("jobs.sinks")
 
 def queue_names(settings: Settings) -> dict[str | None, str]:
     default = settings.channel("queue")
-    return {None: default, "default": default, MEDIA_QUEUE: settings.channel("queue:media")}
+    return {
+        None: default,
+        "default": default,
+        MEDIA_QUEUE: settings.channel("queue:media"),
+        TUTOR_QUEUE: settings.channel("queue:tutor"),
+    }
 
 
 def arq_job_id(settings: Settings, job_id: str) -> str:

@@ -1,5 +1,6 @@
-"""The workers: `python -m jobs worker` (the default queue and every cron schedule) and
-`python -m jobs media` (the media queue). Each runs only its own queue's tasks.
+"""The workers: `python -m jobs worker` (the default queue and every cron schedule),
+`python -m jobs media` (the media queue) and `python -m jobs tutor` (AI tutor runs). Each runs
+only its own queue's tasks.
 
 They run arq with `QueueWorker` (jobs/arq_worker.py): a killed worker's jobs run again within a
 lease, and a Redis outage is waited out. `arq jobs.worker.WorkerSettings` still works but runs
@@ -21,7 +22,7 @@ from prometheus_client import start_http_server
 
 from jobs.arq_worker import QueueWorker
 from jobs.registry import TaskList, deployment_cron_jobs
-from jobs.sinks import MEDIA_QUEUE, ArqJobSink, queue_names
+from jobs.sinks import MEDIA_QUEUE, TUTOR_QUEUE, ArqJobSink, queue_names
 from jobs.tasks import TASKS
 from realtime.events import SocketEventSink
 from realtime.server import client_manager
@@ -34,6 +35,7 @@ from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
 from server.tutor.retrieval import indexing as tutor_indexing
+from server.tutor.runs import tools as tutor_tools
 
 # Ports a domain fills from another it may not import: publishing keeps search current.
 content_indexing.register(search_service)
@@ -67,6 +69,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     runtime: Runtime | None = ctx.get("runtime")
     if runtime is not None:
+        await tutor_tools.close(runtime)
         await runtime.close()
     emitter = ctx.get("emitter")
     if emitter is not None and getattr(emitter, "redis", None) is not None:
@@ -123,7 +126,20 @@ MediaWorkerSettings = _worker_settings(
     max_jobs=4,
 )
 
-WORKERS: dict[str, type] = {"worker": WorkerSettings, "media": MediaWorkerSettings}
+TutorWorkerSettings = _worker_settings(
+    "TutorWorkerSettings",
+    "AI tutor runs on their own queue: long streams that mostly wait on providers.",
+    tasks=TASKS,
+    queue=TUTOR_QUEUE,
+    cron_jobs=[],
+    max_jobs=settings.tutor_worker_max_jobs,
+)
+
+WORKERS: dict[str, type] = {
+    "worker": WorkerSettings,
+    "media": MediaWorkerSettings,
+    "tutor": TutorWorkerSettings,
+}
 
 
 def build_worker(settings_class: type, **overrides: Any) -> QueueWorker:

@@ -67,7 +67,11 @@ from server.social.messages import service as messages_service
 from server.social.messages import sockets as messages_sockets
 from server.social.presence import routes as presence_routes
 from server.social.reactions import routes as reactions_routes
+from server.tutor.catalog import routes as tutor_catalog_routes
+from server.tutor.conversations import routes as tutor_conversations_routes
+from server.tutor.quotas import routes as tutor_quotas_routes
 from server.tutor.retrieval import indexing as tutor_indexing
+from server.tutor.runs import routes as tutor_runs_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
 ROUTE_TABLES = [
@@ -106,6 +110,11 @@ ROUTE_TABLES = [
     presence_routes.routes,
     announcements_routes.routes,
     notifications_routes.routes,
+    # -- tutor --
+    tutor_catalog_routes.routes,
+    tutor_conversations_routes.routes,
+    tutor_runs_routes.routes,
+    tutor_quotas_routes.routes,
     admin_routes.routes,
 ]
 

@@ -36,6 +36,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (RedisError, OSError, ConnectionE
 
 # The queue of slow media work (uploads, avatars), served by its own workers.
 MEDIA_QUEUE = "media"
+# The queue of AI tutor runs: long-lived streams, served by their own workers.
+TUTOR_QUEUE = "tutor"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
-APP_SERVICES = ("web", "worker", "media-worker")
+APP_SERVICES = ("web", "worker", "media-worker", "tutor-worker")
 
 
 def procfile() -> dict[str, str]:
@@ -66,8 +66,8 @@ def worker_settings(kind: str) -> Any:
 # --- Procfile ---------------------------------------------------------------------------------
 
 
-def test_procfile_declares_release_web_worker_and_media_processes() -> None:
-    assert {"release", "web", "worker", "media"} <= set(procfile())
+def test_procfile_declares_release_web_worker_media_and_tutor_processes() -> None:
+    assert {"release", "web", "worker", "media", "tutor"} <= set(procfile())
 
 
 def test_procfile_release_runs_alembic_upgrade_head() -> None:
@@ -81,19 +81,21 @@ def test_procfile_web_serves_on_all_interfaces_and_binds_port_from_the_environme
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
 
 
-def test_procfile_workers_run_the_default_and_media_worker_settings() -> None:
+def test_procfile_workers_run_the_default_media_and_tutor_worker_settings() -> None:
     processes = procfile()
     assert worker_settings(worker_kind(processes["worker"])).__name__ == "WorkerSettings"
     assert worker_settings(worker_kind(processes["media"])).__name__ == "MediaWorkerSettings"
+    assert worker_settings(worker_kind(processes["tutor"])).__name__ == "TutorWorkerSettings"
 
 
 def test_procfile_worker_classes_import_and_listen_on_distinct_queues() -> None:
     processes = procfile()
-    default = worker_settings(worker_kind(processes["worker"]))
-    media = worker_settings(worker_kind(processes["media"]))
-    assert default.queue_name and media.queue_name
-    assert default.queue_name != media.queue_name
-    assert default.health_check_key != media.health_check_key
+    workers = [
+        worker_settings(worker_kind(processes[kind])) for kind in ("worker", "media", "tutor")
+    ]
+    assert all(worker.queue_name for worker in workers)
+    assert len({worker.queue_name for worker in workers}) == 3
+    assert len({worker.health_check_key for worker in workers}) == 3
 
 
 def test_procfile_release_command_migrates_a_database_given_only_database_url(
@@ -148,13 +150,14 @@ def test_compose_has_a_one_off_migrate_service_after_mysql_is_healthy() -> None:
     assert migrate["environment"]["DATABASE_URL"]
 
 
-def test_compose_declares_web_worker_and_media_worker() -> None:
+def test_compose_declares_web_and_each_worker() -> None:
     s = services()
     for name in APP_SERVICES:
         assert name in s
     assert command_of(s["web"])[:4] == ["python", "-m", "server", "serve"]
     assert command_of(s["worker"]) == ["python", "-m", "jobs", "worker"]
     assert command_of(s["media-worker"]) == ["python", "-m", "jobs", "media"]
+    assert command_of(s["tutor-worker"]) == ["python", "-m", "jobs", "tutor"]
 
 
 @pytest.mark.parametrize("service", ("mysql", "redis", *APP_SERVICES))

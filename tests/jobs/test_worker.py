@@ -23,7 +23,7 @@ from jobs.arq_worker import LEASE_SECONDS, QueueWorker
 from jobs.registry import TaskList, schedule, task
 from jobs.sinks import ArqJobSink, arq_job_id, queue_names
 from jobs.tasks import FUNCTIONS, TASKS
-from jobs.worker import MediaWorkerSettings, WorkerSettings
+from jobs.worker import MediaWorkerSettings, TutorWorkerSettings, WorkerSettings
 from models.platform import IdempotencyKey, OutboxMessage
 from realtime.events import SocketEventSink
 from server.content.media.service import PROCESS_TASK
@@ -36,6 +36,7 @@ from tests.helpers.env import make_settings
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 
 MEDIA_TASKS = {PROCESS_TASK, "users.process_avatar"}
+TUTOR_TASKS = {"tutor.run"}
 PURGE = "platform.purge_idempotency_keys"
 SWEEP = "platform.sweep_outbox"
 
@@ -145,8 +146,8 @@ async def insert_keys(runtime: Runtime) -> None:
 # --- settings -------------------------------------------------------------------------------------
 
 
-def test_the_default_worker_runs_every_task_but_media_ones_and_the_outbox_sweep_cron() -> None:
-    assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS) - MEDIA_TASKS
+def test_the_default_worker_runs_every_task_but_media_and_tutor_ones_and_every_cron() -> None:
+    assert {f.name for f in WorkerSettings.functions} == set(FUNCTIONS) - MEDIA_TASKS - TUTOR_TASKS
     assert {SWEEP, PURGE} <= set(FUNCTIONS)
     assert [c.name for c in WorkerSettings.cron_jobs] == [
         f"{jobs.worker.settings.key_prefix}:{c.name}" for c in TASKS.cron_jobs()
@@ -161,6 +162,15 @@ def test_the_media_worker_runs_only_media_tasks_on_its_own_queue_and_no_cron_job
     assert MediaWorkerSettings.cron_jobs == []
     assert MediaWorkerSettings.queue_name != WorkerSettings.queue_name
     assert MediaWorkerSettings.health_check_key != WorkerSettings.health_check_key
+
+
+def test_the_tutor_worker_runs_only_runs_tried_once_on_its_own_queue() -> None:
+    assert {f.name for f in TutorWorkerSettings.functions} == TUTOR_TASKS
+    assert TutorWorkerSettings.cron_jobs == []
+    assert FUNCTIONS["tutor.run"].max_tries == 1, "a run is never sent to a provider twice"
+    queues = {WorkerSettings.queue_name, MediaWorkerSettings.queue_name}
+    assert TutorWorkerSettings.queue_name not in queues
+    assert jobs.worker.WORKERS["tutor"] is TutorWorkerSettings
 
 
 def test_every_task_has_its_own_timeout_and_payment_tasks_take_seconds() -> None:
@@ -223,7 +233,7 @@ def test_arq_builds_the_default_worker_from_its_settings_class() -> None:
     # `arq jobs.worker.WorkerSettings` builds its Worker with arq.worker.create_worker.
     worker = create_worker(WorkerSettings, handle_signals=False)
     crons = {c.name for c in WorkerSettings.cron_jobs}
-    assert set(worker.functions) == (set(FUNCTIONS) - MEDIA_TASKS) | crons
+    assert set(worker.functions) == (set(FUNCTIONS) - MEDIA_TASKS - TUTOR_TASKS) | crons
     assert worker.queue_name == WorkerSettings.queue_name
     assert worker.on_startup is jobs.worker.startup
     assert worker.on_shutdown is jobs.worker.shutdown

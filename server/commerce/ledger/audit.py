@@ -1,7 +1,8 @@
 """Ledger self-check: every transaction balances, every balance (an account's own row plus its
 shards) equals its entries, and no account that may not go negative is below zero: neither
 one guarded on every posting nor a sharded platform account that must hold money in total
-(`FLOORED`: cash and revenue are not locked by payments, so their floor is proven here)."""
+(`FLOORED`: cash and revenue are not locked by payments, nor credits held for AI answers by
+their holds, so their floor is proven here)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from server.db import Reader
 
 # Platform accounts kept in shards (no floor guarded on the posting path) whose total must
 # still never be below zero.
-FLOORED = frozenset({"cash", "revenue"})
+FLOORED = frozenset({"cash", "revenue", "credits_held"})
 
 
 @dataclass(slots=True)

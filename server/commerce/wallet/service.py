@@ -33,8 +33,19 @@ CONSUME = "wallet.consume"
 REVOKE = "credits.revoke"
 ADJUST = "wallet.adjustment"
 SPENT = "credits_spent"
+HOLD = "wallet.hold"
+SETTLE = "wallet.settle"
+HELD = "credits_held"
 
-__all__ = ["InsufficientFunds", "ReferenceReused", "WalletChange", "consume", "credit"]
+__all__ = [
+    "InsufficientFunds",
+    "ReferenceReused",
+    "WalletChange",
+    "consume",
+    "credit",
+    "hold",
+    "settle_hold",
+]
 
 
 class ReferenceReused(Conflict):
@@ -251,6 +262,92 @@ async def consume(
         )
     change = WalletChange(spent.transaction_id, -amount, spent.balance)
     _publish(uow, user_id=user_id, change=change, kind=CONSUME, memo=memo, at=now)
+    return change
+
+
+async def hold(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    reference: str,
+    memo: str | None = None,
+    now: datetime | None = None,
+) -> WalletChange:
+    """Set aside credits for a charge not known yet (an AI answer), once per (user, reference);
+    InsufficientFunds when the balance is short. `settle_hold` charges part and returns the rest.
+
+    The credits move to the platform's `credits_held` account (sharded, never locked), the same
+    few statements as `consume`.
+    """
+    _positive(amount)
+    now = now or utcnow()
+    scoped = f"{user_id}:{reference}"
+    held = await ledger.spend(
+        uow.session,
+        kind=HOLD,
+        reference=scoped,
+        owner_type="user",
+        owner_id=user_id,
+        purpose=PURPOSE,
+        currency=CURRENCY,
+        to_purpose=HELD,
+        amount=amount,
+        user_id=user_id,
+        memo=memo,
+        now=now,
+    )
+    if held is None:
+        account = await user_account(uow.session, user_id=user_id)
+        return await _replay(
+            uow, user_id=user_id, account=account, kind=HOLD, reference=scoped, amount=-amount
+        )
+    change = WalletChange(held.transaction_id, -amount, held.balance)
+    _publish(uow, user_id=user_id, change=change, kind=HOLD, memo=memo, at=now)
+    return change
+
+
+async def settle_hold(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    held: int,
+    charge: int,
+    reference: str,
+    memo: str | None = None,
+    now: datetime | None = None,
+) -> WalletChange | None:
+    """Charge `charge` of the `held` credits of a hold (same reference) and give the rest back,
+    exactly once: a repeat moves nothing and answers None."""
+    _positive(held)
+    if not isinstance(charge, int) or not 0 <= charge <= held:
+        raise ValueError("a settled charge is between nothing and what was held")
+    now = now or utcnow()
+    session = uow.session
+    account = await user_account(session, user_id=user_id)
+    holding = await ledger.platform_account(
+        session, purpose=HELD, currency=CURRENCY, allow_negative=True
+    )
+    spent = await ledger.platform_account(
+        session, purpose=SPENT, currency=CURRENCY, allow_negative=True
+    )
+    posted = await ledger.post(
+        session,
+        kind=SETTLE,
+        reference=f"{user_id}:{reference}",
+        legs=[(holding, -held), (account, held - charge), (spent, charge)],
+        user_id=user_id,
+        memo=memo,
+        now=now,
+    )
+    if posted is None:
+        return None
+    if charge == held:  # the wallet has no leg: its balance as it stands
+        balance_after = await ledger.balance(session, account=account)
+    else:
+        balance_after = posted.balance_after[account]
+    change = WalletChange(posted.transaction_id, held - charge, balance_after)
+    _publish(uow, user_id=user_id, change=change, kind=SETTLE, memo=memo, at=now)
     return change
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.content.items import Entitlement, PlanContent
+from models.content.items import Content, Entitlement, PlanContent
 from server.db import Reader
 from server.keys import PRINCIPAL
 
@@ -94,6 +94,26 @@ async def access_levels(
             else:
                 levels[item.id] = Level.PREVIEW if item.status == "published" else Level.NONE
     return levels
+
+
+async def items_by_id(reader: Reader, content_ids: list[int]) -> dict[int, Item]:
+    """What the policy needs of each existing item among `content_ids`, in one query."""
+    if not content_ids:
+        return {}
+    rows = await reader.execute(
+        select(
+            Content.id, Content.author_id, Content.status, Content.access, Content.parent_id
+        ).where(Content.id.in_(content_ids))
+    )
+    return {
+        row.id: Item(row.id, row.author_id, row.status, row.access, row.parent_id) for row in rows
+    }
+
+
+async def level_of(reader: Reader, *, viewer: Viewer, content_id: int, now: datetime) -> Level:
+    """The viewer's level for the item with this id (NONE when there is no such item)."""
+    item = (await items_by_id(reader, [content_id])).get(content_id)
+    return Level.NONE if item is None else await can_read(reader, viewer=viewer, item=item, now=now)
 
 
 async def can_read(reader: Reader, *, viewer: Viewer, item: Item, now: datetime) -> Level:

@@ -1,0 +1,1 @@
+"""Tutor conversations and their messages."""

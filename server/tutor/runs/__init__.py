@@ -1,0 +1,1 @@
+"""Tutor runs: asking, streaming an answer, holding and settling its credits, stopping, reaping."""

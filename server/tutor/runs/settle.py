@@ -1,0 +1,204 @@
+"""Finishing a run, exactly once: its price from tokens (the provider's usage, or the estimator's
+count of what was shown), the hold settled, the answer stored, usage counted, and one terminal
+event. The worker finishes the runs it streams; the reaper finishes those whose worker died."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tutor.catalog import TutorModel
+from models.tutor.conversations import Conversation, TutorMessage
+from models.tutor.runs import TutorRun
+from server.commerce.wallet import service as wallet
+from server.db import UnitOfWork
+from server.settings import Settings
+from server.tutor.conversations import service as conversations
+from server.tutor.gateway import tokens
+from server.tutor.quotas import service as quotas
+from server.tutor.runs import pricing
+from server.tutor.runs.service import hold_reference
+
+INTERRUPTED = ("tutor.interrupted", "The answer was interrupted; what was shown is kept.")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a stream ended, as the worker (or the reaper) saw it."""
+
+    status: str  # completed | stopped | failed
+    text: str  # what was shown (sent as deltas)
+    seq: int
+    finish_reason: str | None = None  # stop | length | stopped (completed and stopped runs)
+    error: tuple[str, str] | None = None  # (code, message) of a failed run
+    started: bool = False  # the provider sent a token (an error before it costs nothing)
+    usage: tuple[int, int] | None = None  # the provider's (prompt, completion) tokens
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    provider: str | None = None
+    upstream_model: str | None = None
+
+
+def _tokens(run: TutorRun, outcome: Outcome) -> tuple[int, int]:
+    """Billed (prompt, completion) tokens by the rules: the provider's usage for an answer shown
+    whole; otherwise the estimator's count of the prompt and of the text shown."""
+    if outcome.status == "failed" and not outcome.started and not outcome.text:
+        return 0, 0
+    prompt = run.prompt_tokens if run.prompt_tokens is not None else run.prompt_estimate
+    if outcome.usage is not None and outcome.status == "completed":
+        return outcome.usage
+    if outcome.usage is not None:
+        prompt = outcome.usage[0]
+    return prompt, tokens.count_tokens(outcome.text)
+
+
+def terminal_event(run: TutorRun, message: TutorMessage | None) -> tuple[str, dict[str, Any]]:
+    """The one event that ends a run's stream, as the outbox publishes it and the feed keeps it."""
+    base = {"run_id": run.id, "conversation_id": run.conversation_id, "seq": run.seq + 1}
+    if run.status == "failed":
+        return "tutor.failed", {
+            **base,
+            "error": {"code": run.error_code, "message": run.error_message},
+            "cost_credits": run.cost_credits or 0,
+            "message": None
+            if message is None
+            else conversations.message_out(message).model_dump(mode="json"),
+        }
+    assert message is not None
+    return "tutor.completed", {
+        **base,
+        "message": conversations.message_out(message).model_dump(mode="json"),
+        "usage": {
+            "prompt_tokens": run.prompt_tokens or 0,
+            "completion_tokens": run.completion_tokens or 0,
+        },
+        "cost_credits": run.cost_credits or 0,
+        "finish_reason": run.finish_reason,
+        "citations": run.citations or [],
+    }
+
+
+async def finish(
+    uow: UnitOfWork, *, run_id: int, outcome: Outcome, settings: Settings, now: datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """End a running (or never started) run with `outcome`; its terminal event, or None when it
+    had ended already (so a second finisher changes nothing)."""
+    session = uow.session
+    run = await session.scalar(
+        select(TutorRun)
+        .where(TutorRun.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if run is None or run.status not in ("queued", "running"):
+        return None
+    prompt_tokens, completion_tokens = _tokens(run, outcome)
+    model_prices = await _prices(session, run.model_id)
+    charge = min(
+        pricing.cost(prompt_tokens, completion_tokens, p=model_prices[0], c=model_prices[1]),
+        run.hold_credits,
+    )
+    if run.hold_credits:
+        await wallet.settle_hold(
+            uow,
+            user_id=run.user_id,
+            held=run.hold_credits,
+            charge=charge,
+            reference=hold_reference(run.id),
+            memo="AI tutor answer",
+            now=now,
+        )
+    run.status, run.text, run.seq = outcome.status, outcome.text, outcome.seq
+    run.prompt_tokens, run.completion_tokens, run.cost_credits = (
+        prompt_tokens,
+        completion_tokens,
+        charge,
+    )
+    run.finish_reason = outcome.finish_reason
+    run.error_code, run.error_message = outcome.error or (None, None)
+    run.citations = outcome.citations
+    run.provider = outcome.provider or run.provider
+    run.upstream_model = outcome.upstream_model or run.upstream_model
+    run.finished_at = now
+    message = None
+    if outcome.status != "failed" or outcome.text:
+        message = TutorMessage(
+            conversation_id=run.conversation_id,
+            user_id=run.user_id,
+            role="assistant",
+            body=outcome.text,
+            run_id=run.id,
+            citations=outcome.citations,
+            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+            cost_credits=charge,
+            finish_reason=outcome.finish_reason or "failed",
+            created_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        run.assistant_message_id = message.id
+    conversation = await session.get(Conversation, run.conversation_id)
+    if conversation is not None and conversation.active_run_id == run.id:
+        conversation.active_run_id = None
+        conversation.last_activity_at = now
+    if prompt_tokens or completion_tokens:
+        await quotas.record_usage(
+            session,
+            user_id=run.user_id,
+            model_id=run.model_id,
+            day=quotas.business_day(now, settings),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_credits=charge,
+        )
+    await session.flush()
+    event_type, data = terminal_event(run, message)
+    uow.outbox.publish(event_type, data, user_id=run.user_id)
+    return event_type, data
+
+
+async def _prices(session: AsyncSession, model_id: int) -> tuple[int, int]:
+    model = await session.get(TutorModel, model_id)
+    if model is None:  # a model deleted under a run: nothing more than the hold is known
+        return 0, 0
+    return model.prompt_credits_per_1k, model.completion_credits_per_1k
+
+
+async def lost_runs(
+    session: AsyncSession, *, now: datetime, after_seconds: int, limit: int
+) -> list[int]:
+    """Runs whose worker is gone: running without a checkpoint for `after_seconds`, or queued that
+    long (their job was lost)."""
+    cutoff = now - timedelta(seconds=after_seconds)
+    rows = await session.scalars(
+        select(TutorRun.id)
+        .where(
+            or_(
+                (TutorRun.status == "running") & (TutorRun.heartbeat_at < cutoff),
+                (TutorRun.status == "queued") & (TutorRun.created_at < cutoff),
+            )
+        )
+        .order_by(TutorRun.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def reap(
+    uow: UnitOfWork, *, run_id: int, settings: Settings, now: datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """Finish a lost run `tutor.interrupted`, billed from the text last checkpointed."""
+    run = await uow.session.get(TutorRun, run_id)
+    if run is None:
+        return None
+    outcome = Outcome(
+        status="failed",
+        text=run.text,
+        seq=run.seq,
+        error=INTERRUPTED,
+        started=bool(run.text),
+    )
+    return await finish(uow, run_id=run_id, outcome=outcome, settings=settings, now=now)
