@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from jobs.registry import runtime_of, schedule, task
+from server.tutor.catalog import service as catalog
 from server.tutor.retrieval import indexing, vectors
-
-log = structlog.get_logger(__name__)
+from server.tutor.runs.tools import tools_of
 
 # Items the sweep rebuilds per run: a bound, the next run takes the rest.
 SWEEP_LIMIT = 50
@@ -25,24 +23,24 @@ async def index_content(ctx: dict[str, Any], *, content_id: int) -> int:
         count = await indexing.rebuild_chunks(
             uow.session, content_id=content_id, now=runtime.clock.now()
         )
-        model = await indexing.embedding_model(uow.session) if count else None
+        model = await catalog.embedding_model(uow.session) if count else None
     if model is None:
         return count
-    embed = vectors.embedder_for(model)
-    if embed is None:
-        log.warning("tutor.no_embedder", model=model, content_id=content_id)
-        return count
-    await indexing.embed_pending(runtime.db, content_id=content_id, model=model, embed=embed)
+    embed = vectors.gateway_embedder(tools_of(runtime).gateway, model.routes)
+    await indexing.embed_pending(runtime.db, content_id=content_id, model=model.name, embed=embed)
     return count
 
 
 @task("tutor.index_due", timeout=300)
 async def index_due(ctx: dict[str, Any]) -> int:
-    """The safety net: rebuild items whose chunks are missing or stale, drop those of items no
-    longer published; how many items it rebuilt."""
+    """The safety net: rebuild items whose chunks are missing or stale or not yet embedded, drop
+    those of items no longer published; how many items it rebuilt."""
     runtime = runtime_of(ctx)
     async with runtime.db.read() as session:
-        due = await indexing.due_for_indexing(session, limit=SWEEP_LIMIT)
+        model = await catalog.embedding_model(session)
+        due = await indexing.due_for_indexing(
+            session, model=model.name if model else None, limit=SWEEP_LIMIT
+        )
     for content_id in due:
         try:
             await index_content(ctx, content_id=content_id)

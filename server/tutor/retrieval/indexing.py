@@ -17,7 +17,6 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.content.items import Content, ContentVersion
-from models.tutor.catalog import TutorModel
 from models.tutor.retrieval import ContentChunk
 from server.db import Database
 from server.outbox import Outbox
@@ -118,16 +117,6 @@ async def _replace(
         )
 
 
-async def embedding_model(session: AsyncSession) -> str | None:
-    """The name of the enabled embedding model (the first one), if any."""
-    return await session.scalar(
-        select(TutorModel.name)
-        .where(TutorModel.kind == "embedding", TutorModel.enabled.is_(True))
-        .order_by(TutorModel.id)
-        .limit(1)
-    )
-
-
 async def embed_pending(db: Database, *, content_id: int, model: str, embed: Embedder) -> int:
     """Embed the item's chunks that have no vector of `model`, a batch per transaction (the
     embedder is called outside any transaction); how many were embedded."""
@@ -167,9 +156,12 @@ async def embed_pending(db: Database, *, content_id: int, model: str, embed: Emb
     return len(pending)
 
 
-async def due_for_indexing(session: AsyncSession, *, limit: int = 50) -> list[int]:
-    """Items whose chunks are missing or older than their last change, and items no longer
-    published that still have chunks (the safety net behind the jobs publishing queues)."""
+async def due_for_indexing(
+    session: AsyncSession, *, model: str | None = None, limit: int = 50
+) -> list[int]:
+    """Items whose chunks are missing or older than their last change, items no longer
+    published that still have chunks, and with an embedding `model`, items with chunks not yet
+    embedded by it (the safety net behind the jobs publishing queues)."""
     indexed = (
         select(
             ContentChunk.content_id.label("content_id"),
@@ -197,4 +189,19 @@ async def due_for_indexing(session: AsyncSession, *, limit: int = 50) -> list[in
         .distinct()
         .limit(limit)
     )
-    return list(dict.fromkeys([*gone, *stale]))
+    unembedded: list[int] = []
+    if model is not None:
+        unembedded = list(
+            await session.scalars(
+                select(ContentChunk.content_id)
+                .where(
+                    or_(
+                        ContentChunk.embedding_model.is_(None),
+                        ContentChunk.embedding_model != model,
+                    )
+                )
+                .distinct()
+                .limit(limit)
+            )
+        )
+    return list(dict.fromkeys([*gone, *stale, *unembedded]))[:limit]

@@ -1,7 +1,7 @@
 """Vector similarity over the chunks' embeddings, behind one interface.
 
-An `Embedder` turns texts into vectors (the tutor builds one on the AI gateway for an enabled
-`kind='embedding'` model); vectors are stored in `tutor_chunks.embedding` as float32
+An `Embedder` turns texts into vectors (`gateway_embedder`: the AI gateway along an enabled
+`kind='embedding'` model's routes); vectors are stored in `tutor_chunks.embedding` as float32
 little-endian bytes with `embedding_model` naming the model, so vectors of two models are never
 compared. `VectorIndex.nearest` answers the chunks closest to a query vector among the chunks
 the caller allows: retrieval restricts it to items and marks the access policy let the reader
@@ -19,7 +19,7 @@ in the query, never applied afterwards to a top-k that could come back empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tutor.retrieval import CHUNK_ACCESS, ContentChunk
+from server.tutor.gateway.client import AIGateway
+from server.tutor.gateway.providers import Route
 
 # At most this many vectors are compared for one query: a bound on memory and time.
 MAX_CANDIDATES = 5000
@@ -39,20 +41,14 @@ class Embedder(Protocol):
     async def __call__(self, texts: list[str]) -> list[list[float]]: ...
 
 
-# The composition roots fill this: the embedder the workers use for an embedding model's name.
-EmbedderSource = Callable[[str], Embedder]
-_source: EmbedderSource | None = None
+def gateway_embedder(gateway: AIGateway, routes: Sequence[Mapping[str, str]]) -> Embedder:
+    """An embedder asking the AI gateway, along a model's routes (`TutorModel.routes`)."""
+    tried = [Route(route["provider"], route["upstream_model"]) for route in routes]
 
+    async def embed(texts: list[str]) -> list[list[float]]:
+        return (await gateway.embed(tried, texts)).vectors
 
-def register_embedders(source: EmbedderSource | None) -> None:
-    """Make `source` how indexing gets an embedder for a model (None: lexical search only)."""
-    global _source
-    _source = source
-
-
-def embedder_for(model: str) -> Embedder | None:
-    """The registered embedder for `model`; None when no composition root registered one."""
-    return None if _source is None else _source(model)
+    return embed
 
 
 def to_bytes(vector: Sequence[float]) -> bytes:

@@ -1,10 +1,8 @@
-"""What the retrieval tests share: a deterministic embedder, running the indexing task as a
-worker would, and retrieving as a person."""
+"""What the retrieval tests share: an embedding model served by the fake AI provider, running
+the indexing task as a worker would, and retrieving as a person."""
 
 from __future__ import annotations
 
-import hashlib
-import math
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -16,31 +14,17 @@ from models.tutor.retrieval import ContentChunk
 from server.keys import RUNTIME
 from server.tutor.retrieval import service
 from server.tutor.retrieval.service import Passage
+from server.tutor.retrieval.vectors import gateway_embedder
+from server.tutor.runs.tools import tools_of
 from tests.helpers.people import Person, call
 
 MODEL = "test-embedding"
-DIMENSIONS = 64
-
-
-async def bigram_embed(texts: list[str]) -> list[list[float]]:
-    """A bag of hashed character bigrams, L2-normalised: similar texts, similar vectors."""
-    vectors = []
-    for text in texts:
-        vector = [0.0] * DIMENSIONS
-        folded = text.lower()
-        for i in range(len(folded) - 1):
-            digest = hashlib.blake2b(folded[i : i + 2].encode(), digest_size=4).digest()
-            vector[int.from_bytes(digest, "little") % DIMENSIONS] += 1.0
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        vectors.append([x / norm for x in vector])
-    return vectors
+ROUTES = [{"provider": "fake", "upstream_model": "fake-embedding"}]
 
 
 async def enable_embedding_model(api: TestClient) -> None:
     async with api.app[RUNTIME].db.unit_of_work() as uow:
-        uow.session.add(
-            TutorModel(name=MODEL, kind="embedding", routes=[{"provider": "fake"}], enabled=True)
-        )
+        uow.session.add(TutorModel(name=MODEL, kind="embedding", routes=ROUTES, enabled=True))
 
 
 async def index(api: TestClient, content_id: int) -> int:
@@ -71,7 +55,7 @@ async def retrieve(
     *,
     content_id: int | None = None,
     roles: frozenset[str] = frozenset({"reader"}),
-    vectors: bool = False,
+    vectors: bool = False,  # also by embeddings (the fake provider's, see `embedders`)
     limit: int = 6,
 ) -> list[Passage]:
     runtime = api.app[RUNTIME]
@@ -84,7 +68,7 @@ async def retrieve(
             query=query,
             limit=limit,
             now=runtime.clock.now(),
-            embed=bigram_embed if vectors else None,
+            embed=gateway_embedder(tools_of(runtime).gateway, ROUTES) if vectors else None,
             embedding_model=MODEL if vectors else None,
         )
 

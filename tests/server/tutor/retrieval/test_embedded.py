@@ -10,9 +10,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.app import create_app
+from tests.fakes.ai_provider import FakeAIProvider
 from tests.helpers.content import publish
 from tests.helpers.env import migrated_embedded_settings
 from tests.helpers.people import call, person
+from tests.helpers.tutor import wire
 from tests.server.tutor.retrieval.indexed import enable_embedding_model, index, retrieve
 from tests.server.tutor.retrieval.test_paid_text import BODY, CANARY
 
@@ -25,8 +27,9 @@ async def embedded(aiohttp_client: Any, tmp_path: Path) -> TestClient:
 
 
 async def test_keywords_and_vectors_on_sqlite_quote_paid_text_only_to_full_readers(
-    embedded: TestClient, embedders: None
+    embedded: TestClient, fake_ai: FakeAIProvider
 ) -> None:
+    wire(embedded, fake_ai)
     creator = await person(embedded, "creator")
     moderator = await person(embedded, "moderator")
     admin = await person(embedded, "admin")

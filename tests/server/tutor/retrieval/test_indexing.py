@@ -109,6 +109,19 @@ async def test_the_sweep_heals_lost_rebuilds(
     assert await chunks_of(api, item["id"]) == [] and await chunks_of(api, empty["id"]) == []
 
 
+async def test_the_sweep_embeds_what_an_outage_of_the_provider_left_unembedded(
+    api: TestClient, creator: Person, moderator: Person, embedders: None
+) -> None:
+    ctx = {"runtime": api.app[RUNTIME]}
+    item = await publish(api, creator, moderator, body=BODY)
+    await index(api, item["id"])
+    assert await tutor_retrieval.index_due(ctx) == 0, "no model: keywords only, nothing due"
+    await enable_embedding_model(api)
+    assert await tutor_retrieval.index_due(ctx) == 1
+    assert all(c.embedding_model == MODEL for c in await chunks_of(api, item["id"]))
+    assert await tutor_retrieval.index_due(ctx) == 0
+
+
 def test_the_web_app_and_the_workers_follow_published_text_and_run_the_tasks(
     monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
