@@ -25,12 +25,20 @@ async def run(ctx: dict[str, Any], *, run_id: int) -> str | None:
 
 @task("tutor.reap", timeout=120, max_tries=1)
 async def reap(ctx: dict[str, Any]) -> int:
-    """Finish runs whose worker died (`tutor.interrupted`, billed from their last checkpoint)."""
+    """Finish runs whose worker died (`tutor.interrupted`, billed from their last checkpoint);
+    queue again the jobs of runs left waiting (Redis may have lost them)."""
     runtime = runtime_of(ctx)
     settings = runtime.settings
     async with runtime.db.read() as session:
         lost = await settle.lost_runs(
             session,
+            now=runtime.clock.now(),
+            after_seconds=settings.tutor_reap_after_seconds,
+            limit=REAP_BATCH,
+        )
+    async with runtime.db.unit_of_work() as uow:
+        await settle.requeue_waiting(
+            uow,
             now=runtime.clock.now(),
             after_seconds=settings.tutor_reap_after_seconds,
             limit=REAP_BATCH,

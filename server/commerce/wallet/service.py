@@ -311,20 +311,25 @@ async def settle_hold(
     uow: UnitOfWork,
     *,
     user_id: int,
-    held: int,
     charge: int,
     reference: str,
     memo: str | None = None,
     now: datetime | None = None,
 ) -> WalletChange | None:
-    """Charge `charge` of the `held` credits of a hold (same reference) and give the rest back,
-    exactly once: a repeat moves nothing and answers None."""
-    _positive(held)
-    if not isinstance(charge, int) or not 0 <= charge <= held:
-        raise ValueError("a settled charge is between nothing and what was held")
+    """Charge up to `charge` of the credits held under `reference` (never more than was held)
+    and give the rest back, exactly once. None when nothing was held under it or it was
+    settled before: then nothing moves."""
+    if not isinstance(charge, int) or charge < 0:
+        raise ValueError("a settled charge is a number of credits, at least nothing")
     now = now or utcnow()
     session = uow.session
+    scoped = f"{user_id}:{reference}"
     account = await user_account(session, user_id=user_id)
+    found = await ledger.find_transaction(session, kind=HOLD, reference=scoped, fresh=True)
+    if found is None:
+        return None
+    held = -await ledger.entry_amount(session, transaction_id=found.id, account=account, fresh=True)
+    charge = min(charge, held)
     holding = await ledger.platform_account(
         session, purpose=HELD, currency=CURRENCY, allow_negative=True
     )
@@ -334,7 +339,7 @@ async def settle_hold(
     posted = await ledger.post(
         session,
         kind=SETTLE,
-        reference=f"{user_id}:{reference}",
+        reference=scoped,
         legs=[(holding, -held), (account, held - charge), (spent, charge)],
         user_id=user_id,
         memo=memo,

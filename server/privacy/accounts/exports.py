@@ -23,7 +23,7 @@ from server.http.errors import Conflict, NotFound
 from server.identity.creators import service as creators_service
 from server.identity.users import service as users_service
 from server.notify.notifications import service as notifications_service
-from server.privacy.accounts import domains, queries
+from server.privacy.accounts import domains, queries, tutor
 from server.privacy.accounts.schemas import ExportOut
 from server.signing import UrlSigner
 from server.storage import Storage, new_key
@@ -169,6 +169,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("push_devices.json", domains.push_devices_of),
     ("earnings.json", domains.earnings_of),
     ("withdrawals.json", domains.withdrawals_of),
+    ("tutor.json", _section(tutor.tutor_of)),
 )
 
 

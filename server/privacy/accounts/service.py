@@ -22,10 +22,12 @@ from server.identity.auth import service as auth_service
 from server.identity.auth.passwords import verify_password
 from server.identity.creators import service as creators_service
 from server.identity.users import avatars
-from server.privacy.accounts import forget, queries
+from server.privacy.accounts import forget, queries, tutor
+from server.runtime import settings_of
 from server.social.comments import erasure as social_erasure
 from server.social.follows import service as follows_service
 from server.storage import Storage
+from server.tutor.runs import settle as tutor_runs
 
 ERASE = "accounts.erase"
 DELETED_NICKNAME = "已注销用户"
@@ -180,6 +182,11 @@ async def erase_account(
     await creators_service.forget_identity(uow.session, user_id=user_id)
     # Orders, ledger entries and earnings stay (legal retention) on the anonymised row.
     await forget.forget_domains(uow.session, pii=pii, user_id=user_id, now=now)
+    # Answers still being written are settled first: their holds go back before the runs go.
+    await tutor_runs.end_active_runs(
+        uow, user_id=user_id, settings=settings_of(uow.session), now=now
+    )
+    await tutor.forget_tutor(uow.session, user_id=user_id)
     await uow.session.execute(delete_rows(DataExport).where(DataExport.user_id == user_id))
     await _delete_files(storage, user_id=user_id, keys=[*exports, _own_file_key(row.avatar_url)])
     return True

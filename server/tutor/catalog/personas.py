@@ -60,27 +60,35 @@ async def list_personas(
 async def public_personas(
     session: AsyncSession, *, tag: str | None, limit: int, cursor: str | None
 ) -> Page[PublicPersonaOut]:
-    """Active personas of enabled models, newest first, with the model's name and prices (one
-    query whatever the page size)."""
-    query = (
-        select(
-            Persona.id,
-            Persona.name,
-            Persona.avatar_url,
-            Persona.description,
-            Persona.tags,
-            Persona.retrieval,
-            Persona.memory,
-            TutorModel.name.label("model_name"),
-            TutorModel.prompt_credits_per_1k,
-            TutorModel.completion_credits_per_1k,
+    """Active personas of enabled models, newest first, with the model's name and prices.
+
+    Two queries whatever the page size: the enabled models (a short list), then a page of
+    personas down their (status, id) index. A join would let MariaDB start from the few models
+    and sort all their personas."""
+    before = id_before(cursor)
+    models = {
+        row.id: PriceOut(
+            name=row.name,
+            prompt_credits_per_1k=row.prompt_credits_per_1k,
+            completion_credits_per_1k=row.completion_credits_per_1k,
         )
-        .join(TutorModel, TutorModel.id == Persona.model_id)
-        .where(Persona.status == "active", TutorModel.enabled.is_(True))
+        for row in await session.execute(
+            select(
+                TutorModel.id,
+                TutorModel.name,
+                TutorModel.prompt_credits_per_1k,
+                TutorModel.completion_credits_per_1k,
+            ).where(TutorModel.enabled.is_(True), TutorModel.kind == "chat")
+        )
+    }
+    if not models:
+        return Page[PublicPersonaOut](items=[], next_cursor=None)
+    query = (
+        select(*_PUBLIC_COLUMNS)
+        .where(Persona.status == "active", Persona.model_id.in_(sorted(models)))
         .order_by(Persona.id.desc())
         .limit(limit + 1)
     )
-    before = id_before(cursor)
     if before is not None:
         query = query.where(Persona.id < before)
     if tag is not None:
@@ -94,15 +102,23 @@ async def public_personas(
             tags=list(row.tags or []),
             retrieval=row.retrieval,
             memory=row.memory,
-            model=PriceOut(
-                name=row.model_name,
-                prompt_credits_per_1k=row.prompt_credits_per_1k,
-                completion_credits_per_1k=row.completion_credits_per_1k,
-            ),
+            model=models[row.model_id],
         )
         for row in await session.execute(query)
     ]
     return page_of(items, limit, lambda item: {"id": item.id})
+
+
+_PUBLIC_COLUMNS = (
+    Persona.id,
+    Persona.name,
+    Persona.avatar_url,
+    Persona.description,
+    Persona.tags,
+    Persona.retrieval,
+    Persona.memory,
+    Persona.model_id,
+)
 
 
 async def _check_chat_model(session: AsyncSession, model_id: int) -> None:

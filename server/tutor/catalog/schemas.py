@@ -60,14 +60,12 @@ class ModelRoute(BaseModel):
 Routes = Annotated[list[ModelRoute], Field(min_length=1, max_length=8)]
 
 
-def _something_to_change(model: BaseModel) -> None:
+def _something_to_change(model: BaseModel, nullable: tuple[str, ...] = ()) -> None:
     if not model.model_fields_set:
         raise ValueError("Give at least one field to change.")
-    for name in model.model_fields_set:
-        if getattr(model, name) is None and not model.model_fields[name].is_required():
-            nullable = name in ("avatar_url", "description")
-            if not nullable:
-                raise ValueError(f"{name} cannot be null.")
+    for name in model.model_fields_set - set(nullable):
+        if getattr(model, name) is None:
+            raise ValueError(f"{name} cannot be null.")
 
 
 class ModelCreate(BaseModel):
@@ -158,7 +156,7 @@ class PersonaPatch(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _something_to_change(self)
+        _something_to_change(self, nullable=("avatar_url", "description"))
         return self
 
 

@@ -7,11 +7,11 @@ without their system prompts (`public_personas`). The run code reads a persona w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,7 @@ class PersonaNotFound(NotFound):
 
 @dataclass(frozen=True)
 class Actor:
-    """The administrator changing the catalogue or the quotas: for the audit log and the time."""
+    """The administrator changing the catalogue: for the audit log and the time."""
 
     admin_id: int
     ip: str | None
@@ -225,6 +225,8 @@ async def get_active_persona(session: AsyncSession, *, persona_id: int) -> Perso
 def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     """Whether a persona's JSON `tags` hold `tag` (the one dialect branch for it)."""
     if dialect == "mysql":
-        return func.json_contains(Persona.tags, orjson.dumps(tag).decode()) == 1
+        # Spelled as the column stores it (json.dumps, non-ASCII escaped): MariaDB compares
+        # escaped strings as written.
+        return func.json_contains(Persona.tags, json.dumps(tag)) == 1
     each = func.json_each(Persona.tags).table_valued("value")
     return select(each.c.value).where(each.c.value == tag).exists()

@@ -16,12 +16,14 @@ from models.tutor.conversations import Conversation, TutorMessage
 from models.tutor.runs import TutorRun
 from server.commerce.wallet import service as wallet
 from server.db import UnitOfWork
+from server.outbox import TUTOR_QUEUE
+from server.recovery import requeue_stuck
 from server.settings import Settings
 from server.tutor.conversations import service as conversations
 from server.tutor.gateway import tokens
 from server.tutor.quotas import service as quotas
 from server.tutor.runs import pricing
-from server.tutor.runs.service import hold_reference
+from server.tutor.runs.service import RUN, hold_reference
 
 INTERRUPTED = ("tutor.interrupted", "The answer was interrupted; what was shown is kept.")
 
@@ -105,7 +107,6 @@ async def finish(
         await wallet.settle_hold(
             uow,
             user_id=run.user_id,
-            held=run.hold_credits,
             charge=charge,
             reference=hold_reference(run.id),
             memo="AI tutor answer",
@@ -167,24 +168,47 @@ async def _prices(session: AsyncSession, model_id: int) -> tuple[int, int]:
     return model.prompt_credits_per_1k, model.completion_credits_per_1k
 
 
+# A run still queued this many times `TUTOR_REAP_AFTER_SECONDS` after it was asked is given up:
+# nobody waits that long for an answer to start.
+GIVE_UP_FACTOR = 10
+
+
 async def lost_runs(
     session: AsyncSession, *, now: datetime, after_seconds: int, limit: int
 ) -> list[int]:
-    """Runs whose worker is gone: running without a checkpoint for `after_seconds`, or queued that
-    long (their job was lost)."""
+    """Runs to finish: running without a checkpoint for `after_seconds` (their worker died), or
+    still queued long after they were asked."""
     cutoff = now - timedelta(seconds=after_seconds)
+    give_up = now - timedelta(seconds=after_seconds * GIVE_UP_FACTOR)
     rows = await session.scalars(
         select(TutorRun.id)
         .where(
             or_(
                 (TutorRun.status == "running") & (TutorRun.heartbeat_at < cutoff),
-                (TutorRun.status == "queued") & (TutorRun.created_at < cutoff),
+                (TutorRun.status == "queued") & (TutorRun.created_at < give_up),
             )
         )
         .order_by(TutorRun.id)
         .limit(limit)
     )
     return list(rows)
+
+
+async def requeue_waiting(
+    uow: UnitOfWork, *, now: datetime, after_seconds: int, limit: int
+) -> list[int]:
+    """Queue again the job of each run queued for `after_seconds` (Redis may have lost it), under
+    the id it was first queued with: a job still waiting is not queued twice."""
+    cutoff = now - timedelta(seconds=after_seconds)
+    return await requeue_stuck(
+        uow,
+        TutorRun.id,
+        (TutorRun.status == "queued") & (TutorRun.created_at < cutoff),
+        limit=limit,
+        queue=lambda run_id: uow.outbox.enqueue(
+            RUN, run_id=run_id, job_id=f"{RUN}:{run_id}", queue=TUTOR_QUEUE
+        ),
+    )
 
 
 async def reap(
@@ -202,3 +226,19 @@ async def reap(
         started=bool(run.text),
     )
     return await finish(uow, run_id=run_id, outcome=outcome, settings=settings, now=now)
+
+
+async def end_active_runs(
+    uow: UnitOfWork, *, user_id: int, settings: Settings, now: datetime
+) -> int:
+    """Finish the user's queued and running runs as the reaper would (their account is being
+    erased): each hold is settled before the runs are deleted, so no credits stay held."""
+    active = await uow.session.scalars(
+        select(TutorRun.id).where(
+            TutorRun.user_id == user_id, TutorRun.status.in_(("queued", "running"))
+        )
+    )
+    ended = 0
+    for run_id in list(active):
+        ended += await reap(uow, run_id=run_id, settings=settings, now=now) is not None
+    return ended

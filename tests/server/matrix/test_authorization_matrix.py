@@ -16,6 +16,10 @@ from models.commerce.earnings import Withdrawal
 from server.commerce.earnings.withdrawals import ACCOUNT_CONTEXT, NAME_CONTEXT
 from server.keys import RUNTIME
 from server.settings import Settings
+from server.tutor.catalog import routes as tutor_catalog_routes
+from server.tutor.conversations import routes as tutor_conversations_routes
+from server.tutor.quotas import routes as tutor_quotas_routes
+from server.tutor.runs import routes as tutor_runs_routes
 from tests.helpers.env import AppClient, make_settings
 from tests.helpers.orders import checkout, deliver_paid, product
 from tests.helpers.people import Person, call, person
@@ -224,3 +228,72 @@ async def test_withdrawals_are_their_creators_and_admins_only(
     assert mine["status"] == "requested"
     everyone = await call(api, "GET", "/admin/withdrawals", world.admin, 200)
     assert wid in {w["id"] for w in everyone["items"]}
+
+
+# The tutor's routes, each classified: open to everyone, to any signed-in user, or to admins.
+TUTOR_PUBLIC = {("GET", "/api/v1/tutor/personas")}
+TUTOR_SIGNED_IN = {
+    ("GET", "/api/v1/tutor/usage"),
+    # A user's own conversations and runs (anyone else's answer 404: tests/server/tutor/runs).
+    *(
+        (route.method, route.path)
+        for table in (tutor_conversations_routes, tutor_runs_routes)
+        for route in table.routes.routes
+    ),
+}
+
+
+def tutor_routes() -> list[Any]:
+    return [
+        *tutor_catalog_routes.routes.routes,
+        *tutor_quotas_routes.routes.routes,
+        *tutor_conversations_routes.routes.routes,
+        *tutor_runs_routes.routes.routes,
+    ]
+
+
+def concrete(path: str, user_id: int) -> str:
+    return (
+        path.replace("{id}", "424242")
+        .replace("{role}", "reader")
+        .replace("{user_id}", str(user_id))
+        .replace("{conversation_id}", "424242")
+        .replace("{run_id}", "424242")
+        .removeprefix("/api/v1")
+    )
+
+
+async def test_every_tutor_route_is_classified_and_admin_ones_refuse_everyone_else(
+    api: TestClient,
+) -> None:
+    others = [await person(api, *roles) for roles in ((), ("creator",), ("moderator",))]
+    admin = await person(api, "admin")
+    reader = others[0]
+    for route in tutor_routes():
+        key = (route.method, route.path)
+        if key in TUTOR_PUBLIC:
+            assert route.auth is False and not route.roles, key
+            continue
+        if key in TUTOR_SIGNED_IN:
+            assert route.auth is True and not route.roles, key
+            await refused_anonymous(api, route.method, concrete(route.path, reader.id))
+            continue
+        assert route.roles == frozenset({"admin"}), f"{key} is not classified"
+        path = concrete(route.path, reader.id)
+        body = {"json": {}} if route.body is not None else {}
+        for who in others:
+            response = await api.request(
+                route.method, f"/api/v1{path}", headers=who.headers, **body
+            )
+            answer = await response.json()
+            assert response.status == 403, (key, who, answer)
+            assert answer["error"]["code"] == "auth.forbidden"
+        await refused_anonymous(api, route.method, path)
+    # An admin gets past the guard (the answer is the route's own, not 401/403).
+    listed = await call(api, "GET", "/admin/tutor/quotas", admin, 200)
+    assert listed["items"] == []
+
+
+async def refused_anonymous(api: TestClient, method: str, path: str) -> None:
+    response = await api.request(method, f"/api/v1{path}")
+    assert response.status == 401, (method, path, response.status)

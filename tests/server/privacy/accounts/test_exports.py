@@ -45,6 +45,7 @@ FILES = {
     "push_devices.json",
     "earnings.json",
     "withdrawals.json",
+    "tutor.json",
 }
 
 

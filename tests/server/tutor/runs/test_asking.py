@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models.tutor.runs import TutorRun
 from server.keys import RUNTIME
-from tests.fakes.ai_provider import FakeAIProvider
+from tests.fakes.ai_provider import FakeAIProvider, Script
 from tests.helpers.people import Person, call
 from tests.helpers.tutor import chat_persona
 from tests.helpers.wallet import give, ledger_totals
@@ -137,3 +137,60 @@ async def test_a_run_is_anothers_to_nobody(api: TestClient, learner: Person) -> 
     async with api.app[RUNTIME].db.read() as session:
         runs = (await session.scalars(select(TutorRun))).all()
     assert len(runs) == 1
+
+
+async def _quota(api: TestClient, user_id: int, **limits: int | None) -> None:
+    from models.tutor.catalog import TutorQuota
+
+    runtime = api.app[RUNTIME]
+    async with runtime.db.unit_of_work() as uow:
+        uow.session.add(
+            TutorQuota(
+                subject_type="user",
+                subject=str(user_id),
+                updated_at=runtime.clock.now(),
+                **limits,
+            )
+        )
+
+
+async def test_the_quota_of_runs_at_once_refuses_with_retry_after(
+    api: TestClient, learner: Person
+) -> None:
+    persona = await chat_persona(api)
+    await give(api, learner.id, 100_000)
+    await _quota(api, learner.id, concurrent_runs=1, tokens_per_day=None)
+    first, second = [await conversation(api, learner, persona.id) for _ in range(2)]
+    await ask(api, learner, first["id"], "one")
+    response = await api.post(
+        f"/api/v1/tutor/conversations/{second['id']}/messages",
+        json={"client_message_id": "two", "body": "two"},
+        headers=learner.headers,
+    )
+    assert response.status == 429
+    assert (await response.json())["error"]["code"] == "tutor.quota_exceeded"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_the_daily_token_quota_refuses_until_the_next_business_day(
+    api: TestClient, learner: Person, fake_ai: FakeAIProvider
+) -> None:
+    from tests.helpers.tutor import answer
+
+    persona = await chat_persona(api)
+    await give(api, learner.id, 100_000)
+    await _quota(api, learner.id, tokens_per_day=10, concurrent_runs=None)
+    chat = await conversation(api, learner, persona.id)
+    fake_ai.script = Script(reply="a long enough answer to pass ten tokens in all")
+    asked = await ask(api, learner, chat["id"], "first")
+    await answer(api, asked["run"]["id"])
+    held = await balance(api, learner)
+    response = await api.post(
+        f"/api/v1/tutor/conversations/{chat['id']}/messages",
+        json={"client_message_id": "again", "body": "second"},
+        headers=learner.headers,
+    )
+    assert response.status == 429
+    assert (await response.json())["error"]["code"] == "tutor.quota_exceeded"
+    assert 1 <= int(response.headers["Retry-After"]) <= 86_400
+    assert await balance(api, learner) == held

@@ -65,14 +65,29 @@ async def test_the_reaper_finishes_a_dead_run_billed_from_its_last_checkpoint(
     assert everything == 0
 
 
-async def test_a_run_whose_job_was_lost_before_it_started_costs_nothing(
-    api: TestClient, learner: Person
+async def test_a_waiting_run_has_its_job_queued_again_then_is_given_up_at_no_cost(
+    api: TestClient, learner: Person, fake_ai: FakeAIProvider
 ) -> None:
     _, run_id = await asked_run(api, learner)
     await _age(api, run_id, status="queued")
+    runtime = api.app[RUNTIME]
+    job_key = f"arq:job:{runtime.settings.key_prefix}:tutor.run:{run_id}"
+    await runtime.redis.delete(job_key)  # Redis lost the job
+    assert await _reap(api) == 0
+    assert await runtime.redis.exists(job_key)
+    assert (await run_row(api, run_id)).status == "queued"
+    long_ago = runtime.clock.now() - timedelta(
+        seconds=runtime.settings.tutor_reap_after_seconds * 11
+    )
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(
+            update(TutorRun).where(TutorRun.id == run_id).values(created_at=long_ago)
+        )
     assert await _reap(api) == 1
-    assert (await run_row(api, run_id)).cost_credits == 0
+    row = await run_row(api, run_id)
+    assert row.status == "failed" and row.cost_credits == 0
     assert await balance(api, learner) == 100_000
+    assert fake_ai.requests == []
 
 
 async def _sse(api: TestClient, who: Person, run_id: int, last: str | None = None) -> list[dict]:
@@ -138,3 +153,38 @@ async def test_sse_pings_while_silent_and_refuses_bad_ids(
     )
     assert bad.status == 400
     assert (await bad.json())["error"]["code"] == "tutor.invalid_event_id"
+
+
+async def test_erasing_an_account_mid_answer_gives_its_held_credits_back_first(
+    api: TestClient, learner: Person
+) -> None:
+    from sqlalchemy import func, select
+
+    from models.commerce.ledger import LedgerTransaction
+    from tests.helpers.accounts import run_task
+    from tests.helpers.auth import PASSWORD
+
+    _, run_id = await asked_run(api, learner)
+    await _age(api, run_id, status="running", text="")
+    assert await balance(api, learner) < 100_000
+    response = await api.post(
+        "/api/v1/me/delete",
+        json={"password": PASSWORD, "confirm": "DELETE"},
+        headers=learner.headers,
+    )
+    assert response.status == 202
+    assert await run_task(api, "accounts.erase", user_id=learner.id) is True
+    runtime = api.app[RUNTIME]
+    async with runtime.db.read() as session:
+        from server.commerce.ledger.audit import audit
+        from server.commerce.wallet import service as wallet
+
+        assert await wallet.balance(session, user_id=learner.id) == 100_000
+        settles = await session.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.kind == wallet.SETTLE)
+        )
+        assert settles == 1
+        assert (await audit(session)).ok
+    assert await _reap(api) == 0
