@@ -29,6 +29,7 @@ from jobs import (
     subscriptions,
     tutor,
     tutor_memory,
+    tutor_retrieval,
     users,
     wallet,
 )
@@ -54,6 +55,7 @@ TASKS = TaskList.of(
         *subscriptions.TASKS,
         *tutor.TASKS,
         *tutor_memory.TASKS,
+        *tutor_retrieval.TASKS,
         *users.TASKS,
         *wallet.TASKS,
     ),
@@ -70,6 +72,7 @@ TASKS = TaskList.of(
         *shipping.SCHEDULES,
         *subscriptions.SCHEDULES,
         *tutor.SCHEDULES,
+        *tutor_retrieval.SCHEDULES,
         *wallet.SCHEDULES,
     ),
 )

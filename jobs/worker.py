@@ -34,10 +34,12 @@ from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
+from server.tutor.retrieval import indexing as tutor_indexing
 from server.tutor.runs import tools as tutor_tools
 
 # Ports a domain fills from another it may not import: publishing keeps search current.
 content_indexing.register(search_service)
+content_indexing.follow(tutor_indexing.published_text_changed)
 settings = Settings()
 
 

@@ -70,6 +70,7 @@ from server.social.reactions import routes as reactions_routes
 from server.tutor.catalog import routes as tutor_catalog_routes
 from server.tutor.conversations import routes as tutor_conversations_routes
 from server.tutor.quotas import routes as tutor_quotas_routes
+from server.tutor.retrieval import indexing as tutor_indexing
 from server.tutor.runs import routes as tutor_runs_routes
 
 # Domains add their route tables here, in the order they appear in the API document.
@@ -140,6 +141,7 @@ def create_app(
     settings = settings or Settings()
     # Ports a domain fills from another it may not import: publishing keeps search current.
     content_indexing.register(search_service)
+    content_indexing.follow(tutor_indexing.published_text_changed)
     passwords.configure(
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,

@@ -12,6 +12,7 @@ leaving a stale row that could still hold text the item's new access level hides
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -37,11 +38,29 @@ class NoSearchIndex(RuntimeError):
 
 _index: SearchIndex | None = None
 
+# Wings above content that keep something of their own from an item's published text (the
+# tutor's passages) follow it here, called with the caller's session after the index; a
+# follower of a wing above is registered by a composition root, so items never import it.
+Follower = Callable[..., Awaitable[None]]  # (session, *, content_id) -> None
+_followers: list[Follower] = []
+
 
 def register(index: SearchIndex) -> None:
     """Make `index` the one publishing keeps current (idempotent)."""
     global _index
     _index = index
+
+
+def follow(follower: Follower) -> None:
+    """Also call `follower(session, content_id=...)` whenever an item's published text may have
+    changed (idempotent)."""
+    if follower not in _followers:
+        _followers.append(follower)
+
+
+async def _tell_followers(session: AsyncSession, *, content_id: int) -> None:
+    for follower in _followers:
+        await follower(session, content_id=content_id)
 
 
 def _registered() -> SearchIndex:
@@ -53,8 +72,10 @@ def _registered() -> SearchIndex:
 async def index_content(session: AsyncSession, *, content_id: int, now: datetime) -> None:
     """Rebuild the item's row from its published version, in the caller's transaction."""
     await _registered().index_content(session, content_id=content_id, now=now)
+    await _tell_followers(session, content_id=content_id)
 
 
 async def remove_content(session: AsyncSession, *, content_id: int) -> None:
     """Take the item out of search, in the caller's transaction."""
     await _registered().remove_content(session, content_id=content_id)
+    await _tell_followers(session, content_id=content_id)
