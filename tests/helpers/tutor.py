@@ -17,6 +17,7 @@ from server.tutor.gateway.client import AIGateway
 from server.tutor.runs import answering, tools
 from server.tutor.runs.answering import Tools
 from server.tutor.runs.feed import FeedEntry
+from server.tutor.runs.sources import Sources
 from tests.fakes.ai_provider import FakeAIProvider
 
 _names = itertools.count(1)
@@ -70,10 +71,12 @@ def wire(api: TestClient, fake: FakeAIProvider, **gateway: Any) -> Tools:
     """Point the app's runtime at the fake provider (named `fake`)."""
     runtime = api.app[RUNTIME]
     options = {"first_byte_timeout": 2.0, "idle_timeout": 2.0, **gateway}
+    gateway = AIGateway({"fake": fake.provider("fake")}, **options)
     made = Tools(
-        gateway=AIGateway({"fake": fake.provider("fake")}, **options),
+        gateway=gateway,
         feed=tools.feed_of(runtime),
         word_list=policy_of(runtime.settings).word_list,
+        retrieve=Sources(gateway, runtime.settings),
     )
     tools.install(runtime, made)
     return made

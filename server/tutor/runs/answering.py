@@ -188,7 +188,11 @@ async def answer(runtime: Runtime, tools: Tools, *, run_id: int) -> str | None:
         sources, passages = None, []
         if persona.retrieval and tools.retrieve is not None:
             sources, passages = await tools.retrieve(
-                session, run=run, conversation=conversation, question=question.body
+                session,
+                run=run,
+                conversation=conversation,
+                question=question.body,
+                now=runtime.clock.now(),
             )
         built = await prompts.build(
             session,

@@ -75,6 +75,8 @@ async def build(
             )
         messages.extend(turns)
     if sources:
-        messages.append({"role": "system", "content": sources})
+        # Quoted as data in a message of its own before the question, never among the
+        # instructions (a passage cannot speak with the system's voice).
+        messages.append({"role": "user", "content": sources})
     messages.append({"role": "user", "content": question})
     return Prompt(messages, passages or [])

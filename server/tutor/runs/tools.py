@@ -13,6 +13,7 @@ from server.tutor.gateway.client import AIGateway
 from server.tutor.gateway.providers import providers_from_env
 from server.tutor.runs.answering import Tools
 from server.tutor.runs.feed import MemoryRunFeed, RedisRunFeed, RunFeed
+from server.tutor.runs.sources import Sources
 
 _TOOLS: weakref.WeakKeyDictionary[Runtime, Tools] = weakref.WeakKeyDictionary()
 
@@ -47,10 +48,12 @@ def tools_of(runtime: Runtime) -> Tools:
     found = _TOOLS.get(runtime)
     if found is None:
         settings = runtime.settings
+        gateway = gateway_from(settings)
         found = _TOOLS[runtime] = Tools(
-            gateway=gateway_from(settings),
+            gateway=gateway,
             feed=feed_of(runtime),
             word_list=policy_of(settings).word_list,
+            retrieve=Sources(gateway, settings),
         )
     return found
 
