@@ -293,10 +293,16 @@ async def test_cancelling_the_consumer_closes_the_providers_connection(
 
 
 async def test_many_streams_run_side_by_side_on_one_session(
-    gateway: AIGateway, first: FakeAIProvider
+    first: FakeAIProvider, second: FakeAIProvider
 ) -> None:
+    # Timeouts of seconds: fifty streams opened at once on a busy test machine are slow to start.
+    providers = {"first": first.provider("first"), "second": second.provider("second")}
+    gateway = AIGateway(providers, first_byte_timeout=10.0, idle_timeout=10.0)
     first.script = Script(reply=REPLY, token_interval=0.005)
-    answers = await asyncio.gather(*(collect(gateway) for _ in range(50)))
+    try:
+        answers = await asyncio.gather(*(collect(gateway) for _ in range(50)))
+    finally:
+        await gateway.close()
     assert all(text_of(pieces) == REPLY for pieces in answers)
     assert first.most_open_streams == 50
 

@@ -93,8 +93,10 @@ def chat_requests(fake: FakeAIProvider) -> list[list[dict[str, str]]]:
 
 
 def history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The turns a chat prompt repeats (without the question it ends with)."""
-    return [m for m in messages if m["role"] in ("user", "assistant")][:-1]
+    """The turns a chat prompt repeats (without the sources quoted before the question, nor the
+    question it ends with)."""
+    turns = [m for m in messages if m["role"] in ("user", "assistant") and m["content"] != SOURCE]
+    return turns[:-1]
 
 
 async def long_chat(api: TestClient, fake: FakeAIProvider, who: Person, count: int = 4) -> int:
