@@ -221,12 +221,30 @@ async def requeue_waiting(
     )
 
 
+def _lost(run: TutorRun, *, now: datetime, after_seconds: int) -> bool:
+    """What `lost_runs` selects, checked again on the locked row: a worker may have claimed the
+    run (or checkpointed) since it was listed."""
+    cutoff = now - timedelta(seconds=after_seconds)
+    if run.status == "running":
+        return run.heartbeat_at is None or run.heartbeat_at < cutoff
+    give_up = now - timedelta(seconds=after_seconds * GIVE_UP_FACTOR)
+    return run.status == "queued" and run.created_at < give_up
+
+
 async def reap(
-    uow: UnitOfWork, *, run_id: int, settings: Settings, now: datetime
+    uow: UnitOfWork, *, run_id: int, settings: Settings, now: datetime, force: bool = False
 ) -> tuple[str, dict[str, Any]] | None:
-    """Finish a lost run `tutor.interrupted`, billed from the text last checkpointed."""
-    run = await uow.session.get(TutorRun, run_id)
+    """Finish a lost run `tutor.interrupted`, billed from the text last checkpointed; a run that
+    is not lost any more (unless `force`) is left to its worker."""
+    run = await uow.session.scalar(
+        select(TutorRun)
+        .where(TutorRun.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if run is None:
+        return None
+    if not force and not _lost(run, now=now, after_seconds=settings.tutor_reap_after_seconds):
         return None
     outcome = Outcome(
         status="failed",
@@ -250,5 +268,5 @@ async def end_active_runs(
     )
     ended = 0
     for run_id in list(active):
-        ended += await reap(uow, run_id=run_id, settings=settings, now=now) is not None
+        ended += await reap(uow, run_id=run_id, settings=settings, now=now, force=True) is not None
     return ended

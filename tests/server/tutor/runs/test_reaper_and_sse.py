@@ -188,3 +188,32 @@ async def test_erasing_an_account_mid_answer_gives_its_held_credits_back_first(
         assert settles == 1
         assert (await audit(session)).ok
     assert await _reap(api) == 0
+
+
+async def test_a_run_its_worker_checkpointed_after_it_was_listed_is_left_to_the_worker(
+    api: TestClient, learner: Person
+) -> None:
+    from server.tutor.runs import settle
+
+    _, run_id = await asked_run(api, learner)
+    await _age(api, run_id, status="running", text="旧的")
+    runtime = api.app[RUNTIME]
+    settings = runtime.settings
+    async with runtime.db.read() as session:
+        listed = await settle.lost_runs(
+            session,
+            now=runtime.clock.now(),
+            after_seconds=settings.tutor_reap_after_seconds,
+            limit=10,
+        )
+    assert listed == [run_id]
+    async with runtime.db.unit_of_work() as uow:  # the worker checkpoints meanwhile
+        await uow.session.execute(
+            update(TutorRun).where(TutorRun.id == run_id).values(heartbeat_at=runtime.clock.now())
+        )
+    async with runtime.db.unit_of_work() as uow:
+        assert (
+            await settle.reap(uow, run_id=run_id, settings=settings, now=runtime.clock.now())
+            is None
+        )
+    assert (await run_row(api, run_id)).status == "running"
