@@ -20,6 +20,7 @@ import math
 import re
 import secrets
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,9 @@ class FakeAIProvider(FakeGateway):
         self.models = models
         self.script = Script()
         self.queue: list[Script] = []  # scripts for the next requests, one each, before `script`
+        # Chooses a chat request's script from its body (None: the queue, then `script`), for
+        # concurrent requests whose order is not known.
+        self.pick: Callable[[dict[str, Any]], Script | None] | None = None
         self.requests: list[Call] = self.calls
         self.open_streams = 0
         self.most_open_streams = 0
@@ -155,7 +159,8 @@ class FakeAIProvider(FakeGateway):
         body, refused = await self._read(request)
         if refused:
             return refused
-        script = self._next_script()
+        picked = self.pick(body) if self.pick is not None else None
+        script = picked or self._next_script()
         if refusal := await self._scripted_refusal(request, script):
             return refusal
         messages = body.get("messages") or []
