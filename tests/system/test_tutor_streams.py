@@ -68,7 +68,7 @@ def tutor_env(fake: FakeAIProvider, **overrides: Any) -> dict[str, Any]:
         "tutor_screen_window_ms": 30,
         "tutor_checkpoint_seconds": 0.2,
         "tutor_first_byte_timeout_seconds": 3,
-        "tutor_idle_timeout_seconds": 1,
+        "tutor_idle_timeout_seconds": 3,
         # Sign-ups pay the lowest argon2id cost (as in the other tests), not production's.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 64,
