@@ -5,6 +5,8 @@ whole), embeddings and the model list, in OpenAI's wire format, scripted per tes
     fake.script = Script(reply="你好 world", token_interval=0.01, fail_after_tokens=2)
     gateway = AIGateway({"fake": fake.provider("fake")}, ...)
 
+Concurrent chats whose order is not known get their scripts from `pick(body)` (None: the queue,
+then `script`), e.g. by a marker in the question.
 `requests` records what the provider was sent (headers without the key); `disconnects` counts
 streams the client walked away from; `open_streams` / `most_open_streams` count live streams.
 Also runs alone for benchmarks: `python -m tests.fakes.ai_provider --port 8100 --tokens 500`.

@@ -226,8 +226,8 @@ class WebProcess(Process):
 
 
 class WorkerProcess(Process):
-    """`python -m jobs worker` (or `media`; another class: `arq <class>`); ready once it writes
-    its health-check key.
+    """`python -m jobs worker` (or `media`, `tutor`; another class: `arq <class>`); ready once it
+    writes its health-check key.
 
     arq writes the key on its first poll, after `on_startup` built the runtime. The key may be
     left by an earlier worker on the same prefix, so readiness is the key written anew: its TTL

@@ -256,7 +256,7 @@ async def until_end(socket: Socket, into: list[dict[str, Any]]) -> None:
 
 async def drain(socket: Socket, within: float) -> list[dict[str, Any]]:
     """Whatever else the socket receives within `within` seconds."""
-    more = []
+    more: list[dict[str, Any]] = []
     while True:
         try:
             _, payload = await socket.next(within)
