@@ -5,6 +5,8 @@ whole), embeddings and the model list, in OpenAI's wire format, scripted per tes
     fake.script = Script(reply="你好 world", token_interval=0.01, fail_after_tokens=2)
     gateway = AIGateway({"fake": fake.provider("fake")}, ...)
 
+Concurrent chats whose order is not known get their scripts from `pick(body)` (None: the queue,
+then `script`), e.g. by a marker in the question.
 `requests` records what the provider was sent (headers without the key); `disconnects` counts
 streams the client walked away from; `open_streams` / `most_open_streams` count live streams.
 Also runs alone for benchmarks: `python -m tests.fakes.ai_provider --port 8100 --tokens 500`.
@@ -20,6 +22,7 @@ import math
 import re
 import secrets
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +98,9 @@ class FakeAIProvider(FakeGateway):
         self.models = models
         self.script = Script()
         self.queue: list[Script] = []  # scripts for the next requests, one each, before `script`
+        # Chooses a chat request's script from its body (None: the queue, then `script`), for
+        # concurrent requests whose order is not known.
+        self.pick: Callable[[dict[str, Any]], Script | None] | None = None
         self.requests: list[Call] = self.calls
         self.open_streams = 0
         self.most_open_streams = 0
@@ -155,7 +161,8 @@ class FakeAIProvider(FakeGateway):
         body, refused = await self._read(request)
         if refused:
             return refused
-        script = self._next_script()
+        picked = self.pick(body) if self.pick is not None else None
+        script = picked or self._next_script()
         if refusal := await self._scripted_refusal(request, script):
             return refusal
         messages = body.get("messages") or []

@@ -1,7 +1,7 @@
 """A small harness for system tests: real web and worker processes, and faults between them.
 
 * `Process` (and `WebProcess`, `WorkerProcess`) start `python -m server serve` or
-  `python -m jobs worker|media` as subprocesses with an environment built from Settings
+  `python -m jobs worker|media|tutor` as subprocesses with an environment built from Settings
   values, wait until they are ready, keep their stdout/stderr in files and stop them with SIGTERM
   (so coverage writes its data), SIGKILL after a grace period; `kill()` is a hard crash.
 * `FaultProxy` is a TCP proxy of the suite's own, run in the test's event loop, put between a
@@ -41,7 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 WORKER_HEALTH_KEY = "{prefix}:worker:{name}:health"  # jobs/worker.py: settings.channel(...)
 # `python -m jobs <kind>` runs the worker of these settings classes, as in production.
-WORKER_KINDS = {"WorkerSettings": "worker", "MediaWorkerSettings": "media"}
+WORKER_KINDS = {
+    "WorkerSettings": "worker",
+    "MediaWorkerSettings": "media",
+    "TutorWorkerSettings": "tutor",
+}
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 
@@ -222,8 +226,8 @@ class WebProcess(Process):
 
 
 class WorkerProcess(Process):
-    """`python -m jobs worker` (or `media`; another class: `arq <class>`); ready once it writes
-    its health-check key.
+    """`python -m jobs worker` (or `media`, `tutor`; another class: `arq <class>`); ready once it
+    writes its health-check key.
 
     arq writes the key on its first poll, after `on_startup` built the runtime. The key may be
     left by an earlier worker on the same prefix, so readiness is the key written anew: its TTL
