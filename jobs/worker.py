@@ -35,6 +35,7 @@ from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
 from server.tutor.retrieval import indexing as tutor_indexing
+from server.tutor.gateway import tokens as tutor_tokens
 from server.tutor.runs import tools as tutor_tools
 
 # Ports a domain fills from another it may not import: publishing keeps search current.
@@ -55,6 +56,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     runtime = await Runtime.open(
         settings, statement_timeout=settings.job_database_statement_timeout_seconds
     )
+    tutor_tokens.load()  # before the first run streams, not during it
     assert runtime.redis is not None
     emitter = client_manager(settings, write_only=True)
     # User events get their ids from the same per-user Redis streams as the web process's.

@@ -26,6 +26,7 @@ from server.keys import (
 )
 from server.runtime import Runtime
 from server.social.presence.service import PresenceTracker, register_local
+from server.tutor.gateway import tokens as tutor_tokens
 from server.tutor.runs import tools as tutor_tools
 
 log = structlog.get_logger("server")
@@ -35,6 +36,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database engine and the Redis client."""
     runtime = await Runtime.open(app[SETTINGS])
     app[RUNTIME] = runtime
+    tutor_tokens.load()  # the tutor's token estimator, before the first question
     yield
     await tutor_tools.close(runtime)  # the AI gateway's connections, if runs were answered here
     await runtime.close()

@@ -59,6 +59,12 @@ def _tokenizer() -> Any:
         return None
 
 
+def load() -> None:
+    """Load the vocabulary now (half a second or so): a process calls this at start, so that no
+    request or answer pays for it, blocking its event loop meanwhile."""
+    _tokenizer()
+
+
 def count_tokens(text: str) -> int:
     """Tokens in `text` by the named estimator; the char-class estimate if the tokenizer fails."""
     tokenizer = _tokenizer() if text else None
