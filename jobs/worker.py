@@ -34,8 +34,8 @@ from server.logs import configure_logging
 from server.metrics import Metrics
 from server.runtime import Runtime
 from server.settings import Settings
-from server.tutor.retrieval import indexing as tutor_indexing
 from server.tutor.gateway import tokens as tutor_tokens
+from server.tutor.retrieval import indexing as tutor_indexing
 from server.tutor.runs import tools as tutor_tools
 
 # Ports a domain fills from another it may not import: publishing keeps search current.
