@@ -138,12 +138,12 @@ async def ask(
     screened = screen({"body": body}, policy.word_list)
     if not screened.ok:
         raise Flagged(fields={"body": ", ".join(screened.categories)})
+    await quotas.enforce(session, user_id=user_id, roles=roles, settings=settings, now=now)
     if conversation.active_run_id is not None:
         raise conversations.RunInProgress()
     persona = await catalog.get_active_persona(session, persona_id=conversation.persona_id)
     model = await session.get(TutorModel, persona.model_id)
     assert model is not None
-    await quotas.enforce(session, user_id=user_id, roles=roles, settings=settings, now=now)
     prompt_tokens = await prompt_allowance(
         session, conversation=conversation, persona=persona, body=body, settings=settings
     )
