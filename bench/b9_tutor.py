@@ -33,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -331,10 +332,35 @@ class Session:
         )
 
     async def close(self) -> None:
-        for client in self.clients:
+        async def leave(client: OursClient) -> None:
             with contextlib.suppress(Exception):
-                await client.sio.disconnect()
+                await asyncio.wait_for(client.sio.disconnect(), 10)
+
+        await asyncio.gather(*(leave(client) for client in self.clients))
         await self.http.close()
+
+    async def quiesce(self, limit: float = 120.0) -> int:
+        """Wait until our worker has no run queued or running (one a step gave up on would
+        hold its conversation and load the next step); the runs still active after `limit`."""
+        from sqlalchemy import func, select
+
+        from models.tutor.runs import ACTIVE_STATUSES, TutorRun
+        from server.db import create_engine
+        from server.settings import normalise_database_url
+
+        url = normalise_database_url(self.servers.env["DATABASE_URL"])
+        engine = create_engine(url, pool_size=1)
+        query = select(func.count()).where(TutorRun.status.in_(ACTIVE_STATUSES))
+        deadline = time.monotonic() + limit
+        try:
+            while True:
+                async with engine.connect() as conn:
+                    active = int((await conn.execute(query)).scalar_one())
+                if not active or time.monotonic() > deadline:
+                    return active
+                await asyncio.sleep(0.5)
+        finally:
+            await engine.dispose()
 
     async def step(self, name: str, runs: int, tag: str) -> load.StepFigures:
         received = [load.Received(f"{tag}.{i}") for i in range(runs)]
@@ -466,6 +492,8 @@ async def _rounds(
         for number in range(plan.rounds):
             for runs in plan.steps:
                 for name in names:
+                    if "ours" in names and (left := await session.quiesce()):
+                        log(f"b9: {left} runs of earlier steps still active")
                     figures = await session.step(name, runs, f"{tag}.r{number}.n{runs}.{name}")
                     results.setdefault((name, runs), []).append(figures)
                     log(
@@ -474,6 +502,7 @@ async def _rounds(
                         f"{_f(figures.per_byte_pct(0.5))}/{_f(figures.per_byte_pct(0.99))} ms, "
                         f"TTFT p99 {_f(figures.ttft_pct(0.99))} ms, "
                         f"load CPU {figures.load_cpu_share:.0%}"
+                        + (f"; {dict(figures.error_kinds)}" if figures.errors else "")
                     )
                     await asyncio.sleep(SETTLE_SECONDS)
     finally:
@@ -615,6 +644,8 @@ def _table(
 def run(options: Options) -> BenchResult:
     plan = Plan.of(options)
     names = [name for name in PEERS if options.only is None or name in options.only]
+    # Other work on the machine shows in every figure (the servers' CPU is shared with it).
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     errors: dict[str, str] = {}
     results: dict[tuple[str, int], list[load.StepFigures]] = {}
     try:
@@ -630,10 +661,12 @@ def run(options: Options) -> BenchResult:
         peer = PeerResult(name, LABELS[name], error=errors.get(name))
         failed = [(runs, s) for runs, s in steps.get(name, {}).items() if s["errors"]]
         if failed and not peer.error and not options.smoke:
-            samples = [e for r in results[(name, failed[0][0])] for e in r.error_samples][:3]
-            peer.error = (
-                f"runs failed at {', '.join(str(runs) for runs, _ in failed)} runs: {samples}"
-            )
+            kinds: Counter[str] = Counter()
+            for runs, _ in failed:
+                for measured in results[(name, runs)]:
+                    kinds.update(measured.error_kinds)
+            shown = "; ".join(f"{count} x {kind}" for kind, count in kinds.most_common(3))
+            peer.error = f"runs failed at {', '.join(str(r) for r, _ in failed)} runs: {shown}"
         elif failed and not peer.error and all(not s["completed"] for _, s in failed):
             peer.error = "no run ended intact"
         best = _best_runs(steps.get(name, {}))
@@ -662,6 +695,9 @@ def run(options: Options) -> BenchResult:
         "B p50/p99: added latency per text byte, ms (fake's send of its token -> the delta "
         "carrying it, minus the interval for ours); TTFT99: added time to first token p99, ms; "
         "load%: the load process's CPU (fake + clients) over the step, near 100 = client-bound",
+        f"load average {_f(busy, '.1f')} at the start, "
+        f"{_f(os.getloadavg()[0] if busy is not None else None, '.1f')} at the end, "
+        f"on {os.cpu_count()} CPUs",
         "wrk/web us/t: our worker's and web process's CPU per token streamed; KB/run: their RSS "
         "peak during the step minus before it, per run (the largest over rounds)",
     ]
@@ -689,6 +725,7 @@ def run(options: Options) -> BenchResult:
             "screen_window_ms": plan.window_ms,
             "screen_window_chars": plan.window_chars,
             "smoke": options.smoke,
+            "load_average_start": busy,
         },
         notes=notes,
         table=_table(peers, steps),
