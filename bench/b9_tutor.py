@@ -636,7 +636,7 @@ def _table(
         best = peer.figures.get("best_runs")
         lines.append(
             f"{'':<6} most runs with per-byte p99 <= {LATENCY_LIMIT_MS:.0f} ms and no errors: "
-            f"{'none' if best is None else f'{best:,.0f}'}"
+            f"{'none' if not best else f'{best:,.0f}'}"
         )
     return lines
 
@@ -669,9 +669,9 @@ def run(options: Options) -> BenchResult:
             peer.error = f"runs failed at {', '.join(str(r) for r, _ in failed)} runs: {shown}"
         elif failed and not peer.error and all(not s["completed"] for _, s in failed):
             peer.error = "no run ended intact"
-        best = _best_runs(steps.get(name, {}))
-        if best is not None:
-            peer.figures["best_runs"] = best
+        if name in {n for n, _ in results}:
+            # 0 when no step held the limit: a ratio of 0 says more than none
+            peer.figures["best_runs"] = _best_runs(steps.get(name, {})) or 0.0
         at = steps.get(name, {}).get(TTFT_AT)
         if at is not None and at["ttft_p99_ms"] is not None:
             peer.figures["ttft_p99_ms_at_200"] = at["ttft_p99_ms"]
