@@ -305,9 +305,12 @@ async def _ours_clients(
                 if response.status != 201:
                     raise BenchError(f"starting a conversation answered {response.status}: {body}")
             client = OursClient(token, int(body["id"]))
-            await client.sio.connect(
-                base_url, auth={"token": token}, transports=["websocket"], wait_timeout=20
-            )
+            try:
+                await client.sio.connect(
+                    base_url, auth={"token": token}, transports=["websocket"], wait_timeout=20
+                )
+            except Exception as exc:  # socketio's ConnectionError and whatever lies below it
+                raise BenchError(f"a socket could not connect: {exc!r}") from exc
             return client
 
     clients = list(await asyncio.gather(*(one(w.token) for w in wallets)))
