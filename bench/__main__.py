@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "b5": "bench.b5_payments",
     "b7": "bench.b7_idle_memory",
     "b8": "bench.b8_wallet",
+    "b9": "bench.b9_tutor",
 }
 
 
