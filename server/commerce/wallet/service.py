@@ -237,32 +237,17 @@ async def consume(
     without the update. With `rolls_back`, the caller rolls its transaction back on
     InsufficientFunds (so the claim is not undone first: one round trip less).
     """
-    _positive(amount)
-    now = now or utcnow()
-    scoped = f"{user_id}:{reference}"
-    spent = await ledger.spend(
-        uow.session,
-        kind=CONSUME,
-        reference=scoped,
-        owner_type="user",
-        owner_id=user_id,
-        purpose=PURPOSE,
-        currency=CURRENCY,
-        to_purpose=SPENT,
-        amount=amount,
+    return await _spend(
+        uow,
         user_id=user_id,
+        amount=amount,
+        kind=CONSUME,
+        reference=reference,
+        to_purpose=SPENT,
         memo=memo,
         now=now,
         undo_on_refusal=not rolls_back,
     )
-    if spent is None:
-        account = await user_account(uow.session, user_id=user_id)
-        return await _replay(
-            uow, user_id=user_id, account=account, kind=CONSUME, reference=scoped, amount=-amount
-        )
-    change = WalletChange(spent.transaction_id, -amount, spent.balance)
-    _publish(uow, user_id=user_id, change=change, kind=CONSUME, memo=memo, at=now)
-    return change
 
 
 async def hold(
@@ -280,30 +265,57 @@ async def hold(
     The credits move to the platform's `credits_held` account (sharded, never locked), the same
     few statements as `consume`.
     """
+    return await _spend(
+        uow,
+        user_id=user_id,
+        amount=amount,
+        kind=HOLD,
+        reference=reference,
+        to_purpose=HELD,
+        memo=memo,
+        now=now,
+        undo_on_refusal=True,
+    )
+
+
+async def _spend(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    amount: int,
+    kind: str,
+    reference: str,
+    to_purpose: str,
+    memo: str | None,
+    now: datetime | None,
+    undo_on_refusal: bool,
+) -> WalletChange:
+    """Move `amount` from the wallet to a platform account once per (kind, user, reference)."""
     _positive(amount)
     now = now or utcnow()
     scoped = f"{user_id}:{reference}"
-    held = await ledger.spend(
+    spent = await ledger.spend(
         uow.session,
-        kind=HOLD,
+        kind=kind,
         reference=scoped,
         owner_type="user",
         owner_id=user_id,
         purpose=PURPOSE,
         currency=CURRENCY,
-        to_purpose=HELD,
+        to_purpose=to_purpose,
         amount=amount,
         user_id=user_id,
         memo=memo,
         now=now,
+        undo_on_refusal=undo_on_refusal,
     )
-    if held is None:
+    if spent is None:
         account = await user_account(uow.session, user_id=user_id)
         return await _replay(
-            uow, user_id=user_id, account=account, kind=HOLD, reference=scoped, amount=-amount
+            uow, user_id=user_id, account=account, kind=kind, reference=scoped, amount=-amount
         )
-    change = WalletChange(held.transaction_id, -amount, held.balance)
-    _publish(uow, user_id=user_id, change=change, kind=HOLD, memo=memo, at=now)
+    change = WalletChange(spent.transaction_id, -amount, spent.balance)
+    _publish(uow, user_id=user_id, change=change, kind=kind, memo=memo, at=now)
     return change
 
 

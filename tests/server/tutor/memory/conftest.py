@@ -1,19 +1,13 @@
 """Conversation memory against the real application, MariaDB and Redis, and the fake AI provider,
-with a memory budget small enough that a few turns overflow it."""
+with a memory budget small enough that a few turns overflow it (the other fixtures are
+tests/server/tutor/conftest.py's)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
 
 from server.settings import Settings
-from tests.fakes.ai_provider import FakeAIProvider
-from tests.fakes.base import start
-from tests.helpers.env import AppClient, make_settings
-from tests.helpers.people import Person, person
-from tests.helpers.tutor import wire
+from tests.helpers.env import make_settings
 
 MEMORY_BUDGET = 80
 
@@ -28,24 +22,3 @@ def tutor_settings(database_url: str, settings: Settings) -> Settings:
         tutor_screen_window_ms=30,
         tutor_memory_budget_tokens=MEMORY_BUDGET,
     )
-
-
-@pytest.fixture
-async def fake_ai(aiohttp_server: Any) -> FakeAIProvider:
-    fake = FakeAIProvider()
-    await start(fake, aiohttp_server)
-    return fake
-
-
-@pytest.fixture
-async def api(
-    make_client: AppClient, tutor_settings: Settings, fake_ai: FakeAIProvider
-) -> TestClient:
-    client = await make_client(tutor_settings)
-    wire(client, fake_ai)
-    return client
-
-
-@pytest.fixture
-async def learner(api: TestClient) -> Person:
-    return await person(api)
