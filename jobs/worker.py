@@ -57,6 +57,11 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings, statement_timeout=settings.job_database_statement_timeout_seconds
     )
     tutor_tokens.load()  # before the first run streams, not during it
+    try:
+        tutor_tools.tools_of(runtime)  # an AI provider listed without its URL stops the start
+    except ValueError:
+        await runtime.close()
+        raise
     assert runtime.redis is not None
     emitter = client_manager(settings, write_only=True)
     # User events get their ids from the same per-user Redis streams as the web process's.

@@ -439,6 +439,19 @@ async def test_startup_refuses_to_run_without_redis(
     assert "runtime" not in ctx
 
 
+async def test_startup_refuses_an_ai_provider_listed_without_its_base_url(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AI_GHOST_BASE_URL", raising=False)
+    monkeypatch.setattr(
+        jobs.worker, "settings", make_settings(database_url=database_url, ai_providers="ghost")
+    )
+    ctx: dict[str, Any] = {}
+    with pytest.raises(ValueError, match="AI_GHOST_BASE_URL"):
+        await jobs.worker.startup(ctx)
+    assert "runtime" not in ctx
+
+
 async def test_a_worker_built_from_worker_settings_runs_a_task_through_its_own_runtime(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, redis: Redis
 ) -> None:
