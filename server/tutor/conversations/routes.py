@@ -15,7 +15,6 @@ from server.tutor.conversations.schemas import (
     ConversationPatch,
     ConversationPath,
     MessageOut,
-    MessageQuery,
 )
 
 routes = RouteTable(
@@ -112,11 +111,11 @@ async def delete_conversation(request: web.Request, params: ConversationPath) ->
 @routes.get(
     "/api/v1/tutor/conversations/{conversation_id}/messages",
     params=ConversationPath,
-    query=MessageQuery,
+    query=PageQuery,
     response=Page[MessageOut],
 )
 async def list_messages(
-    request: web.Request, params: ConversationPath, query: MessageQuery
+    request: web.Request, params: ConversationPath, query: PageQuery
 ) -> Page[MessageOut]:
     """A conversation's messages, newest first"""
     async with request.app[RUNTIME].db.read() as session:

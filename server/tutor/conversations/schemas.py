@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from server.http.ids import Id
-from server.http.pagination import PageQuery
 
 
 class ConversationIn(BaseModel):
@@ -62,7 +61,3 @@ class MessageOut(BaseModel):
     cost_credits: int | None = None
     finish_reason: str | None = None
     created_at: datetime
-
-
-class MessageQuery(PageQuery):
-    pass

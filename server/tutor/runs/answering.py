@@ -86,34 +86,33 @@ class _Stream:
         self.blocked = False
         self.finished = False
         self.due = asyncio.Event()
-        self.sending = asyncio.Lock()
 
     async def send(self) -> None:
-        """Send what the screen released as one delta."""
-        async with self.sending:
-            if not self.unsent:
-                return
-            text, self.unsent = self.unsent, ""
-            self.seq += 1
-            self.shown += text
-            self.last_sent = time.monotonic()
-            data = {
-                "run_id": self.run.id,
-                "conversation_id": self.run.conversation_id,
-                "seq": self.seq,
-                "text": text,
-            }
-            events = self.runtime.events
-            assert events is not None
-            await events.send(
-                Event(
-                    "tutor.delta",
-                    data,
-                    user_ids=(self.run.user_id,),
-                    dedupe_id=f"tutor.delta:{self.run.id}:{self.seq}",
-                )
+        """Send what the screen released as one delta (the pump while the answer streams,
+        then once more at its end: never two at once)."""
+        if not self.unsent:
+            return
+        text, self.unsent = self.unsent, ""
+        self.seq += 1
+        self.shown += text
+        self.last_sent = time.monotonic()
+        data = {
+            "run_id": self.run.id,
+            "conversation_id": self.run.conversation_id,
+            "seq": self.seq,
+            "text": text,
+        }
+        events = self.runtime.events
+        assert events is not None
+        await events.send(
+            Event(
+                "tutor.delta",
+                data,
+                user_ids=(self.run.user_id,),
+                dedupe_id=f"tutor.delta:{self.run.id}:{self.seq}",
             )
-            await self.tools.feed.append(self.run.id, FeedEntry(self.seq, "tutor.delta", data))
+        )
+        await self.tools.feed.append(self.run.id, FeedEntry(self.seq, "tutor.delta", data))
 
     async def checkpoint(self) -> bool:
         """Save the text shown; False when the run was asked to stop (or ended elsewhere)."""

@@ -6,7 +6,6 @@ embedded mode."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,13 +32,19 @@ class RunFeed(Protocol):
 
 
 class MemoryRunFeed:
-    def __init__(self) -> None:
-        self._entries: dict[int, list[FeedEntry]] = defaultdict(list)
+    """The embedded mode's feeds: the newest `keep_runs` runs' (an older run's reader reads its
+    end from the database, as after a Redis feed expires)."""
+
+    def __init__(self, *, keep_runs: int = 1000) -> None:
+        self._entries: dict[int, list[FeedEntry]] = {}
+        self._keep_runs = keep_runs
         self._changed = asyncio.Condition()
 
     async def append(self, run_id: int, entry: FeedEntry) -> None:
         async with self._changed:
-            self._entries[run_id].append(entry)
+            if run_id not in self._entries and len(self._entries) >= self._keep_runs:
+                del self._entries[next(iter(self._entries))]  # the oldest run's
+            self._entries.setdefault(run_id, []).append(entry)
             self._changed.notify_all()
 
     def _after(self, run_id: int, seq: int) -> list[FeedEntry]:

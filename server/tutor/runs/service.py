@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -224,7 +223,3 @@ async def request_stop(uow: UnitOfWork, *, user_id: int, run_id: int, now: datet
         .values(stop_requested_at=now)
     )
     return run
-
-
-def run_out(run: TutorRun) -> dict[str, Any]:
-    return {"id": run.id, "status": run.status}

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tutor.conversations import Conversation
 from models.tutor.runs import TutorRun
-from server.identity.users import service as users
 from server.settings import Settings
 from server.tutor.catalog import service as catalog
 from server.tutor.gateway import tokens
 from server.tutor.gateway.client import AIGateway, ProviderFailed
+from server.tutor.quotas import service as quotas
 from server.tutor.retrieval import service as retrieval
 from server.tutor.retrieval.vectors import gateway_embedder
 from server.tutor.runs.service import PASSAGE_TOKENS
@@ -39,11 +39,11 @@ class Sources:
         now: datetime,
     ) -> tuple[str | None, list[retrieval.Passage]]:
         """The sources block and its passages (None and [] when nothing may be quoted)."""
-        profile = await users.get_profile(session, user_id=run.user_id)
+        roles = await quotas.user_roles(session, user_id=run.user_id)
         model = await catalog.embedding_model(session)
         query: dict[str, Any] = {
             "user_id": run.user_id,
-            "roles": frozenset(profile.roles),
+            "roles": roles,
             "content_id": conversation.content_id,
             "query": question,
             "limit": self._limit,
