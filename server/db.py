@@ -172,12 +172,22 @@ class KeepsChanges(Exception):
     the unit of work commits them, then lets the error through."""
 
 
+_OUTBOX = "db.outbox"  # session.info key of its unit of work's outbox
+
+
 class UnitOfWork:
     """A session and its outbox; both commit or roll back together."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.outbox = Outbox(session)
+        self.outbox = session.info[_OUTBOX] = Outbox(session)
+
+
+def outbox_of(session: AsyncSession) -> Outbox:
+    """The outbox of the unit of work `session` belongs to, for code handed only the session (a
+    port's subscriber): its rows are relayed at commit like the caller's own."""
+    found = session.info.get(_OUTBOX)
+    return found if isinstance(found, Outbox) else Outbox(session)
 
 
 class Database:

@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.content.items import Content, ContentVersion
 from models.tutor.retrieval import ContentChunk
-from server.db import Database
-from server.outbox import Outbox
+from server.db import Database, outbox_of
 from server.tutor.retrieval.chunking import Chunk, chunk_item
 from server.tutor.retrieval.vectors import Embedder, to_bytes
 
@@ -28,13 +27,10 @@ EMBED_BATCH = 64
 
 
 async def published_text_changed(session: AsyncSession, *, content_id: int) -> None:
-    """Queue the rebuild of an item's chunks, in the caller's transaction.
-
-    The port hands followers the caller's session, not its unit of work, so this row is relayed
-    by the outbox sweep (within seconds) rather than at commit: plenty for the tutor's index.
-    Each change gets its own job id; running the rebuild twice is harmless.
-    """
-    Outbox(session).enqueue(
+    """Queue the rebuild of an item's chunks, in the caller's transaction (through its unit of
+    work's outbox: relayed at commit). Each change gets its own job id; running the rebuild
+    twice is harmless."""
+    outbox_of(session).enqueue(
         INDEX_TASK,
         content_id=content_id,
         job_id=f"{INDEX_TASK}:{content_id}:{secrets.token_hex(6)}",

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 
 from jobs import tutor_retrieval
+from jobs.sinks import queue_names
 from jobs.tasks import TASKS
-from models.platform import OutboxMessage
 from server.app import create_app
 from server.content.items import indexing as content_indexing
 from server.keys import RUNTIME
@@ -41,12 +40,15 @@ BODY = "# Basics\n\nOpen words about bread.\n\n<!-- paywall -->\n\n## Secrets\n\
 
 
 async def queued(api: TestClient, content_id: int) -> list[dict[str, Any]]:
-    """The rebuild jobs written to the outbox for this item."""
-    async with api.app[RUNTIME].db.read() as session:
-        rows = await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.name == INDEX_TASK).order_by(OutboxMessage.id)
-        )
-        return [row.payload for row in rows if row.payload["kwargs"]["content_id"] == content_id]
+    """The rebuild jobs queued for this item (relayed to the job queue at commit)."""
+    runtime = api.app[RUNTIME]
+    prefix = f"{runtime.settings.key_prefix}:"
+    jobs = await runtime.redis.queued_jobs(queue_name=queue_names(runtime.settings)[None])
+    return [
+        {"job_id": (job.job_id or "").removeprefix(prefix), "kwargs": job.kwargs}
+        for job in sorted(jobs, key=lambda job: job.enqueue_time)
+        if job.function == INDEX_TASK and job.kwargs["content_id"] == content_id
+    ]
 
 
 async def test_publishing_queues_a_rebuild_that_builds_the_passages(
