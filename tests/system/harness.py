@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every variable a Settings field reads; the test decides them, the outer shell does not.
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 WORKER_HEALTH_KEY = "{prefix}:worker:{name}:health"  # jobs/worker.py: settings.channel(...)
+HEALTH_MARKER_MS = 600_000  # a starting worker's marker outlives any readiness wait
 # `python -m jobs <kind>` runs the worker of these settings classes, as in production.
 WORKER_KINDS = {
     "WorkerSettings": "worker",
@@ -230,8 +232,9 @@ class WorkerProcess(Process):
     writes its health-check key.
 
     arq writes the key on its first poll, after `on_startup` built the runtime. The key may be
-    left by an earlier worker on the same prefix, so readiness is the key written anew: its TTL
-    (health_check_interval + 1 s) back above what it was when this process started.
+    left by an earlier worker on the same prefix, so before this process starts the key is
+    overwritten with a marker of its own; readiness is the marker replaced. (Comparing TTLs
+    instead misses a restart that follows the previous write by less than one readiness poll.)
     """
 
     def __init__(
@@ -246,7 +249,7 @@ class WorkerProcess(Process):
         prefix = env.get("KEY_PREFIX", "sharestack")
         self.health_key = WORKER_HEALTH_KEY.format(prefix=prefix, name=settings_class)
         self._redis = redis
-        self._ttl_before = -2
+        self._marker = f"starting:{name}:{uuid.uuid4().hex}"
         kind = WORKER_KINDS.get(settings_class)
         if kind is not None:
             argv = [sys.executable, "-m", "jobs", kind]
@@ -255,11 +258,11 @@ class WorkerProcess(Process):
         super().__init__(name, argv, env, log_dir, ready=self._healthy)
 
     async def note_health_key(self) -> None:
-        self._ttl_before = int(await self._redis.pttl(self.health_key))
+        await self._redis.set(self.health_key, self._marker, px=HEALTH_MARKER_MS)
 
     async def _healthy(self) -> bool:
-        ttl = int(await self._redis.pttl(self.health_key))
-        return ttl > 0 and (self._ttl_before < 0 or ttl > self._ttl_before)
+        value = await self._redis.get(self.health_key)
+        return value is not None and value not in (self._marker, self._marker.encode())
 
 
 class ProcessGroup:
