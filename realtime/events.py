@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.rooms import user_room
-from realtime.streams import EventStreams, RedisEventStreams
+from realtime.streams import Append, EventStreams, RedisEventStreams
 from server.outbox import Event
 
 __all__ = ["Emitter", "SocketEventSink", "envelope", "pubsub_channel", "user_room", "utc_now"]
@@ -74,6 +75,22 @@ class SocketEventSink:
                 room=event.room,
                 namespace="/",
             )
+
+    async def send_many(self, events: Sequence[Event]) -> None:
+        """`send` each, in order; user events through Redis streams in one round trip."""
+        if self._channel is None or any(event.room is not None for event in events):
+            for event in events:
+                await self.send(event)
+            return
+        assert isinstance(self.streams, RedisEventStreams)
+        ts = utc_now()
+        await self.streams.append_many(
+            [
+                Append(user_id, event.type, event.data, ts, event.dedupe_id, self._channel)
+                for event in events
+                for user_id in event.user_ids
+            ]
+        )
 
     async def _send_to_user(self, user_id: int, event: Event, ts: str) -> None:
         streams, room = self.streams, user_room(user_id)

@@ -19,8 +19,9 @@ import hashlib
 import itertools
 import re
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -207,6 +208,17 @@ def _field(fields: dict[Any, Any], name: str) -> Any:
     return fields[name.encode()] if name.encode() in fields else fields[name]
 
 
+class Append(NamedTuple):
+    """One event for one user's stream (RedisEventStreams.append's arguments)."""
+
+    user_id: int
+    event_type: str
+    data: dict[str, Any]
+    ts: str
+    dedupe_id: str | None = None
+    channel: str | None = None
+
+
 class RedisEventStreams:
     """Redis streams, usable from any process that has the Redis client (web or worker)."""
 
@@ -246,6 +258,28 @@ class RedisEventStreams:
         A duplicate (a dedupe id seen before) publishes nothing: its first append did, and an
         old id published again would arrive after newer ones.
         """
+        keys, args = self._script_call(user_id, event_type, data, ts, dedupe_id, channel)
+        return _text(await self._append(keys=keys, args=args))
+
+    async def append_many(self, appends: Sequence[Append]) -> list[str]:
+        """`append` for each, in order, in one round trip (a pipeline of the same script)."""
+        if not appends:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in appends:
+                keys, args = self._script_call(*item)
+                await self._append(keys=keys, args=args, client=pipe)
+            return [_text(found) for found in await pipe.execute()]
+
+    def _script_call(
+        self,
+        user_id: int,
+        event_type: str,
+        data: dict[str, Any],
+        ts: str,
+        dedupe_id: str | None,
+        channel: str | None,
+    ) -> tuple[list[str], list[bytes | str | int]]:
         encoded = orjson.dumps(data)
         token = dedupe_token(dedupe_id, event_type, data) if dedupe_id else "-"
         keys = [self.stream_key(user_id), self.dedupe_key(user_id, token)]
@@ -261,7 +295,7 @@ class RedisEventStreams:
             before if channel else "",
             after if channel else "",
         ]
-        return _text(await self._append(keys=keys, args=args))
+        return keys, args
 
     async def after(
         self, user_id: int, last_event_id: object, *, anchored: bool = True

@@ -14,9 +14,10 @@ a job still queued or running is not queued twice, so only a lost or abandoned o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 import structlog
@@ -64,6 +65,22 @@ class Job:
 
 class EventSink(Protocol):
     async def send(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class BatchEventSink(EventSink, Protocol):
+    """A sink that can send many events in one round trip."""
+
+    async def send_many(self, events: Sequence[Event]) -> None: ...
+
+
+async def send_all(sink: EventSink, events: Sequence[Event]) -> None:
+    """Send `events` in order: in one batch when the sink can, else one by one."""
+    if isinstance(sink, BatchEventSink):
+        await sink.send_many(events)
+        return
+    for event in events:
+        await sink.send(event)
 
 
 class JobSink(Protocol):

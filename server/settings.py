@@ -382,12 +382,9 @@ class Settings(BaseSettings):
     # The fewest output tokens a run may be held for; a balance that cannot cover the prompt and
     # this many is refused (409 wallet.insufficient_funds).
     tutor_min_output_tokens: int = Field(64, gt=0)
-    # Deltas of one run are sent at most this often (milliseconds).
+    # Deltas of one run are sent at most this often (milliseconds), a run's first at once; the
+    # output is screened at each (the screening window is this interval).
     tutor_delta_interval_ms: int = Field(100, ge=0)
-    # Streamed output is screened a window at a time: a window closes at a sentence end, after
-    # this many milliseconds or this many characters.
-    tutor_screen_window_ms: int = Field(150, ge=0)
-    tutor_screen_window_chars: int = Field(40, gt=0)
     # A running answer's text is saved this often (seconds): what the reaper bills a dead run by.
     tutor_checkpoint_seconds: float = Field(1.0, gt=0)
     # A run not heard of for this many seconds (its worker died) is finished by the reaper.

@@ -65,7 +65,6 @@ def tutor_env(fake: FakeAIProvider, **overrides: Any) -> dict[str, Any]:
         "ai_fake_base_url": f"{fake.base_url}/v1",
         "ai_fake_api_key": fake.api_key,
         "tutor_delta_interval_ms": 20,
-        "tutor_screen_window_ms": 30,
         "tutor_checkpoint_seconds": 0.2,
         "tutor_first_byte_timeout_seconds": 3,
         "tutor_idle_timeout_seconds": 3,

@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+import structlog
+from sqlalchemy import case, select, update
 
 from models.tutor.catalog import Persona, TutorModel
 from models.tutor.conversations import Conversation, TutorMessage
 from models.tutor.runs import TutorRun
-from server.outbox import Event
+from server.outbox import Event, send_all
 from server.runtime import Runtime
 from server.screening.words import WordList
 from server.tutor.gateway.client import (
@@ -33,6 +34,8 @@ from server.tutor.runs import settle
 from server.tutor.runs.feed import FeedEntry, RunFeed
 from server.tutor.runs.screen import OutputBlocked, OutputScreen
 
+log = structlog.get_logger(__name__)
+
 BLOCKED = ("moderation.flagged_output", "The answer was stopped by content screening.")
 STOPPED = "stopped"
 
@@ -46,6 +49,7 @@ class Tools:
     feed: RunFeed
     word_list: WordList
     retrieve: Any = None
+    relay: Relay | None = None  # made on first use, in the process's event loop
 
 
 async def claim(runtime: Runtime, run_id: int) -> bool:
@@ -61,81 +65,45 @@ async def claim(runtime: Runtime, run_id: int) -> bool:
 
 
 class _Stream:
-    """The state of one answer being streamed."""
+    """The state of one answer being streamed (its reader takes pieces; the relay sends)."""
 
-    def __init__(self, runtime: Runtime, tools: Tools, run: TutorRun) -> None:
-        settings = runtime.settings
-        self.runtime, self.tools, self.run = runtime, tools, run
-        self.screen = OutputScreen(
-            tools.word_list,
-            window_seconds=settings.tutor_screen_window_ms / 1000,
-            window_chars=settings.tutor_screen_window_chars,
-        )
-        self.interval = settings.tutor_delta_interval_ms / 1000
-        self.checkpoint_every = settings.tutor_checkpoint_seconds
+    __slots__ = (
+        "blocked",
+        "finish_reason",
+        "provider",
+        "reader",
+        "run",
+        "saved_seq",
+        "screen",
+        "seq",
+        "shown",
+        "started",
+        "stop_requested",
+        "usage",
+    )
+
+    def __init__(self, tools: Tools, run: TutorRun) -> None:
+        self.run = run
+        self.screen = OutputScreen(tools.word_list)
         self.shown = ""  # sent as deltas
-        self.unsent = ""  # released by the screen, not sent yet
         self.seq = 0
-        self.last_sent = 0.0
-        self.last_checkpoint = time.monotonic()
+        self.saved_seq = 0  # the seq of the text last checkpointed
         self.started = False
         self.usage: tuple[int, int] | None = None
         self.finish_reason: str | None = None
         self.provider: tuple[str, str] | None = None
         self.stop_requested = False
         self.blocked = False
-        self.finished = False
-        self.due = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None
 
-    async def send(self) -> None:
-        """Send what the screen released as one delta (the pump while the answer streams,
-        then once more at its end: never two at once)."""
-        if not self.unsent:
-            return
-        text, self.unsent = self.unsent, ""
-        self.seq += 1
-        self.shown += text
-        self.last_sent = time.monotonic()
-        data = {
-            "run_id": self.run.id,
-            "conversation_id": self.run.conversation_id,
-            "seq": self.seq,
-            "text": text,
-        }
-        events = self.runtime.events
-        assert events is not None
-        await events.send(
-            Event(
-                "tutor.delta",
-                data,
-                user_ids=(self.run.user_id,),
-                dedupe_id=f"tutor.delta:{self.run.id}:{self.seq}",
-            )
-        )
-        await self.tools.feed.append(self.run.id, FeedEntry(self.seq, "tutor.delta", data))
-
-    async def checkpoint(self) -> bool:
-        """Save the text shown; False when the run was asked to stop (or ended elsewhere)."""
-        self.last_checkpoint = time.monotonic()
-        async with self.runtime.db.unit_of_work() as uow:
-            saved = await uow.session.execute(
-                update(TutorRun)
-                .where(
-                    TutorRun.id == self.run.id,
-                    TutorRun.status == "running",
-                    TutorRun.stop_requested_at.is_(None),
-                )
-                .values(text=self.shown, seq=self.seq, heartbeat_at=self.runtime.clock.now())
-            )
-        return bool(saved.rowcount)  # type: ignore[attr-defined]
-
-    def take(self, piece: Any) -> None:
-        """A piece from the provider: text goes through the screen (the pump sends it)."""
-        if isinstance(piece, Delta):
-            self.started = True
-            self.unsent += self.screen.feed(piece.text)
-            if self.unsent and time.monotonic() - self.last_sent >= self.interval:
-                self.due.set()
+    def take(self, piece: Any, relay: Relay) -> None:
+        """A piece from the provider: text waits in the screen for the relay's next send (the
+        first text is sent at once)."""
+        if type(piece) is Delta:
+            self.screen.feed(piece.text)
+            if not self.started:
+                self.started = True
+                relay.hurry()
         elif isinstance(piece, Usage):
             self.usage = (piece.prompt_tokens, piece.completion_tokens)
         elif isinstance(piece, Finish):
@@ -143,30 +111,174 @@ class _Stream:
         elif isinstance(piece, Started):
             self.provider = (piece.provider, piece.upstream_model)
 
-    async def pump(self, reader: asyncio.Task[None]) -> None:
-        """Send deltas when due, close aged screening windows, checkpoint; stop the reader on
-        a stop or blocked output. Only the pump sends while the reader reads, so cancelling
-        the reader never cuts a send in half."""
-        step = max(0.01, min(self.interval or 0.05, self.checkpoint_every))
-        while not self.finished:
+    def release(self, *, final: bool = False) -> dict[str, Any] | None:
+        """The next delta's data (what the screen releases), or None when it releases nothing.
+        Blocked output marks the stream and stops its reader."""
+        try:
+            text = self.screen.flush() if final else self.screen.release()
+        except OutputBlocked:
+            self.blocked = True
+            self.cancel()
+            return None
+        if not text:
+            return None
+        self.seq += 1
+        self.shown += text
+        return {
+            "run_id": self.run.id,
+            "conversation_id": self.run.conversation_id,
+            "seq": self.seq,
+            "text": text,
+        }
+
+    def cancel(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+class Relay:
+    """Sends the deltas of every run this process streams, and saves them: one loop, waking each
+    coalescing interval (and at once when a run's first text arrives), sends all runs' deltas as
+    one batch of user events and one batch of feed entries, and every checkpoint interval saves
+    all runs' text in one statement, which also notices runs asked to stop.
+
+    One batch per interval rather than a task per run is what keeps a worker's cost per token
+    flat as runs grow: a thousand runs cost a few round trips to Redis and MariaDB a tick.
+    """
+
+    def __init__(self, runtime: Runtime, feed: RunFeed) -> None:
+        settings = runtime.settings
+        self._runtime = runtime
+        self._feed = feed
+        self._interval = max(settings.tutor_delta_interval_ms / 1000, 0.005)
+        self._checkpoint_every = settings.tutor_checkpoint_seconds
+        self._streams: dict[int, _Stream] = {}
+        self._wake = asyncio.Event()
+        self._sending = asyncio.Lock()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._last_checkpoint = time.monotonic()
+
+    def add(self, stream: _Stream) -> None:
+        self._streams[stream.run.id] = stream
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.create_task(self._run(), name="tutor-relay")
+
+    def hurry(self) -> None:
+        """A run's first text arrived: send it now rather than at the next tick."""
+        self._wake.set()
+
+    async def end(self, stream: _Stream, *, complete: bool) -> None:
+        """The stream's reader is done: send what the screen still holds (all of it when the
+        answer is `complete`; after a failure all but a possible term's beginning; nothing
+        after a stop or blocked output), then leave."""
+        async with self._sending:
+            self._streams.pop(stream.run.id, None)
+            if stream.blocked or stream.stop_requested:
+                return
+            data = stream.release(final=complete)
+            if data is not None:
+                await self._send([(stream, data)])
+
+    def forget(self, stream: _Stream) -> None:
+        """The run's job was cancelled: stop sending for it (the reaper finishes it)."""
+        self._streams.pop(stream.run.id, None)
+
+    async def _run(self) -> None:
+        next_tick = time.monotonic() + self._interval
+        while self._streams:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.due.wait(), step)
-            self.due.clear()
-            if self.finished:
-                return
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
+            now = time.monotonic()
+            tick = now >= next_tick
+            if tick:
+                next_tick = max(next_tick + self._interval, now + self._interval / 2)
             try:
-                self.unsent += self.screen.due()
-            except OutputBlocked:
-                self.blocked = True
-                reader.cancel()
-                return
-            if self.unsent and time.monotonic() - self.last_sent >= self.interval:
-                await self.send()
-            due = time.monotonic() - self.last_checkpoint >= self.checkpoint_every
-            if due and not await self.checkpoint():
-                self.stop_requested = True
-                reader.cancel()
-                return
+                await self._tick(everyone=tick)
+                if tick and now - self._last_checkpoint >= self._checkpoint_every:
+                    self._last_checkpoint = now
+                    await self._checkpoint()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed send or save: the runs go on; the reaper is the net
+                log.exception("tutor.relay.failed")
+
+    async def _tick(self, *, everyone: bool) -> None:
+        async with self._sending:
+            batch: list[tuple[_Stream, dict[str, Any]]] = []
+            for stream in list(self._streams.values()):
+                if stream.blocked or stream.stop_requested:
+                    continue
+                if everyone or stream.seq == 0:
+                    data = stream.release()
+                    if data is not None:
+                        batch.append((stream, data))
+            if batch:
+                await self._send(batch)
+
+    async def _send(self, batch: list[tuple[_Stream, dict[str, Any]]]) -> None:
+        events = self._runtime.events
+        assert events is not None
+        await send_all(
+            events,
+            [
+                Event(
+                    "tutor.delta",
+                    data,
+                    user_ids=(stream.run.user_id,),
+                    dedupe_id=f"tutor.delta:{stream.run.id}:{data['seq']}",
+                )
+                for stream, data in batch
+            ],
+        )
+        await self._feed.append_many(
+            [(stream.run.id, FeedEntry(data["seq"], "tutor.delta", data)) for stream, data in batch]
+        )
+
+    async def _checkpoint(self) -> None:
+        """Save every run's text shown; runs asked to stop (or ended elsewhere) are stopped."""
+        streams = [s for s in self._streams.values() if not (s.stop_requested or s.blocked)]
+        if not streams:
+            return
+        saved = {s.run.id: (s.shown, s.seq) for s in streams}
+        changed = {s.run.id: saved[s.run.id] for s in streams if s.seq != s.saved_seq}
+        values: dict[str, Any] = {"heartbeat_at": self._runtime.clock.now()}
+        if changed:
+            values["text"] = case(
+                {run_id: text for run_id, (text, _) in changed.items()},
+                value=TutorRun.id,
+                else_=TutorRun.text,
+            )
+            values["seq"] = case(
+                {run_id: seq for run_id, (_, seq) in changed.items()},
+                value=TutorRun.id,
+                else_=TutorRun.seq,
+            )
+        running = (TutorRun.status == "running") & TutorRun.stop_requested_at.is_(None)
+        async with self._runtime.db.unit_of_work() as uow:
+            await uow.session.execute(
+                update(TutorRun)
+                .where(TutorRun.id.in_(saved), running)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            halted = set(
+                await uow.session.scalars(
+                    select(TutorRun.id).where(TutorRun.id.in_(saved), ~running)
+                )
+            )
+        for stream in streams:
+            if stream.run.id in halted:
+                stream.stop_requested = True
+                stream.cancel()
+            elif stream.run.id in changed:
+                stream.saved_seq = changed[stream.run.id][1]
+
+
+def relay_of(runtime: Runtime, tools: Tools) -> Relay:
+    if tools.relay is None:
+        tools.relay = Relay(runtime, tools.feed)
+    return tools.relay
 
 
 async def answer(runtime: Runtime, tools: Tools, *, run_id: int) -> str | None:
@@ -209,46 +321,48 @@ async def answer(runtime: Runtime, tools: Tools, *, run_id: int) -> str | None:
             update(TutorRun).where(TutorRun.id == run_id).values(prompt_tokens=built.tokens)
         )
     run.prompt_tokens = built.tokens
-    stream = _Stream(runtime, tools, run)
-    outcome = await _stream(stream, routes, built, max_tokens=run.max_tokens)
+    stream = _Stream(tools, run)
+    relay = relay_of(runtime, tools)
+    outcome = await _stream(stream, relay, tools.gateway, routes, built, max_tokens=run.max_tokens)
     if passages and outcome.text and tools.retrieve is not None:
         outcome.citations = tools.retrieve.citations(outcome.text, passages)
     return await _finish(runtime, tools, run_id, outcome)
 
 
 async def _stream(
-    stream: _Stream, routes: list[Route], built: prompts.Prompt, *, max_tokens: int
+    stream: _Stream,
+    relay: Relay,
+    gateway: AIGateway,
+    routes: list[Route],
+    built: prompts.Prompt,
+    *,
+    max_tokens: int,
 ) -> settle.Outcome:
     async def read() -> None:
-        pieces = stream.tools.gateway.stream_chat(routes, built.messages, max_tokens=max_tokens)
+        pieces = gateway.stream_chat(routes, built.messages, max_tokens=max_tokens)
         # Closed at once however reading ends (a stop, blocked output): the provider sees it.
         async with contextlib.aclosing(pieces):
             async for piece in pieces:
-                stream.take(piece)
+                take(piece, relay)
 
-    reader = asyncio.create_task(read())
-    pump = asyncio.create_task(stream.pump(reader))
+    take = stream.take
+    stream.reader = asyncio.create_task(read())
+    relay.add(stream)
     error: tuple[str, str] | None = None
     try:
-        try:
-            await reader
-            stream.unsent += stream.screen.flush()
-        except asyncio.CancelledError:
-            if not (stream.stop_requested or stream.blocked):
-                raise  # the job itself was cancelled: the reaper finishes the run
-        except ProviderFailed as failed:
-            error = (failed.code, failed.message)
-        except OutputBlocked:
-            error = BLOCKED
-        stream.finished = True
-        stream.due.set()
-        await pump
+        await stream.reader
+    except asyncio.CancelledError:
+        if not (stream.stop_requested or stream.blocked):
+            relay.forget(stream)
+            raise  # the job itself was cancelled: the reaper finishes the run
+    except ProviderFailed as failed:
+        error = (failed.code, failed.message)
     except BaseException:
-        pump.cancel()
+        relay.forget(stream)
         raise
+    await relay.end(stream, complete=error is None)
     if stream.blocked or (stream.finish_reason == "content_filter" and error is None):
         error = BLOCKED
-    await stream.send()
     provider = stream.provider or (None, None)
     common: dict[str, Any] = {
         "text": stream.shown,

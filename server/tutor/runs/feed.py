@@ -6,6 +6,7 @@ embedded mode."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ class FeedEntry:
 
 class RunFeed(Protocol):
     async def append(self, run_id: int, entry: FeedEntry) -> None: ...
+
+    async def append_many(self, entries: Sequence[tuple[int, FeedEntry]]) -> None:
+        """`append` each (run id, entry), in order."""
+        ...
 
     async def after(self, run_id: int, seq: int, *, wait: float) -> list[FeedEntry]:
         """Entries after `seq`, waiting up to `wait` seconds for one when there is none yet."""
@@ -46,6 +51,10 @@ class MemoryRunFeed:
                 del self._entries[next(iter(self._entries))]  # the oldest run's
             self._entries.setdefault(run_id, []).append(entry)
             self._changed.notify_all()
+
+    async def append_many(self, entries: Sequence[tuple[int, FeedEntry]]) -> None:
+        for run_id, entry in entries:
+            await self.append(run_id, entry)
 
     def _after(self, run_id: int, seq: int) -> list[FeedEntry]:
         return [entry for entry in self._entries.get(run_id, ()) if entry.seq > seq]
@@ -73,13 +82,19 @@ class RedisRunFeed:
         return f"{self._prefix}tutor:run:{run_id}"
 
     async def append(self, run_id: int, entry: FeedEntry) -> None:
-        key = self.key(run_id)
-        fields = {"t": entry.type, "d": orjson.dumps(entry.data)}
+        await self.append_many([(run_id, entry)])
+
+    async def append_many(self, entries: Sequence[tuple[int, FeedEntry]]) -> None:
+        if not entries:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            # The entry id is the seq itself, so a reader resumes from a seq with no lookup.
-            pipe.xadd(key, fields, id=f"0-{entry.seq}")  # type: ignore[arg-type]
-            if entry.seq == 1 or entry.type != "tutor.delta":
-                pipe.expire(key, KEEP_SECONDS)
+            for run_id, entry in entries:
+                key = self.key(run_id)
+                fields = {"t": entry.type, "d": orjson.dumps(entry.data)}
+                # The entry id is the seq itself, so a reader resumes from a seq with no lookup.
+                pipe.xadd(key, fields, id=f"0-{entry.seq}")  # type: ignore[arg-type]
+                if entry.seq == 1 or entry.type != "tutor.delta":
+                    pipe.expire(key, KEEP_SECONDS)
             await pipe.execute(raise_on_error=False)
 
     async def after(self, run_id: int, seq: int, *, wait: float) -> list[FeedEntry]:

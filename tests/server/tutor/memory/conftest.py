@@ -19,6 +19,5 @@ def tutor_settings(database_url: str, settings: Settings) -> Settings:
         ai_providers="fake",
         tutor_delta_interval_ms=20,
         tutor_checkpoint_seconds=0.05,
-        tutor_screen_window_ms=30,
         tutor_memory_budget_tokens=MEMORY_BUDGET,
     )

@@ -1,4 +1,4 @@
-"""The output screen's windows and the price of a run, as units."""
+"""The output screen's releases and the price of a run, as units."""
 
 from __future__ import annotations
 
@@ -11,71 +11,68 @@ from server.tutor.runs.screen import OutputBlocked, OutputScreen
 WORDS = WordList.of([("刷单返利", "scam"), ("double your bitcoin", "scam")])
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def screen(clock: Clock, chars: int = 40) -> OutputScreen:
-    return OutputScreen(WORDS, window_seconds=0.15, window_chars=chars, clock=clock)
-
-
-def test_a_window_closes_at_a_sentence_end_and_releases_all_of_it() -> None:
-    out = screen(Clock())
-    assert out.feed("你好") == ""
-    assert out.feed("，世界。") == "你好，世界。"
+def test_ordinary_text_is_released_at_once_and_whole() -> None:
+    out = OutputScreen(WORDS)
+    out.feed("Hel")
+    assert out.release() == "Hel"
+    out.feed("lo, 世界")
+    assert out.release() == "lo, 世界"
     assert out.held == ""
+    assert out.release() == ""
 
 
-def test_a_window_closed_by_age_keeps_back_what_could_start_a_term() -> None:
-    clock = Clock()
-    out = screen(clock)
-    assert out.feed("这是一段很长的话然后") == ""
-    clock.now = 0.2
-    released = out.due()
-    # The longest term has 19 characters: up to 18 (spaces not counted) wait for the next window.
-    assert released == ""
-    assert out.held == "这是一段很长的话然后"
-    out.feed("我们继续讲下去，一直讲到这里为止，不停地讲啊讲")
-    clock.now = 0.4
-    released = out.due()
-    assert released.startswith("这是一段很长的话然后我们")
-    assert (
-        released + out.held == "这是一段很长的话然后我们继续讲下去，一直讲到这里为止，不停地讲啊讲"
-    )
-    assert len(out.held) == 18
+def test_only_a_tail_that_could_begin_a_term_waits_for_what_follows() -> None:
+    out = OutputScreen(WORDS)
+    out.feed("今天讲一讲刷单")
+    assert out.release() == "今天讲一讲"
+    assert out.held == "刷单"
+    out.feed("的危害。")
+    assert out.release() == "刷单的危害。"
+    out.feed("Let us double y")
+    assert out.release() == "Let us "
+    assert out.held == "double y"
+    out.feed("ou up")
+    assert out.release() == "double you up"
 
 
-def test_a_term_split_across_windows_never_shows_its_beginning() -> None:
-    clock = Clock()
-    out = screen(clock, chars=10)
+def test_a_term_split_across_releases_never_shows_its_beginning() -> None:
+    out = OutputScreen(WORDS)
     shown = ""
     with pytest.raises(OutputBlocked):
         for piece in ["前面没问题的话", "然后 刷", "单", "返", "利 赚钱"]:
-            shown += out.feed(piece)
-            clock.now += 0.2
-            shown += out.due()
+            out.feed(piece)
+            shown += out.release()
+    assert shown == "前面没问题的话然后 "
     assert "刷" not in shown
 
 
-def test_a_latin_term_split_across_windows_is_blocked() -> None:
-    out = screen(Clock(), chars=8)
+def test_a_disguised_term_is_held_and_blocked_too() -> None:
+    out = OutputScreen(WORDS)
     shown = ""
     with pytest.raises(OutputBlocked):
-        for piece in ["Want to ", "double ", "your ", "bitcoin", "?"]:
-            shown += out.feed(piece)
-    assert "double" not in shown
+        for piece in ["Want to ", "DOU", "ble  ", "yоur ", "bitcoin", "?"]:  # a Cyrillic о
+            out.feed(piece)
+            shown += out.release()
+    assert shown == "Want to "
+
+
+def test_a_term_split_by_separators_is_held_while_it_could_still_complete() -> None:
+    out = OutputScreen(WORDS)
+    out.feed("好的 刷 . 单 ")
+    assert out.release() == "好的 "
+    out.feed("就到这里")
+    assert out.release() == "刷 . 单 就到这里"
 
 
 def test_flush_releases_the_rest_once_screened() -> None:
-    clock = Clock()
-    out = screen(clock)
-    out.feed("没有句号的结尾")
-    assert out.flush() == "没有句号的结尾"
+    out = OutputScreen(WORDS)
+    out.feed("结尾是刷单")
+    assert out.release() == "结尾是"
+    assert out.flush() == "刷单"
     assert out.flush() == ""
+    out.feed("最后刷单返利")
+    with pytest.raises(OutputBlocked):
+        out.flush()
 
 
 @pytest.mark.parametrize(
