@@ -19,11 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from jobs.worker import WORKERS, build_worker
+    from server.runtime import use_uvloop
 
     settings_class = WORKERS[args.kind]
     logging.config.dictConfig(default_log_config(verbose=False))
     if args.check:
         return check_health(settings_class)
+    use_uvloop()
     build_worker(settings_class).run()
     return 0
 

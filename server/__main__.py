@@ -132,12 +132,9 @@ def serve(settings: Settings) -> None:
             detail="SQLite and in-process events and jobs: nothing in-process survives a "
             "restart. Not for production; set DATABASE_URL and REDIS_URL.",
         )
-    try:
-        import uvloop
+    from server.runtime import use_uvloop
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every POSIX platform
-        pass
+    use_uvloop()
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"ShareStack listening on {base}  (API docs: {base}/api/docs, ReDoc: {base}/api/redoc)",
