@@ -7,7 +7,7 @@ import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -36,6 +36,36 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
         return bool(exc.connection_invalidated)
     return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+_T = TypeVar("_T")
+
+# MariaDB's "Deadlock found when trying to get lock" and "Lock wait timeout exceeded": the
+# transaction was rolled back whole and may simply be run again.
+LOCK_CONFLICTS = frozenset({1213, 1205})
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True when the database rolled the transaction back for a lock conflict (retry it)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] in LOCK_CONFLICTS
+
+
+async def retry_lock_conflicts(
+    attempt: Callable[[], Awaitable[_T]], *, tries: int = 5, pause: float = 0.05
+) -> _T:
+    """Run `attempt` (a whole transaction) again when a deadlock or lock wait rolled it back;
+    for work that is safe to run twice because it checks, under its locks, what it changes."""
+    for n in range(tries):
+        try:
+            return await attempt()
+        except DBAPIError as exc:
+            if not is_lock_conflict(exc) or n == tries - 1:
+                raise
+            await asyncio.sleep(pause * (n + 1))
+    raise AssertionError("unreachable")
 
 
 # Where a session finds the engine for short transactions of their own (`Database`).

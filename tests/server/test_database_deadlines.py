@@ -18,11 +18,17 @@ from typing import Any
 import pytest
 import uvloop
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db import HANDSHAKE_RESET, create_engine, is_unavailable
+from server.db import (
+    HANDSHAKE_RESET,
+    create_engine,
+    is_lock_conflict,
+    is_unavailable,
+    retry_lock_conflicts,
+)
 from server.http.errors import ServiceUnavailable
 from server.http.middleware import to_api_error
 from server.settings import normalise_database_url
@@ -219,6 +225,53 @@ async def test_a_row_lock_waited_for_ends_with_the_servers_error_before_the_dead
             assert isinstance(to_api_error(waited.value), ServiceUnavailable)
             await waiter.rollback()
             assert await waiter.scalar(text("SELECT 1")) == 1
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        await engine.dispose()
+
+
+async def test_a_transaction_a_deadlock_rolled_back_is_run_again_whole(database_url: str) -> None:
+    engine = create_engine(normalise_database_url(database_url), pool_size=3, statement_timeout=10)
+    table = f"deadlock_probe_{secrets.token_hex(3)}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT)"))
+            await conn.execute(text(f"INSERT INTO {table} VALUES (1, 0), (2, 0)"))
+        first_locked, second_locked = asyncio.Event(), asyncio.Event()
+        attempts: list[int] = []
+
+        async def one_then_two() -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"UPDATE {table} SET n = n + 1 WHERE id = 1"))
+                first_locked.set()
+                await second_locked.wait()
+                await asyncio.sleep(0.2)  # the other is waiting for row 1 by now
+                await conn.execute(text(f"UPDATE {table} SET n = n + 1 WHERE id = 2"))
+
+        async def two_then_one() -> None:
+            attempts.append(1)
+            async with engine.begin() as conn:
+                await conn.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 2"))
+                if len(attempts) == 1:
+                    second_locked.set()
+                    await first_locked.wait()
+                await conn.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 1"))
+
+        outcomes = await asyncio.gather(
+            retry_lock_conflicts(one_then_two),
+            retry_lock_conflicts(two_then_one),
+            return_exceptions=True,
+        )
+        assert outcomes == [None, None]
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(text(f"SELECT id, n FROM {table}"))).all())
+        assert rows == {1: 11, 2: 11}  # each transaction applied once, the victim's on its retry
+        assert len(attempts) in (1, 2)
+        with pytest.raises(DBAPIError) as refused:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"INSERT INTO {table} VALUES (1, 0)"))
+        assert not is_lock_conflict(refused.value)  # a duplicate key is not retried
     finally:
         async with engine.begin() as conn:
             await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))

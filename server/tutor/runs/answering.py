@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, text, update
 from models.tutor.catalog import Persona, TutorModel
 from models.tutor.conversations import Conversation, TutorMessage
 from models.tutor.runs import TutorRun
+from server.db import retry_lock_conflicts
 from server.outbox import Event, send_all
 from server.runtime import Runtime
 from server.screening.words import WordList
@@ -55,14 +56,20 @@ class Tools:
 async def claim(runtime: Runtime, run_id: int, *, prompt_tokens: int) -> bool:
     """Mark a queued run running with its prompt's size; False when it is not queued (it
     started, or ended)."""
-    now = runtime.clock.now()
-    async with runtime.db.unit_of_work() as uow:
-        claimed = await uow.session.execute(
-            update(TutorRun)
-            .where(TutorRun.id == run_id, TutorRun.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, prompt_tokens=prompt_tokens)
-        )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    async def attempt() -> bool:
+        now = runtime.clock.now()
+        async with runtime.db.unit_of_work() as uow:
+            claimed = await uow.session.execute(
+                update(TutorRun)
+                .where(TutorRun.id == run_id, TutorRun.status == "queued")
+                .values(
+                    status="running", started_at=now, heartbeat_at=now, prompt_tokens=prompt_tokens
+                )
+            )
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    return await retry_lock_conflicts(attempt)
 
 
 class _Stream:
@@ -273,7 +280,8 @@ class Relay:
         )
         async with self._runtime.db.unit_of_work() as uow:
             await uow.session.execute(save, params)
-            halted = set((await uow.session.execute(halted_query)).scalars())
+        async with self._runtime.db.read() as session:
+            halted = set((await session.execute(halted_query)).scalars())
         for stream, seq in saved:
             stream.saved_seq = seq
         for stream in streams:
@@ -390,14 +398,20 @@ async def _stream(
 async def _finish(
     runtime: Runtime, tools: Tools, run_id: int, outcome: settle.Outcome
 ) -> str | None:
-    async with runtime.db.unit_of_work() as uow:
-        ended = await settle.finish(
-            uow,
-            run_id=run_id,
-            outcome=outcome,
-            settings=runtime.settings,
-            now=runtime.clock.now(),
-        )
+
+    async def attempt() -> tuple[str, dict[str, Any]] | None:
+        async with runtime.db.unit_of_work() as uow:
+            return await settle.finish(
+                uow,
+                run_id=run_id,
+                outcome=outcome,
+                settings=runtime.settings,
+                now=runtime.clock.now(),
+            )
+
+    # Finishing twice changes nothing (it locks the run and checks it is still running), so a
+    # transaction a deadlock rolled back is simply run again.
+    ended = await retry_lock_conflicts(attempt)
     if ended is None:
         return None
     event_type, data = ended
