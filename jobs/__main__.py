@@ -19,14 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from jobs.worker import WORKERS, build_worker
-    from server.runtime import use_uvloop
+    from server.runtime import freeze_heap, use_uvloop
 
     settings_class = WORKERS[args.kind]
     logging.config.dictConfig(default_log_config(verbose=False))
     if args.check:
         return check_health(settings_class)
     use_uvloop()
-    build_worker(settings_class).run()
+    worker = build_worker(settings_class)
+    freeze_heap()
+    worker.run()
     return 0
 
 

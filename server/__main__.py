@@ -132,16 +132,18 @@ def serve(settings: Settings) -> None:
             detail="SQLite and in-process events and jobs: nothing in-process survives a "
             "restart. Not for production; set DATABASE_URL and REDIS_URL.",
         )
-    from server.runtime import use_uvloop
+    from server.runtime import freeze_heap, use_uvloop
 
     use_uvloop()
+    app = create_app(settings)
+    freeze_heap()
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"ShareStack listening on {base}  (API docs: {base}/api/docs, ReDoc: {base}/api/redoc)",
         flush=True,
     )
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import timedelta
 from typing import Any, cast
 
@@ -29,6 +30,14 @@ def use_uvloop() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on every POSIX platform
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def freeze_heap() -> None:
+    """Put what start-up built (modules, routes, schemas, mappers) out of the garbage
+    collector's sight: a full collection then walks only what requests and jobs made since, so
+    its pauses, which stall every stream of the process at once, stay short."""
+    gc.collect()
+    gc.freeze()
 
 
 class Runtime:
