@@ -7,6 +7,7 @@ a TCP server of the test's own or the system tests' FaultProxy on the path to it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import struct
@@ -210,21 +211,33 @@ async def test_a_row_lock_waited_for_ends_with_the_servers_error_before_the_dead
 ) -> None:
     # Deadline 3 s: the server gives up waiting for the lock after 2 s, with its own error, and
     # the connection lives on (dropping it would leave the server waiting for nobody).
-    engine = create_engine(normalise_database_url(database_url), pool_size=2, statement_timeout=3)
-    table = f"deadline_probe_{secrets.token_hex(3)}"
+    probe = probe_table(database_url, "(id INT PRIMARY KEY)", "(1)", deadline=3)
+    async with probe as (engine, table), engine.connect() as holder, engine.connect() as waiter:
+        await holder.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
+        with pytest.raises(OperationalError) as waited:
+            await waiter.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
+        assert waited.value.orig is not None and waited.value.orig.args[0] == 1205
+        assert not waited.value.connection_invalidated
+        assert isinstance(to_api_error(waited.value), ServiceUnavailable)
+        await waiter.rollback()
+        assert await waiter.scalar(text("SELECT 1")) == 1
+
+
+@contextlib.asynccontextmanager
+async def probe_table(
+    database_url: str, columns: str, rows: str, *, deadline: float
+) -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """A production engine (statements cut at `deadline` s) and a scratch table of its own,
+    `CREATE TABLE <name> <columns>` holding `rows`, dropped afterwards."""
+    engine = create_engine(
+        normalise_database_url(database_url), pool_size=3, statement_timeout=deadline
+    )
+    table = f"probe_{secrets.token_hex(3)}"
     try:
         async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY)"))
-            await conn.execute(text(f"INSERT INTO {table} VALUES (1)"))
-        async with engine.connect() as holder, engine.connect() as waiter:
-            await holder.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
-            with pytest.raises(OperationalError) as waited:
-                await waiter.execute(text(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE"))
-            assert waited.value.orig is not None and waited.value.orig.args[0] == 1205
-            assert not waited.value.connection_invalidated
-            assert isinstance(to_api_error(waited.value), ServiceUnavailable)
-            await waiter.rollback()
-            assert await waiter.scalar(text("SELECT 1")) == 1
+            await conn.execute(text(f"CREATE TABLE {table} {columns}"))
+            await conn.execute(text(f"INSERT INTO {table} VALUES {rows}"))
+        yield engine, table
     finally:
         async with engine.begin() as conn:
             await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
@@ -232,16 +245,13 @@ async def test_a_row_lock_waited_for_ends_with_the_servers_error_before_the_dead
 
 
 async def test_a_transaction_a_deadlock_rolled_back_is_run_again_whole(database_url: str) -> None:
-    engine = create_engine(normalise_database_url(database_url), pool_size=3, statement_timeout=10)
-    table = f"deadlock_probe_{secrets.token_hex(3)}"
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT)"))
-            await conn.execute(text(f"INSERT INTO {table} VALUES (1, 0), (2, 0)"))
+    columns, rows = "(id INT PRIMARY KEY, n INT)", "(1, 0), (2, 0)"
+    async with probe_table(database_url, columns, rows, deadline=10) as (engine, table):
         first_locked, second_locked = asyncio.Event(), asyncio.Event()
         attempts: list[int] = []
 
         async def one_then_two() -> None:
+            attempts.append(1)
             async with engine.begin() as conn:
                 await conn.execute(text(f"UPDATE {table} SET n = n + 1 WHERE id = 1"))
                 first_locked.set()
@@ -253,7 +263,7 @@ async def test_a_transaction_a_deadlock_rolled_back_is_run_again_whole(database_
             attempts.append(1)
             async with engine.begin() as conn:
                 await conn.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 2"))
-                if len(attempts) == 1:
+                if not second_locked.is_set():
                     second_locked.set()
                     await first_locked.wait()
                 await conn.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 1"))
@@ -265,14 +275,10 @@ async def test_a_transaction_a_deadlock_rolled_back_is_run_again_whole(database_
         )
         assert outcomes == [None, None]
         async with engine.connect() as conn:
-            rows = dict((await conn.execute(text(f"SELECT id, n FROM {table}"))).all())
-        assert rows == {1: 11, 2: 11}  # each transaction applied once, the victim's on its retry
-        assert len(attempts) in (1, 2)
+            found = dict((await conn.execute(text(f"SELECT id, n FROM {table}"))).all())
+        assert found == {1: 11, 2: 11}  # each transaction applied once, the victim's on its retry
+        assert len(attempts) == 3  # one of them was rolled back by the deadlock and run again
         with pytest.raises(DBAPIError) as refused:
             async with engine.begin() as conn:
                 await conn.execute(text(f"INSERT INTO {table} VALUES (1, 0)"))
         assert not is_lock_conflict(refused.value)  # a duplicate key is not retried
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        await engine.dispose()
