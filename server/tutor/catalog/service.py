@@ -210,16 +210,17 @@ async def delete_model(session: AsyncSession, *, model_id: int, actor: Actor) ->
 
 async def get_active_persona(session: AsyncSession, *, persona_id: int) -> Persona:
     """An active persona whose model is enabled; PersonaNotFound (404
-    `tutor.persona_not_found`) when it is missing, not active, or its model is disabled."""
+    `tutor.persona_not_found`) when it is missing, not active, or its model is disabled. The
+    model is loaded with it (`session.get(TutorModel, persona.model_id)` then reads no row)."""
     query = (
-        select(Persona)
+        select(Persona, TutorModel)
         .join(TutorModel, TutorModel.id == Persona.model_id)
         .where(Persona.id == persona_id, Persona.status == "active", TutorModel.enabled.is_(True))
     )
-    row = (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).first()
     if row is None:
         raise PersonaNotFound()
-    return row
+    return row[0]
 
 
 def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, and_, delete, func, or_, select
+from sqlalchemy import CursorResult, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,20 +102,26 @@ async def effective_quota(
     return resolve(rows, settings=settings)
 
 
-async def tokens_used(session: AsyncSession, *, user_id: int, day: date) -> int:
-    """Prompt and completion tokens of the user's settled runs on a business day."""
-    query = select(
+def _tokens_used_query(*, user_id: int, day: date) -> Select[int]:
+    return select(
         func.coalesce(func.sum(TutorUsage.prompt_tokens + TutorUsage.completion_tokens), 0)
     ).where(TutorUsage.user_id == user_id, TutorUsage.day == day)
-    return int(await session.scalar(query) or 0)
+
+
+def _active_runs_query(user_id: int) -> Select[int]:
+    return select(func.count(TutorRun.id)).where(
+        TutorRun.user_id == user_id, TutorRun.status.in_(ACTIVE_STATUSES)
+    )
+
+
+async def tokens_used(session: AsyncSession, *, user_id: int, day: date) -> int:
+    """Prompt and completion tokens of the user's settled runs on a business day."""
+    return int(await session.scalar(_tokens_used_query(user_id=user_id, day=day)) or 0)
 
 
 async def active_runs(session: AsyncSession, *, user_id: int) -> int:
     """The user's runs still queued or running."""
-    query = select(func.count()).where(
-        TutorRun.user_id == user_id, TutorRun.status.in_(ACTIVE_STATUSES)
-    )
-    return int(await session.scalar(query) or 0)
+    return int(await session.scalar(_active_runs_query(user_id)) or 0)
 
 
 async def enforce(
@@ -129,20 +135,26 @@ async def enforce(
     """Refuse a new run (429 `tutor.quota_exceeded`) when the user has used today's tokens
     (Retry-After: the next business day) or has as many runs going as allowed (a short retry)."""
     quota = await effective_quota(session, user_id=user_id, roles=roles, settings=settings)
-    if quota.tokens_per_day is not None:
-        used = await tokens_used(session, user_id=user_id, day=business_day(now, settings))
-        if used >= quota.tokens_per_day:
-            raise QuotaExceeded(
-                seconds_to_next_day(now, settings),
-                f"You have used today's {quota.tokens_per_day} tutor tokens.",
-            )
-    if quota.concurrent_runs is not None:
-        going = await active_runs(session, user_id=user_id)
-        if going >= quota.concurrent_runs:
-            raise QuotaExceeded(
-                CONCURRENT_RETRY_SECONDS,
-                f"At most {quota.concurrent_runs} answers at once; wait for one to finish.",
-            )
+    if quota.tokens_per_day is None and quota.concurrent_runs is None:
+        return
+    # Both counts in one statement: this runs before every question.
+    used_query = _tokens_used_query(user_id=user_id, day=business_day(now, settings))
+    row = (
+        await session.execute(
+            select(used_query.scalar_subquery(), _active_runs_query(user_id).scalar_subquery())
+        )
+    ).one()
+    used, going = int(row[0] or 0), int(row[1] or 0)
+    if quota.tokens_per_day is not None and used >= quota.tokens_per_day:
+        raise QuotaExceeded(
+            seconds_to_next_day(now, settings),
+            f"You have used today's {quota.tokens_per_day} tutor tokens.",
+        )
+    if quota.concurrent_runs is not None and going >= quota.concurrent_runs:
+        raise QuotaExceeded(
+            CONCURRENT_RETRY_SECONDS,
+            f"At most {quota.concurrent_runs} answers at once; wait for one to finish.",
+        )
 
 
 async def upsert(

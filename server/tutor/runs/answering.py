@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from models.tutor.catalog import Persona, TutorModel
 from models.tutor.conversations import Conversation, TutorMessage
@@ -303,13 +303,19 @@ async def answer(runtime: Runtime, tools: Tools, *, run_id: int) -> str | None:
     so a run costs one write before its answer streams."""
     settings = runtime.settings
     async with runtime.db.read() as session:
-        run = await session.get(TutorRun, run_id)
-        if run is None or run.status != "queued":
+        found = (
+            await session.execute(
+                select(TutorRun, Conversation, Persona, TutorModel, TutorMessage)
+                .outerjoin(Conversation, Conversation.id == TutorRun.conversation_id)
+                .outerjoin(Persona, Persona.id == Conversation.persona_id)
+                .outerjoin(TutorModel, TutorModel.id == TutorRun.model_id)
+                .outerjoin(TutorMessage, TutorMessage.id == TutorRun.user_message_id)
+                .where(TutorRun.id == run_id)
+            )
+        ).first()
+        if found is None or found[0].status != "queued":
             return None
-        conversation = await session.get(Conversation, run.conversation_id)
-        persona = await session.get(Persona, conversation.persona_id) if conversation else None
-        model = await session.get(TutorModel, run.model_id)
-        question = await session.get(TutorMessage, run.user_message_id)
+        run, conversation, persona, model, question = found
         if not (conversation and persona and model and question):
             outcome = settle.Outcome("failed", "", 0, error=("tutor.unavailable", "Gone."))
             return await _finish(runtime, tools, run_id, outcome)
