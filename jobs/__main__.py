@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging.config
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from arq.logs import default_log_config
 from arq.worker import check_health
@@ -26,9 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check_health(settings_class)
     use_uvloop()
-    worker = build_worker(settings_class)
-    freeze_heap()
-    worker.run()
+    started: Callable[[dict[str, Any]], Awaitable[None]] = vars(settings_class)["on_startup"]
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await started(ctx)
+        freeze_heap()  # what start-up built (the runtime, the tokenizer) stays out of GC passes
+
+    build_worker(settings_class, on_startup=on_startup).run()
     return 0
 
 

@@ -136,7 +136,11 @@ def serve(settings: Settings) -> None:
 
     use_uvloop()
     app = create_app(settings)
-    freeze_heap()
+
+    async def freeze_on_start(_app: web.Application) -> None:
+        freeze_heap()  # after every start-up step: the runtime, the tokenizer, the sockets' server
+
+    app.on_startup.append(freeze_on_start)
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"ShareStack listening on {base}  (API docs: {base}/api/docs, ReDoc: {base}/api/redoc)",
