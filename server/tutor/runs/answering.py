@@ -257,18 +257,20 @@ class Relay:
         streams = [s for s in self._streams.values() if not (s.stop_requested or s.blocked)]
         if not streams:
             return
-        changed = [s for s in streams if s.seq != s.saved_seq]
-        saved = [(s, s.seq) for s in changed]
+        # What each changed run shows now (a send may add more while the save is under way).
+        changed = [(s, s.seq, s.shown) for s in streams if s.seq != s.saved_seq]
         # Plain SQL, the ids inlined (integers of our own): a statement of a thousand runs is
         # built in microseconds, where compiling it as an expression would take milliseconds.
         ids = ", ".join(str(int(s.run.id)) for s in streams)
         params: dict[str, Any] = {"now": self._runtime.clock.now()}
         sets = ["heartbeat_at = :now"]
         if changed:
-            texts = " ".join(f"WHEN {int(s.run.id)} THEN :t{n}" for n, s in enumerate(changed))
-            seqs = " ".join(f"WHEN {int(s.run.id)} THEN {int(s.seq)}" for s in changed)
+            texts = " ".join(
+                f"WHEN {int(s.run.id)} THEN :t{n}" for n, (s, _, _) in enumerate(changed)
+            )
+            seqs = " ".join(f"WHEN {int(s.run.id)} THEN {int(seq)}" for s, seq, _ in changed)
             sets += [f"text = CASE id {texts} ELSE text END", f"seq = CASE id {seqs} ELSE seq END"]
-            params.update({f"t{n}": s.shown for n, s in enumerate(changed)})
+            params.update({f"t{n}": shown for n, (_, _, shown) in enumerate(changed)})
         table = TutorRun.__tablename__
         save = text(
             f"UPDATE {table} SET {', '.join(sets)} WHERE id IN ({ids})"
@@ -282,7 +284,7 @@ class Relay:
             await uow.session.execute(save, params)
         async with self._runtime.db.read() as session:
             halted = set((await session.execute(halted_query)).scalars())
-        for stream, seq in saved:
+        for stream, seq, _ in changed:
             stream.saved_seq = seq
         for stream in streams:
             if stream.run.id in halted:
