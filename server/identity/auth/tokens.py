@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -18,6 +19,7 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import RSAAlgorithm
 
 from server.http.errors import Unauthorized
@@ -179,7 +181,7 @@ def load_key_pair(settings: Settings) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicK
         if settings.environment == "production":
             raise RuntimeError("JWT_PRIVATE_KEY is required in production")
         private_pem = generated_private_key(settings.data_dir)
-    private_key = serialization.load_pem_private_key(private_pem, password=None)
+    private_key = _parsed_private_key(private_pem)
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise RuntimeError("JWT_PRIVATE_KEY must be an RSA key")
     if public_pem is None:
@@ -190,6 +192,13 @@ def load_key_pair(settings: Settings) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicK
     ):
         raise RuntimeError("JWT_PUBLIC_KEY does not belong to JWT_PRIVATE_KEY")
     return private_key, public_key
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_private_key(pem: bytes) -> PrivateKeyTypes:
+    """A PEM private key parsed once per process: parsing checks the RSA numbers (tens of
+    milliseconds), and every app built with the same key (workers, tests) shares the result."""
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def _configured(value: str | None, path: Path | None) -> bytes | None:
