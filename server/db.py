@@ -7,7 +7,7 @@ import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -38,8 +38,6 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
-_T = TypeVar("_T")
-
 # MariaDB's "Deadlock found when trying to get lock" and "Lock wait timeout exceeded": the
 # transaction was rolled back whole and may simply be run again.
 LOCK_CONFLICTS = frozenset({1213, 1205})
@@ -53,9 +51,9 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return bool(args) and args[0] in LOCK_CONFLICTS
 
 
-async def retry_lock_conflicts(
-    attempt: Callable[[], Awaitable[_T]], *, tries: int = 5, pause: float = 0.05
-) -> _T:
+async def retry_lock_conflicts[T](
+    attempt: Callable[[], Awaitable[T]], *, tries: int = 5, pause: float = 0.05
+) -> T:
     """Run `attempt` (a whole transaction) again when a deadlock or lock wait rolled it back;
     for work that is safe to run twice because it checks, under its locks, what it changes."""
     for n in range(tries):

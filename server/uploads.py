@@ -20,7 +20,6 @@ import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 import filetype
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -29,8 +28,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from server.http.errors import ApiError, ValidationFailed
 from server.storage import CHUNK, Storage, TooLarge, new_key
-
-T = TypeVar("T")
 
 # Multipart framing (boundaries, part headers, small fields) allowed on top of the size limit
 # before the Content-Length alone gets a request refused.
@@ -75,7 +72,7 @@ IMAGE_TYPES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Received(Generic[T]):
+class Received[T]:
     """A stored, confirmed upload: its key, size, type and what confirming it found."""
 
     key: str
@@ -163,7 +160,7 @@ def sniff(head: bytes, types: Mapping[str, FileType], refusals: Refusals) -> Fil
     return found
 
 
-async def receive(
+async def receive[T](
     storage: Storage,
     chunks: AsyncIterable[bytes],
     *,

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field
 
 from server.http.errors import BadRequest
-
-T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -26,7 +24,7 @@ class PageQuery(BaseModel):
     cursor: str | None = Field(None, max_length=512, description="`next_cursor` of the last page.")
 
 
-class Page(BaseModel, Generic[T]):
+class Page[T](BaseModel):
     items: list[T]
     next_cursor: str | None
 
@@ -61,7 +59,7 @@ def id_before(cursor: str | None) -> int | None:
     return before
 
 
-def page_of(items: list[T], limit: int, position_of: Any) -> Page[T]:
+def page_of[T](items: list[T], limit: int, position_of: Any) -> Page[T]:
     """Build a page from up to `limit + 1` fetched rows: the extra row only says there is more."""
     more = len(items) > limit
     items = items[:limit]

@@ -102,8 +102,8 @@ class WindowCounter:
         task, self._task = self._task, None
         if task is not None:
             self._stopping = True
-            # On Python 3.11 a cancel that lands as redis-py's `wait_for` completes is swallowed
-            # (CPython gh-86296), so cancel until the task is really done.
+            # A cancel that lands as a `wait_for` inside redis-py completes can be swallowed
+            # (CPython gh-86296, on 3.11), so cancel until the task is really done.
             while not task.done():
                 task.cancel()
                 await asyncio.wait({task}, timeout=0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.identity.users import User
+from models.notify.notifications import Notification
 from server.notify.notifications import service
 from server.outbox import Event, Job
 from server.runtime import Runtime
@@ -51,3 +52,18 @@ async def add_notifications(runtime: Runtime, user_id: int, count: int, **fields
             )
             ids.append(notification.id)
     return ids
+
+
+async def stored_notifications(runtime: Runtime, user_id: int, count: int) -> list[int]:
+    """`count` bare notification rows for the user, oldest first, written in one flush: for tests
+    of how the table is read, not of how notices are made (`add_notifications`); their ids."""
+    async with runtime.db.unit_of_work() as uow:
+        rows = [
+            Notification(
+                user_id=user_id, type="comment.created", title=f"Notice {n}", body="", data={"n": n}
+            )
+            for n in range(count)
+        ]
+        uow.session.add_all(rows)
+        await uow.session.flush()
+        return [row.id for row in rows]

@@ -96,8 +96,8 @@ async def run_stairway(url: str) -> None:
     config = config_for(url)
     revisions = revisions_oldest_first()
     assert revisions, "no revisions found"
+    before = await snapshot(url)
     for revision in revisions:
-        before = await snapshot(url)
         await asyncio.to_thread(command.upgrade, config, revision.revision)
         after = await snapshot(url)
         down_to = revision.down_revision or "base"
@@ -106,6 +106,7 @@ async def run_stairway(url: str) -> None:
         assert await snapshot(url) == before, f"downgrade of {revision.revision} left changes"
         await asyncio.to_thread(command.upgrade, config, revision.revision)
         assert await snapshot(url) == after, f"re-upgrade to {revision.revision} differs"
+        before = after  # the schema the next revision starts from
 
 
 @pytest.fixture

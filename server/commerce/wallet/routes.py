@@ -56,7 +56,7 @@ async def _place(gate: asyncio.Semaphore, wait: float) -> None:
     """A place at `gate`, waited for at most `wait` seconds (else WalletBusy)."""
     if gate.locked():
         try:
-            # wait_for, not timeout(): on 3.11 it keeps a place granted as the time runs out.
+            # A place granted just as the time runs out is kept, or handed back by the semaphore.
             await asyncio.wait_for(gate.acquire(), wait)
         except TimeoutError:
             raise WalletBusy() from None

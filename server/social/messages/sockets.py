@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
@@ -23,7 +23,6 @@ from server.social.messages.schemas import SocketMessageSend, SocketReadIn, Typi
 from server.social.presence import service as presence
 
 TYPING = "conversation.typing"
-M = TypeVar("M", bound=BaseModel)
 
 ClientHandler = Callable[[Principal, dict[str, Any]], Awaitable[Any]]
 
@@ -32,7 +31,7 @@ def conversation_room(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
-def _parse(model: type[M], body: dict[str, Any]) -> M:
+def _parse[M: BaseModel](model: type[M], body: dict[str, Any]) -> M:
     try:
         return model.model_validate(body)
     except PydanticError as exc:

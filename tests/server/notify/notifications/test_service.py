@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select, text
 
 from models.notify.notifications import Notification
 from server.notify.notifications import service
-from tests.helpers.notifications import add_notifications, add_user
+from tests.helpers.notifications import add_notifications, add_user, stored_notifications
 
 
 async def count_rows(runtime: Any, user_id: int) -> int:
@@ -145,10 +145,10 @@ async def test_the_list_query_reads_an_index_in_order_on_mariadb(
 ) -> None:
     runtime, _ = recorded
     users = [await add_user(runtime, f"u{n}@example.com") for n in range(4)]
-    ids = [await add_notifications(runtime, user, 150) for user in users]
+    ids = [await stored_notifications(runtime, user, 150) for user in users]
     async with runtime.db.unit_of_work() as uow:  # some read, so unread_only has work to do
         await service.mark_all_read(uow, user_id=users[1], now=runtime.clock.now())
-    await add_notifications(runtime, users[1], 50)
+    await stored_notifications(runtime, users[1], 50)
     async with runtime.db.engine.connect() as conn:
         await conn.execute(text("ANALYZE TABLE notifications"))
     before = {None: None, "middle": ids[1][75], "near_the_end": ids[1][3]}[cursor]
@@ -166,7 +166,7 @@ async def test_the_unread_count_reads_only_its_index_on_mariadb(recorded) -> Non
     runtime, _ = recorded
     users = [await add_user(runtime, f"u{n}@example.com") for n in range(3)]
     for user in users:
-        await add_notifications(runtime, user, 100)
+        await stored_notifications(runtime, user, 100)
     query = select(func.count()).where(
         Notification.user_id == users[0], Notification.read_at.is_(None)
     )
