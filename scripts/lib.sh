@@ -9,6 +9,11 @@ VENV="$SHARESTACK_ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# The venv is installed without bytecode (see ensure_venv), and the tests start many Python
+# processes (pytest's workers, servers, job workers, CLI runs): with PYTHONDONTWRITEBYTECODE set,
+# each one would compile everything it imports again. Bytecode goes to __pycache__ folders, which
+# git ignores.
+unset PYTHONDONTWRITEBYTECODE
 
 # --------------------------------------------------------------------------
 # Logging and phases
@@ -178,8 +183,10 @@ ensure_venv() {
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
     rm -f "$stamp"
     log "installing the project into .venv (pip install -e '.[dev]'; the first time takes a few minutes)"
+    # --no-compile: Python writes bytecode as modules are first imported, for the ones used
+    # (compiling every installed file up front took about as long as the install itself).
     cd "$SHARESTACK_ROOT" &&
-      "$VENV_PY" -m pip install -q -e '.[dev]' &&
+      "$VENV_PY" -m pip install -q --no-compile -e '.[dev]' &&
       printf '%s\n' "$want" >"$stamp"
   ) 9>"$VENV/.sharestack-install.lock" || die "pip install -e '.[dev]' failed"
 }
