@@ -171,8 +171,8 @@ ensure_venv() {
   if ! _python_ok "$VENV_PY"; then
     py=$(_pick_python) || die "Python >= 3.12 not found (set PYTHON=/path/to/python3.12)"
     log "creating virtualenv .venv with $py ($("$py" -V 2>&1))"
-    # --clear replaces a .venv of an older Python, or one whose interpreter is gone.
-    rm -f "$stamp"
+    # --clear replaces a .venv of an older Python (install stamp included), or one whose
+    # interpreter is gone.
     "$py" -m venv --clear "$VENV" ||
       die "'$py -m venv' failed (on Debian's own Python: apt-get install python3-venv)"
   fi
